@@ -1,0 +1,14 @@
+# The two commands of the README. Everything else they need, they install.
+.PHONY: dev test lint token
+
+dev: ## DynamoDB Local + all functions on http://localhost:9000 (Ctrl-C stops everything)
+	bash infra/dev.sh
+
+test: ## the whole test suite against DynamoDB Local (unit, handler, integration, end-to-end)
+	bash infra/test.sh
+
+lint: ## formatting, clippy, and the SAM template linters
+	bash infra/lint.sh
+
+token: ## mint a dev login ticket: make token USER=alice TENANT=acme
+	@bash -c 'source infra/lib.sh && use_dev_auth_defaults && cargo run --quiet -p dev-tools --bin dev-token -- $(USER) $(if $(TENANT),--tenant $(TENANT))'

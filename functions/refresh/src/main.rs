@@ -1,0 +1,12 @@
+//! `session-refresh`: wiring only; the handler lives in `session_shared::http::handlers`.
+
+use lambda_http::{Error, run, service_fn};
+use session_shared::{App, http::handlers};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let app = App::from_env().await?;
+    let app = &app;
+    run(service_fn(move |req| handlers::refresh(app, req))).await
+}

@@ -1,0 +1,68 @@
+//! Mints a short-lived HS256 login ticket for local use, signed with `AUTH_JWT_HS256_SECRET`
+//! for `AUTH_JWT_ISSUER` / `AUTH_JWT_AUDIENCE` (the same variables the functions read).
+//!
+//! Usage: `dev-token <user_id> [--tenant <tenant_id>] [--ttl-seconds <n>]`
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use session_shared::config::Config;
+use session_shared::identity::{TicketClaims, mint_hs256};
+
+const USAGE: &str = "usage: dev-token <user_id> [--tenant <tenant_id>] [--ttl-seconds <n>]";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(ticket) => {
+            println!("{ticket}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("dev-token: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<String, String> {
+    let mut user = None;
+    let mut tenant = None;
+    let mut ttl: i64 = 300;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--tenant" => tenant = Some(it.next().ok_or(USAGE)?),
+            "--ttl-seconds" => {
+                ttl = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|v| *v > 0)
+                    .ok_or(USAGE)?;
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            _ if user.is_none() && !arg.starts_with('-') => user = Some(arg),
+            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}")),
+        }
+    }
+    let user = user.ok_or(USAGE)?;
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let now = Utc::now().timestamp();
+    let mut extra = HashMap::new();
+    if let Some(t) = tenant {
+        extra.insert(
+            config.jwt.tenant_claim.clone(),
+            serde_json::Value::String(t),
+        );
+    }
+    let claims = TicketClaims {
+        sub: &user,
+        iss: &config.jwt.issuer,
+        aud: &config.jwt.audience,
+        iat: now,
+        nbf: now,
+        exp: now + ttl,
+        extra,
+    };
+    mint_hs256(&claims, &config.jwt.hs256_secret).map_err(|e| e.to_string())
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make dev`: DynamoDB Local + the table + every function behind `cargo lambda watch` on the
+# real routes at http://localhost:${API_PORT:-9000}. Ctrl-C stops everything it started.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+API_PORT="${API_PORT:-9000}"
+DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
+
+ensure_java
+ensure_dynamodb_local
+ensure_cargo_lambda
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+if port_open "$DYNAMODB_PORT"; then
+  log "something already listens on $DYNAMODB_PORT: using it as DynamoDB Local"
+else
+  start_dynamodb "$DYNAMODB_PORT"
+fi
+use_local_aws "http://127.0.0.1:$DYNAMODB_PORT"
+use_dev_auth_defaults
+export SESSION_TABLE_NAME="${SESSION_TABLE_NAME:-sessions}"
+export RUST_LOG="${RUST_LOG:-info}"
+
+cd "$ROOT_DIR"
+cargo run --quiet -p dev-tools --bin create-table
+
+log "API on http://localhost:$API_PORT  (mint a login ticket: cargo run -q -p dev-tools --bin dev-token alice)"
+cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
+STARTED_PIDS+=($!)
+wait "${STARTED_PIDS[-1]}"

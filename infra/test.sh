@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite on real parts. Installs what is missing, starts DynamoDB Local on
+# a free port (unless AWS_ENDPOINT_URL_DYNAMODB is given), runs unit, handler and integration
+# tests, then the end-to-end test over HTTP against `cargo lambda watch`, and stops what it started.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+ensure_java
+ensure_dynamodb_local
+ensure_cargo_lambda
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+set -m # every started process leads its own process group, so stop_started ends it whole
+
+if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
+  port="$(free_port)"
+  start_dynamodb "$port"
+  use_local_aws "http://127.0.0.1:$port"
+else
+  log "using DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB"
+  use_local_aws "$AWS_ENDPOINT_URL_DYNAMODB"
+fi
+use_dev_auth_defaults
+cd "$ROOT_DIR"
+
+log "unit, handler and integration tests"
+cargo test --workspace --all-targets
+
+log "end-to-end: the functions behind cargo lambda watch, over HTTP"
+api_port="$(free_port)"
+export SESSION_TABLE_NAME="e2e-$(date +%s)-$RANDOM"
+cargo build --quiet --workspace --bins
+cargo run --quiet -p dev-tools --bin create-table
+cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$api_port" \
+  >"$STATE_DIR/e2e-watch.log" 2>&1 &
+STARTED_PIDS+=($!)
+wait_for_port "$api_port" 120 "cargo lambda watch" || { cat "$STATE_DIR/e2e-watch.log" >&2; exit 1; }
+E2E_BASE_URL="http://127.0.0.1:$api_port" cargo test -p session-tests --features e2e --test e2e \
+  || { log "cargo lambda watch log:"; tail -n 50 "$STATE_DIR/e2e-watch.log" >&2; exit 1; }

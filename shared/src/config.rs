@@ -1,0 +1,391 @@
+//! Every setting, read once per cold start from environment variables into typed values.
+//!
+//! A bad value fails start-up with a message naming the variable. The same variable names are
+//! the parameters of `template.yaml` and the configuration table of the README.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+
+use crate::domain::{Lifetimes, LifetimesError};
+use crate::http::cookies::{CookiePolicy, CookiePolicyError, SameSite};
+
+/// Shortest HS256 secret accepted: 32 bytes, the size of the SHA-256 output it keys.
+const MIN_HS256_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub lifetimes: Lifetimes,
+    pub ttl_margin: Duration,
+    pub cookie: CookiePolicy,
+    pub max_body_bytes: usize,
+    pub max_data_bytes: usize,
+    pub jwt: JwtConfig,
+    pub store_timeouts: StoreTimeouts,
+}
+
+#[derive(Clone)]
+pub struct JwtConfig {
+    pub hs256_secret: Vec<u8>,
+    pub issuer: String,
+    pub audience: String,
+    pub tenant_claim: String,
+    pub leeway: StdDuration,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("hs256_secret", &"<redacted>")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("tenant_claim", &self.tenant_claim)
+            .field("leeway", &self.leeway)
+            .finish()
+    }
+}
+
+/// DynamoDB call budgets: well inside the Lambda timeout, so a slow database becomes a 503.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreTimeouts {
+    pub operation: StdDuration,
+    pub attempt: StdDuration,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is required but not set")]
+    Missing { name: &'static str },
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("SESSION_IDLE_TIMEOUT / SESSION_ABSOLUTE_TIMEOUT / SESSION_SLIDING_THRESHOLD: {0}")]
+    Lifetimes(#[from] LifetimesError),
+    #[error("cookie settings (SESSION_COOKIE_*): {0}")]
+    Cookie(#[from] CookiePolicyError),
+}
+
+/// One row of the configuration table: the variable, its default, what it means.
+pub struct Setting {
+    pub name: &'static str,
+    pub default: Option<&'static str>,
+    pub meaning: &'static str,
+}
+
+/// Every variable the functions read. The README table and `template.yaml` list the same ones
+/// (a test checks the template).
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "SESSION_TABLE_NAME",
+        default: Some("sessions"),
+        meaning: "DynamoDB table holding sessions",
+    },
+    Setting {
+        name: "SESSION_IDLE_TIMEOUT",
+        default: Some("8h"),
+        meaning: "idle deadline: a session unused this long expires",
+    },
+    Setting {
+        name: "SESSION_ABSOLUTE_TIMEOUT",
+        default: Some("7d"),
+        meaning: "absolute deadline from sign-in; nothing extends past it",
+    },
+    Setting {
+        name: "SESSION_SLIDING_THRESHOLD",
+        default: Some("0.5"),
+        meaning: "share of the idle window that must pass before validate extends it",
+    },
+    Setting {
+        name: "SESSION_TTL_MARGIN",
+        default: Some("1d"),
+        meaning: "kept past the last deadline before DynamoDB TTL may delete the item",
+    },
+    Setting {
+        name: "SESSION_COOKIE_NAME",
+        default: Some("session"),
+        meaning: "cookie base name; prefixed __Host- (or __Secure- with a domain)",
+    },
+    Setting {
+        name: "SESSION_COOKIE_SAMESITE",
+        default: Some("Lax"),
+        meaning: "Strict, Lax or None",
+    },
+    Setting {
+        name: "SESSION_COOKIE_DOMAIN",
+        default: None,
+        meaning: "optional cookie Domain; switches the prefix to __Secure-",
+    },
+    Setting {
+        name: "SESSION_COOKIE_SECURE",
+        default: Some("true"),
+        meaning: "Secure attribute; false drops the prefix and forbids SameSite=None",
+    },
+    Setting {
+        name: "SESSION_MAX_BODY_BYTES",
+        default: Some("16384"),
+        meaning: "largest request body accepted",
+    },
+    Setting {
+        name: "SESSION_MAX_DATA_BYTES",
+        default: Some("8192"),
+        meaning: "largest session data object (as JSON)",
+    },
+    Setting {
+        name: "AUTH_JWT_HS256_SECRET",
+        default: None,
+        meaning: "required: shared secret (>= 32 bytes) verifying HS256 login tickets",
+    },
+    Setting {
+        name: "AUTH_JWT_ISSUER",
+        default: None,
+        meaning: "required: expected iss of login tickets",
+    },
+    Setting {
+        name: "AUTH_JWT_AUDIENCE",
+        default: None,
+        meaning: "required: expected aud of login tickets",
+    },
+    Setting {
+        name: "AUTH_JWT_TENANT_CLAIM",
+        default: Some("tenant_id"),
+        meaning: "claim whose value becomes the session's tenant_id",
+    },
+    Setting {
+        name: "AUTH_JWT_LEEWAY",
+        default: Some("30s"),
+        meaning: "clock skew allowed on exp / nbf",
+    },
+    Setting {
+        name: "STORE_OPERATION_TIMEOUT",
+        default: Some("3s"),
+        meaning: "budget for one DynamoDB call, retries included",
+    },
+    Setting {
+        name: "STORE_ATTEMPT_TIMEOUT",
+        default: Some("1s"),
+        meaning: "budget for one attempt of a DynamoDB call",
+    },
+    Setting {
+        name: "STORE_MAX_ATTEMPTS",
+        default: Some("3"),
+        meaning: "attempts per DynamoDB call (retries use jittered backoff)",
+    },
+];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass a map instead of mutating the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let lifetimes = Lifetimes::new(
+            env.duration("SESSION_IDLE_TIMEOUT")?,
+            env.duration("SESSION_ABSOLUTE_TIMEOUT")?,
+            env.parsed("SESSION_SLIDING_THRESHOLD")?,
+        )?;
+        let same_site: SameSite = env.parsed("SESSION_COOKIE_SAMESITE")?;
+        let cookie = CookiePolicy::new(
+            &env.string("SESSION_COOKIE_NAME")?,
+            same_site,
+            env.optional("SESSION_COOKIE_DOMAIN"),
+            env.parsed("SESSION_COOKIE_SECURE")?,
+        )?;
+
+        let hs256_secret = env.required("AUTH_JWT_HS256_SECRET")?.into_bytes();
+        if hs256_secret.len() < MIN_HS256_SECRET_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "AUTH_JWT_HS256_SECRET",
+                value: "<redacted>".into(),
+                reason: format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+            });
+        }
+        let jwt = JwtConfig {
+            hs256_secret,
+            issuer: env.required("AUTH_JWT_ISSUER")?,
+            audience: env.required("AUTH_JWT_AUDIENCE")?,
+            tenant_claim: env.string("AUTH_JWT_TENANT_CLAIM")?,
+            leeway: env.std_duration("AUTH_JWT_LEEWAY")?,
+        };
+
+        let store_timeouts = StoreTimeouts {
+            operation: env.std_duration("STORE_OPERATION_TIMEOUT")?,
+            attempt: env.std_duration("STORE_ATTEMPT_TIMEOUT")?,
+            max_attempts: env.parsed("STORE_MAX_ATTEMPTS")?,
+        };
+        if store_timeouts.max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                name: "STORE_MAX_ATTEMPTS",
+                value: "0".into(),
+                reason: "at least one attempt is needed".into(),
+            });
+        }
+
+        Ok(Self {
+            table_name: env.string("SESSION_TABLE_NAME")?,
+            lifetimes,
+            ttl_margin: env.duration("SESSION_TTL_MARGIN")?,
+            cookie,
+            max_body_bytes: env.parsed("SESSION_MAX_BODY_BYTES")?,
+            max_data_bytes: env.parsed("SESSION_MAX_DATA_BYTES")?,
+            jwt,
+            store_timeouts,
+        })
+    }
+}
+
+/// Lookup with the documented defaults from [`SETTINGS`] applied.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn default_of(name: &str) -> Option<&'static str> {
+        SETTINGS
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| s.default)
+    }
+
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .or_else(|| Self::default_of(name).map(str::to_owned))
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing { name })
+    }
+
+    fn string(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.required(name)
+    }
+
+    fn parsed<T>(&self, name: &'static str) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.required(name)?;
+        value.parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+            value,
+        })
+    }
+
+    fn std_duration(&self, name: &'static str) -> Result<StdDuration, ConfigError> {
+        let value = self.required(name)?;
+        humantime::parse_duration(&value).map_err(|e| ConfigError::Invalid {
+            name,
+            reason: format!("{e} (use a duration like 30s, 8h, 7d)"),
+            value,
+        })
+    }
+
+    fn duration(&self, name: &'static str) -> Result<Duration, ConfigError> {
+        let std = self.std_duration(name)?;
+        Duration::from_std(std).map_err(|e| ConfigError::Invalid {
+            name,
+            value: format!("{std:?}"),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<String, String> = [
+            ("AUTH_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("AUTH_JWT_ISSUER", "https://login.example"),
+            ("AUTH_JWT_AUDIENCE", "sessions"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_required_settings_are_given() {
+        let config = config_with(&[]).unwrap();
+        assert_eq!(config.table_name, "sessions");
+        assert_eq!(config.lifetimes.idle(), Duration::hours(8));
+        assert_eq!(config.lifetimes.absolute(), Duration::days(7));
+        assert_eq!(config.cookie.name(), "__Host-session");
+        assert_eq!(config.max_data_bytes, 8192);
+        assert_eq!(config.jwt.tenant_claim, "tenant_id");
+        assert_eq!(config.store_timeouts.max_attempts, 3);
+    }
+
+    #[test]
+    fn missing_secret_names_the_variable() {
+        let err = Config::from_lookup(|_| None).unwrap_err();
+        assert!(err.to_string().contains("AUTH_JWT_HS256_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn short_secret_is_rejected_without_echoing_it() {
+        let err = config_with(&[("AUTH_JWT_HS256_SECRET", "tooshort")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("AUTH_JWT_HS256_SECRET"), "{text}");
+        assert!(!text.contains("tooshort"), "{text}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_variable_and_value() {
+        let err = config_with(&[("SESSION_IDLE_TIMEOUT", "soon")]).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("SESSION_IDLE_TIMEOUT") && text.contains("soon"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn samesite_none_without_secure_fails_start_up() {
+        let err = config_with(&[
+            ("SESSION_COOKIE_SAMESITE", "None"),
+            ("SESSION_COOKIE_SECURE", "false"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Cookie(_)), "{err}");
+    }
+
+    #[test]
+    fn unknown_samesite_value_is_rejected() {
+        let err = config_with(&[("SESSION_COOKIE_SAMESITE", "Sometimes")]).unwrap_err();
+        assert!(err.to_string().contains("SESSION_COOKIE_SAMESITE"), "{err}");
+    }
+
+    #[test]
+    fn idle_longer_than_absolute_is_rejected() {
+        let err = config_with(&[
+            ("SESSION_IDLE_TIMEOUT", "2d"),
+            ("SESSION_ABSOLUTE_TIMEOUT", "1d"),
+        ])
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Lifetimes(_)), "{err}");
+    }
+
+    #[test]
+    fn debug_output_redacts_the_jwt_secret() {
+        let config = config_with(&[]).unwrap();
+        assert!(!format!("{config:?}").contains("0123456789abcdef"));
+    }
+}

@@ -1,0 +1,121 @@
+use std::fmt;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The most characters a user or tenant id may have.
+const MAX_ID_CHARS: usize = 256;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdError {
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    #[error("{0} is longer than {MAX_ID_CHARS} characters")]
+    TooLong(&'static str),
+    #[error("{0} contains control characters")]
+    ControlCharacters(&'static str),
+    #[error("session id is not a UUID")]
+    NotAUuid,
+}
+
+fn checked(kind: &'static str, raw: &str) -> Result<String, IdError> {
+    if raw.is_empty() {
+        return Err(IdError::Empty(kind));
+    }
+    if raw.chars().count() > MAX_ID_CHARS {
+        return Err(IdError::TooLong(kind));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(IdError::ControlCharacters(kind));
+    }
+    Ok(raw.to_owned())
+}
+
+/// Who the session belongs to: the identity token's `sub`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        checked("user id", raw).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The tenant (shop, organisation, ...) the user signed in to, when the identity token names one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        checked("tenant id", raw).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Public handle of a session: safe to log and to show the user. Never a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SessionId(Uuid);
+
+impl SessionId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        Uuid::parse_str(raw)
+            .map(Self)
+            .map_err(|_| IdError::NotAUuid)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_user_id_is_rejected() {
+        assert_eq!(UserId::parse(""), Err(IdError::Empty("user id")));
+    }
+
+    #[test]
+    fn user_id_with_control_characters_is_rejected() {
+        assert_eq!(
+            UserId::parse("alice\n"),
+            Err(IdError::ControlCharacters("user id"))
+        );
+    }
+
+    #[test]
+    fn overlong_tenant_id_is_rejected() {
+        assert_eq!(
+            TenantId::parse(&"t".repeat(257)),
+            Err(IdError::TooLong("tenant id"))
+        );
+        assert!(TenantId::parse(&"t".repeat(256)).is_ok());
+    }
+
+    #[test]
+    fn session_id_prints_as_hyphenated_uuid_and_parses_back() {
+        let id = SessionId::random();
+        let text = id.to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(SessionId::parse(&text), Ok(id));
+        assert_eq!(SessionId::parse("nope"), Err(IdError::NotAUuid));
+    }
+}

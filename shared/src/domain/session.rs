@@ -1,0 +1,384 @@
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use serde_json::{Map, Value};
+
+use super::ids::{SessionId, TenantId, UserId};
+
+/// The most characters of a user agent kept on a session.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// How long sessions live and when validate extends them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lifetimes {
+    idle: Duration,
+    absolute: Duration,
+    sliding_threshold: f64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LifetimesError {
+    #[error("the idle timeout must be at least one second")]
+    IdleTooShort,
+    #[error("the absolute timeout must not be shorter than the idle timeout")]
+    AbsoluteShorterThanIdle,
+    #[error("the sliding threshold must be between 0 and 1, got {0}")]
+    ThresholdOutOfRange(f64),
+}
+
+impl Lifetimes {
+    /// `sliding_threshold` is the share of the idle window that must have passed before a
+    /// validate extends the session: 0.5 means "only once half of it is used up", so most
+    /// validates write nothing; 0 extends on every validate; 1 never extends on validate.
+    pub fn new(
+        idle: Duration,
+        absolute: Duration,
+        sliding_threshold: f64,
+    ) -> Result<Self, LifetimesError> {
+        if idle < Duration::seconds(1) {
+            return Err(LifetimesError::IdleTooShort);
+        }
+        if absolute < idle {
+            return Err(LifetimesError::AbsoluteShorterThanIdle);
+        }
+        if !(0.0..=1.0).contains(&sliding_threshold) {
+            return Err(LifetimesError::ThresholdOutOfRange(sliding_threshold));
+        }
+        Ok(Self {
+            idle,
+            absolute,
+            sliding_threshold,
+        })
+    }
+
+    pub fn idle(&self) -> Duration {
+        self.idle
+    }
+
+    pub fn absolute(&self) -> Duration {
+        self.absolute
+    }
+
+    /// The idle deadline a session touched at `now` gets: `now + idle`, never past its
+    /// absolute deadline.
+    pub fn extended_deadline(&self, session: &Session, now: DateTime<Utc>) -> DateTime<Utc> {
+        (now + self.idle).min(session.absolute_expires_at)
+    }
+
+    /// The new idle deadline when a validate at `now` should extend the session, or `None`
+    /// when it should write nothing (not enough of the idle window used, or already capped).
+    pub fn slide(&self, session: &Session, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.sliding_threshold >= 1.0 || !session.status(now).is_active() {
+            return None;
+        }
+        let remaining = session.expires_at - now;
+        let keep = self.idle.as_seconds_f64() * (1.0 - self.sliding_threshold);
+        if remaining.as_seconds_f64() > keep {
+            return None;
+        }
+        let extended = self.extended_deadline(session, now);
+        (extended > session.expires_at).then_some(extended)
+    }
+}
+
+/// Where the session was created from, taken from the API Gateway request context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
+        Self {
+            ip: ip.filter(|s| !s.is_empty()).map(str::to_owned),
+            user_agent: user_agent
+                .filter(|s| !s.is_empty())
+                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+        }
+    }
+}
+
+/// Application data stored with a session: a JSON object under a size limit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionData(Map<String, Value>);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DataError {
+    #[error("data must be a JSON object")]
+    NotAnObject,
+    #[error("data is {size} bytes as JSON, more than the {limit} allowed")]
+    TooLarge { size: usize, limit: usize },
+}
+
+impl SessionData {
+    pub fn parse(value: Value, max_bytes: usize) -> Result<Self, DataError> {
+        let Value::Object(map) = value else {
+            return Err(DataError::NotAnObject);
+        };
+        let data = Self(map);
+        let size = data.to_json().len();
+        if size > max_bytes {
+            return Err(DataError::TooLarge {
+                size,
+                limit: max_bytes,
+            });
+        }
+        Ok(data)
+    }
+
+    /// Data read back from the store, which was size-checked when it was written.
+    pub fn from_stored(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    pub fn to_json(&self) -> String {
+        Value::Object(self.0.clone()).to_string()
+    }
+}
+
+/// Is the session usable at a given instant, and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    Active,
+    IdleExpired,
+    AbsoluteExpired,
+}
+
+impl SessionStatus {
+    pub fn is_active(self) -> bool {
+        self == SessionStatus::Active
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub tenant_id: Option<TenantId>,
+    pub data: SessionData,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The idle deadline: moves forward on refresh and sliding validates.
+    pub expires_at: DateTime<Utc>,
+    /// The hard deadline set at creation: nothing extends a session past it.
+    pub absolute_expires_at: DateTime<Utc>,
+    pub client: ClientInfo,
+    /// Bumped by every write to the session: the base for optimistic concurrency.
+    pub version: u64,
+}
+
+impl Session {
+    pub fn start(
+        user_id: UserId,
+        tenant_id: Option<TenantId>,
+        data: SessionData,
+        client: ClientInfo,
+        lifetimes: &Lifetimes,
+        now: DateTime<Utc>,
+    ) -> Self {
+        // Stored with millisecond precision: keep the in-memory session equal to what is stored.
+        let now = now.trunc_subsecs(3);
+        Self {
+            id: SessionId::random(),
+            user_id,
+            tenant_id,
+            data,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + lifetimes.idle,
+            absolute_expires_at: now + lifetimes.absolute,
+            client,
+            version: 1,
+        }
+    }
+
+    /// A session is usable strictly before both deadlines.
+    pub fn status(&self, now: DateTime<Utc>) -> SessionStatus {
+        if now >= self.absolute_expires_at {
+            SessionStatus::AbsoluteExpired
+        } else if now >= self.expires_at {
+            SessionStatus::IdleExpired
+        } else {
+            SessionStatus::Active
+        }
+    }
+
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        !self.status(now).is_active()
+    }
+
+    /// Whole seconds until the absolute deadline: the cookie's `Max-Age`. The cookie lives as
+    /// long as the session could; the server enforces the idle deadline on every request.
+    pub fn cookie_max_age(&self, now: DateTime<Utc>) -> i64 {
+        (self.absolute_expires_at - now).num_seconds().max(0)
+    }
+
+    /// DynamoDB TTL (epoch seconds): the latest deadline plus a margin. Only clean-up: TTL
+    /// deletes lazily, so every read checks [`Session::status`] itself.
+    pub fn ttl_epoch_seconds(&self, margin: Duration) -> i64 {
+        (self.absolute_expires_at.max(self.expires_at) + margin).timestamp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    fn lifetimes(threshold: f64) -> Lifetimes {
+        Lifetimes::new(Duration::hours(8), Duration::days(7), threshold).unwrap()
+    }
+
+    fn session_started_at(now: DateTime<Utc>, lifetimes: &Lifetimes) -> Session {
+        Session::start(
+            UserId::parse("alice").unwrap(),
+            None,
+            SessionData::default(),
+            ClientInfo::default(),
+            lifetimes,
+            now,
+        )
+    }
+
+    #[test]
+    fn new_session_has_both_deadlines_from_now() {
+        let l = lifetimes(0.5);
+        let s = session_started_at(at(0), &l);
+        assert_eq!(s.expires_at, at(8 * 3600));
+        assert_eq!(s.absolute_expires_at, at(7 * 86400));
+        assert_eq!(s.created_at, at(0));
+        assert_eq!(s.version, 1);
+    }
+
+    #[test]
+    fn start_time_is_kept_to_the_millisecond_like_the_store() {
+        let l = lifetimes(0.5);
+        let now = Utc.timestamp_nanos(1_700_000_000_123_456_789);
+        let s = session_started_at(now, &l);
+        assert_eq!(s.created_at.timestamp_subsec_nanos(), 123_000_000);
+        assert_eq!(s.expires_at - s.created_at, Duration::hours(8));
+    }
+
+    #[test]
+    fn session_is_active_until_just_before_the_idle_deadline() {
+        let s = session_started_at(at(0), &lifetimes(0.5));
+        assert_eq!(s.status(at(8 * 3600 - 1)), SessionStatus::Active);
+        assert_eq!(s.status(at(8 * 3600)), SessionStatus::IdleExpired);
+        assert!(s.is_expired(at(8 * 3600 + 1)));
+    }
+
+    #[test]
+    fn absolute_deadline_wins_over_a_later_idle_deadline() {
+        let mut s = session_started_at(at(0), &lifetimes(0.5));
+        s.expires_at = at(8 * 86400);
+        assert_eq!(s.status(at(7 * 86400)), SessionStatus::AbsoluteExpired);
+    }
+
+    #[test]
+    fn validate_writes_nothing_before_the_threshold() {
+        let l = lifetimes(0.5);
+        let s = session_started_at(at(0), &l);
+        assert_eq!(l.slide(&s, at(4 * 3600 - 1)), None);
+    }
+
+    #[test]
+    fn validate_extends_once_half_the_idle_window_has_passed() {
+        let l = lifetimes(0.5);
+        let s = session_started_at(at(0), &l);
+        assert_eq!(l.slide(&s, at(4 * 3600)), Some(at(12 * 3600)));
+    }
+
+    #[test]
+    fn zero_threshold_extends_on_every_validate() {
+        let l = lifetimes(0.0);
+        let s = session_started_at(at(0), &l);
+        assert_eq!(l.slide(&s, at(1)), Some(at(8 * 3600 + 1)));
+    }
+
+    #[test]
+    fn threshold_of_one_never_extends() {
+        let l = lifetimes(1.0);
+        let s = session_started_at(at(0), &l);
+        assert_eq!(l.slide(&s, at(8 * 3600 - 1)), None);
+    }
+
+    #[test]
+    fn sliding_never_goes_past_the_absolute_deadline() {
+        let l = lifetimes(0.5);
+        let mut s = session_started_at(at(0), &l);
+        s.expires_at = at(7 * 86400 - 3600);
+        let now = at(7 * 86400 - 2 * 3600);
+        assert_eq!(l.slide(&s, now), Some(at(7 * 86400)));
+        s.expires_at = at(7 * 86400);
+        assert_eq!(
+            l.slide(&s, now),
+            None,
+            "already at the cap: nothing to write"
+        );
+    }
+
+    #[test]
+    fn expired_session_is_never_extended() {
+        let l = lifetimes(0.0);
+        let s = session_started_at(at(0), &l);
+        assert_eq!(l.slide(&s, at(8 * 3600)), None);
+    }
+
+    #[test]
+    fn cookie_max_age_counts_down_to_the_absolute_deadline() {
+        let s = session_started_at(at(0), &lifetimes(0.5));
+        assert_eq!(s.cookie_max_age(at(0)), 7 * 86400);
+        assert_eq!(s.cookie_max_age(at(7 * 86400 + 5)), 0);
+    }
+
+    #[test]
+    fn ttl_is_epoch_seconds_of_the_absolute_deadline_plus_margin() {
+        let s = session_started_at(at(0), &lifetimes(0.5));
+        assert_eq!(
+            s.ttl_epoch_seconds(Duration::hours(1)),
+            1_700_000_000 + 7 * 86400 + 3600
+        );
+    }
+
+    #[test]
+    fn absolute_shorter_than_idle_is_rejected() {
+        assert_eq!(
+            Lifetimes::new(Duration::hours(8), Duration::hours(1), 0.5),
+            Err(LifetimesError::AbsoluteShorterThanIdle)
+        );
+        assert_eq!(
+            Lifetimes::new(Duration::hours(8), Duration::days(1), 1.5),
+            Err(LifetimesError::ThresholdOutOfRange(1.5))
+        );
+    }
+
+    #[test]
+    fn data_must_be_an_object_within_the_limit() {
+        assert_eq!(
+            SessionData::parse(serde_json::json!([1]), 100),
+            Err(DataError::NotAnObject)
+        );
+        let big = serde_json::json!({ "k": "x".repeat(100) });
+        assert!(matches!(
+            SessionData::parse(big, 50),
+            Err(DataError::TooLarge { limit: 50, .. })
+        ));
+        let ok = SessionData::parse(serde_json::json!({ "theme": "dark" }), 100).unwrap();
+        assert_eq!(ok.to_json(), r#"{"theme":"dark"}"#);
+    }
+
+    #[test]
+    fn long_user_agents_are_truncated() {
+        let ua = "x".repeat(1000);
+        let info = ClientInfo::new(Some("1.2.3.4"), Some(&ua));
+        assert_eq!(info.user_agent.map(|u| u.len()), Some(MAX_USER_AGENT_CHARS));
+        assert_eq!(ClientInfo::new(Some(""), None).ip, None);
+    }
+}

@@ -1,0 +1,262 @@
+use std::error::Error as StdError;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use super::cookies::{ConflictingCookies, CookiePolicy};
+use super::response::json_response;
+use crate::domain::{DataError, TokenFormatError};
+use crate::identity::IdentityError;
+use crate::service::{CreateError, SessionError};
+use crate::store::StoreError;
+
+/// An error answer: status, stable snake_case code, message for the caller, and what else the
+/// response must carry (a clearing cookie, `WWW-Authenticate`, `Retry-After`, `Allow`).
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    clear_cookie: bool,
+    bearer_challenge: bool,
+    retry_after_seconds: Option<u32>,
+    allow: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            clear_cookie: false,
+            bearer_challenge: false,
+            retry_after_seconds: None,
+            allow: None,
+        }
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "no session: sign in first",
+        )
+    }
+
+    pub fn invalid_token(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+    }
+
+    pub fn session_expired() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "session_expired",
+            "the session has expired: sign in again",
+        )
+    }
+
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        )
+    }
+
+    pub fn headers_too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            message,
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this route accepts {allow}"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    pub fn service_unavailable() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "the session store is unavailable: retry shortly",
+        );
+        e.retry_after_seconds = Some(1);
+        e
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an internal error occurred",
+        )
+    }
+
+    /// Replaces the default message with a more specific one.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    /// The credential came from the cookie: tell the browser to drop it.
+    pub fn clearing_cookie(mut self) -> Self {
+        self.clear_cookie = true;
+        self
+    }
+
+    /// The credential came as `Authorization: Bearer`: answer with a bearer challenge.
+    pub fn with_bearer_challenge(mut self) -> Self {
+        self.bearer_challenge = true;
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == StatusCode::UNAUTHORIZED
+    }
+
+    /// Logs a backend failure with its whole source chain; the caller only sees the generic
+    /// message. Client mistakes are not logged as errors.
+    fn from_backend(error: &(dyn StdError + 'static), transient: bool) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if transient {
+            tracing::warn!(error = %chain, "backend unavailable");
+            Self::service_unavailable()
+        } else {
+            tracing::error!(error = %chain, "backend failure");
+            Self::internal()
+        }
+    }
+
+    pub fn into_response(self, cookies: &CookiePolicy) -> Response<Body> {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        let mut response = json_response(self.status, &body);
+        let headers = response.headers_mut();
+        if self.clear_cookie
+            && let Ok(v) = HeaderValue::from_str(&cookies.clear())
+        {
+            headers.append(header::SET_COOKIE, v);
+        }
+        if self.bearer_challenge && self.status == StatusCode::UNAUTHORIZED {
+            let challenge = format!(
+                r#"Bearer error="invalid_token", error_description="{}""#,
+                self.code
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                headers.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(allow) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        let transient = error.is_transient();
+        Self::from_backend(&error, transient)
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::NotFound => {
+                Self::invalid_token("the session does not exist or was signed out")
+            }
+            SessionError::Expired => Self::session_expired(),
+            SessionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CreateError> for ApiError {
+    fn from(error: CreateError) -> Self {
+        match error {
+            CreateError::Store(e) => e.into(),
+            random @ CreateError::Random(_) => Self::from_backend(&random, false),
+        }
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(error: IdentityError) -> Self {
+        Self::invalid_token(error.to_string())
+    }
+}
+
+impl From<TokenFormatError> for ApiError {
+    fn from(error: TokenFormatError) -> Self {
+        Self::invalid_token(format!("malformed session token: {error}"))
+    }
+}
+
+impl From<ConflictingCookies> for ApiError {
+    fn from(error: ConflictingCookies) -> Self {
+        Self::invalid_request(error.to_string())
+    }
+}
+
+impl From<DataError> for ApiError {
+    fn from(error: DataError) -> Self {
+        match error {
+            DataError::TooLarge { .. } => Self::payload_too_large(error.to_string()),
+            DataError::NotAnObject => Self::invalid_request(error.to_string()),
+        }
+    }
+}

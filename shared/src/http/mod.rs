@@ -1,0 +1,14 @@
+//! HTTP: request parsing (cookie, bearer, JSON body), routes, responses and the handlers the
+//! functions run. `ApiError` is the only place errors become status codes.
+
+pub mod cookies;
+mod error;
+pub mod handlers;
+mod request;
+mod response;
+mod routes;
+
+pub use error::ApiError;
+pub use request::{Credential, Transport};
+pub use response::SessionBody;
+pub use routes::Route;

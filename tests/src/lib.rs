@@ -1,0 +1,418 @@
+//! The one `common` module of the integration tests: DynamoDB Local clients, a fresh table per
+//! test, real API Gateway events (HTTP API v2 and REST v1), and invocation of the handlers
+//! through `lambda_http`'s own adapter, so responses are exactly what API Gateway receives.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
+use serde_json::{Value, json};
+use session_shared::App;
+use session_shared::config::Config;
+use session_shared::domain::SessionToken;
+use session_shared::http::handlers;
+use session_shared::identity::{TicketClaims, mint_hs256};
+use session_shared::store::{SessionStore, TableDefinition, Ttl, delete_table};
+
+pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+pub const ISSUER: &str = "https://login.test";
+pub const AUDIENCE: &str = "session-tests";
+
+/// The DynamoDB Local endpoint `make test` exports.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect(
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run the suite with `make test`, which starts DynamoDB Local",
+    )
+}
+
+/// A client for `endpoint` with dummy credentials and short timeouts.
+pub fn client_for(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .timeout_config(
+            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                .operation_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(1))
+                .connect_timeout(Duration::from_millis(500))
+                .build(),
+        )
+        .build();
+    Client::from_conf(config)
+}
+
+/// A table of its own for one test, created from `infra/table.json`.
+pub struct TestTable {
+    pub name: String,
+    pub client: Client,
+}
+
+impl TestTable {
+    pub async fn new() -> Self {
+        Self::create(Ttl::AsDefined).await
+    }
+
+    /// DynamoDB Local deletes expired items within a second when TTL is on; tests of
+    /// "expired but not yet deleted by TTL" use a table without it, as production sees for hours.
+    pub async fn without_ttl() -> Self {
+        Self::create(Ttl::Disabled).await
+    }
+
+    async fn create(ttl: Ttl) -> Self {
+        let name = format!("t-{}", uuid_like());
+        let client = client_for(&endpoint());
+        TableDefinition::load()
+            .unwrap()
+            .create(&client, &name, ttl)
+            .await
+            .expect("create test table on DynamoDB Local");
+        Self { name, client }
+    }
+
+    pub fn store(&self) -> SessionStore {
+        SessionStore::new(self.client.clone(), self.name.clone())
+    }
+
+    /// Every item in the table.
+    pub async fn items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.name)
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.items.unwrap_or_default()
+    }
+
+    /// The raw item stored for `token`, for assertions on what is at rest.
+    pub async fn item_of(&self, token: &SessionToken) -> Option<HashMap<String, AttributeValue>> {
+        self.client
+            .get_item()
+            .table_name(&self.name)
+            .key(
+                "pk",
+                AttributeValue::S(format!("TOKEN#{}", token.hash().encoded())),
+            )
+            .key("sk", AttributeValue::S("SESSION".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    }
+
+    pub async fn drop_table(self) {
+        delete_table(&self.client, &self.name).await.unwrap();
+    }
+}
+
+fn uuid_like() -> String {
+    let token = SessionToken::generate().unwrap();
+    token.expose_secret()[..16]
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { 'x' })
+        .collect()
+}
+
+/// Configuration for tests: the test table, the test secret, and any overrides.
+pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = [
+        ("SESSION_TABLE_NAME", table),
+        ("AUTH_JWT_HS256_SECRET", SECRET),
+        ("AUTH_JWT_ISSUER", ISSUER),
+        ("AUTH_JWT_AUDIENCE", AUDIENCE),
+        ("AUTH_JWT_LEEWAY", "0s"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in overrides {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).expect("test config is valid")
+}
+
+pub fn app(table: &TestTable, overrides: &[(&str, &str)]) -> App {
+    App::new(config(&table.name, overrides), table.store())
+}
+
+/// A login ticket for `sub` (and a tenant), valid for five minutes.
+pub fn ticket(sub: &str, tenant: Option<&str>) -> String {
+    ticket_with(sub, tenant, |_| {})
+}
+
+/// A login ticket with claims adjusted by `edit` (to make it expired, foreign, ...).
+pub fn ticket_with(
+    sub: &str,
+    tenant: Option<&str>,
+    edit: impl FnOnce(&mut TicketClaims),
+) -> String {
+    let now = Utc::now().timestamp();
+    let mut extra = HashMap::new();
+    if let Some(t) = tenant {
+        extra.insert("tenant_id".to_string(), Value::String(t.into()));
+    }
+    let mut claims = TicketClaims {
+        sub,
+        iss: ISSUER,
+        aud: AUDIENCE,
+        iat: now,
+        nbf: now,
+        exp: now + 300,
+        extra,
+    };
+    edit(&mut claims);
+    mint_hs256(&claims, SECRET.as_bytes()).unwrap()
+}
+
+/// The two API Gateway payload formats the functions accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Payload {
+    /// HTTP API, payload format 2.0: cookies in a `cookies` array.
+    V2,
+    /// REST API, payload format 1.0: cookies in a `Cookie` header.
+    V1,
+}
+
+/// A real API Gateway event (from `tests/fixtures`) adjusted for one request.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub payload: Payload,
+    json: Value,
+}
+
+impl Event {
+    pub fn new(payload: Payload, method: &str, path: &str) -> Self {
+        let mut json: Value = serde_json::from_str(match payload {
+            Payload::V2 => include_str!("../fixtures/apigw-v2-request.json"),
+            Payload::V1 => include_str!("../fixtures/apigw-v1-request.json"),
+        })
+        .unwrap();
+        match payload {
+            Payload::V2 => {
+                json["rawPath"] = json!(path);
+                json["routeKey"] = json!(format!("{method} {path}"));
+                json["requestContext"]["routeKey"] = json!(format!("{method} {path}"));
+                json["requestContext"]["http"]["method"] = json!(method);
+                json["requestContext"]["http"]["path"] = json!(path);
+            }
+            Payload::V1 => {
+                json["path"] = json!(path);
+                json["resource"] = json!(path);
+                json["httpMethod"] = json!(method);
+                json["requestContext"]["httpMethod"] = json!(method);
+                json["requestContext"]["resourcePath"] = json!(path);
+                json["requestContext"]["path"] = json!(format!("/prod{path}"));
+            }
+        }
+        Self { payload, json }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        match self.payload {
+            Payload::V2 => {
+                let name = name.to_ascii_lowercase();
+                let merged = match self.json["headers"][&name].as_str() {
+                    Some(prev) => format!("{prev},{value}"),
+                    None => value.to_owned(),
+                };
+                self.json["headers"][&name] = json!(merged);
+            }
+            Payload::V1 => {
+                self.json["headers"][name] = json!(value);
+                let multi = &mut self.json["multiValueHeaders"][name];
+                match multi.as_array_mut() {
+                    Some(values) => values.push(json!(value)),
+                    None => *multi = json!([value]),
+                }
+            }
+        }
+        self
+    }
+
+    /// One `name=value` cookie pair, sent the way each payload format carries cookies.
+    pub fn cookie(mut self, pair: &str) -> Self {
+        match self.payload {
+            Payload::V2 => {
+                let cookies = &mut self.json["cookies"];
+                match cookies.as_array_mut() {
+                    Some(list) => list.push(json!(pair)),
+                    None => *cookies = json!([pair]),
+                }
+                self
+            }
+            Payload::V1 => {
+                let joined = match self.json["headers"]["Cookie"].as_str() {
+                    Some(prev) => format!("{prev}; {pair}"),
+                    None => pair.to_owned(),
+                };
+                self.json["headers"]["Cookie"] = json!(joined);
+                self.json["multiValueHeaders"]["Cookie"] = json!([joined]);
+                self
+            }
+        }
+    }
+
+    pub fn session_cookie(self, token: &str) -> Self {
+        self.cookie(&format!("__Host-session={token}"))
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn json_body(self, body: &Value) -> Self {
+        self.raw_body(&body.to_string(), Some("application/json"))
+    }
+
+    pub fn raw_body(mut self, body: &str, content_type: Option<&str>) -> Self {
+        self.json["body"] = json!(body);
+        match content_type {
+            Some(ct) => self.header("Content-Type", ct),
+            None => self,
+        }
+    }
+}
+
+/// Which function's handler to run.
+#[derive(Debug, Clone, Copy)]
+pub enum Function {
+    Create,
+    Validate,
+    Refresh,
+    Logout,
+}
+
+/// What API Gateway would receive back, read in the payload's own response format.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    /// Lower-cased header names; `set-cookie` is not among them (see `set_cookies`).
+    pub headers: HashMap<String, Vec<String>>,
+    pub set_cookies: Vec<String>,
+    pub body: Value,
+    /// The whole serialized Lambda response.
+    pub raw: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
+    }
+
+    /// The one `Set-Cookie` value, failing the test if there is not exactly one.
+    pub fn only_cookie(&self) -> &str {
+        assert_eq!(
+            self.set_cookies.len(),
+            1,
+            "expected one Set-Cookie: {:?}",
+            self.set_cookies
+        );
+        &self.set_cookies[0]
+    }
+
+    /// The token a `Set-Cookie: __Host-session=<token>; ...` carries.
+    pub fn cookie_token(&self) -> String {
+        let cookie = cookie::Cookie::parse(self.only_cookie().to_owned()).unwrap();
+        assert_eq!(cookie.name(), "__Host-session");
+        cookie.value().to_owned()
+    }
+}
+
+/// Runs one handler on one event through `lambda_http`'s adapter: the same request conversion
+/// and response serialization (`cookies` for v2, `multiValueHeaders` for v1) as in Lambda.
+pub async fn invoke(app: &App, function: Function, event: Event) -> Reply {
+    let payload = event.payload;
+    let request: LambdaRequest =
+        serde_json::from_value(event.json).expect("the event is a valid API Gateway payload");
+    let handler = service_fn(|req| async move {
+        match function {
+            Function::Create => handlers::create(app, req).await,
+            Function::Validate => handlers::validate(app, req).await,
+            Function::Refresh => handlers::refresh(app, req).await,
+            Function::Logout => handlers::logout(app, req).await,
+        }
+    });
+    let mut adapter = Adapter::from(handler);
+    let response = adapter
+        .call(LambdaEvent::new(request, Context::default()))
+        .await
+        .expect("handlers answer every request with a response");
+    let raw = serde_json::to_value(&response).unwrap();
+    parse_reply(payload, raw)
+}
+
+fn parse_reply(payload: Payload, raw: Value) -> Reply {
+    let status = raw["statusCode"].as_u64().expect("statusCode") as u16;
+    let mut headers: HashMap<String, Vec<String>> = HashMap::new();
+    let mut set_cookies = Vec::new();
+    match payload {
+        Payload::V2 => {
+            for (name, value) in raw["headers"].as_object().cloned().unwrap_or_default() {
+                headers
+                    .entry(name.to_ascii_lowercase())
+                    .or_default()
+                    .push(value.as_str().unwrap().to_owned());
+            }
+            assert!(
+                !headers.contains_key("set-cookie"),
+                "HTTP API v2 responses must carry cookies in `cookies`, not headers"
+            );
+            for c in raw["cookies"].as_array().cloned().unwrap_or_default() {
+                set_cookies.push(c.as_str().unwrap().to_owned());
+            }
+        }
+        Payload::V1 => {
+            for (name, values) in raw["multiValueHeaders"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let values: Vec<String> = values
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect();
+                if name.eq_ignore_ascii_case("set-cookie") {
+                    set_cookies.extend(values);
+                } else {
+                    headers
+                        .entry(name.to_ascii_lowercase())
+                        .or_default()
+                        .extend(values);
+                }
+            }
+        }
+    }
+    let body = match raw["body"].as_str() {
+        Some(text) if !text.is_empty() => serde_json::from_str(text).expect("bodies are JSON"),
+        _ => Value::Null,
+    };
+    Reply {
+        status,
+        headers,
+        set_cookies,
+        body,
+        raw,
+    }
+}

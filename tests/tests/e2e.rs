@@ -1,0 +1,189 @@
+//! End to end over HTTP: the four functions behind `cargo lambda watch` (started by
+//! `make test`, which sets E2E_BASE_URL) with a cookie jar, as a browser would use them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+
+use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A minimal browser-like jar: stores `Set-Cookie`, drops cookies set with `Max-Age=0`.
+#[derive(Default)]
+struct CookieJar(HashMap<String, String>);
+
+impl CookieJar {
+    fn absorb(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let cookie = cookie::Cookie::parse(value.to_str().unwrap().to_owned()).unwrap();
+            let removed = cookie.max_age().is_some_and(|age| age.is_zero());
+            if removed {
+                self.0.remove(cookie.name());
+            } else {
+                self.0
+                    .insert(cookie.name().to_owned(), cookie.value().to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> Option<String> {
+        (!self.0.is_empty()).then(|| {
+            self.0
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
+}
+
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    jar: CookieJar,
+}
+
+impl Browser {
+    fn new() -> Self {
+        let base = std::env::var("E2E_BASE_URL")
+            .expect("E2E_BASE_URL is not set: `make test` starts the stack and sets it");
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            jar: CookieJar::default(),
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(cookies) = self.jar.header() {
+            request = request.header(COOKIE, cookies);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the local stack answers");
+        self.jar.absorb(&response);
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON body, got {text:?}"))
+        };
+        (status, body)
+    }
+}
+
+fn ticket(sub: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "dev-tools",
+            "--bin",
+            "dev-token",
+            "--",
+            sub,
+            "--tenant",
+            "acme",
+        ])
+        .output()
+        .expect("dev-token runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn sign_in_validate_refresh_validate_logout_then_validate_is_rejected() {
+    let mut browser = Browser::new();
+
+    let (status, created) = browser
+        .send(
+            Method::POST,
+            "/sessions",
+            Some(json!({ "id_token": ticket("e2e-user"), "data": { "cart": 3 } })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(
+        browser.jar.0.contains_key("__Host-session"),
+        "create sets the cookie"
+    );
+    assert!(
+        created.get("token").is_none(),
+        "no token in a cookie-mode body"
+    );
+
+    let (status, current) = browser.send(Method::GET, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["session_id"], created["session_id"]);
+    assert_eq!(current["user_id"], "e2e-user");
+    assert_eq!(current["tenant_id"], "acme");
+    assert_eq!(current["data"]["cart"], 3);
+
+    let (status, refreshed) = browser
+        .send(Method::POST, "/sessions/current/refresh", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert!(refreshed["expires_at"].as_str() >= created["expires_at"].as_str());
+
+    let (status, again) = browser.send(Method::GET, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["session_id"], created["session_id"]);
+
+    let (status, _) = browser
+        .send(Method::DELETE, "/sessions/current", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(browser.jar.0.is_empty(), "logout clears the cookie");
+
+    let (status, rejected) = browser.send(Method::GET, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(rejected["error"]["code"], "unauthenticated");
+}
+
+#[tokio::test]
+async fn a_stolen_cookie_stops_working_once_its_owner_signs_out() {
+    let mut owner = Browser::new();
+    let (status, _) = owner
+        .send(
+            Method::POST,
+            "/sessions",
+            Some(json!({ "id_token": ticket("victim") })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut thief = Browser::new();
+    thief.jar.0 = owner.jar.0.clone();
+
+    let (status, _) = owner.send(Method::DELETE, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, body) = thief.send(Method::GET, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "invalid_token");
+    assert!(thief.jar.0.is_empty(), "the rejected cookie is cleared");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors_through_the_router() {
+    let mut browser = Browser::new();
+    let (status, body) = browser.send(Method::GET, "/no/such/route", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let (status, body) = browser.send(Method::PUT, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
