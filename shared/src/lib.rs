@@ -7,5 +7,6 @@ pub mod http;
 pub mod identity;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 
 pub use app::App;

@@ -5,7 +5,7 @@ use session_shared::{App, http::handlers};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    session_shared::telemetry::init();
     let app = App::from_env().await?;
     let app = &app;
     run(service_fn(move |req| handlers::refresh(app, req))).await

@@ -1,0 +1,86 @@
+//! What reaches the logs during a full flow, with the functions' own subscriber at TRACE.
+//! Its own test binary: `tracing` caches per-callsite interest process-wide, so capturing
+//! with a thread-local subscriber is only reliable when no other test runs beside it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use session_shared::domain::SessionToken;
+use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket};
+
+/// Collects everything the tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_full_flow_never_logs_a_token_cookie_or_hash() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // The functions' own subscriber, at the most verbose level anyone could set.
+    let subscriber = session_shared::telemetry::subscriber("trace", false, move || writer.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_SLIDING_THRESHOLD", "0")]);
+
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+    )
+    .await;
+    let token = created.cookie_token();
+    let cookie = |e: Event| e.session_cookie(&token);
+    invoke(
+        &app,
+        Function::Validate,
+        cookie(Event::new(Payload::V2, "GET", "/sessions/current")),
+    )
+    .await;
+    invoke(
+        &app,
+        Function::Refresh,
+        cookie(Event::new(Payload::V1, "POST", "/sessions/current/refresh")),
+    )
+    .await;
+    invoke(
+        &app,
+        Function::Logout,
+        cookie(Event::new(Payload::V2, "DELETE", "/sessions/current")),
+    )
+    .await;
+    invoke(
+        &app,
+        Function::Validate,
+        cookie(Event::new(Payload::V2, "GET", "/sessions/current")),
+    )
+    .await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let hash = SessionToken::parse(&token).unwrap().hash().encoded();
+    assert!(
+        logs.contains("session created"),
+        "the flow was logged: {logs}"
+    );
+    assert!(
+        logs.contains(created.body["session_id"].as_str().unwrap()),
+        "logs carry the session id"
+    );
+    assert!(!logs.contains(&token), "a token reached the logs");
+    let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(&hash)).collect();
+    assert!(
+        leaks.is_empty(),
+        "a token hash reached the logs: {leaks:#?}"
+    );
+    table.drop_table().await;
+}

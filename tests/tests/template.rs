@@ -1,0 +1,212 @@
+//! `template.yaml` agrees with the code: the table equals `infra/table.json`, every setting the
+//! code reads is set (and only those), and every API route reaches the function that serves it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use lambda_http::http::Method;
+use lambda_http::{Body, Request};
+use serde_norway::Value;
+use session_shared::config::SETTINGS;
+use session_shared::http::Route;
+use session_shared::store::TableDefinition;
+
+fn template() -> Value {
+    let text = include_str!("../../template.yaml");
+    serde_norway::from_str(text).expect("template.yaml parses")
+}
+
+/// Converts YAML to JSON, keeping tagged values (`!Ref X`) as `{"!Ref": "X"}`.
+fn to_json(value: &Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(n) => serde_json::to_value(n).unwrap(),
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Sequence(items) => items.iter().map(to_json).collect(),
+        Value::Mapping(map) => map
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap().to_owned(), to_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        Value::Tagged(tagged) => {
+            serde_json::json!({ format!("{}", tagged.tag): to_json(&tagged.value) })
+        }
+    }
+}
+
+#[test]
+fn the_template_table_is_the_local_table_definition() {
+    let template = to_json(&template());
+    let properties = &template["Resources"]["SessionsTable"]["Properties"];
+    let local = serde_json::to_value(TableDefinition::load().unwrap()).unwrap();
+
+    for (key, expected) in local.as_object().unwrap() {
+        assert_eq!(
+            &properties[key], expected,
+            "SessionsTable.{key} differs from infra/table.json"
+        );
+    }
+}
+
+#[test]
+fn the_template_sets_exactly_the_settings_the_code_reads() {
+    let template = to_json(&template());
+    let variables = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    let in_template: BTreeSet<&str> = variables.keys().map(String::as_str).collect();
+    let in_code: BTreeSet<&str> = SETTINGS.iter().map(|s| s.name).collect();
+
+    assert_eq!(in_template, in_code);
+}
+
+#[test]
+fn every_parameter_default_matches_the_code_default() {
+    let template = to_json(&template());
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    for setting in SETTINGS {
+        let Some(parameter) = variables[setting.name]["!Ref"].as_str() else {
+            continue; // set from a resource, e.g. the table name
+        };
+        if template["Resources"][parameter].is_object() {
+            continue; // a resource reference (the table name), not a parameter
+        }
+        let declared = &template["Parameters"][parameter];
+        assert!(
+            declared.is_object(),
+            "{} refers to missing parameter {parameter}",
+            setting.name
+        );
+        let default = match &declared["Default"] {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) if s.is_empty() => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        };
+        assert_eq!(
+            default.as_deref(),
+            setting.default,
+            "default of {parameter} ({})",
+            setting.name
+        );
+    }
+}
+
+fn route_of(method: &str, path: &str) -> Result<Route, String> {
+    let mut request = Request::new(Body::Empty);
+    *request.method_mut() = Method::from_bytes(method.as_bytes()).unwrap();
+    *request.uri_mut() = path.parse().unwrap();
+    Route::of(&request).map_err(|e| e.code().to_owned())
+}
+
+fn binary_of(route: Route) -> &'static str {
+    match route {
+        Route::Create => "session-create",
+        Route::Validate => "session-validate",
+        Route::Refresh => "session-refresh",
+        Route::Logout => "session-logout",
+    }
+}
+
+#[test]
+fn every_template_route_reaches_the_function_that_serves_it() {
+    let template = to_json(&template());
+    let mut seen = BTreeSet::new();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        for event in resource["Properties"]["Events"]
+            .as_object()
+            .unwrap()
+            .values()
+        {
+            let (Some(method), Some(path)) = (
+                event["Properties"]["Method"].as_str(),
+                event["Properties"]["Path"].as_str(),
+            ) else {
+                assert_eq!(
+                    binary, "session-validate",
+                    "{name}: only validate takes $default"
+                );
+                continue;
+            };
+            let route = route_of(method, path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            assert_eq!(binary_of(route), binary, "{method} {path} goes to {name}");
+            seen.insert(format!("{method} {path}"));
+        }
+    }
+    let expected: BTreeSet<String> = [
+        "POST /sessions",
+        "GET /sessions/current",
+        "POST /sessions/current/refresh",
+        "DELETE /sessions/current",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn the_local_router_sends_each_route_to_the_same_function_as_the_template() {
+    let manifest: toml_like::Manifest = toml_like::read(include_str!("../../Cargo.toml"));
+    for (pattern, method, function) in manifest.routes {
+        // The catch-all pattern stands for any other path.
+        let path = pattern.replace("{*path}", "some/other/path");
+        match route_of(&method, &path) {
+            Ok(route) => assert_eq!(binary_of(route), function, "{method} {path}"),
+            // Not a contract route: must go to validate, which answers with a JSON 404/405.
+            Err(_) => assert_eq!(function, "session-validate", "{method} {path}"),
+        }
+    }
+}
+
+/// Reads `[workspace.metadata.lambda.watch.router]` from the root manifest.
+mod toml_like {
+    pub struct Manifest {
+        pub routes: Vec<(String, String, String)>,
+    }
+
+    pub fn read(text: &str) -> Manifest {
+        let start = text
+            .find("[workspace.metadata.lambda.watch.router]")
+            .expect("router section");
+        let section = &text[start..];
+        let mut routes = Vec::new();
+        let mut path = String::new();
+        for line in section.lines().skip(1) {
+            let line = line.trim();
+            if line.starts_with('[') {
+                break;
+            }
+            if line.starts_with('"')
+                && let Some((key, rest)) = line.split_once(" = ")
+            {
+                path = key.trim_matches('"').to_owned();
+                if rest.starts_with('"') {
+                    routes.push((
+                        path.clone(),
+                        "GET".into(),
+                        rest.trim_matches('"').to_owned(),
+                    ));
+                }
+            }
+            if let (Some(m), Some(f)) = (value_of(line, "method"), value_of(line, "function")) {
+                routes.push((path.clone(), m, f));
+            }
+        }
+        assert!(routes.len() >= 4, "router parsed: {routes:?}");
+        Manifest { routes }
+    }
+
+    fn value_of(line: &str, key: &str) -> Option<String> {
+        let at = line.find(&format!("{key} = \""))? + key.len() + 4;
+        let rest = &line[at..];
+        Some(rest[..rest.find('"')?].to_owned())
+    }
+}
