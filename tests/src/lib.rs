@@ -4,11 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use chrono::Utc;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
@@ -31,9 +35,50 @@ pub fn endpoint() -> String {
     )
 }
 
+/// Records the name of every DynamoDB operation a client executes (once per operation,
+/// however many attempts it takes).
+#[derive(Debug, Clone, Default)]
+pub struct OpCounter(Arc<Mutex<Vec<String>>>);
+
+impl OpCounter {
+    /// The operations recorded since the last call, in order; starts a new count.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for OpCounter {
+    fn name(&self) -> &'static str {
+        "OpCounter"
+    }
+
+    /// After serialization: once per operation, before the retry loop. The wire request
+    /// names the operation (`x-amz-target: DynamoDB_20120810.GetItem`).
+    fn read_after_serialization(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("");
+        let name = target.rsplit('.').next().unwrap_or(target).to_owned();
+        self.0.lock().unwrap().push(name);
+        Ok(())
+    }
+}
+
 /// A client for `endpoint` with dummy credentials and short timeouts.
 pub fn client_for(endpoint: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    client_with(endpoint, None)
+}
+
+/// Like [`client_for`], counting operations with `counter` when given.
+pub fn client_with(endpoint: &str, counter: Option<OpCounter>) -> Client {
+    let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
@@ -44,9 +89,11 @@ pub fn client_for(endpoint: &str) -> Client {
                 .operation_attempt_timeout(Duration::from_secs(1))
                 .connect_timeout(Duration::from_millis(500))
                 .build(),
-        )
-        .build();
-    Client::from_conf(config)
+        );
+    if let Some(counter) = counter {
+        config = config.interceptor(counter);
+    }
+    Client::from_conf(config.build())
 }
 
 /// A table of its own for one test, created from `infra/table.json`.
@@ -73,12 +120,29 @@ impl TestTable {
             .unwrap()
             .create(&client, &name, ttl)
             .await
+            // The name is random, so an existing table is our own first attempt: it can time
+            // out client-side after succeeding, and the retry then finds the table.
+            .or_else(|e| {
+                if e.is_already_exists() {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
             .expect("create test table on DynamoDB Local");
         Self { name, client }
     }
 
     pub fn store(&self) -> SessionStore {
         SessionStore::new(self.client.clone(), self.name.clone())
+    }
+
+    /// A store on this table whose every DynamoDB operation `counter` records.
+    pub fn counted_store(&self, counter: &OpCounter) -> SessionStore {
+        SessionStore::new(
+            client_with(&endpoint(), Some(counter.clone())),
+            self.name.clone(),
+        )
     }
 
     /// Every item in the table.
