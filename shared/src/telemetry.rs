@@ -5,39 +5,49 @@
 
 use std::str::FromStr;
 
-use lambda_http::tracing::Subscriber;
 use lambda_http::tracing::subscriber::EnvFilter;
-use lambda_http::tracing::subscriber::filter::LevelFilter;
+use lambda_http::tracing::subscriber::filter::{LevelFilter, filter_fn};
 use lambda_http::tracing::subscriber::fmt::MakeWriter;
+use lambda_http::tracing::subscriber::layer::SubscriberExt;
+use lambda_http::tracing::{Level, Metadata, Subscriber};
 
-/// Targets that log request / response bodies at TRACE, capped at DEBUG.
-const WIRE_LEVEL_CAPS: &[&str] = &[
-    "aws_smithy_runtime=debug",
-    "aws_smithy_runtime_api=debug",
-    "aws_smithy_http=debug",
-    "aws_smithy_http_client=debug",
-    "aws_sdk_dynamodb=debug",
-    "hyper=info",
-    "hyper_util=info",
-    "rustls=info",
+/// Crates that log request / response bodies when verbose, and the most they may log. Enforced
+/// per event, after and regardless of the level directives: a more specific directive such as
+/// `aws_smithy_runtime::client::orchestrator=trace` cannot lift it.
+const WIRE_LEVEL_CAPS: &[(&str, Level)] = &[
+    ("aws_smithy_runtime", Level::DEBUG),
+    ("aws_smithy_runtime_api", Level::DEBUG),
+    ("aws_smithy_http", Level::DEBUG),
+    ("aws_smithy_http_client", Level::DEBUG),
+    ("aws_sdk_dynamodb", Level::DEBUG),
+    ("hyper", Level::INFO),
+    ("hyper_util", Level::INFO),
+    ("rustls", Level::INFO),
 ];
 
-/// The filter for a level spec such as `INFO` or `info,session_shared=debug`.
+/// Whether the wire-level caps let a span or event through.
+pub fn within_caps(metadata: &Metadata<'_>) -> bool {
+    let target = metadata.target();
+    WIRE_LEVEL_CAPS
+        .iter()
+        .find(|(krate, _)| {
+            target
+                .strip_prefix(krate)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+        .is_none_or(|(_, cap)| metadata.level() <= cap)
+}
+
+/// The level filter for a spec such as `INFO` or `info,session_shared=debug`.
 pub fn filter(spec: &str) -> EnvFilter {
-    let mut filter = match LevelFilter::from_str(spec.trim()) {
+    match LevelFilter::from_str(spec.trim()) {
         Ok(level) => EnvFilter::builder()
             .with_default_directive(level.into())
             .parse_lossy(""),
         Err(_) => EnvFilter::builder()
             .with_default_directive(LevelFilter::INFO.into())
             .parse_lossy(spec),
-    };
-    for cap in WIRE_LEVEL_CAPS {
-        if let Ok(directive) = cap.parse() {
-            filter = filter.add_directive(directive);
-        }
     }
-    filter
 }
 
 /// The subscriber every function installs, writing to `writer` (stdout in Lambda).
@@ -50,13 +60,13 @@ where
         .without_time()
         .with_env_filter(filter(spec))
         .with_writer(writer);
+    let caps = filter_fn(within_caps);
     if json {
-        Box::new(builder.json().finish())
+        Box::new(builder.json().finish().with(caps))
     } else {
-        Box::new(builder.finish())
+        Box::new(builder.finish().with(caps))
     }
 }
-
 /// Installs [`subscriber`] globally from the Lambda environment. Call once, first thing in main.
 pub fn init() {
     let spec = std::env::var("AWS_LAMBDA_LOG_LEVEL")
@@ -69,4 +79,70 @@ pub fn init() {
         json,
         std::io::stdout,
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use lambda_http::tracing::subscriber::fmt::MakeWriter;
+    use lambda_http::tracing::{Level, dispatcher, event};
+
+    use super::*;
+
+    /// Counts written lines.
+    #[derive(Clone, Default)]
+    struct Lines(std::sync::Arc<std::sync::Mutex<usize>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            *self.0.lock().unwrap() += buf.iter().filter(|b| **b == b'\n').count();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Lines {
+        type Writer = Lines;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    fn lines_logged(spec: &str, log: impl Fn()) -> usize {
+        let lines = Lines::default();
+        let dispatch = dispatcher::Dispatch::new(subscriber(spec, false, lines.clone()));
+        dispatcher::with_default(&dispatch, log);
+        *lines.0.lock().unwrap()
+    }
+
+    fn orchestrator_trace() {
+        event!(target: "aws_smithy_runtime::client::orchestrator", Level::TRACE, "response body");
+    }
+
+    #[test]
+    fn sdk_trace_events_are_dropped_even_when_asked_for_by_module() {
+        for spec in [
+            "trace",
+            "aws_smithy_runtime=trace",
+            "aws_smithy_runtime::client::orchestrator=trace",
+        ] {
+            assert_eq!(lines_logged(spec, orchestrator_trace), 0, "{spec}");
+        }
+    }
+
+    #[test]
+    fn sdk_debug_events_and_our_own_trace_events_still_pass() {
+        let sdk_debug = || event!(target: "aws_smithy_runtime::client", Level::DEBUG, "timeouts");
+        let ours = || event!(target: "session_shared::service", Level::TRACE, "detail");
+        assert_eq!(lines_logged("trace", sdk_debug), 1);
+        assert_eq!(lines_logged("trace", ours), 1);
+        assert_eq!(lines_logged("info", ours), 0);
+    }
+
+    #[test]
+    fn caps_match_whole_crate_names_only() {
+        let other = || event!(target: "aws_smithy_runtime_extra", Level::TRACE, "not the SDK");
+        assert_eq!(lines_logged("trace", other), 1);
+    }
 }
