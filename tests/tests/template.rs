@@ -152,10 +152,40 @@ fn every_template_route_reaches_the_function_that_serves_it() {
     assert_eq!(seen, expected);
 }
 
+/// `(path pattern, method, function)` for every entry of the local cargo-lambda router,
+/// `[workspace.metadata.lambda.watch.router]` in the root manifest.
+fn local_router() -> Vec<(String, String, String)> {
+    let manifest: toml::Table = include_str!("../../Cargo.toml").parse().unwrap();
+    let router = &manifest["workspace"]["metadata"]["lambda"]["watch"]["router"];
+    let mut routes = Vec::new();
+    for (path, target) in router.as_table().expect("router table") {
+        match target {
+            // One function for every method.
+            toml::Value::String(function) => {
+                for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+                    routes.push((path.clone(), method.to_owned(), function.clone()));
+                }
+            }
+            toml::Value::Array(entries) => {
+                for entry in entries {
+                    routes.push((
+                        path.clone(),
+                        entry["method"].as_str().unwrap().to_owned(),
+                        entry["function"].as_str().unwrap().to_owned(),
+                    ));
+                }
+            }
+            other => panic!("unexpected router entry for {path}: {other:?}"),
+        }
+    }
+    routes
+}
+
 #[test]
 fn the_local_router_sends_each_route_to_the_same_function_as_the_template() {
-    let manifest: toml_like::Manifest = toml_like::read(include_str!("../../Cargo.toml"));
-    for (pattern, method, function) in manifest.routes {
+    let routes = local_router();
+    assert!(routes.len() >= 4, "router parsed: {routes:?}");
+    for (pattern, method, function) in routes {
         // The catch-all pattern stands for any other path.
         let path = pattern.replace("{*path}", "some/other/path");
         match route_of(&method, &path) {
@@ -163,50 +193,5 @@ fn the_local_router_sends_each_route_to_the_same_function_as_the_template() {
             // Not a contract route: must go to validate, which answers with a JSON 404/405.
             Err(_) => assert_eq!(function, "session-validate", "{method} {path}"),
         }
-    }
-}
-
-/// Reads `[workspace.metadata.lambda.watch.router]` from the root manifest.
-mod toml_like {
-    pub struct Manifest {
-        pub routes: Vec<(String, String, String)>,
-    }
-
-    pub fn read(text: &str) -> Manifest {
-        let start = text
-            .find("[workspace.metadata.lambda.watch.router]")
-            .expect("router section");
-        let section = &text[start..];
-        let mut routes = Vec::new();
-        let mut path = String::new();
-        for line in section.lines().skip(1) {
-            let line = line.trim();
-            if line.starts_with('[') {
-                break;
-            }
-            if line.starts_with('"')
-                && let Some((key, rest)) = line.split_once(" = ")
-            {
-                path = key.trim_matches('"').to_owned();
-                if rest.starts_with('"') {
-                    routes.push((
-                        path.clone(),
-                        "GET".into(),
-                        rest.trim_matches('"').to_owned(),
-                    ));
-                }
-            }
-            if let (Some(m), Some(f)) = (value_of(line, "method"), value_of(line, "function")) {
-                routes.push((path.clone(), m, f));
-            }
-        }
-        assert!(routes.len() >= 4, "router parsed: {routes:?}");
-        Manifest { routes }
-    }
-
-    fn value_of(line: &str, key: &str) -> Option<String> {
-        let at = line.find(&format!("{key} = \""))? + key.len() + 4;
-        let rest = &line[at..];
-        Some(rest[..rest.find('"')?].to_owned())
     }
 }
