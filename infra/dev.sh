@@ -21,6 +21,8 @@ fi
 use_local_aws "http://127.0.0.1:$DYNAMODB_PORT"
 use_dev_auth_defaults
 export SESSION_TABLE_NAME="${SESSION_TABLE_NAME:-sessions}"
+# The local demo frontend's origin may send cookie-authenticated requests (CSRF allowlist, CORS).
+export SESSION_ALLOWED_ORIGINS="${SESSION_ALLOWED_ORIGINS:-http://localhost:9001}"
 export RUST_LOG="${RUST_LOG:-info}"
 
 cd "$ROOT_DIR"

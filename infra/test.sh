@@ -29,6 +29,7 @@ cargo test --workspace --all-targets
 log "end-to-end: the functions behind cargo lambda watch, over HTTP"
 api_port="$(free_port)"
 export SESSION_TABLE_NAME="e2e-$(date +%s)-$RANDOM"
+export SESSION_ALLOWED_ORIGINS="http://localhost:9001"
 cargo build --quiet --workspace --bins
 cargo run --quiet -p dev-tools --bin create-table
 cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$api_port" \

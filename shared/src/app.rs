@@ -13,7 +13,8 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, store: SessionStore) -> Self {
-        let sessions = SessionService::new(store, config.lifetimes, config.ttl_margin);
+        let store = store.with_audit_retention(config.audit_retention);
+        let sessions = SessionService::new(store, config.policy);
         let verifier = IdTokenVerifier::new(&config.jwt);
         Self {
             config,

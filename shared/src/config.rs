@@ -9,6 +9,7 @@ use chrono::Duration;
 
 use crate::domain::{Lifetimes, LifetimesError};
 use crate::http::cookies::{CookiePolicy, CookiePolicyError, SameSite};
+use crate::service::Policy;
 
 /// Shortest HS256 secret accepted: 32 bytes, the size of the SHA-256 output it keys.
 const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -16,8 +17,13 @@ const MIN_HS256_SECRET_BYTES: usize = 32;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
-    pub lifetimes: Lifetimes,
-    pub ttl_margin: Duration,
+    pub policy: Policy,
+    pub audit_retention: Option<Duration>,
+    /// Origins whose cookie-authenticated unsafe requests are accepted (CSRF) and that get
+    /// credentialed CORS answers. The API's own origin is always accepted.
+    pub allowed_origins: Vec<String>,
+    /// `POST /sessions` trusts `user_id` / `tenant_id` from the body of IAM-signed callers.
+    pub trusted_caller: bool,
     pub cookie: CookiePolicy,
     pub max_body_bytes: usize,
     pub max_data_bytes: usize,
@@ -104,6 +110,46 @@ pub const SETTINGS: &[Setting] = &[
         name: "SESSION_TTL_MARGIN",
         default: Some("1d"),
         meaning: "kept past the last deadline before DynamoDB TTL may delete the item",
+    },
+    Setting {
+        name: "SESSION_ROTATION_GRACE",
+        default: Some("30s"),
+        meaning: "how long a rotated token still resolves to its successor; after it, a replay",
+    },
+    Setting {
+        name: "SESSION_ROTATE_AFTER",
+        default: Some("1h"),
+        meaning: "renewal interval: validate rotates a cookie session's token this old (off: never)",
+    },
+    Setting {
+        name: "SESSION_USER_AGENT_CHANGE",
+        default: Some("log"),
+        meaning: "log (record an anomaly event) or reject (revoke) when the user agent changes",
+    },
+    Setting {
+        name: "SESSION_IP_CHANGE",
+        default: Some("log"),
+        meaning: "log (record an ip_changed event) or reject (revoke) when the client IP changes",
+    },
+    Setting {
+        name: "SESSION_MAX_PER_USER",
+        default: Some("0"),
+        meaning: "most concurrent sessions per user, evicting the least recently used (0: no cap)",
+    },
+    Setting {
+        name: "SESSION_AUDIT_RETENTION",
+        default: Some("90d"),
+        meaning: "how long lifecycle events are kept in the table (off: logged only)",
+    },
+    Setting {
+        name: "SESSION_ALLOWED_ORIGINS",
+        default: None,
+        meaning: "comma-separated origins allowed to send cookie-authenticated POST/PATCH/DELETE, and CORS",
+    },
+    Setting {
+        name: "SESSION_TRUSTED_CALLER",
+        default: Some("false"),
+        meaning: "create takes user_id/tenant_id from IAM-signed callers instead of an ID token",
     },
     Setting {
         name: "SESSION_COOKIE_NAME",
@@ -229,10 +275,28 @@ impl Config {
             });
         }
 
-        Ok(Self {
-            table_name: env.string("SESSION_TABLE_NAME")?,
+        let max_per_user: u32 = env.parsed("SESSION_MAX_PER_USER")?;
+        let policy = Policy {
             lifetimes,
             ttl_margin: env.duration("SESSION_TTL_MARGIN")?,
+            rotation_grace: env.duration("SESSION_ROTATION_GRACE")?,
+            rotate_after: env.optional_duration("SESSION_ROTATE_AFTER")?,
+            user_agent_change: env.parsed("SESSION_USER_AGENT_CHANGE")?,
+            ip_change: env.parsed("SESSION_IP_CHANGE")?,
+            max_per_user: (max_per_user > 0).then_some(max_per_user),
+        };
+        let allowed_origins = env
+            .optional("SESSION_ALLOWED_ORIGINS")
+            .map(|raw| parse_origins(&raw))
+            .transpose()?
+            .unwrap_or_default();
+
+        Ok(Self {
+            table_name: env.string("SESSION_TABLE_NAME")?,
+            policy,
+            audit_retention: env.optional_duration("SESSION_AUDIT_RETENTION")?,
+            allowed_origins,
+            trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
             cookie,
             max_body_bytes: env.parsed("SESSION_MAX_BODY_BYTES")?,
             max_data_bytes: env.parsed("SESSION_MAX_DATA_BYTES")?,
@@ -240,6 +304,24 @@ impl Config {
             store_timeouts,
         })
     }
+}
+
+/// `https://app.example.com, http://localhost:9001` → normalised origins (scheme://host[:port],
+/// lowercase, no path). A value that is not an origin fails start-up.
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            crate::http::origin::normalize(o).ok_or_else(|| ConfigError::Invalid {
+                name: "SESSION_ALLOWED_ORIGINS",
+                value: o.to_owned(),
+                reason:
+                    "expected an origin like https://app.example.com (scheme and host, no path)"
+                        .into(),
+            })
+        })
+        .collect()
 }
 
 /// Lookup with the documented defaults from [`SETTINGS`] applied.
@@ -290,6 +372,14 @@ impl Env<'_> {
         })
     }
 
+    /// A duration where `off` (or `0`) means "never".
+    fn optional_duration(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
+        match self.required(name)?.to_ascii_lowercase().as_str() {
+            "off" | "0" | "never" | "none" => Ok(None),
+            _ => self.duration(name).map(Some),
+        }
+    }
+
     fn duration(&self, name: &'static str) -> Result<Duration, ConfigError> {
         let std = self.std_duration(name)?;
         Duration::from_std(std).map_err(|e| ConfigError::Invalid {
@@ -325,8 +415,8 @@ mod tests {
     fn defaults_apply_when_only_the_required_settings_are_given() {
         let config = config_with(&[]).unwrap();
         assert_eq!(config.table_name, "sessions");
-        assert_eq!(config.lifetimes.idle(), Duration::hours(8));
-        assert_eq!(config.lifetimes.absolute(), Duration::days(7));
+        assert_eq!(config.policy.lifetimes.idle(), Duration::hours(8));
+        assert_eq!(config.policy.lifetimes.absolute(), Duration::days(7));
         assert_eq!(config.cookie.name(), "__Host-session");
         assert_eq!(config.max_data_bytes, 8192);
         assert_eq!(config.jwt.tenant_claim, "tenant_id");

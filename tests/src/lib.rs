@@ -158,6 +158,37 @@ impl TestTable {
         out.items.unwrap_or_default()
     }
 
+    /// The token items (sessions, retired and revoked tokens), without audit events.
+    pub async fn token_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.items()
+            .await
+            .into_iter()
+            .filter(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with("TOKEN#")))
+            .collect()
+    }
+
+    /// Token items of one `kind` (`session`, `retired`, `revoked`).
+    pub async fn items_of_kind(&self, kind: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.token_items()
+            .await
+            .into_iter()
+            .filter(|i| {
+                i.get("kind")
+                    .and_then(|k| k.as_s().ok())
+                    .map(String::as_str)
+                    == Some(kind)
+            })
+            .collect()
+    }
+
+    /// The names of the audit events stored for `user`, oldest first.
+    pub async fn event_names(&self, user: &str) -> Vec<String> {
+        let user = session_shared::domain::UserId::parse(user).unwrap();
+        let mut events = self.store().events_for_user(&user, 1000).await.unwrap();
+        events.reverse();
+        events.iter().map(|e| e.kind.as_str().to_owned()).collect()
+    }
+
     /// The raw item stored for `token`, for assertions on what is at rest.
     pub async fn item_of(&self, token: &SessionToken) -> Option<HashMap<String, AttributeValue>> {
         self.client
@@ -188,6 +219,9 @@ fn uuid_like() -> String {
         .collect()
 }
 
+/// The frontend origin the test configuration allows (CSRF / CORS).
+pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
+
 /// Configuration for tests: the test table, the test secret, and any overrides.
 pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = [
@@ -196,6 +230,7 @@ pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
         ("AUTH_JWT_ISSUER", ISSUER),
         ("AUTH_JWT_AUDIENCE", AUDIENCE),
         ("AUTH_JWT_LEEWAY", "0s"),
+        ("SESSION_ALLOWED_ORIGINS", ALLOWED_ORIGIN),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -279,7 +314,62 @@ impl Event {
                 json["requestContext"]["path"] = json!(format!("/prod{path}"));
             }
         }
-        Self { payload, json }
+        let event = Self { payload, json };
+        // Browsers send Origin with every state-changing request; the test frontend is allowed.
+        if matches!(method, "POST" | "PATCH" | "DELETE" | "PUT") {
+            event.header("Origin", ALLOWED_ORIGIN)
+        } else {
+            event
+        }
+    }
+
+    /// Drops a header (all its values).
+    pub fn without_header(mut self, name: &str) -> Self {
+        let lower = name.to_ascii_lowercase();
+        for map in ["headers", "multiValueHeaders"] {
+            if let Some(obj) = self.json[map].as_object_mut() {
+                obj.retain(|k, _| k.to_ascii_lowercase() != lower);
+            }
+        }
+        self
+    }
+
+    /// The client as API Gateway saw it: source IP and user agent in the request context.
+    pub fn client(mut self, ip: &str, user_agent: &str) -> Self {
+        match self.payload {
+            Payload::V2 => {
+                self.json["requestContext"]["http"]["sourceIp"] = json!(ip);
+                self.json["requestContext"]["http"]["userAgent"] = json!(user_agent);
+            }
+            Payload::V1 => {
+                self.json["requestContext"]["identity"]["sourceIp"] = json!(ip);
+                self.json["requestContext"]["identity"]["userAgent"] = json!(user_agent);
+            }
+        }
+        self.without_header("user-agent")
+            .header("User-Agent", user_agent)
+    }
+
+    /// Signed with IAM (SigV4): API Gateway puts the caller into the request context.
+    pub fn iam_caller(mut self, arn: &str) -> Self {
+        match self.payload {
+            Payload::V2 => {
+                self.json["requestContext"]["authorizer"] = json!({
+                    "iam": {
+                        "accessKey": "AKIAEXAMPLE",
+                        "accountId": "123456789012",
+                        "callerId": "AIDAEXAMPLE",
+                        "userArn": arn,
+                        "userId": "AIDAEXAMPLE"
+                    }
+                });
+            }
+            Payload::V1 => {
+                self.json["requestContext"]["identity"]["userArn"] = json!(arn);
+                self.json["requestContext"]["identity"]["caller"] = json!("AIDAEXAMPLE");
+            }
+        }
+        self
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {

@@ -37,10 +37,15 @@ impl CookieJar {
     }
 }
 
+/// The local demo frontend's origin, which `make test` allows (`SESSION_ALLOWED_ORIGINS`).
+const FRONTEND: &str = "http://localhost:9001";
+
 struct Browser {
     base: String,
     http: reqwest::Client,
     jar: CookieJar,
+    /// The page the requests come from: browsers send it as `Origin` on POST/PATCH/DELETE.
+    origin: String,
 }
 
 impl Browser {
@@ -51,6 +56,7 @@ impl Browser {
             base,
             http: reqwest::Client::new(),
             jar: CookieJar::default(),
+            origin: FRONTEND.to_owned(),
         }
     }
 
@@ -60,7 +66,11 @@ impl Browser {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if unsafe_method {
+            request = request.header("Origin", &self.origin);
+        }
         if let Some(cookies) = self.jar.header() {
             request = request.header(COOKIE, cookies);
         }
@@ -132,11 +142,16 @@ async fn sign_in_validate_refresh_validate_logout_then_validate_is_rejected() {
     assert_eq!(current["tenant_id"], "acme");
     assert_eq!(current["data"]["cart"], 3);
 
+    let before = browser.jar.0["__Host-session"].clone();
     let (status, refreshed) = browser
         .send(Method::POST, "/sessions/current/refresh", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     assert!(refreshed["expires_at"].as_str() >= created["expires_at"].as_str());
+    assert_ne!(
+        browser.jar.0["__Host-session"], before,
+        "refresh rotates the cookie"
+    );
 
     let (status, again) = browser.send(Method::GET, "/sessions/current", None).await;
     assert_eq!(status, StatusCode::OK, "{again}");
@@ -186,4 +201,55 @@ async fn unknown_routes_and_methods_get_json_errors_through_the_router() {
     let (status, body) = browser.send(Method::PUT, "/sessions/current", None).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn a_cookie_request_from_a_foreign_origin_is_refused_and_changes_nothing() {
+    let mut browser = Browser::new();
+    let (status, _) = browser
+        .send(
+            Method::POST,
+            "/sessions",
+            Some(json!({ "id_token": ticket("csrf-victim") })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A page on another site makes the victim's browser send a sign-out with the cookie.
+    browser.origin = "https://evil.example".to_owned();
+    let (status, body) = browser
+        .send(Method::DELETE, "/sessions/current", None)
+        .await;
+
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"]["code"], "csrf_rejected");
+    let (status, _) = browser.send(Method::GET, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::OK, "the session survived");
+}
+
+#[tokio::test]
+async fn an_old_cookie_within_the_grace_window_is_upgraded_to_the_rotated_one() {
+    let mut owner = Browser::new();
+    let (status, _) = owner
+        .send(
+            Method::POST,
+            "/sessions",
+            Some(json!({ "id_token": ticket("replay-victim") })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let mut thief = Browser::new();
+    thief.jar.0 = owner.jar.0.clone();
+    let (status, _) = owner
+        .send(Method::POST, "/sessions/current/refresh", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Within the grace window the old cookie still resolves (a slow tab), and is upgraded.
+    let (status, _) = thief.send(Method::GET, "/sessions/current", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        thief.jar.0, owner.jar.0,
+        "the old cookie was replaced by the new one"
+    );
 }

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use session_shared::domain::{ClientInfo, Lifetimes, Session, SessionData, SessionToken, UserId};
+use session_shared::domain::{
+    ClientInfo, Lifetimes, Session, SessionData, SessionToken, TokenRecord, UserId,
+};
 use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket, ticket_with};
 
 const COOKIE_ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=";
@@ -37,6 +39,9 @@ async fn stored_session(
             &token.hash(),
             &session,
             session.ttl_epoch_seconds(Duration::days(1)),
+            &[],
+            &[],
+            None,
         )
         .await
         .unwrap();
@@ -219,9 +224,11 @@ async fn create_without_a_ticket_is_401_unauthenticated() {
 
 #[tokio::test]
 async fn create_with_a_badly_signed_ticket_is_401_invalid_token() {
-    let mut forged = ticket("alice", None);
-    forged.pop();
-    forged.push('A');
+    // Change one character inside the signature (not the last one, whose low bits are padding).
+    let mut forged: Vec<char> = ticket("alice", None).chars().collect();
+    let at = forged.len() - 10;
+    forged[at] = if forged[at] == 'A' { 'B' } else { 'A' };
+    let forged: String = forged.into_iter().collect();
     let reply = rejected_create(create_event(Payload::V2).bearer(&forged)).await;
     assert_eq!(reply, (401, "invalid_token".into()));
 }
@@ -539,7 +546,7 @@ async fn wrong_method_on_a_known_route_is_a_json_405_with_allow() {
 // ---------- refresh ----------
 
 #[tokio::test]
-async fn refresh_extends_the_idle_deadline_and_reissues_the_cookie() {
+async fn refresh_extends_the_idle_deadline_and_sets_a_rotated_cookie() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let started = Utc::now() - Duration::hours(3);
@@ -559,10 +566,13 @@ async fn refresh_extends_the_idle_deadline_and_reissues_the_cookie() {
     assert!(expires > before.expires_at + Duration::hours(2));
     assert!(expires <= Utc::now() + Duration::hours(8));
     let cookie = reply.only_cookie();
-    assert!(cookie.starts_with(&format!(
-        "__Host-session={}{COOKIE_ATTRIBUTES}",
-        token.expose_secret()
-    )));
+    let new = reply.cookie_token();
+    assert_ne!(new, token.expose_secret(), "a new token");
+    assert!(cookie.starts_with(&format!("__Host-session={new}{COOKIE_ATTRIBUTES}")));
+    assert!(matches!(
+        table.store().load(&token.hash()).await.unwrap(),
+        Some(TokenRecord::Retired(_))
+    ));
     let max_age: i64 = cookie.rsplit("Max-Age=").next().unwrap().parse().unwrap();
     let expected = (before.absolute_expires_at - Utc::now()).num_seconds();
     assert!(
@@ -619,7 +629,9 @@ async fn refresh_of_an_expired_session_is_401_and_does_not_revive_it() {
     .await;
 
     assert_eq!((reply.status, reply.error_code()), (401, "session_expired"));
-    let stored = table.store().load(&token.hash()).await.unwrap().unwrap();
+    let Some(TokenRecord::Active(stored)) = table.store().load(&token.hash()).await.unwrap() else {
+        panic!("still the stored session");
+    };
     assert_eq!(
         stored.expires_at, before.expires_at,
         "the deadline did not move"
@@ -685,7 +697,7 @@ async fn logout_deletes_the_session_and_clears_the_cookie() {
         assert_eq!(reply.body, serde_json::Value::Null);
         assert_eq!(reply.set_cookies, vec![CLEARING_COOKIE.to_owned()]);
         assert!(
-            table.items().await.is_empty(),
+            table.token_items().await.is_empty(),
             "{payload:?}: deleted server-side"
         );
         let after = invoke(

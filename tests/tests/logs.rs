@@ -41,7 +41,14 @@ async fn full_flow_logs_no_secret(spec: &str) {
     let subscriber = session_shared::telemetry::subscriber(spec, false, move || writer.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
     let table = TestTable::new().await;
-    let app = app(&table, &[("SESSION_SLIDING_THRESHOLD", "0")]);
+    // Slide on every validate, and no grace: the old token after a refresh is a replay.
+    let app = app(
+        &table,
+        &[
+            ("SESSION_SLIDING_THRESHOLD", "0"),
+            ("SESSION_ROTATION_GRACE", "0s"),
+        ],
+    );
 
     let created = invoke(
         &app,
@@ -49,48 +56,56 @@ async fn full_flow_logs_no_secret(spec: &str) {
         Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
     )
     .await;
-    let token = created.cookie_token();
-    let cookie = |e: Event| e.session_cookie(&token);
-    invoke(
-        &app,
-        Function::Validate,
-        cookie(Event::new(Payload::V2, "GET", "/sessions/current")),
-    )
-    .await;
-    invoke(
+    let first = created.cookie_token();
+    let validate =
+        |token: &str| Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(token);
+    invoke(&app, Function::Validate, validate(&first)).await;
+    let refreshed = invoke(
         &app,
         Function::Refresh,
-        cookie(Event::new(Payload::V1, "POST", "/sessions/current/refresh")),
+        Event::new(Payload::V1, "POST", "/sessions/current/refresh").session_cookie(&first),
     )
     .await;
+    let second = refreshed.cookie_token();
+    invoke(&app, Function::Validate, validate(&second)).await;
+    let replay = invoke(&app, Function::Validate, validate(&first)).await;
+    assert_eq!(replay.error_code(), "session_revoked");
     invoke(
         &app,
         Function::Logout,
-        cookie(Event::new(Payload::V2, "DELETE", "/sessions/current")),
+        Event::new(Payload::V2, "DELETE", "/sessions/current").session_cookie(&second),
     )
     .await;
-    invoke(
-        &app,
-        Function::Validate,
-        cookie(Event::new(Payload::V2, "GET", "/sessions/current")),
-    )
-    .await;
+    invoke(&app, Function::Validate, validate(&second)).await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let hash = SessionToken::parse(&token).unwrap().hash().encoded();
-    assert!(
-        logs.contains("session created"),
-        "{spec}: the flow was logged: {logs}"
-    );
+    for event in [
+        "created",
+        "refreshed",
+        "rotated",
+        "replay_detected",
+        "revoked",
+    ] {
+        assert!(
+            logs.contains(&format!("event=\"{event}\"")),
+            "{spec}: the {event} event was logged: {logs}"
+        );
+    }
     assert!(
         logs.contains(created.body["session_id"].as_str().unwrap()),
         "logs carry the session id"
     );
-    assert!(!logs.contains(&token), "{spec}: a token reached the logs");
-    let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(&hash)).collect();
-    assert!(
-        leaks.is_empty(),
-        "{spec}: a token hash reached the logs: {leaks:#?}"
-    );
+    for token in [&first, &second] {
+        assert!(
+            !logs.contains(token.as_str()),
+            "{spec}: a token reached the logs"
+        );
+        let hash = SessionToken::parse(token).unwrap().hash().encoded();
+        let leaks: Vec<&str> = logs.lines().filter(|l| l.contains(&hash)).collect();
+        assert!(
+            leaks.is_empty(),
+            "{spec}: a token hash reached the logs: {leaks:#?}"
+        );
+    }
     table.drop_table().await;
 }

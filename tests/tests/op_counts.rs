@@ -1,5 +1,7 @@
 //! DynamoDB operations per API call, counted at the SDK by an interceptor. These counts are
-//! the design's cost floor: a validate in steady state is one read and no write.
+//! the design's cost floor: a validate in steady state is one read and no write; every state
+//! change is one read (where the new state depends on the old) and one transaction that carries
+//! the change together with its audit events.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use session_shared::App;
@@ -22,7 +24,11 @@ async fn signed_in(app: &App, counter: &OpCounter) -> String {
         Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
     )
     .await;
-    assert_eq!(counter.take(), ["PutItem"], "create = one PutItem");
+    assert_eq!(
+        counter.take(),
+        ["TransactWriteItems"],
+        "create = one transaction (session + created event)"
+    );
     reply.cookie_token()
 }
 
@@ -31,7 +37,7 @@ fn current(token: &str) -> Event {
 }
 
 #[tokio::test]
-async fn create_is_one_put_item() {
+async fn create_is_one_transaction() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;
     signed_in(&app, &counter).await;
@@ -54,7 +60,7 @@ async fn validate_in_steady_state_is_one_read_and_no_write() {
 }
 
 #[tokio::test]
-async fn a_sliding_validate_adds_exactly_one_conditional_update() {
+async fn a_sliding_validate_adds_exactly_one_conditional_transaction() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[("SESSION_SLIDING_THRESHOLD", "0")]).await;
     let token = signed_in(&app, &counter).await;
@@ -62,12 +68,12 @@ async fn a_sliding_validate_adds_exactly_one_conditional_update() {
     let reply = invoke(&app, Function::Validate, current(&token)).await;
 
     assert_eq!(reply.status, 200);
-    assert_eq!(counter.take(), ["GetItem", "UpdateItem"]);
+    assert_eq!(counter.take(), ["GetItem", "TransactWriteItems"]);
     table.drop_table().await;
 }
 
 #[tokio::test]
-async fn refresh_is_one_update_item() {
+async fn refresh_is_one_read_and_one_rotation_transaction() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;
     let token = signed_in(&app, &counter).await;
@@ -75,17 +81,17 @@ async fn refresh_is_one_update_item() {
     let reply = invoke(
         &app,
         Function::Refresh,
-        Event::new(Payload::V1, "POST", "/sessions/current/refresh").session_cookie(&token),
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie(&token),
     )
     .await;
 
     assert_eq!(reply.status, 200);
-    assert_eq!(counter.take(), ["UpdateItem"]);
+    assert_eq!(counter.take(), ["GetItem", "TransactWriteItems"]);
     table.drop_table().await;
 }
 
 #[tokio::test]
-async fn logout_is_one_delete_item() {
+async fn logout_is_one_read_and_one_transaction() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;
     let token = signed_in(&app, &counter).await;
@@ -98,7 +104,38 @@ async fn logout_is_one_delete_item() {
     .await;
 
     assert_eq!(reply.status, 204);
-    assert_eq!(counter.take(), ["DeleteItem"]);
+    assert_eq!(counter.take(), ["GetItem", "TransactWriteItems"]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_renewal_rotation_on_validate_is_one_read_and_one_transaction() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[("SESSION_ROTATE_AFTER", "1ms")]).await;
+    let token = signed_in(&app, &counter).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    let reply = invoke(&app, Function::Validate, current(&token)).await;
+
+    assert_eq!(reply.status, 200);
+    assert_ne!(reply.cookie_token(), token, "rotated");
+    assert_eq!(counter.take(), ["GetItem", "TransactWriteItems"]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn create_under_a_per_user_cap_adds_the_guard_read_and_one_index_query() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[("SESSION_MAX_PER_USER", "3")]).await;
+
+    invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+    )
+    .await;
+
+    assert_eq!(counter.take(), ["GetItem", "Query", "TransactWriteItems"]);
     table.drop_table().await;
 }
 

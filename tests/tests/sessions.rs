@@ -1,21 +1,27 @@
 //! Integration tests of the session operations against DynamoDB Local: sliding expiry,
-//! concurrency, races, TTL, faults, and what reaches the logs. Time is passed in as `now`.
+//! rotation with its grace window, replay detection, the per-user cap, client binding, audit
+//! events, concurrency, races, TTL and faults. Time is passed in as `now`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration as StdDuration;
+use std::collections::HashSet;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use session_shared::App;
-use session_shared::domain::{ClientInfo, SessionData, SessionToken, TenantId, UserId};
+use session_shared::domain::{
+    ClientInfo, RevocationReason, Session, SessionData, SessionToken, TenantId, TokenRecord, UserId,
+};
 use session_shared::identity::Identity;
-use session_shared::service::{SessionError, SessionService};
-use session_shared::store::{Extension, SessionStore};
+use session_shared::service::{Current, Policy, SessionError, SessionService};
+use session_shared::store::{SessionStore, Write};
 use session_tests::{Event, Function, Payload, TestTable, client_for, config, invoke, ticket};
 
 fn service(table: &TestTable) -> SessionService {
-    let config = config(&table.name, &[]);
-    SessionService::new(table.store(), config.lifetimes, config.ttl_margin)
+    service_with(table, &[])
+}
+
+fn service_with(table: &TestTable, overrides: &[(&str, &str)]) -> SessionService {
+    SessionService::new(table.store(), config(&table.name, overrides).policy)
 }
 
 fn alice() -> Identity {
@@ -25,12 +31,44 @@ fn alice() -> Identity {
     }
 }
 
-async fn started(service: &SessionService, now: chrono::DateTime<Utc>) -> SessionToken {
+fn nobody() -> ClientInfo {
+    ClientInfo::default()
+}
+
+async fn started(service: &SessionService, now: DateTime<Utc>) -> SessionToken {
+    started_from(service, &nobody(), now).await
+}
+
+async fn started_from(
+    service: &SessionService,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> SessionToken {
     let (token, _) = service
-        .create(alice(), SessionData::default(), ClientInfo::default(), now)
+        .create(alice(), SessionData::default(), client.clone(), now)
         .await
         .unwrap();
     token
+}
+
+async fn stored(table: &TestTable, token: &SessionToken) -> Option<TokenRecord> {
+    table.store().load(&token.hash()).await.unwrap()
+}
+
+async fn stored_session(table: &TestTable, token: &SessionToken) -> Session {
+    match stored(table, token).await {
+        Some(TokenRecord::Active(session)) => session,
+        other => panic!("expected a live session, got {other:?}"),
+    }
+}
+
+fn successor(current: &Result<Current, SessionError>) -> SessionToken {
+    current
+        .as_ref()
+        .unwrap()
+        .new_token
+        .clone()
+        .expect("a new token")
 }
 
 #[tokio::test]
@@ -41,14 +79,17 @@ async fn validate_before_half_the_idle_window_writes_nothing() {
     let token = started(&sessions, t0).await;
 
     let seen = sessions
-        .validate(&token, t0 + Duration::hours(3))
+        .validate(&token, &nobody(), true, t0 + Duration::minutes(30))
         .await
         .unwrap();
 
-    assert_eq!(seen.version, 1, "no write happened");
-    assert_eq!(seen.expires_at, seen.created_at + Duration::hours(8));
-    let stored = table.store().load(&token.hash()).await.unwrap().unwrap();
-    assert_eq!(stored.version, 1);
+    assert_eq!(seen.session.version, 1, "no write happened");
+    assert!(seen.new_token.is_none());
+    assert_eq!(
+        seen.session.expires_at,
+        seen.session.created_at + Duration::hours(8)
+    );
+    assert_eq!(stored_session(&table, &token).await.version, 1);
     table.drop_table().await;
 }
 
@@ -60,7 +101,11 @@ async fn validate_past_half_the_idle_window_extends_it_once() {
     let token = started(&sessions, t0).await;
     let later = t0 + Duration::hours(5);
 
-    let extended = sessions.validate(&token, later).await.unwrap();
+    let extended = sessions
+        .validate(&token, &nobody(), false, later)
+        .await
+        .unwrap()
+        .session;
 
     assert_eq!(extended.version, 2);
     assert_eq!(
@@ -72,79 +117,237 @@ async fn validate_past_half_the_idle_window_extends_it_once() {
         later.timestamp_millis()
     );
     let again = sessions
-        .validate(&token, later + Duration::minutes(1))
+        .validate(&token, &nobody(), false, later + Duration::minutes(1))
         .await
         .unwrap();
-    assert_eq!(again.version, 2, "the next validate has nothing to write");
+    assert_eq!(
+        again.session.version, 2,
+        "the next validate has nothing to write"
+    );
+    assert_eq!(stored_session(&table, &token).await, extended);
+    assert_eq!(table.event_names("alice").await, ["created", "refreshed"]);
     table.drop_table().await;
 }
 
 #[tokio::test]
-async fn an_expired_item_that_ttl_has_not_removed_is_rejected() {
+async fn an_expired_item_that_ttl_has_not_removed_is_rejected_and_recorded_once() {
     let table = TestTable::without_ttl().await;
     let sessions = service(&table);
     let t0 = Utc::now();
     let token = started(&sessions, t0).await;
 
-    let idle = sessions.validate(&token, t0 + Duration::hours(8)).await;
-    let absolute = sessions.validate(&token, t0 + Duration::days(8)).await;
+    let idle = sessions
+        .validate(&token, &nobody(), true, t0 + Duration::hours(8))
+        .await;
+    let again = sessions
+        .validate(&token, &nobody(), true, t0 + Duration::hours(9))
+        .await;
+    let absolute = sessions
+        .refresh(&token, &nobody(), t0 + Duration::days(8))
+        .await;
 
     assert!(matches!(idle, Err(SessionError::Expired)));
+    assert!(matches!(again, Err(SessionError::Expired)));
     assert!(matches!(absolute, Err(SessionError::Expired)));
-    assert!(
-        table.store().load(&token.hash()).await.unwrap().is_some(),
-        "still stored"
-    );
+    assert!(stored(&table, &token).await.is_some(), "still stored");
+    assert_eq!(table.event_names("alice").await, ["created", "expired"]);
     table.drop_table().await;
 }
 
 #[tokio::test]
 async fn fifty_parallel_validates_past_the_threshold_all_succeed_with_one_write() {
     let table = TestTable::new().await;
-    let sessions = service(&table);
     let t0 = Utc::now();
+    let sessions = service_with(&table, &[("SESSION_IDLE_TIMEOUT", "1h")]);
     let token = started(&sessions, t0).await;
-    let later = t0 + Duration::hours(6);
+    let later = t0 + Duration::minutes(45);
 
-    let results = join_all((0..50).map(|_| sessions.validate(&token, later))).await;
+    let client = nobody();
+    let results = join_all((0..50).map(|_| sessions.validate(&token, &client, false, later))).await;
 
     for result in &results {
         assert!(result.is_ok(), "{result:?}");
     }
-    let stored = table.store().load(&token.hash()).await.unwrap().unwrap();
+    let stored = stored_session(&table, &token).await;
     assert_eq!(stored.version, 2, "exactly one conditional write won");
     assert_eq!(
         stored.expires_at.timestamp_millis(),
-        (later + Duration::hours(8)).timestamp_millis()
+        (later + Duration::hours(1)).timestamp_millis()
     );
     table.drop_table().await;
 }
 
 #[tokio::test]
-async fn fifty_parallel_refreshes_all_succeed_and_leave_one_valid_session() {
+async fn refresh_rotates_the_token_and_retires_the_old_one() {
     let table = TestTable::new().await;
     let sessions = service(&table);
     let t0 = Utc::now();
     let token = started(&sessions, t0).await;
+    let t1 = t0 + Duration::minutes(10);
 
-    let results = join_all((0..50).map(|i| {
-        sessions.refresh(
-            &token,
-            t0 + Duration::minutes(10) + Duration::milliseconds(i),
-        )
-    }))
+    let refreshed = sessions.refresh(&token, &nobody(), t1).await;
+    let new = successor(&refreshed);
+
+    assert_ne!(new, token);
+    let session = stored_session(&table, &new).await;
+    assert_eq!(session.id, refreshed.unwrap().session.id);
+    assert_eq!(
+        session.token_issued_at.timestamp_millis(),
+        t1.timestamp_millis()
+    );
+    assert_eq!(
+        session.expires_at.timestamp_millis(),
+        (t1 + Duration::hours(8)).timestamp_millis()
+    );
+    let Some(TokenRecord::Retired(retired)) = stored(&table, &token).await else {
+        panic!("the old token is retired");
+    };
+    assert!(retired.successor.matches(&new.hash()));
+    let old_item = table.item_of(&token).await.unwrap();
+    for gone in ["data", "gsi1pk", "gsi2pk"] {
+        assert!(
+            !old_item.contains_key(gone),
+            "a retired item keeps no {gone}"
+        );
+    }
+    assert_eq!(table.event_names("alice").await, ["created", "rotated"]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn fifty_parallel_refreshes_of_one_token_all_get_the_same_successor() {
+    let table = TestTable::new().await;
+    let sessions = service(&table);
+    let t0 = Utc::now();
+    let token = started(&sessions, t0).await;
+    let t1 = t0 + Duration::minutes(10);
+
+    let client = nobody();
+    let results = join_all(
+        (0..50).map(|i| sessions.refresh(&token, &client, t1 + Duration::milliseconds(i))),
+    )
     .await;
 
-    let ids: std::collections::HashSet<_> =
-        results.iter().map(|r| r.as_ref().unwrap().id).collect();
-    assert_eq!(ids.len(), 1, "one session, never forked");
-    assert_eq!(table.items().await.len(), 1);
+    for result in &results {
+        assert!(result.is_ok(), "every refresh succeeds: {result:?}");
+    }
+    let successors: HashSet<String> = results
+        .iter()
+        .map(|r| successor(r).expose_secret().to_owned())
+        .collect();
+    assert_eq!(successors.len(), 1, "one successor, no lineage fork");
+    let ids: HashSet<_> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().session.id)
+        .collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(
+        table.items_of_kind("session").await.len(),
+        1,
+        "one live head"
+    );
+    assert_eq!(table.items_of_kind("retired").await.len(), 1);
+    let new = successor(&results[0]);
     assert!(
         sessions
-            .validate(&token, t0 + Duration::minutes(11))
+            .validate(&new, &nobody(), false, t1 + Duration::minutes(1))
             .await
             .is_ok()
     );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_retired_token_within_the_grace_window_resolves_to_its_successor() {
+    let table = TestTable::new().await;
+    let sessions = service(&table);
+    let t0 = Utc::now();
+    let token = started(&sessions, t0).await;
+    let t1 = t0 + Duration::minutes(10);
+    let new = successor(&sessions.refresh(&token, &nobody(), t1).await);
+
+    let late_tab = sessions
+        .validate(&token, &nobody(), true, t1 + Duration::seconds(20))
+        .await
+        .unwrap();
+    let late_refresh = sessions
+        .refresh(&token, &nobody(), t1 + Duration::seconds(25))
+        .await;
+
+    assert_eq!(
+        late_tab.new_token.as_ref(),
+        Some(&new),
+        "switched to the successor"
+    );
+    assert_eq!(
+        successor(&late_refresh),
+        new,
+        "a retried refresh gets the same token"
+    );
+    assert_eq!(table.items_of_kind("session").await.len(), 1);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_retired_token_after_the_grace_window_revokes_the_whole_lineage() {
+    let table = TestTable::new().await;
+    let sessions = service(&table);
+    let t0 = Utc::now();
+    let t0_token = started(&sessions, t0).await;
+    let t1 = t0 + Duration::minutes(10);
+    let t1_token = successor(&sessions.refresh(&t0_token, &nobody(), t1).await);
+    let t2 = t1 + Duration::minutes(10);
+    let t2_token = successor(&sessions.refresh(&t1_token, &nobody(), t2).await);
+
+    // The first token comes back long after its grace window: a stolen copy.
+    let replay = sessions
+        .validate(&t0_token, &nobody(), true, t2 + Duration::minutes(1))
+        .await;
+
+    assert!(
+        matches!(replay, Err(SessionError::Revoked(RevocationReason::Replay))),
+        "{replay:?}"
+    );
+    let legit = sessions
+        .validate(&t2_token, &nobody(), true, t2 + Duration::minutes(2))
+        .await;
+    assert!(
+        matches!(legit, Err(SessionError::Revoked(RevocationReason::Replay))),
+        "the current token of the lineage is revoked too: {legit:?}"
+    );
+    assert!(table.items_of_kind("session").await.is_empty());
+    let events = table.event_names("alice").await;
+    assert_eq!(events.len(), 5, "{events:?}");
+    assert_eq!(events[..3], ["created", "rotated", "rotated"]);
+    assert!(
+        events.contains(&"replay_detected".to_string()),
+        "{events:?}"
+    );
+    assert!(events.contains(&"revoked".to_string()), "{events:?}");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn validate_rotates_a_cookie_session_once_the_renewal_interval_passed() {
+    let table = TestTable::new().await;
+    let sessions = service_with(&table, &[("SESSION_ROTATE_AFTER", "15m")]);
+    let t0 = Utc::now();
+    let token = started(&sessions, t0).await;
+    let t1 = t0 + Duration::minutes(16);
+
+    let bearer = sessions
+        .validate(&token, &nobody(), false, t1)
+        .await
+        .unwrap();
+    let cookie = sessions.validate(&token, &nobody(), true, t1).await;
+
+    assert!(
+        bearer.new_token.is_none(),
+        "bearer clients rotate only on refresh"
+    );
+    let new = successor(&cookie);
+    assert_eq!(stored_session(&table, &new).await.id, bearer.session.id);
+    assert_eq!(table.event_names("alice").await, ["created", "rotated"]);
     table.drop_table().await;
 }
 
@@ -155,9 +358,10 @@ async fn refreshes_racing_a_logout_never_resurrect_the_session() {
     let t0 = Utc::now();
     let token = started(&sessions, t0).await;
     let now = t0 + Duration::hours(1);
+    let client = nobody();
 
-    let refreshes = join_all((0..20).map(|_| sessions.refresh(&token, now)));
-    let (results, logout) = tokio::join!(refreshes, sessions.logout(&token));
+    let refreshes = join_all((0..20).map(|_| sessions.refresh(&token, &client, now)));
+    let (results, logout) = tokio::join!(refreshes, sessions.logout(&token, &client, now));
 
     assert!(logout.unwrap().is_some());
     for result in results {
@@ -166,11 +370,253 @@ async fn refreshes_racing_a_logout_never_resurrect_the_session() {
             "{result:?}"
         );
     }
-    assert!(table.items().await.is_empty(), "gone for good");
+    assert!(
+        table.items_of_kind("session").await.is_empty(),
+        "gone for good"
+    );
     assert!(matches!(
-        sessions.validate(&token, now).await,
+        sessions.validate(&token, &client, true, now).await,
         Err(SessionError::NotFound)
     ));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn logout_with_a_just_retired_token_signs_out_its_successor() {
+    let table = TestTable::new().await;
+    let sessions = service(&table);
+    let t0 = Utc::now();
+    let token = started(&sessions, t0).await;
+    let t1 = t0 + Duration::minutes(5);
+    let new = successor(&sessions.refresh(&token, &nobody(), t1).await);
+
+    let out = sessions
+        .logout(&token, &nobody(), t1 + Duration::seconds(2))
+        .await
+        .unwrap();
+
+    assert!(out.is_some());
+    assert!(matches!(
+        sessions
+            .validate(&new, &nobody(), true, t1 + Duration::seconds(3))
+            .await,
+        Err(SessionError::NotFound)
+    ));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn creating_one_session_over_the_cap_evicts_the_least_recently_used() {
+    let table = TestTable::new().await;
+    let sessions = service_with(
+        &table,
+        &[
+            ("SESSION_IDLE_TIMEOUT", "20m"),
+            ("SESSION_MAX_PER_USER", "2"),
+        ],
+    );
+    let t0 = Utc::now();
+    let laptop = started(&sessions, t0).await;
+    let phone = started(&sessions, t0 + Duration::minutes(1)).await;
+    // The laptop is used again (a sliding write), so the phone becomes the least recently used.
+    sessions
+        .validate(&laptop, &nobody(), false, t0 + Duration::minutes(15))
+        .await
+        .unwrap();
+
+    let tablet = started(&sessions, t0 + Duration::minutes(16)).await;
+
+    let now = t0 + Duration::minutes(17);
+    assert!(matches!(
+        sessions.validate(&phone, &nobody(), true, now).await,
+        Err(SessionError::Revoked(RevocationReason::Evicted))
+    ));
+    assert!(
+        sessions
+            .validate(&laptop, &nobody(), true, now)
+            .await
+            .is_ok()
+    );
+    assert!(
+        sessions
+            .validate(&tablet, &nobody(), true, now)
+            .await
+            .is_ok()
+    );
+    assert!(
+        table
+            .event_names("alice")
+            .await
+            .contains(&"evicted".to_string())
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn parallel_creates_never_exceed_the_cap() {
+    let table = TestTable::new().await;
+    let sessions = service_with(&table, &[("SESSION_MAX_PER_USER", "3")]);
+    let t0 = Utc::now();
+
+    let created = join_all((0..10).map(|i| {
+        sessions.create(
+            alice(),
+            SessionData::default(),
+            nobody(),
+            t0 + Duration::milliseconds(i),
+        )
+    }))
+    .await;
+
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    assert_eq!(table.items_of_kind("session").await.len(), 3);
+    assert_eq!(table.items_of_kind("revoked").await.len(), 7);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_changed_user_agent_is_recorded_and_tolerated_by_default() {
+    let table = TestTable::new().await;
+    let sessions = service(&table);
+    let t0 = Utc::now();
+    let firefox = ClientInfo::new(Some("203.0.113.7"), Some("Firefox/132"));
+    let chrome = ClientInfo::new(Some("203.0.113.7"), Some("Chrome/131"));
+    let token = started_from(&sessions, &firefox, t0).await;
+
+    let first = sessions
+        .validate(&token, &chrome, true, t0 + Duration::minutes(1))
+        .await;
+    let second = sessions
+        .validate(&token, &chrome, true, t0 + Duration::minutes(2))
+        .await;
+
+    assert!(first.is_ok() && second.is_ok());
+    assert_eq!(
+        stored_session(&table, &token)
+            .await
+            .client
+            .user_agent
+            .as_deref(),
+        Some("Chrome/131")
+    );
+    assert_eq!(
+        table.event_names("alice").await,
+        ["created", "anomaly"],
+        "recorded once"
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_changed_user_agent_revokes_the_session_under_the_reject_policy() {
+    let table = TestTable::new().await;
+    let sessions = service_with(&table, &[("SESSION_USER_AGENT_CHANGE", "reject")]);
+    let t0 = Utc::now();
+    let firefox = ClientInfo::new(Some("203.0.113.7"), Some("Firefox/132"));
+    let curl = ClientInfo::new(Some("198.51.100.9"), Some("curl/8.5"));
+    let token = started_from(&sessions, &firefox, t0).await;
+
+    let stolen = sessions
+        .validate(&token, &curl, true, t0 + Duration::minutes(1))
+        .await;
+    let owner = sessions
+        .validate(&token, &firefox, true, t0 + Duration::minutes(2))
+        .await;
+
+    assert!(matches!(
+        stolen,
+        Err(SessionError::Revoked(RevocationReason::Anomaly))
+    ));
+    assert!(matches!(
+        owner,
+        Err(SessionError::Revoked(RevocationReason::Anomaly))
+    ));
+    let events = table.event_names("alice").await;
+    assert!(events.contains(&"anomaly".to_string()) && events.contains(&"revoked".to_string()));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_changed_ip_is_an_event_never_a_rejection_by_default() {
+    let table = TestTable::new().await;
+    let sessions = service(&table);
+    let t0 = Utc::now();
+    let wifi = ClientInfo::new(Some("203.0.113.7"), Some("Firefox/132"));
+    let mobile = ClientInfo::new(Some("198.51.100.20"), Some("Firefox/132"));
+    let token = started_from(&sessions, &wifi, t0).await;
+
+    let seen = sessions
+        .validate(&token, &mobile, true, t0 + Duration::minutes(1))
+        .await
+        .unwrap();
+
+    assert_eq!(seen.session.client.ip.as_deref(), Some("198.51.100.20"));
+    assert_eq!(table.event_names("alice").await, ["created", "ip_changed"]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_changed_ip_revokes_the_session_when_configured() {
+    let table = TestTable::new().await;
+    let sessions = service_with(&table, &[("SESSION_IP_CHANGE", "reject")]);
+    let t0 = Utc::now();
+    let wifi = ClientInfo::new(Some("203.0.113.7"), Some("Firefox/132"));
+    let other = ClientInfo::new(Some("198.51.100.20"), Some("Firefox/132"));
+    let token = started_from(&sessions, &wifi, t0).await;
+
+    let result = sessions
+        .validate(&token, &other, true, t0 + Duration::minutes(1))
+        .await;
+
+    assert!(matches!(
+        result,
+        Err(SessionError::Revoked(RevocationReason::Anomaly))
+    ));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn audit_events_are_queryable_per_user_and_hold_no_token_or_hash() {
+    let table = TestTable::new().await;
+    let sessions = service(&table);
+    let t0 = Utc::now();
+    let token = started(&sessions, t0).await;
+    let new = successor(
+        &sessions
+            .refresh(&token, &nobody(), t0 + Duration::minutes(1))
+            .await,
+    );
+    sessions
+        .logout(&new, &nobody(), t0 + Duration::minutes(2))
+        .await
+        .unwrap();
+
+    let events = table.event_names("alice").await;
+
+    assert_eq!(events, ["created", "rotated", "revoked"]);
+    let at_rest = format!("{:?}", table.items().await);
+    for secret in [&token, &new] {
+        assert!(!at_rest.contains(secret.expose_secret()), "a token at rest");
+    }
+    let event_items: Vec<_> = table
+        .items()
+        .await
+        .into_iter()
+        .filter(|i| i["pk"].as_s().unwrap().starts_with("USER#"))
+        .collect();
+    assert_eq!(event_items.len(), 3);
+    let events_text = format!("{event_items:?}");
+    for secret in [&token, &new] {
+        assert!(
+            !events_text.contains(&secret.hash().encoded()),
+            "a hash in an event"
+        );
+    }
+    for item in &event_items {
+        let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+        let days = (ttl - t0.timestamp()) / 86_400;
+        assert!((89..=90).contains(&days), "90-day retention, got {days}");
+    }
     table.drop_table().await;
 }
 
@@ -179,47 +625,77 @@ async fn extending_a_missing_session_creates_nothing() {
     let table = TestTable::new().await;
     let store = table.store();
     let hash = SessionToken::generate().unwrap().hash();
+    let now = Utc::now();
+    let session = Session::start(
+        UserId::parse("ghost").unwrap(),
+        None,
+        SessionData::default(),
+        nobody(),
+        &config(&table.name, &[]).policy.lifetimes,
+        now,
+    );
 
     let outcome = store
-        .extend(&hash, Utc::now() + Duration::hours(1), Utc::now())
+        .extend(&hash, &session, now + Duration::hours(9), now, &[])
         .await
         .unwrap();
 
-    assert!(matches!(outcome, Extension::Unchanged(None)));
+    assert!(matches!(outcome, Write::Stale(None)));
     assert!(table.items().await.is_empty());
     table.drop_table().await;
 }
 
 #[tokio::test]
-async fn dynamodb_ttl_removes_items_whose_ttl_seconds_have_passed() {
+async fn every_item_carries_a_ttl_in_epoch_seconds_on_the_tables_ttl_attribute() {
     let table = TestTable::new().await; // TTL on, as defined
+    let margin = Duration::hours(2);
     let sessions = SessionService::new(
         table.store(),
-        config(&table.name, &[]).lifetimes,
-        Duration::zero(),
+        Policy {
+            ttl_margin: margin,
+            ..config(&table.name, &[]).policy
+        },
     );
-    // Started long enough ago that the absolute deadline (and so the ttl) is in the past.
-    let token = started(&sessions, Utc::now() - Duration::days(8)).await;
-    let item = table.item_of(&token).await.unwrap();
-    let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
-    assert!(
-        ttl < Utc::now().timestamp() && ttl > 1_000_000_000,
-        "epoch seconds: {ttl}"
+    let t0 = Utc::now() - Duration::days(1);
+    let token = started(&sessions, t0).await;
+    let new = successor(
+        &sessions
+            .refresh(&token, &nobody(), t0 + Duration::minutes(1))
+            .await,
     );
 
-    let mut gone = false;
-    for _ in 0..100 {
-        if table.item_of(&token).await.is_none() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    let ttl_of = |item: &std::collections::HashMap<
+        String,
+        aws_sdk_dynamodb::types::AttributeValue,
+    >|
+     -> i64 { item["ttl"].as_n().unwrap().parse().unwrap() };
+    let head = stored_session(&table, &new).await;
+    let expected = (head.absolute_expires_at + margin).timestamp();
+
+    let described = table
+        .client
+        .describe_time_to_live()
+        .table_name(&table.name)
+        .send()
+        .await
+        .unwrap();
+    let ttl = described.time_to_live_description.unwrap();
+    assert_eq!(ttl.attribute_name.as_deref(), Some("ttl"));
+    assert_eq!(ttl.time_to_live_status.unwrap().as_str(), "ENABLED");
+    // Seconds, not milliseconds: DynamoDB ignores TTL values it reads as far in the future.
+    assert_eq!(ttl_of(&table.item_of(&new).await.unwrap()), expected);
+    assert_eq!(
+        ttl_of(&table.item_of(&token).await.unwrap()),
+        expected,
+        "a retired token lives as long as its lineage (replay detection)"
+    );
+    for item in table.items().await {
+        let ttl = ttl_of(&item);
+        assert!(
+            (1_000_000_000..10_000_000_000).contains(&ttl),
+            "epoch seconds: {ttl}"
+        );
     }
-
-    assert!(
-        gone,
-        "DynamoDB Local's TTL deletes the expired item (ttl is in seconds)"
-    );
     table.drop_table().await;
 }
 

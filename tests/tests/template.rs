@@ -142,6 +142,7 @@ fn every_template_route_reaches_the_function_that_serves_it() {
     }
     let expected: BTreeSet<String> = [
         "POST /sessions",
+        "POST /internal/sessions",
         "GET /sessions/current",
         "POST /sessions/current/refresh",
         "DELETE /sessions/current",

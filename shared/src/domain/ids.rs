@@ -71,6 +71,10 @@ impl SessionId {
         Self(Uuid::new_v4())
     }
 
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         Uuid::parse_str(raw)
             .map(Self)

@@ -2,12 +2,18 @@
 //!
 //! Nothing here performs I/O or reads the clock: every time-dependent function takes `now`.
 
+mod audit;
 mod ids;
+mod record;
 mod session;
+mod successor;
 mod token;
 
+pub use audit::{AuditEvent, EventKind};
 pub use ids::{IdError, SessionId, TenantId, UserId};
+pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
 pub use session::{
     ClientInfo, DataError, Lifetimes, LifetimesError, Session, SessionData, SessionStatus,
 };
+pub use successor::{SealError, SealedSuccessor};
 pub use token::{SessionToken, TokenFormatError, TokenHash};

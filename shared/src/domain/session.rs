@@ -87,6 +87,14 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// What is known now: the newer value where there is one, the older one otherwise.
+    pub fn merged(&self, newer: &ClientInfo) -> ClientInfo {
+        ClientInfo {
+            ip: newer.ip.clone().or_else(|| self.ip.clone()),
+            user_agent: newer.user_agent.clone().or_else(|| self.user_agent.clone()),
+        }
+    }
+
     pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
         Self {
             ip: ip.filter(|s| !s.is_empty()).map(str::to_owned),
@@ -168,6 +176,8 @@ pub struct Session {
     pub client: ClientInfo,
     /// Bumped by every write to the session: the base for optimistic concurrency.
     pub version: u64,
+    /// When the token currently holding this session was issued (creation or last rotation).
+    pub token_issued_at: DateTime<Utc>,
 }
 
 impl Session {
@@ -192,7 +202,27 @@ impl Session {
             absolute_expires_at: now + lifetimes.absolute,
             client,
             version: 1,
+            token_issued_at: now,
         }
+    }
+
+    /// The session as its next token carries it after a rotation at `now`: same identity,
+    /// data and absolute deadline; a fresh idle window; the client as seen now.
+    pub fn rotated(&self, lifetimes: &Lifetimes, client: &ClientInfo, now: DateTime<Utc>) -> Self {
+        let now = now.trunc_subsecs(3);
+        Self {
+            last_seen_at: now,
+            expires_at: lifetimes.extended_deadline(self, now).max(self.expires_at),
+            client: self.client.merged(client),
+            version: self.version + 1,
+            token_issued_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the token has been in use for `rotate_after` or longer (OWASP renewal timeout).
+    pub fn is_renewal_due(&self, rotate_after: Duration, now: DateTime<Utc>) -> bool {
+        now - self.token_issued_at >= rotate_after
     }
 
     /// A session is usable strictly before both deadlines.

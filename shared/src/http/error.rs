@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::cookies::{ConflictingCookies, CookiePolicy};
 use super::response::json_response;
-use crate::domain::{DataError, TokenFormatError};
+use crate::domain::{DataError, RevocationReason, TokenFormatError};
 use crate::identity::IdentityError;
 use crate::service::{CreateError, SessionError};
 use crate::store::StoreError;
@@ -66,6 +66,34 @@ impl ApiError {
             "session_expired",
             "the session has expired: sign in again",
         )
+    }
+
+    pub fn session_revoked(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "session_revoked", message)
+    }
+
+    pub fn session_evicted() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "session_evicted",
+            "this session was ended because the account signed in on more devices than allowed",
+        )
+    }
+
+    pub fn csrf_rejected(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "csrf_rejected", message)
+    }
+
+    pub fn origin_not_allowed() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this origin is not allowed to call this API",
+        )
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn invalid_request(message: impl Into<String>) -> Self {
@@ -220,7 +248,18 @@ impl From<SessionError> for ApiError {
                 Self::invalid_token("the session does not exist or was signed out")
             }
             SessionError::Expired => Self::session_expired(),
+            SessionError::Revoked(RevocationReason::Evicted) => Self::session_evicted(),
+            SessionError::Revoked(RevocationReason::Replay) => Self::session_revoked(
+                "this session was revoked: an old copy of its token was used again; sign in again",
+            ),
+            SessionError::Revoked(RevocationReason::Anomaly) => Self::session_revoked(
+                "this session was revoked: it was used from a different client; sign in again",
+            ),
+            SessionError::Revoked(RevocationReason::Revoked) => {
+                Self::session_revoked("this session was revoked: sign in again")
+            }
             SessionError::Store(e) => e.into(),
+            seal @ SessionError::Seal(_) => Self::from_backend(&seal, false),
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod cookies;
 mod error;
 pub mod handlers;
+pub mod origin;
 mod request;
 mod response;
 mod routes;

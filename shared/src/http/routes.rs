@@ -7,7 +7,7 @@ use super::ApiError;
 /// The routes of the HTTP contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// `POST /sessions`
+    /// `POST /sessions` (and `POST /internal/sessions` for IAM-signed trusted callers)
     Create,
     /// `GET /sessions/current`
     Validate,
@@ -22,6 +22,12 @@ type RouteEntry = (&'static str, &'static str, &'static [(Method, Route)]);
 
 const TABLE: &[RouteEntry] = &[
     ("/sessions", "POST", &[(Method::POST, Route::Create)]),
+    // Trusted-caller sign-in (IAM auth in the template).
+    (
+        "/internal/sessions",
+        "POST",
+        &[(Method::POST, Route::Create)],
+    ),
     (
         "/sessions/current",
         "GET, DELETE",

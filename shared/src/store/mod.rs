@@ -1,9 +1,16 @@
 //! The DynamoDB store: the only module that talks to DynamoDB.
 //!
-//! Single-table design (see the README's "Data model"): a session item is keyed by the SHA-256
-//! of its token, `pk = "TOKEN#<hash>"`, `sk = "SESSION"`, so validate is one `GetItem`.
-//! `gsi1pk/gsi1sk` (`USER#<user_id>` / `SESSION#<session_id>`) and `gsi2pk/gsi2sk`
-//! (`TENANT#<tenant_id>` / `SESSION#<session_id>`) feed the `by_user` and `by_tenant` indexes.
+//! Single-table design (see the README's "Data model"). A token item is keyed by the SHA-256 of
+//! its token, `pk = "TOKEN#<hash>"`, `sk = "SESSION"`, so validate is one `GetItem`. Its `kind`
+//! says what the token is now: `session` (the live head of a lineage, carrying the whole
+//! session), `retired` (rotated away: successor hash and sealed successor), or `revoked`.
+//! Only heads carry `gsi1pk/gsi1sk` (`USER#<user_id>` / `SESSION#<session_id>`) and
+//! `gsi2pk/gsi2sk` (`TENANT#<tenant_id>` / ...), so the `by_user` and `by_tenant` indexes list
+//! exactly the live sessions. Audit events live under `pk = "USER#<user_id>"`,
+//! `sk = "EVENT#<epoch ms>#<event id>"`, with their own TTL.
+//!
+//! Every state change is a conditional write inside one `TransactWriteItems` together with the
+//! audit events it produces, so there is no lost update and no event without its change.
 
 mod table;
 
@@ -15,18 +22,30 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use chrono::{DateTime, TimeZone, Utc};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 pub use table::{TABLE_DEFINITION_JSON, TableDefinition, Ttl, delete_table};
 
 use crate::config::StoreTimeouts;
-use crate::domain::{ClientInfo, Session, SessionData, SessionId, TenantId, TokenHash, UserId};
+use crate::domain::{
+    AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, RevokedToken,
+    SealedSuccessor, Session, SessionData, SessionId, TenantId, TokenHash, TokenRecord, UserId,
+};
 
 const SESSION_SK: &str = "SESSION";
 const TOKEN_PREFIX: &str = "TOKEN#";
+const USER_PREFIX: &str = "USER#";
+const EVENT_PREFIX: &str = "EVENT#";
+const GUARD_SK: &str = "GUARD";
+const BY_USER_INDEX: &str = "by_user";
 
 /// Item attribute names, in one place.
 mod attr {
@@ -42,13 +61,30 @@ mod attr {
     pub const LAST_SEEN_AT: &str = "last_seen_at";
     pub const EXPIRES_AT: &str = "expires_at";
     pub const ABSOLUTE_EXPIRES_AT: &str = "absolute_expires_at";
+    pub const TOKEN_ISSUED_AT: &str = "token_issued_at";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";
+    pub const RETIRED_AT: &str = "retired_at";
+    pub const SUCCESSOR: &str = "successor";
+    pub const SEALED: &str = "sealed";
+    pub const REVOKED_AT: &str = "revoked_at";
+    pub const REVOKED_REASON: &str = "revoked_reason";
+    pub const EVENT: &str = "event";
+    pub const AT: &str = "at";
+    pub const DETAIL: &str = "detail";
     pub const GSI1PK: &str = "gsi1pk";
     pub const GSI1SK: &str = "gsi1sk";
     pub const GSI2PK: &str = "gsi2pk";
     pub const GSI2SK: &str = "gsi2sk";
+}
+
+/// Values of the `kind` attribute.
+mod kind {
+    pub const SESSION: &str = "session";
+    pub const RETIRED: &str = "retired";
+    pub const REVOKED: &str = "revoked";
+    pub const EVENT: &str = "event";
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +109,9 @@ pub enum StoreError {
     /// An item in the table does not have the shape this code writes.
     #[error("stored session item is corrupt: attribute {attribute}")]
     CorruptItem { attribute: &'static str },
+    /// Writers kept colliding on the same items; the caller may retry later (503).
+    #[error("dynamodb {operation} kept conflicting with concurrent writes")]
+    Contended { operation: &'static str },
 }
 
 impl StoreError {
@@ -98,6 +137,7 @@ impl StoreError {
                         | "InternalServerError"
                         | "ServiceUnavailable"
                         | "TransactionConflictException"
+                        | "TransactionInProgressException"
                 )
             ),
             _ => false,
@@ -121,17 +161,39 @@ impl StoreError {
 
     /// True when a retry later may succeed: the caller answers 503 with `Retry-After`.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { .. } | Self::Contended { .. })
     }
 }
 
-/// What became of a conditional extension of the idle deadline.
+/// The outcome of a conditional write on a token item.
+// A short-lived return value, matched at once: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub enum Extension {
-    /// The deadline moved; the session as written.
-    Extended(Session),
-    /// The condition did not hold; the item as it is now (`None`: it no longer exists).
-    Unchanged(Option<Session>),
+pub enum Write {
+    /// The write happened.
+    Done,
+    /// The token item was not in the state the write required; here is what it is now
+    /// (`None`: it does not exist).
+    Stale(Option<TokenRecord>),
+    /// Another transaction on the same items was in flight: read again and retry.
+    Contended,
+}
+
+/// A live session as the `by_user` index lists it (enough to pick the least recently used).
+#[derive(Debug, Clone)]
+pub struct SessionEntry {
+    pub token: TokenHash,
+    pub session_id: SessionId,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub absolute_expires_at: DateTime<Utc>,
+}
+
+/// A session to revoke inside another write (the per-user cap evicting one).
+#[derive(Debug, Clone)]
+pub struct Eviction {
+    pub token: TokenHash,
+    pub session_id: SessionId,
 }
 
 /// Builds the DynamoDB client once per cold start from the standard AWS environment
@@ -156,6 +218,8 @@ pub async fn client_from_env(timeouts: &StoreTimeouts) -> Client {
 pub struct SessionStore {
     client: Client,
     table: String,
+    /// How long audit events are kept (their TTL); `None`: events are only logged.
+    audit_retention: Option<Duration>,
 }
 
 impl SessionStore {
@@ -163,43 +227,59 @@ impl SessionStore {
         Self {
             client,
             table: table.into(),
+            audit_retention: Some(Duration::days(90)),
         }
+    }
+
+    pub fn with_audit_retention(mut self, retention: Option<Duration>) -> Self {
+        self.audit_retention = retention;
+        self
     }
 
     fn key(hash: &TokenHash) -> HashMap<String, AttributeValue> {
         HashMap::from([
-            (
-                attr::PK.to_owned(),
-                s(format!("{TOKEN_PREFIX}{}", hash.encoded())),
-            ),
+            (attr::PK.to_owned(), s(token_pk(hash))),
             (attr::SK.to_owned(), s(SESSION_SK)),
         ])
     }
 
-    /// Writes a new session; never overwrites an existing item.
+    fn guard_key(user: &UserId) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (attr::PK.to_owned(), s(user_pk(user))),
+            (attr::SK.to_owned(), s(GUARD_SK)),
+        ])
+    }
+
+    /// Writes a new session with its `created` event; never overwrites an existing item.
+    /// `evict` revokes other sessions of the user in the same transaction (per-user cap);
+    /// `guard` is the user's guard version read before choosing them, so two concurrent
+    /// creates cannot both pass the cap.
     pub async fn create(
         &self,
         hash: &TokenHash,
         session: &Session,
         ttl_epoch_seconds: i64,
-    ) -> Result<(), StoreError> {
+        events: &[AuditEvent],
+        evict: &[Eviction],
+        guard: Option<u64>,
+    ) -> Result<Write, StoreError> {
         let mut item = Self::key(hash);
         item.extend(session_attributes(session));
         item.insert(attr::TTL.into(), n(ttl_epoch_seconds));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| StoreError::from_sdk("put_item", e))?;
-        Ok(())
+        let mut writes = vec![put(&self.table, item, Some("attribute_not_exists(pk)"))?];
+        let now = session.created_at;
+        for e in evict {
+            writes.push(self.revoke_write(&e.token, RevocationReason::Evicted, now)?);
+        }
+        if let Some(version) = guard {
+            writes.push(self.guard_write(&session.user_id, version, now)?);
+        }
+        self.commit("create", writes, events).await
     }
 
-    /// The session stored under `hash`, read with strong consistency. Expired items are
+    /// The record stored under `hash`, read with strong consistency. Expired sessions are
     /// returned as they are: the caller judges expiry (TTL deletes lazily).
-    pub async fn load(&self, hash: &TokenHash) -> Result<Option<Session>, StoreError> {
+    pub async fn load(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -211,80 +291,476 @@ impl SessionStore {
             .map_err(|e| StoreError::from_sdk("get_item", e))?;
         output
             .item
-            .map(|item| verified_session(hash, &item))
+            .map(|item| verified_record(hash, &item))
             .transpose()
     }
 
-    /// Moves the idle deadline forward to `new_expires_at` and records `now` as last seen,
-    /// only if the session exists, is unexpired at `now`, the deadline really moves forward
-    /// and stays within the absolute deadline. A deleted or expired session can never be
-    /// resurrected by this write; on a failed condition the current item comes back with the
-    /// same round trip (`ReturnValuesOnConditionCheckFailure`).
+    /// Moves the idle deadline of the head `session` to `new_expires_at` and records `now`
+    /// as last seen (and the client as seen now), only if the item is still that version of
+    /// the live session, unexpired at `now`, and the deadline really moves forward within the
+    /// absolute deadline. A deleted, rotated or expired session is never resurrected.
     pub async fn extend(
         &self,
         hash: &TokenHash,
+        session: &Session,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Extension, StoreError> {
-        let result = self
-            .client
-            .update_item()
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(hash)))
             .condition_expression(
-                "attribute_exists(pk) AND #exp > :now AND #abs > :now AND #exp < :new AND #abs >= :new",
+                "#kind = :session AND #ver = :ver AND #exp > :now AND #abs > :now \
+                 AND #exp < :new AND #abs >= :new",
             )
-            .update_expression("SET #exp = :new, #seen = :now ADD #ver :one")
+            .update_expression("SET #exp = :new, #seen = :now, #ver = :next")
+            .expression_attribute_names("#kind", attr::KIND)
             .expression_attribute_names("#exp", attr::EXPIRES_AT)
             .expression_attribute_names("#abs", attr::ABSOLUTE_EXPIRES_AT)
             .expression_attribute_names("#seen", attr::LAST_SEEN_AT)
             .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_values(":session", s(kind::SESSION))
+            .expression_attribute_values(":ver", n(session.version))
+            .expression_attribute_values(":next", n(session.version + 1))
             .expression_attribute_values(":now", millis(now))
             .expression_attribute_values(":new", millis(new_expires_at))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = with_client_update(update, &session.client);
+        self.commit("extend", vec![update_write(update)?], events)
+            .await
+    }
+
+    /// Records what changed about the client (IP, user agent) on the head `session` and `now`
+    /// as last seen, with the events saying so. Only if the item is still that version of the
+    /// live session.
+    pub async fn touch_client(
+        &self,
+        hash: &TokenHash,
+        session: &Session,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(hash)))
+            .condition_expression("#kind = :session AND #ver = :ver")
+            .update_expression("SET #ver = :next, #seen = :now")
+            .expression_attribute_names("#kind", attr::KIND)
+            .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_names("#seen", attr::LAST_SEEN_AT)
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":session", s(kind::SESSION))
+            .expression_attribute_values(":ver", n(session.version))
+            .expression_attribute_values(":next", n(session.version + 1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let update = with_client_update(update, client);
+        self.commit("touch_client", vec![update_write(update)?], events)
+            .await
+    }
+
+    /// Rotates the head `old` (stored under `old_hash`) to `next` under `new_hash`, in one
+    /// transaction: the new head is written, the old item becomes `retired` (keeping the
+    /// successor's hash and the sealed successor, losing its index keys and data), and the
+    /// events are recorded. Only if the old item is still that exact version of the head.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rotate(
+        &self,
+        old_hash: &TokenHash,
+        old: &Session,
+        new_hash: &TokenHash,
+        next: &Session,
+        sealed: &SealedSuccessor,
+        ttl_epoch_seconds: i64,
+        now: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        let mut item = Self::key(new_hash);
+        item.extend(session_attributes(next));
+        item.insert(attr::TTL.into(), n(ttl_epoch_seconds));
+        let retire = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(old_hash)))
+            .condition_expression("#kind = :session AND #ver = :ver")
+            .update_expression(
+                "SET #kind = :retired, #retired_at = :now, #successor = :successor, \
+                 #sealed = :sealed REMOVE #data, #g1pk, #g1sk, #g2pk, #g2sk",
+            )
+            .expression_attribute_names("#kind", attr::KIND)
+            .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_names("#retired_at", attr::RETIRED_AT)
+            .expression_attribute_names("#successor", attr::SUCCESSOR)
+            .expression_attribute_names("#sealed", attr::SEALED)
+            .expression_attribute_names("#data", attr::DATA)
+            .expression_attribute_names("#g1pk", attr::GSI1PK)
+            .expression_attribute_names("#g1sk", attr::GSI1SK)
+            .expression_attribute_names("#g2pk", attr::GSI2PK)
+            .expression_attribute_names("#g2sk", attr::GSI2SK)
+            .expression_attribute_values(":session", s(kind::SESSION))
+            .expression_attribute_values(":retired", s(kind::RETIRED))
+            .expression_attribute_values(":ver", n(old.version))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":successor", s(new_hash.encoded()))
+            .expression_attribute_values(":sealed", AttributeValue::B(Blob::new(sealed.as_bytes())))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::request)?;
+        // The old item first: its cancellation reason carries what it is now.
+        self.commit(
+            "rotate",
+            vec![
+                TransactWriteItem::builder().update(retire).build(),
+                put(&self.table, item, Some("attribute_not_exists(pk)"))?,
+            ],
+            events,
+        )
+        .await
+    }
+
+    /// Deletes the head `session` stored under `hash` (sign-out), with its events, only if it
+    /// is still that version of the live session.
+    pub async fn delete(
+        &self,
+        hash: &TokenHash,
+        session: &Session,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(hash)))
+            .condition_expression("#kind = :session AND #ver = :ver")
+            .expression_attribute_names("#kind", attr::KIND)
+            .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_values(":session", s(kind::SESSION))
+            .expression_attribute_values(":ver", n(session.version))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::request)?;
+        self.commit(
+            "delete",
+            vec![TransactWriteItem::builder().delete(delete).build()],
+            events,
+        )
+        .await
+    }
+
+    /// Turns the head stored under `hash` into a `revoked` tombstone (kept until its TTL so
+    /// its holder learns why), with the events. Only if it is still a live head.
+    pub async fn revoke(
+        &self,
+        hash: &TokenHash,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        self.commit(
+            "revoke",
+            vec![self.revoke_write(hash, reason, now)?],
+            events,
+        )
+        .await
+    }
+
+    /// Stores events on their own (no state change goes with them). An event whose id was
+    /// stored already is skipped, so events with deterministic ids are recorded once.
+    pub async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let Some(item) = self.event_item(event) else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
         match result {
-            Ok(output) => {
-                let item = output.attributes.ok_or(StoreError::CorruptItem {
-                    attribute: "attributes",
-                })?;
-                Ok(Extension::Extended(verified_session(hash, &item)?))
-            }
+            Ok(_) => Ok(()),
             Err(SdkError::ServiceError(e))
-                if matches!(e.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
             {
-                let current = match e.err() {
-                    UpdateItemError::ConditionalCheckFailedException(ex) => ex
-                        .item()
-                        .map(|item| verified_session(hash, item))
-                        .transpose()?,
-                    _ => None,
-                };
-                Ok(Extension::Unchanged(current))
+                Ok(())
             }
-            Err(e) => Err(StoreError::from_sdk("update_item", e)),
+            Err(e) => Err(StoreError::from_sdk("put_item", e)),
         }
     }
 
-    /// Deletes the session stored under `hash`; returns its id if there was one.
-    pub async fn delete(&self, hash: &TokenHash) -> Result<Option<SessionId>, StoreError> {
+    /// The user's audit events, newest first, at most `limit`.
+    pub async fn events_for_user(
+        &self,
+        user: &UserId,
+        limit: i32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let output = self
             .client
-            .delete_item()
+            .query()
             .table_name(&self.table)
-            .set_key(Some(Self::key(hash)))
-            .return_values(ReturnValue::AllOld)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":prefix", s(EVENT_PREFIX))
+            .scan_index_forward(false)
+            .limit(limit)
+            .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::from_sdk("delete_item", e))?;
-        output
-            .attributes
-            .map(|item| get_s(&item, attr::SESSION_ID).and_then(parse_session_id))
-            .transpose()
+            .map_err(|e| StoreError::from_sdk("query", e))?;
+        output.items().iter().map(event_of).collect()
     }
+
+    /// The user's live sessions as the `by_user` index lists them (eventually consistent),
+    /// and the version of the user's guard item (0 when it does not exist yet).
+    pub async fn sessions_of(&self, user: &UserId) -> Result<(Vec<SessionEntry>, u64), StoreError> {
+        let guard = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::guard_key(user)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("get_item", e))?
+            .item
+            .map(|item| get_i64(&item, attr::VERSION))
+            .transpose()?
+            .map_or(0, |v| v.max(0).unsigned_abs());
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_USER_INDEX)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(user_pk(user)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::from_sdk("query", e))?;
+            for item in output.items() {
+                entries.push(SessionEntry {
+                    token: token_hash_of(item)?,
+                    session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+                    last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
+                    expires_at: get_time(item, attr::EXPIRES_AT)?,
+                    absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
+                });
+            }
+            match output.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok((entries, guard))
+    }
+
+    fn revoke_write(
+        &self,
+        hash: &TokenHash,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(hash)))
+            .condition_expression("#kind = :session")
+            .update_expression(
+                "SET #kind = :revoked, #revoked_at = :now, #reason = :reason \
+                 REMOVE #data, #g1pk, #g1sk, #g2pk, #g2sk",
+            )
+            .expression_attribute_names("#kind", attr::KIND)
+            .expression_attribute_names("#revoked_at", attr::REVOKED_AT)
+            .expression_attribute_names("#reason", attr::REVOKED_REASON)
+            .expression_attribute_names("#data", attr::DATA)
+            .expression_attribute_names("#g1pk", attr::GSI1PK)
+            .expression_attribute_names("#g1sk", attr::GSI1SK)
+            .expression_attribute_names("#g2pk", attr::GSI2PK)
+            .expression_attribute_names("#g2sk", attr::GSI2SK)
+            .expression_attribute_values(":session", s(kind::SESSION))
+            .expression_attribute_values(":revoked", s(kind::REVOKED))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":reason", s(reason.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(StoreError::request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Bumps the user's guard item from `version` (creating it at 0): concurrent creates for
+    /// one user under a cap serialize on it.
+    fn guard_write(
+        &self,
+        user: &UserId,
+        version: u64,
+        now: DateTime<Utc>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::guard_key(user)))
+            .condition_expression("attribute_not_exists(#ver) OR #ver = :ver")
+            .update_expression("SET #ver = :next, #at = :now")
+            .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_names("#at", attr::AT)
+            .expression_attribute_values(":ver", n(version))
+            .expression_attribute_values(":next", n(version + 1))
+            .expression_attribute_values(":now", millis(now))
+            .build()
+            .map_err(StoreError::request)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn event_item(&self, event: &AuditEvent) -> Option<Item> {
+        let retention = self.audit_retention?;
+        let mut item = HashMap::from([
+            (attr::PK.to_owned(), s(user_pk(&event.user_id))),
+            (
+                attr::SK.to_owned(),
+                s(format!(
+                    "{EVENT_PREFIX}{:013}#{}",
+                    event.at.timestamp_millis().max(0),
+                    event.id
+                )),
+            ),
+            (attr::KIND.to_owned(), s(kind::EVENT)),
+            (attr::EVENT.to_owned(), s(event.kind.as_str())),
+            (attr::AT.to_owned(), millis(event.at)),
+            (attr::SESSION_ID.to_owned(), s(event.session_id.to_string())),
+            (attr::USER_ID.to_owned(), s(event.user_id.as_str())),
+            (
+                attr::DETAIL.to_owned(),
+                s(Value::Object(event.detail.clone()).to_string()),
+            ),
+            (attr::TTL.to_owned(), n((event.at + retention).timestamp())),
+        ]);
+        if let Some(tenant) = &event.tenant_id {
+            item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
+        }
+        if let Some(ip) = &event.client.ip {
+            item.insert(attr::IP.into(), s(ip));
+        }
+        if let Some(ua) = &event.client.user_agent {
+            item.insert(attr::USER_AGENT.into(), s(ua));
+        }
+        Some(item)
+    }
+
+    /// Runs `writes` and the puts of `events` as one transaction.
+    async fn commit(
+        &self,
+        operation: &'static str,
+        mut writes: Vec<TransactWriteItem>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        for item in events.iter().filter_map(|e| self.event_item(e)) {
+            writes.push(put(&self.table, item, None)?);
+        }
+        self.transact(operation, writes).await
+    }
+
+    /// Runs the writes as one transaction. A failed condition on the first write is reported
+    /// with the item as it is now; any other cancellation as contention.
+    async fn transact(
+        &self,
+        operation: &'static str,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<Write, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        let cancelled = match result {
+            Ok(_) => return Ok(Write::Done),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                match e.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => c,
+                    _ => return Ok(Write::Contended),
+                }
+            }
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionInProgressException(_)
+                ) =>
+            {
+                return Ok(Write::Contended);
+            }
+            Err(e) => return Err(StoreError::from_sdk(operation, e)),
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let first = reasons.first();
+        let failed_first = first.and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if !failed_first {
+            // A later write failed (a taken key, a stale guard) or a conflict: retry from a
+            // fresh read.
+            return Ok(Write::Contended);
+        }
+        let current = match first.and_then(|r| r.item()) {
+            Some(item) if !item.is_empty() => Some(record_of(item)?),
+            _ => None,
+        };
+        Ok(Write::Stale(current))
+    }
+}
+
+fn update_write(
+    update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = update.build().map_err(StoreError::request)?;
+    Ok(TransactWriteItem::builder().update(update).build())
+}
+
+/// Appends `SET ip = ..., user_agent = ...` for what the client info knows.
+fn with_client_update(
+    update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    client: &ClientInfo,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    let mut sets = Vec::new();
+    let mut update = update;
+    if let Some(ip) = &client.ip {
+        sets.push("#ip = :ip");
+        update = update
+            .expression_attribute_names("#ip", attr::IP)
+            .expression_attribute_values(":ip", s(ip));
+    }
+    if let Some(ua) = &client.user_agent {
+        sets.push("#ua = :ua");
+        update = update
+            .expression_attribute_names("#ua", attr::USER_AGENT)
+            .expression_attribute_values(":ua", s(ua));
+    }
+    if sets.is_empty() {
+        return update;
+    }
+    let expression = update.get_update_expression().clone().unwrap_or_default();
+    update.update_expression(format!("{expression}, {}", sets.join(", ")))
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .map_err(StoreError::request)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn token_pk(hash: &TokenHash) -> String {
+    format!("{TOKEN_PREFIX}{}", hash.encoded())
+}
+
+fn user_pk(user: &UserId) -> String {
+    format!("{USER_PREFIX}{}", user.as_str())
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -302,7 +778,7 @@ fn millis(t: DateTime<Utc>) -> AttributeValue {
 fn session_attributes(session: &Session) -> HashMap<String, AttributeValue> {
     let id = session.id.to_string();
     let mut item = HashMap::from([
-        (attr::KIND.to_owned(), s("session")),
+        (attr::KIND.to_owned(), s(kind::SESSION)),
         (attr::SESSION_ID.to_owned(), s(&id)),
         (attr::USER_ID.to_owned(), s(session.user_id.as_str())),
         (attr::DATA.to_owned(), s(session.data.to_json())),
@@ -315,9 +791,10 @@ fn session_attributes(session: &Session) -> HashMap<String, AttributeValue> {
             millis(session.absolute_expires_at),
         ),
         (
-            attr::GSI1PK.to_owned(),
-            s(format!("USER#{}", session.user_id.as_str())),
+            attr::TOKEN_ISSUED_AT.to_owned(),
+            millis(session.token_issued_at),
         ),
+        (attr::GSI1PK.to_owned(), s(user_pk(&session.user_id))),
         (attr::GSI1SK.to_owned(), s(format!("SESSION#{id}"))),
     ]);
     if let Some(tenant) = &session.tenant_id {
@@ -371,39 +848,100 @@ fn parse_session_id(raw: &str) -> Result<SessionId, StoreError> {
     })
 }
 
-/// Maps an item back to a session after checking, in constant time, that the item's key is the
-/// hash of the presented token (defence in depth against a mis-keyed or tampered item).
-fn verified_session(hash: &TokenHash, item: &Item) -> Result<Session, StoreError> {
-    let stored = get_s(item, attr::PK)?
+fn get_opt_time(item: &Item, attribute: &'static str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    item.contains_key(attribute)
+        .then(|| get_time(item, attribute))
+        .transpose()
+}
+
+fn token_hash_of(item: &Item) -> Result<TokenHash, StoreError> {
+    get_s(item, attr::PK)?
         .strip_prefix(TOKEN_PREFIX)
         .and_then(TokenHash::from_encoded)
         .ok_or(StoreError::CorruptItem {
             attribute: attr::PK,
-        })?;
-    if !stored.matches(hash) {
+        })
+}
+
+fn user_of(item: &Item) -> Result<UserId, StoreError> {
+    UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| StoreError::CorruptItem {
+        attribute: attr::USER_ID,
+    })
+}
+
+fn tenant_of(item: &Item) -> Result<Option<TenantId>, StoreError> {
+    get_opt_s(item, attr::TENANT_ID)
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|_| StoreError::CorruptItem {
+            attribute: attr::TENANT_ID,
+        })
+}
+
+/// Maps an item back to a record after checking, in constant time, that the item's key is the
+/// hash of the presented token (defence in depth against a mis-keyed or tampered item).
+fn verified_record(hash: &TokenHash, item: &Item) -> Result<TokenRecord, StoreError> {
+    if !token_hash_of(item)?.matches(hash) {
         return Err(StoreError::CorruptItem {
             attribute: attr::PK,
         });
     }
+    record_of(item)
+}
+
+/// Maps a token item to what it says, by its `kind`.
+fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
+    match get_s(item, attr::KIND)? {
+        kind::SESSION => session_of(item).map(TokenRecord::Active),
+        kind::RETIRED => Ok(TokenRecord::Retired(RetiredToken {
+            session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+            user_id: user_of(item)?,
+            tenant_id: tenant_of(item)?,
+            retired_at: get_time(item, attr::RETIRED_AT)?,
+            successor: TokenHash::from_encoded(get_s(item, attr::SUCCESSOR)?).ok_or(
+                StoreError::CorruptItem {
+                    attribute: attr::SUCCESSOR,
+                },
+            )?,
+            sealed: SealedSuccessor::from_bytes(
+                item.get(attr::SEALED)
+                    .and_then(|v| v.as_b().ok())
+                    .map(|b| b.as_ref().to_vec())
+                    .ok_or(StoreError::CorruptItem {
+                        attribute: attr::SEALED,
+                    })?,
+            ),
+            absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
+        })),
+        kind::REVOKED => Ok(TokenRecord::Revoked(RevokedToken {
+            session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+            user_id: user_of(item)?,
+            tenant_id: tenant_of(item)?,
+            reason: RevocationReason::parse(get_s(item, attr::REVOKED_REASON)?).ok_or(
+                StoreError::CorruptItem {
+                    attribute: attr::REVOKED_REASON,
+                },
+            )?,
+            revoked_at: get_time(item, attr::REVOKED_AT)?,
+        })),
+        _ => Err(StoreError::CorruptItem {
+            attribute: attr::KIND,
+        }),
+    }
+}
+
+fn session_of(item: &Item) -> Result<Session, StoreError> {
     let data: Map<String, Value> =
         serde_json::from_str(get_s(item, attr::DATA)?).map_err(|_| StoreError::CorruptItem {
             attribute: attr::DATA,
         })?;
+    let created_at = get_time(item, attr::CREATED_AT)?;
     Ok(Session {
         id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
-        user_id: UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| {
-            StoreError::CorruptItem {
-                attribute: attr::USER_ID,
-            }
-        })?,
-        tenant_id: get_opt_s(item, attr::TENANT_ID)
-            .map(TenantId::parse)
-            .transpose()
-            .map_err(|_| StoreError::CorruptItem {
-                attribute: attr::TENANT_ID,
-            })?,
+        user_id: user_of(item)?,
+        tenant_id: tenant_of(item)?,
         data: SessionData::from_stored(data),
-        created_at: get_time(item, attr::CREATED_AT)?,
+        created_at,
         last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
         expires_at: get_time(item, attr::EXPIRES_AT)?,
         absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
@@ -413,6 +951,37 @@ fn verified_session(hash: &TokenHash, item: &Item) -> Result<Session, StoreError
                 attribute: attr::VERSION,
             }
         })?,
+        token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
+    })
+}
+
+fn event_of(item: &Item) -> Result<AuditEvent, StoreError> {
+    let detail = match serde_json::from_str(get_s(item, attr::DETAIL)?) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(StoreError::CorruptItem {
+                attribute: attr::DETAIL,
+            });
+        }
+    };
+    let id = get_s(item, attr::SK)?
+        .rsplit('#')
+        .next()
+        .and_then(|raw| Uuid::parse_str(raw).ok())
+        .ok_or(StoreError::CorruptItem {
+            attribute: attr::SK,
+        })?;
+    Ok(AuditEvent {
+        id,
+        kind: EventKind::parse(get_s(item, attr::EVENT)?).ok_or(StoreError::CorruptItem {
+            attribute: attr::EVENT,
+        })?,
+        at: get_time(item, attr::AT)?,
+        user_id: user_of(item)?,
+        tenant_id: tenant_of(item)?,
+        session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
+        detail,
     })
 }
 
@@ -446,8 +1015,8 @@ mod tests {
     #[test]
     fn a_session_survives_the_item_mapping_unchanged() {
         let (hash, session) = sample();
-        let back = verified_session(&hash, &item_of(&hash, &session)).unwrap();
-        assert_eq!(back, session);
+        let back = verified_record(&hash, &item_of(&hash, &session)).unwrap();
+        assert!(matches!(back, TokenRecord::Active(s) if s == session));
     }
 
     #[test]
@@ -463,7 +1032,7 @@ mod tests {
     fn an_item_under_another_hash_is_refused() {
         let (hash, session) = sample();
         let other = SessionToken::generate().unwrap().hash();
-        let err = verified_session(&other, &item_of(&hash, &session)).unwrap_err();
+        let err = verified_record(&other, &item_of(&hash, &session)).unwrap_err();
         assert!(matches!(err, StoreError::CorruptItem { attribute: "pk" }));
     }
 
@@ -484,7 +1053,7 @@ mod tests {
         let (hash, session) = sample();
         let mut item = item_of(&hash, &session);
         item.remove(attr::EXPIRES_AT);
-        let err = verified_session(&hash, &item).unwrap_err();
+        let err = verified_record(&hash, &item).unwrap_err();
         assert!(matches!(
             err,
             StoreError::CorruptItem {

@@ -1,0 +1,118 @@
+//! What a token's item can say: the live session, a retired (rotated) token, or a revoked one.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::ids::{SessionId, TenantId, UserId};
+use super::session::Session;
+use super::successor::SealedSuccessor;
+use super::token::TokenHash;
+
+/// Why a session was ended by the service rather than by its holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// A retired token was presented after its grace window: the lineage is presumed stolen.
+    Replay,
+    /// The user reached the per-user session cap and this was the least recently used one.
+    Evicted,
+    /// A binding check failed (user agent changed under the `reject` policy).
+    Anomaly,
+    /// Revoked on request (the user, or an administrator).
+    Revoked,
+}
+
+impl RevocationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Replay => "replay",
+            Self::Evicted => "evicted",
+            Self::Anomaly => "anomaly",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "replay" => Self::Replay,
+            "evicted" => Self::Evicted,
+            "anomaly" => Self::Anomaly,
+            "revoked" => Self::Revoked,
+            _ => return None,
+        })
+    }
+}
+
+/// A token that was rotated away. Its successor is sealed under it for the grace window.
+#[derive(Debug, Clone)]
+pub struct RetiredToken {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub tenant_id: Option<TenantId>,
+    pub retired_at: DateTime<Utc>,
+    pub successor: TokenHash,
+    pub sealed: SealedSuccessor,
+    pub absolute_expires_at: DateTime<Utc>,
+}
+
+impl RetiredToken {
+    /// Still inside the grace window: presenting it is a race (other tab, lost response), not
+    /// a replay.
+    pub fn is_in_grace(&self, grace: Duration, now: DateTime<Utc>) -> bool {
+        now < self.retired_at + grace
+    }
+}
+
+/// The head of a lineage that the service ended; kept until TTL so the holder learns why.
+#[derive(Debug, Clone)]
+pub struct RevokedToken {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub tenant_id: Option<TenantId>,
+    pub reason: RevocationReason,
+    pub revoked_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TokenRecord {
+    Active(Session),
+    Retired(RetiredToken),
+    Revoked(RevokedToken),
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::SessionToken;
+
+    #[test]
+    fn a_retired_token_is_in_grace_strictly_before_the_window_ends() {
+        let retired_at = Utc.timestamp_opt(1_000, 0).unwrap();
+        let token = SessionToken::generate().unwrap();
+        let retired = RetiredToken {
+            session_id: SessionId::random(),
+            user_id: UserId::parse("u").unwrap(),
+            tenant_id: None,
+            retired_at,
+            successor: token.hash(),
+            sealed: SealedSuccessor::from_bytes(vec![]),
+            absolute_expires_at: retired_at + Duration::days(1),
+        };
+        let grace = Duration::seconds(30);
+        assert!(retired.is_in_grace(grace, retired_at + Duration::seconds(29)));
+        assert!(!retired.is_in_grace(grace, retired_at + Duration::seconds(30)));
+    }
+
+    #[test]
+    fn reasons_round_trip_through_their_stored_names() {
+        for reason in [
+            RevocationReason::Replay,
+            RevocationReason::Evicted,
+            RevocationReason::Anomaly,
+            RevocationReason::Revoked,
+        ] {
+            assert_eq!(RevocationReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(RevocationReason::parse("other"), None);
+    }
+}

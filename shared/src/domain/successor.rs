@@ -1,0 +1,155 @@
+//! The successor of a rotated token, sealed under the token it replaces.
+//!
+//! When a token is rotated, its retired item keeps the new token for the grace window, encrypted
+//! with a key derived from the *old* token (HKDF-SHA256, then ChaCha20-Poly1305). Concurrent
+//! refreshes that lost the race recover the same successor instead of forking the lineage, and
+//! the table alone still yields no usable token: opening the seal takes the old token itself,
+//! which only its holder has (the table stores its SHA-256).
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use super::ids::SessionId;
+use super::token::SessionToken;
+
+const NONCE_BYTES: usize = 12;
+/// Domain separation from the SHA-256 token hash and any future use of the token as a key.
+const SALT: &[u8] = b"session-service/successor-seal/v1";
+
+/// `nonce || ciphertext+tag` of the successor token. Safe to store: opaque without the old
+/// token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedSuccessor(Vec<u8>);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("the operating system's random source failed")]
+    Random(#[source] getrandom::Error),
+    #[error("the successor could not be encrypted")]
+    Encrypt,
+}
+
+impl SealedSuccessor {
+    /// Seals `successor` under `old`, bound to the session id (so a sealed value copied to
+    /// another session's item does not open).
+    pub fn seal(
+        old: &SessionToken,
+        successor: &SessionToken,
+        session_id: SessionId,
+    ) -> Result<Self, SealError> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).map_err(SealError::Random)?;
+        let aad = session_id.to_string();
+        let ciphertext = cipher(old, session_id)
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: successor.expose_secret().as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError::Encrypt)?;
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&ciphertext);
+        Ok(Self(bytes))
+    }
+
+    /// The successor, if `old` is the token this was sealed under (and nothing was altered).
+    pub fn open(&self, old: &SessionToken, session_id: SessionId) -> Option<SessionToken> {
+        let (nonce, ciphertext) = self.0.split_at_checked(NONCE_BYTES)?;
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
+        let aad = session_id.to_string();
+        let plain = cipher(old, session_id)
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .ok()?;
+        SessionToken::parse(std::str::from_utf8(&plain).ok()?).ok()
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
+impl std::fmt::Debug for SealedSuccessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedSuccessor(<sealed>)")
+    }
+}
+
+fn cipher(old: &SessionToken, session_id: SessionId) -> ChaCha20Poly1305 {
+    let hkdf = Hkdf::<Sha256>::new(Some(SALT), old.expose_secret().as_bytes());
+    let mut key = [0u8; 32];
+    // 32 bytes is far below HKDF-SHA256's 8160-byte output limit: expand cannot fail here.
+    let _ = hkdf.expand(session_id.to_string().as_bytes(), &mut key);
+    ChaCha20Poly1305::new(&key.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens() -> (SessionToken, SessionToken) {
+        (
+            SessionToken::generate().unwrap(),
+            SessionToken::generate().unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_old_token_opens_the_sealed_successor() {
+        let (old, new) = tokens();
+        let id = SessionId::random();
+        let sealed = SealedSuccessor::seal(&old, &new, id).unwrap();
+        assert_eq!(sealed.open(&old, id), Some(new));
+    }
+
+    #[test]
+    fn no_other_token_opens_it() {
+        let (old, new) = tokens();
+        let id = SessionId::random();
+        let sealed = SealedSuccessor::seal(&old, &new, id).unwrap();
+        assert_eq!(sealed.open(&new, id), None);
+        assert_eq!(sealed.open(&SessionToken::generate().unwrap(), id), None);
+    }
+
+    #[test]
+    fn a_seal_moved_to_another_session_does_not_open() {
+        let (old, new) = tokens();
+        let sealed = SealedSuccessor::seal(&old, &new, SessionId::random()).unwrap();
+        assert_eq!(sealed.open(&old, SessionId::random()), None);
+    }
+
+    #[test]
+    fn a_tampered_or_truncated_seal_does_not_open() {
+        let (old, new) = tokens();
+        let id = SessionId::random();
+        let sealed = SealedSuccessor::seal(&old, &new, id).unwrap();
+        let mut bytes = sealed.as_bytes().to_vec();
+        bytes[NONCE_BYTES + 3] ^= 1;
+        assert_eq!(SealedSuccessor::from_bytes(bytes).open(&old, id), None);
+        assert_eq!(
+            SealedSuccessor::from_bytes(sealed.as_bytes()[..5].to_vec()).open(&old, id),
+            None
+        );
+    }
+
+    #[test]
+    fn the_sealed_bytes_do_not_contain_the_successor() {
+        let (old, new) = tokens();
+        let sealed = SealedSuccessor::seal(&old, &new, SessionId::random()).unwrap();
+        let text = String::from_utf8_lossy(sealed.as_bytes());
+        assert!(!text.contains(new.expose_secret()));
+    }
+}
