@@ -28,6 +28,8 @@ impl App {
         let config = Config::from_env()?;
         let client = store::client_from_env(&config.store_timeouts).await;
         let store = SessionStore::new(client, config.table_name.clone());
-        Ok(Self::new(config, store))
+        let app = Self::new(config, store);
+        app.verifier.prefetch().await;
+        Ok(app)
     }
 }

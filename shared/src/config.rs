@@ -31,25 +31,134 @@ pub struct Config {
     pub store_timeouts: StoreTimeouts,
 }
 
-#[derive(Clone)]
+/// How identity tokens are verified at sign-in (see [`crate::identity`]).
+#[derive(Debug, Clone)]
 pub struct JwtConfig {
-    pub hs256_secret: Vec<u8>,
-    pub issuer: String,
-    pub audience: String,
+    /// The HS256 login-ticket issuer, when `AUTH_JWT_HS256_SECRET` is set.
+    pub hs256: Option<Hs256Config>,
+    /// Asymmetric issuers from `AUTH_ISSUERS`.
+    pub issuers: Vec<IssuerConfig>,
     pub tenant_claim: String,
     pub leeway: StdDuration,
+    /// Tokens whose `iat` is older than this are refused (`None`: no limit).
+    pub max_age: Option<StdDuration>,
+    /// Least time between two fetches of one issuer's JWKS.
+    pub jwks_refresh_interval: StdDuration,
 }
 
-impl std::fmt::Debug for JwtConfig {
+#[derive(Clone)]
+pub struct Hs256Config {
+    pub secret: Vec<u8>,
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl std::fmt::Debug for Hs256Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtConfig")
-            .field("hs256_secret", &"<redacted>")
+        f.debug_struct("Hs256Config")
+            .field("secret", &"<redacted>")
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
-            .field("tenant_claim", &self.tenant_claim)
-            .field("leeway", &self.leeway)
             .finish()
     }
+}
+
+/// One asymmetric issuer: who it is, who its tokens are for, where its keys are.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<jsonwebtoken::Algorithm>,
+    pub tenant_claim: Option<String>,
+    pub source: JwksSource,
+}
+
+#[derive(Debug, Clone)]
+pub enum JwksSource {
+    Inline(jsonwebtoken::jwk::JwkSet),
+    File(std::path::PathBuf),
+    Url(String),
+}
+
+/// `AUTH_ISSUERS` as written: a JSON array of these.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerEntry {
+    issuer: String,
+    audience: OneOrMany,
+    jwks_url: Option<String>,
+    jwks_file: Option<String>,
+    jwks: Option<jsonwebtoken::jwk::JwkSet>,
+    algorithms: Option<Vec<String>>,
+    tenant_claim: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn parse_issuers(raw: &str) -> Result<Vec<IssuerConfig>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "AUTH_ISSUERS",
+        value: raw.chars().take(80).collect(),
+        reason,
+    };
+    let entries: Vec<IssuerEntry> = serde_json::from_str(raw)
+        .map_err(|e| invalid(format!("expected a JSON array of issuers: {e}")))?;
+    entries
+        .into_iter()
+        .map(|e| {
+            let source = match (e.jwks_url, e.jwks_file, e.jwks) {
+                (Some(url), None, None) => {
+                    let local = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+                        .iter()
+                        .any(|p| url.starts_with(p));
+                    if !url.starts_with("https://") && !local {
+                        return Err(invalid(format!("{}: jwks_url must be https", e.issuer)));
+                    }
+                    JwksSource::Url(url)
+                }
+                (None, Some(file), None) => JwksSource::File(file.into()),
+                (None, None, Some(set)) => JwksSource::Inline(set),
+                _ => {
+                    return Err(invalid(format!(
+                        "{}: give exactly one of jwks_url, jwks_file, jwks",
+                        e.issuer
+                    )));
+                }
+            };
+            let algorithms = e
+                .algorithms
+                .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()])
+                .iter()
+                .map(|a| match a.as_str() {
+                    "RS256" => Ok(jsonwebtoken::Algorithm::RS256),
+                    "ES256" => Ok(jsonwebtoken::Algorithm::ES256),
+                    other => Err(invalid(format!(
+                        "{}: algorithm {other} is not accepted (RS256, ES256)",
+                        e.issuer
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let audiences = match e.audience {
+                OneOrMany::One(a) => vec![a],
+                OneOrMany::Many(a) => a,
+            };
+            if e.issuer.is_empty() || audiences.is_empty() {
+                return Err(invalid("issuer and audience must not be empty".into()));
+            }
+            Ok(IssuerConfig {
+                issuer: e.issuer,
+                audiences,
+                algorithms,
+                tenant_claim: e.tenant_claim,
+                source,
+            })
+        })
+        .collect()
 }
 
 /// DynamoDB call budgets: well inside the Lambda timeout, so a slow database becomes a 503.
@@ -184,17 +293,32 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "AUTH_JWT_HS256_SECRET",
         default: None,
-        meaning: "required: shared secret (>= 32 bytes) verifying HS256 login tickets",
+        meaning: "shared secret (>= 32 bytes) verifying HS256 login tickets; this or AUTH_ISSUERS",
     },
     Setting {
         name: "AUTH_JWT_ISSUER",
         default: None,
-        meaning: "required: expected iss of login tickets",
+        meaning: "expected iss of HS256 login tickets (required with the secret)",
     },
     Setting {
         name: "AUTH_JWT_AUDIENCE",
         default: None,
-        meaning: "required: expected aud of login tickets",
+        meaning: "expected aud of HS256 login tickets (required with the secret)",
+    },
+    Setting {
+        name: "AUTH_ISSUERS",
+        default: None,
+        meaning: "JSON array of RS256/ES256 issuers: issuer, audience, one of jwks_url/jwks_file/jwks",
+    },
+    Setting {
+        name: "AUTH_MAX_TOKEN_AGE",
+        default: Some("1h"),
+        meaning: "identity tokens issued (iat) longer ago are refused (off: no limit)",
+    },
+    Setting {
+        name: "AUTH_JWKS_REFRESH_INTERVAL",
+        default: Some("60s"),
+        meaning: "least time between two JWKS fetches for an unknown kid",
     },
     Setting {
         name: "AUTH_JWT_TENANT_CLAIM",
@@ -246,20 +370,42 @@ impl Config {
             env.parsed("SESSION_COOKIE_SECURE")?,
         )?;
 
-        let hs256_secret = env.required("AUTH_JWT_HS256_SECRET")?.into_bytes();
-        if hs256_secret.len() < MIN_HS256_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: "AUTH_JWT_HS256_SECRET",
-                value: "<redacted>".into(),
-                reason: format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+        let hs256 = match env.optional("AUTH_JWT_HS256_SECRET") {
+            None => None,
+            Some(secret) => {
+                if secret.len() < MIN_HS256_SECRET_BYTES {
+                    return Err(ConfigError::Invalid {
+                        name: "AUTH_JWT_HS256_SECRET",
+                        value: "<redacted>".into(),
+                        reason: format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+                    });
+                }
+                Some(Hs256Config {
+                    secret: secret.into_bytes(),
+                    issuer: env.required("AUTH_JWT_ISSUER")?,
+                    audience: env.required("AUTH_JWT_AUDIENCE")?,
+                })
+            }
+        };
+        let issuers = env
+            .optional("AUTH_ISSUERS")
+            .map(|raw| parse_issuers(&raw))
+            .transpose()?
+            .unwrap_or_default();
+        if hs256.is_none() && issuers.is_empty() {
+            return Err(ConfigError::Missing {
+                name: "AUTH_JWT_HS256_SECRET (or AUTH_ISSUERS)",
             });
         }
         let jwt = JwtConfig {
-            hs256_secret,
-            issuer: env.required("AUTH_JWT_ISSUER")?,
-            audience: env.required("AUTH_JWT_AUDIENCE")?,
+            hs256,
+            issuers,
             tenant_claim: env.string("AUTH_JWT_TENANT_CLAIM")?,
             leeway: env.std_duration("AUTH_JWT_LEEWAY")?,
+            max_age: env
+                .optional_duration("AUTH_MAX_TOKEN_AGE")?
+                .and_then(|d| d.to_std().ok()),
+            jwks_refresh_interval: env.std_duration("AUTH_JWKS_REFRESH_INTERVAL")?,
         };
 
         let store_timeouts = StoreTimeouts {

@@ -1,15 +1,34 @@
-//! Proof of identity at sign-in: a short-lived HS256 JWT ("login ticket") issued by a backend
-//! that has already authenticated the user.
+//! Proof of identity at sign-in: a JWT from an identity provider or from the app's own backend.
+//!
+//! Two kinds of issuers can be configured at once:
+//! - an HS256 "login ticket" issuer with a shared secret (`AUTH_JWT_*`), for backends that
+//!   authenticated the user themselves (and for local development);
+//! - any number of asymmetric issuers (`AUTH_ISSUERS`): ID tokens signed RS256 or ES256 (Auth0,
+//!   Cognito, Okta, ...) verified against a JWKS given inline, as a file, or as a URL fetched at
+//!   cold start and refetched, rate-limited, when a token names an unknown `kid`.
+//!
+//! The issuer is chosen by the token's `iss`; its key by `kid`. The algorithm must belong to
+//! that issuer (an HS256 token against an RSA issuer is refused: no algorithm confusion), and a
+//! token older than the maximum age (`iat`) is refused even if it has not expired.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration as StdDuration, Instant};
 
 use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tracing::{info, warn};
 
-use crate::config::JwtConfig;
+use crate::config::{JwksSource, JwtConfig};
 use crate::domain::{TenantId, UserId};
+
+/// Largest JWKS document accepted from a URL or file.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// Budget for one JWKS fetch.
+const JWKS_FETCH_TIMEOUT: StdDuration = StdDuration::from_secs(2);
 
 /// Who the caller proved to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,12 +37,12 @@ pub struct Identity {
     pub tenant_id: Option<TenantId>,
 }
 
-/// Why a login ticket was refused. Messages are safe to return to the caller.
+/// Why an identity token was refused. Messages are safe to return to the caller.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdentityError {
     #[error("the identity token is not a well-formed JWT")]
     Malformed,
-    #[error("the identity token uses an algorithm other than HS256")]
+    #[error("the identity token's algorithm is not accepted for its issuer")]
     UnsupportedAlgorithm,
     #[error("the identity token signature is invalid")]
     BadSignature,
@@ -31,6 +50,8 @@ pub enum IdentityError {
     Expired,
     #[error("the identity token is not valid yet")]
     NotYetValid,
+    #[error("the identity token is older than the accepted maximum age")]
+    TooOld,
     #[error("the identity token was issued by an unexpected issuer")]
     WrongIssuer,
     #[error("the identity token is meant for another audience")]
@@ -39,61 +60,340 @@ pub enum IdentityError {
     MissingClaim(String),
     #[error("the identity token claim {0:?} is not valid")]
     InvalidClaim(String),
+    #[error("the identity token has no key id (kid) and its issuer has several keys")]
+    MissingKeyId,
+    #[error("the identity token is signed with a key its issuer does not publish")]
+    UnknownKey,
+    /// The issuer's keys could not be fetched: not the caller's fault (503).
+    #[error("the identity provider's keys are unavailable")]
+    KeysUnavailable,
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    #[serde(default)]
+    iat: Option<i64>,
     #[serde(flatten)]
     other: HashMap<String, Value>,
 }
 
-/// Verifies HS256 login tickets: signature, `exp`, `nbf`, `iss`, `aud`; nothing but HS256.
-pub struct IdTokenVerifier {
-    key: DecodingKey,
-    validation: Validation,
+/// The keys of one JWKS issuer, by `kid`, and when they were last fetched.
+#[derive(Default)]
+struct KeySet {
+    keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
+    last_attempt: Option<Instant>,
+}
+
+enum Keys {
+    Secret(DecodingKey),
+    Jwks {
+        source: JwksSource,
+        cache: RwLock<KeySet>,
+    },
+}
+
+struct Issuer {
+    issuer: String,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
     tenant_claim: String,
+    keys: Keys,
+}
+
+/// Verifies identity tokens against every configured issuer.
+pub struct IdTokenVerifier {
+    issuers: Vec<Issuer>,
+    leeway: StdDuration,
+    max_age: Option<StdDuration>,
+    refresh_interval: StdDuration,
+    http: reqwest::Client,
 }
 
 impl IdTokenVerifier {
+    /// Builds the verifier; inline and file JWKS are parsed now, URLs on [`Self::prefetch`] or
+    /// on first use.
     pub fn new(config: &JwtConfig) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.validate_nbf = true;
-        validation.leeway = config.leeway.as_secs();
+        let mut issuers = Vec::new();
+        if let Some(hs) = &config.hs256 {
+            issuers.push(Issuer {
+                issuer: hs.issuer.clone(),
+                audiences: vec![hs.audience.clone()],
+                algorithms: vec![Algorithm::HS256],
+                tenant_claim: config.tenant_claim.clone(),
+                keys: Keys::Secret(DecodingKey::from_secret(&hs.secret)),
+            });
+        }
+        for issuer in &config.issuers {
+            issuers.push(Issuer {
+                issuer: issuer.issuer.clone(),
+                audiences: issuer.audiences.clone(),
+                algorithms: issuer.algorithms.clone(),
+                tenant_claim: issuer
+                    .tenant_claim
+                    .clone()
+                    .unwrap_or_else(|| config.tenant_claim.clone()),
+                keys: Keys::Jwks {
+                    cache: RwLock::new(match &issuer.source {
+                        JwksSource::Inline(set) => KeySet {
+                            keys: usable_keys(set),
+                            last_attempt: None,
+                        },
+                        _ => KeySet::default(),
+                    }),
+                    source: issuer.source.clone(),
+                },
+            });
+        }
+        let http = reqwest::Client::builder()
+            .timeout(JWKS_FETCH_TIMEOUT)
+            .build()
+            .unwrap_or_default();
         Self {
-            key: DecodingKey::from_secret(&config.hs256_secret),
-            validation,
-            tenant_claim: config.tenant_claim.clone(),
+            issuers,
+            leeway: config.leeway,
+            max_age: config.max_age,
+            refresh_interval: config.jwks_refresh_interval,
+            http,
         }
     }
 
-    pub fn verify(&self, token: &str) -> Result<Identity, IdentityError> {
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|e| {
-                match classify(e.kind()) {
-                    // jsonwebtoken cannot even parse a header naming an algorithm it lacks
-                    // (`none`, `HS999`): say what is wrong rather than "malformed".
-                    IdentityError::Malformed if names_foreign_algorithm(token) => {
-                        IdentityError::UnsupportedAlgorithm
-                    }
-                    other => other,
-                }
-            })?;
+    /// Loads every file and URL JWKS once (at cold start). A failure is logged, not fatal:
+    /// the next token for that issuer tries again.
+    pub async fn prefetch(&self) {
+        for issuer in &self.issuers {
+            if let Keys::Jwks { source, cache } = &issuer.keys
+                && !matches!(source, JwksSource::Inline(_))
+            {
+                self.refresh(&issuer.issuer, source, cache, false).await;
+            }
+        }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Identity, IdentityError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match classify(e.kind()) {
+            // jsonwebtoken cannot even parse a header naming an algorithm it lacks (`none`,
+            // `HS999`): say what is wrong rather than "malformed".
+            IdentityError::Malformed if names_foreign_algorithm(token) => {
+                IdentityError::UnsupportedAlgorithm
+            }
+            other => other,
+        })?;
+        let issuer = self.issuer_of(token)?;
+        if !issuer.algorithms.contains(&header.alg) {
+            return Err(IdentityError::UnsupportedAlgorithm);
+        }
+        let key = self.key_for(issuer, &header).await?;
+
+        let mut validation = Validation::new(header.alg);
+        let mut required = vec!["exp", "sub", "iss", "aud"];
+        if self.max_age.is_some() {
+            required.push("iat");
+        }
+        validation.set_required_spec_claims(&required);
+        validation.set_issuer(&[&issuer.issuer]);
+        validation.set_audience(&issuer.audiences);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway.as_secs();
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .map_err(|e| classify(e.kind()))?;
+
+        if let Some(max_age) = self.max_age {
+            let iat = data
+                .claims
+                .iat
+                .ok_or_else(|| IdentityError::MissingClaim("iat".into()))?;
+            let age = chrono::Utc::now().timestamp() - iat;
+            let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
+            let max = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+            if age > max.saturating_add(leeway) {
+                return Err(IdentityError::TooOld);
+            }
+            if age < -leeway {
+                return Err(IdentityError::NotYetValid);
+            }
+        }
         let user_id = UserId::parse(&data.claims.sub)
             .map_err(|_| IdentityError::InvalidClaim("sub".into()))?;
-        let tenant_id = match data.claims.other.get(&self.tenant_claim) {
+        let tenant_id = match data.claims.other.get(&issuer.tenant_claim) {
             None | Some(Value::Null) => None,
             Some(Value::String(raw)) => Some(
                 TenantId::parse(raw)
-                    .map_err(|_| IdentityError::InvalidClaim(self.tenant_claim.clone()))?,
+                    .map_err(|_| IdentityError::InvalidClaim(issuer.tenant_claim.clone()))?,
             ),
-            Some(_) => return Err(IdentityError::InvalidClaim(self.tenant_claim.clone())),
+            Some(_) => return Err(IdentityError::InvalidClaim(issuer.tenant_claim.clone())),
         };
         Ok(Identity { user_id, tenant_id })
     }
+
+    /// The configured issuer named by the token's (not yet verified) `iss`: only used to pick
+    /// the keys; the signature check then proves it.
+    fn issuer_of(&self, token: &str) -> Result<&Issuer, IdentityError> {
+        #[derive(Deserialize)]
+        struct IssOnly {
+            iss: Option<String>,
+        }
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).ok_or(IdentityError::Malformed)?;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| IdentityError::Malformed)?;
+        let claims: IssOnly =
+            serde_json::from_slice(&bytes).map_err(|_| IdentityError::Malformed)?;
+        let iss = claims
+            .iss
+            .ok_or_else(|| IdentityError::MissingClaim("iss".into()))?;
+        self.issuers
+            .iter()
+            .find(|i| i.issuer == iss)
+            .ok_or(IdentityError::WrongIssuer)
+    }
+
+    async fn key_for(
+        &self,
+        issuer: &Issuer,
+        header: &Header,
+    ) -> Result<DecodingKey, IdentityError> {
+        let (source, cache) = match &issuer.keys {
+            Keys::Secret(key) => return Ok(key.clone()),
+            Keys::Jwks { source, cache } => (source, cache),
+        };
+        match lookup(cache, header) {
+            Err(IdentityError::UnknownKey) if !matches!(source, JwksSource::Inline(_)) => {
+                // Key rotation at the provider: fetch again, at most once per interval.
+                if self.refresh(&issuer.issuer, source, cache, true).await {
+                    lookup(cache, header)
+                } else if cache.read().map(|c| c.keys.is_empty()).unwrap_or(true) {
+                    Err(IdentityError::KeysUnavailable)
+                } else {
+                    Err(IdentityError::UnknownKey)
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Fetches an issuer's JWKS. On demand (a token named an unknown `kid`), at most once per
+    /// refresh interval, so forged `kid`s cannot make us hammer the provider; the cold-start
+    /// fetch does not count. True when keys were loaded.
+    async fn refresh(
+        &self,
+        issuer: &str,
+        source: &JwksSource,
+        cache: &RwLock<KeySet>,
+        on_demand: bool,
+    ) -> bool {
+        if on_demand {
+            let Ok(mut set) = cache.write() else {
+                return false;
+            };
+            if set
+                .last_attempt
+                .is_some_and(|at| at.elapsed() < self.refresh_interval)
+            {
+                return false;
+            }
+            set.last_attempt = Some(Instant::now());
+        }
+        let fetched = match source {
+            JwksSource::Inline(_) => return false,
+            JwksSource::File(path) => std::fs::read(path).map_err(|e| e.to_string()),
+            JwksSource::Url(url) => self.fetch(url).await,
+        };
+        let parsed = fetched.and_then(|bytes| {
+            if bytes.len() > MAX_JWKS_BYTES {
+                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
+            }
+            serde_json::from_slice::<JwkSet>(&bytes).map_err(|e| e.to_string())
+        });
+        match parsed {
+            Ok(set) => {
+                let keys = usable_keys(&set);
+                info!(issuer, keys = keys.len(), "identity provider keys loaded");
+                if let Ok(mut cached) = cache.write() {
+                    cached.keys = keys;
+                }
+                true
+            }
+            Err(error) => {
+                warn!(issuer, error = %error, "identity provider keys could not be loaded");
+                false
+            }
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?;
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
+        {
+            return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
+        }
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The cached key for the token's `kid` (or the only key, when the token names none).
+fn lookup(cache: &RwLock<KeySet>, header: &Header) -> Result<DecodingKey, IdentityError> {
+    let set = cache.read().map_err(|_| IdentityError::KeysUnavailable)?;
+    let found = match &header.kid {
+        Some(kid) => set
+            .keys
+            .iter()
+            .find(|(k, _, _)| k.as_deref() == Some(kid.as_str())),
+        None if set.keys.len() == 1 => set.keys.first(),
+        None if set.keys.is_empty() => return Err(IdentityError::UnknownKey),
+        None => return Err(IdentityError::MissingKeyId),
+    };
+    match found {
+        // The key's own algorithm must be the token's: an RSA key never checks an ES256 token.
+        Some((_, alg, key)) if *alg == header.alg => Ok(key.clone()),
+        Some(_) => Err(IdentityError::UnsupportedAlgorithm),
+        None => Err(IdentityError::UnknownKey),
+    }
+}
+
+/// The RS256 / ES256 (P-256) signing keys of a JWKS; anything else is skipped.
+fn usable_keys(set: &JwkSet) -> Vec<(Option<String>, Algorithm, DecodingKey)> {
+    set.keys
+        .iter()
+        .filter(|jwk| {
+            !matches!(
+                jwk.common.public_key_use,
+                Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
+            )
+        })
+        .filter_map(|jwk: &Jwk| {
+            let alg = match &jwk.algorithm {
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                    Algorithm::ES256
+                }
+                _ => return None,
+            };
+            let declared = jwk
+                .common
+                .key_algorithm
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| format!("{alg:?}"));
+            if declared != format!("{alg:?}") {
+                return None;
+            }
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            Some((jwk.common.key_id.clone(), alg, key))
+        })
+        .collect()
 }
 
 /// Whether the JWT header is readable JSON naming an `alg` other than HS256.
@@ -110,7 +410,7 @@ fn names_foreign_algorithm(token: &str) -> bool {
         .decode(header)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<AlgOnly>(&bytes).ok())
-        .is_some_and(|h| h.alg != "HS256")
+        .is_some_and(|h| !matches!(h.alg.as_str(), "HS256" | "RS256" | "ES256"))
 }
 
 fn classify(kind: &ErrorKind) -> IdentityError {
@@ -167,12 +467,125 @@ mod tests {
 
     fn config() -> JwtConfig {
         JwtConfig {
-            hs256_secret: SECRET.to_vec(),
-            issuer: "https://login.example".into(),
-            audience: "sessions".into(),
+            hs256: Some(crate::config::Hs256Config {
+                secret: SECRET.to_vec(),
+                issuer: "https://login.example".into(),
+                audience: "sessions".into(),
+            }),
+            issuers: vec![rsa_and_ec_issuer()],
             tenant_claim: "tenant_id".into(),
             leeway: Duration::from_secs(0),
+            max_age: Some(Duration::from_secs(3600)),
+            jwks_refresh_interval: Duration::from_secs(60),
         }
+    }
+
+    const RSA_DER: &[u8] = include_bytes!("../../tests/fixtures/keys/rsa-a.der");
+    const EC_DER: &[u8] = include_bytes!("../../tests/fixtures/keys/ec-a.der");
+    const IDP: &str = "https://idp.example/";
+
+    fn jwk(der: &[u8], alg: Algorithm, kid: &str) -> Jwk {
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_der(der),
+            _ => EncodingKey::from_ec_der(der),
+        };
+        let mut jwk = Jwk::from_encoding_key(&key, alg).unwrap();
+        jwk.common.key_id = Some(kid.into());
+        jwk
+    }
+
+    fn rsa_and_ec_issuer() -> crate::config::IssuerConfig {
+        crate::config::IssuerConfig {
+            issuer: IDP.into(),
+            audiences: vec!["spa-client".into()],
+            algorithms: vec![Algorithm::RS256, Algorithm::ES256],
+            tenant_claim: Some("org_id".into()),
+            source: JwksSource::Inline(JwkSet {
+                keys: vec![
+                    jwk(RSA_DER, Algorithm::RS256, "rsa-1"),
+                    jwk(EC_DER, Algorithm::ES256, "ec-1"),
+                ],
+            }),
+        }
+    }
+
+    fn id_token(alg: Algorithm, kid: Option<&str>, edit: impl FnOnce(&mut Value)) -> String {
+        let mut claims = serde_json::json!({
+            "sub": "auth0|42", "iss": IDP, "aud": "spa-client",
+            "iat": now(), "exp": now() + 300, "org_id": "acme"
+        });
+        edit(&mut claims);
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_der(RSA_DER),
+            Algorithm::ES256 => EncodingKey::from_ec_der(EC_DER),
+            _ => EncodingKey::from_secret(SECRET),
+        };
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    #[test]
+    fn rs256_and_es256_id_tokens_verify_against_the_jwks() {
+        for (alg, kid) in [(Algorithm::RS256, "rsa-1"), (Algorithm::ES256, "ec-1")] {
+            let identity = verify(&id_token(alg, Some(kid), |_| {})).unwrap();
+            assert_eq!(identity.user_id.as_str(), "auth0|42");
+            assert_eq!(
+                identity.tenant_id.unwrap().as_str(),
+                "acme",
+                "issuer's tenant claim"
+            );
+        }
+    }
+
+    #[test]
+    fn an_hs256_token_against_an_asymmetric_issuer_is_algorithm_confusion() {
+        // Signed with HS256 under the issuer of the RSA keys: never accepted.
+        let token = id_token(Algorithm::HS256, Some("rsa-1"), |_| {});
+        assert_eq!(verify(&token), Err(IdentityError::UnsupportedAlgorithm));
+    }
+
+    #[test]
+    fn a_token_naming_the_wrong_kind_of_key_is_refused() {
+        // ES256 header pointing at the RSA key's kid.
+        let token = id_token(Algorithm::ES256, Some("rsa-1"), |_| {});
+        assert_eq!(verify(&token), Err(IdentityError::UnsupportedAlgorithm));
+    }
+
+    #[test]
+    fn a_missing_kid_is_refused_when_the_issuer_has_several_keys() {
+        let token = id_token(Algorithm::RS256, None, |_| {});
+        assert_eq!(verify(&token), Err(IdentityError::MissingKeyId));
+    }
+
+    #[test]
+    fn an_unknown_kid_of_an_inline_jwks_is_refused() {
+        let token = id_token(Algorithm::RS256, Some("rotated-away"), |_| {});
+        assert_eq!(verify(&token), Err(IdentityError::UnknownKey));
+    }
+
+    #[test]
+    fn a_token_older_than_the_max_age_is_refused_even_if_unexpired() {
+        let token = id_token(Algorithm::RS256, Some("rsa-1"), |c| {
+            c["iat"] = (now() - 7200).into();
+            c["exp"] = (now() + 3600).into();
+        });
+        assert_eq!(verify(&token), Err(IdentityError::TooOld));
+        let without_iat = id_token(Algorithm::RS256, Some("rsa-1"), |c| {
+            c.as_object_mut().unwrap().remove("iat");
+        });
+        assert_eq!(
+            verify(&without_iat),
+            Err(IdentityError::MissingClaim("iat".into()))
+        );
+    }
+
+    #[test]
+    fn a_token_for_another_client_of_the_idp_is_refused() {
+        let token = id_token(Algorithm::RS256, Some("rsa-1"), |c| {
+            c["aud"] = "other-client".into();
+        });
+        assert_eq!(verify(&token), Err(IdentityError::WrongAudience));
     }
 
     fn now() -> i64 {
@@ -192,7 +605,11 @@ mod tests {
     }
 
     fn verify(token: &str) -> Result<Identity, IdentityError> {
-        IdTokenVerifier::new(&config()).verify(token)
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(IdTokenVerifier::new(&config()).verify(token))
     }
 
     #[test]

@@ -275,7 +275,12 @@ impl From<CreateError> for ApiError {
 
 impl From<IdentityError> for ApiError {
     fn from(error: IdentityError) -> Self {
-        Self::invalid_token(error.to_string())
+        match error {
+            // The identity provider's keys could not be fetched: retry later.
+            IdentityError::KeysUnavailable => Self::service_unavailable()
+                .with_message("the identity provider's keys are unavailable: retry shortly"),
+            other => Self::invalid_token(other.to_string()),
+        }
     }
 }
 

@@ -87,7 +87,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
     let header_ticket = bearer(req)?;
     let body: CreateRequest = json_body(req, app.config.max_body_bytes)?.unwrap_or_default();
     let identity = match (&body.user_id, &body.tenant_id) {
-        (None, None) => verified_identity(app, header_ticket, body.id_token.as_deref())?,
+        (None, None) => verified_identity(app, header_ticket, body.id_token.as_deref()).await?,
         _ => trusted_identity(app, req, &body)?,
     };
     let data = match body.data {
@@ -124,7 +124,7 @@ async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
 }
 
 /// The identity proven by a login ticket (Bearer header or `id_token`).
-fn verified_identity(
+async fn verified_identity(
     app: &App,
     header_ticket: Option<&str>,
     body_ticket: Option<&str>,
@@ -142,7 +142,7 @@ fn verified_identity(
             ));
         }
     };
-    Ok(app.verifier.verify(ticket)?)
+    Ok(app.verifier.verify(ticket).await?)
 }
 
 /// Trusted-caller mode: a backend signed the request with IAM (API Gateway checked the

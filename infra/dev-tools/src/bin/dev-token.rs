@@ -47,6 +47,11 @@ fn run(args: Vec<String>) -> Result<String, String> {
     }
     let user = user.ok_or(USAGE)?;
     let config = Config::from_env().map_err(|e| e.to_string())?;
+    let hs256 = config
+        .jwt
+        .hs256
+        .as_ref()
+        .ok_or("dev-token mints HS256 login tickets: set AUTH_JWT_HS256_SECRET")?;
     let now = Utc::now().timestamp();
     let mut extra = HashMap::new();
     if let Some(t) = tenant {
@@ -57,12 +62,12 @@ fn run(args: Vec<String>) -> Result<String, String> {
     }
     let claims = TicketClaims {
         sub: &user,
-        iss: &config.jwt.issuer,
-        aud: &config.jwt.audience,
+        iss: &hs256.issuer,
+        aud: &hs256.audience,
         iat: now,
         nbf: now,
         exp: now + ttl,
         extra,
     };
-    mint_hs256(&claims, &config.jwt.hs256_secret).map_err(|e| e.to_string())
+    mint_hs256(&claims, &hs256.secret).map_err(|e| e.to_string())
 }
