@@ -107,7 +107,8 @@ pub struct IdTokenVerifier {
     leeway: StdDuration,
     max_age: Option<StdDuration>,
     refresh_interval: StdDuration,
-    http: reqwest::Client,
+    /// Built only when an issuer's keys live at a URL (TLS set-up costs cold-start time).
+    http: Option<reqwest::Client>,
 }
 
 impl IdTokenVerifier {
@@ -145,10 +146,16 @@ impl IdTokenVerifier {
                 },
             });
         }
-        let http = reqwest::Client::builder()
-            .timeout(JWKS_FETCH_TIMEOUT)
-            .build()
-            .unwrap_or_default();
+        let needs_http = config
+            .issuers
+            .iter()
+            .any(|i| matches!(i.source, JwksSource::Url(_)));
+        let http = needs_http.then(|| {
+            reqwest::Client::builder()
+                .timeout(JWKS_FETCH_TIMEOUT)
+                .build()
+                .unwrap_or_default()
+        });
         Self {
             issuers,
             leeway: config.leeway,
@@ -323,8 +330,8 @@ impl IdTokenVerifier {
     }
 
     async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
-        let response = self
-            .http
+        let http = self.http.as_ref().ok_or("no HTTP client")?;
+        let response = http
             .get(url)
             .send()
             .await
@@ -715,5 +722,72 @@ mod tests {
             verify(&mint_hs256(&c, SECRET).unwrap()),
             Err(IdentityError::InvalidClaim("tenant_id".into()))
         );
+    }
+}
+
+/// Property tests: no identity token, however mangled, panics the verifier; every refusal is
+/// an [`IdentityError`] a client gets as 401 (never the 503 reserved for an unreachable IdP,
+/// since these keys are inline).
+#[cfg(test)]
+mod properties {
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::Hs256Config;
+
+    fn verifier() -> IdTokenVerifier {
+        IdTokenVerifier::new(&JwtConfig {
+            hs256: Some(Hs256Config {
+                secret: b"0123456789abcdef0123456789abcdef".to_vec(),
+                issuer: "https://login.example".into(),
+                audience: "sessions".into(),
+            }),
+            issuers: Vec::new(),
+            tenant_claim: "tenant_id".into(),
+            leeway: Duration::ZERO,
+            max_age: Some(Duration::from_secs(3600)),
+            jwks_refresh_interval: Duration::from_secs(60),
+        })
+    }
+
+    /// `header.payload.signature` with JSON-ish or arbitrary segments.
+    fn jwt_like() -> impl Strategy<Value = String> {
+        let json = prop_oneof![
+            Just(r#"{"alg":"HS256","typ":"JWT"}"#.to_owned()),
+            Just(r#"{"alg":"none"}"#.to_owned()),
+            Just(r#"{"alg":"RS256","kid":"x"}"#.to_owned()),
+            Just(
+                r#"{"sub":"a","iss":"https://login.example","aud":"sessions","exp":1}"#.to_owned()
+            ),
+            "\\{[ -~]{0,60}\\}",
+        ];
+        let segment = prop_oneof![
+            json.prop_map(|j| URL_SAFE_NO_PAD.encode(j)),
+            "[A-Za-z0-9_\\-]{0,60}",
+            "[ -~]{0,20}",
+        ];
+        prop_oneof![
+            (segment.clone(), segment.clone(), segment)
+                .prop_map(|(h, p, s)| format!("{h}.{p}.{s}")),
+            "[ -~]{0,120}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn no_token_panics_and_every_refusal_is_a_client_error(token in jwt_like()) {
+            static VERIFIER: std::sync::LazyLock<IdTokenVerifier> =
+                std::sync::LazyLock::new(verifier);
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let result = runtime.block_on(VERIFIER.verify(&token));
+            prop_assert!(result.is_err(), "a random token was accepted");
+            prop_assert_ne!(result.unwrap_err(), IdentityError::KeysUnavailable);
+        }
     }
 }

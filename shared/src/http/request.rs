@@ -138,3 +138,108 @@ pub(crate) fn json_body<T: DeserializeOwned>(
         ApiError::invalid_request(format!("the body is not valid JSON for this route: {e}"))
     })
 }
+
+/// Property tests: whatever a client sends in the cookie, `Authorization`, or body, the parsers
+/// never panic, and every rejection is a 4xx with a stable code (the JSON error body).
+#[cfg(test)]
+mod properties {
+    use lambda_http::Body;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::http::cookies::SameSite;
+
+    fn policy() -> CookiePolicy {
+        CookiePolicy::new("session", SameSite::Lax, None, true).unwrap()
+    }
+
+    fn request(headers: &[(&str, &[u8])], body: &[u8]) -> Option<Request> {
+        let mut builder = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("https://api.example.com/sessions");
+        for (name, value) in headers {
+            let value = lambda_http::http::HeaderValue::from_bytes(value).ok()?;
+            builder = builder.header(*name, value);
+        }
+        builder.body(Body::from(body.to_vec())).ok()
+    }
+
+    fn assert_client_error(error: &ApiError) {
+        assert!(
+            error.status().is_client_error(),
+            "{} for a client's input",
+            error.status()
+        );
+        assert!(!error.code().is_empty());
+    }
+
+    /// Cookie headers built from pieces that parsers trip over: separators, quotes, prefixes,
+    /// the session cookie's own name, valid-looking tokens, and arbitrary bytes.
+    fn cookie_header() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just("__Host-session=".to_owned()),
+            Just("session=".to_owned()),
+            Just("; ".to_owned()),
+            Just(";".to_owned()),
+            Just("=".to_owned()),
+            Just("\"".to_owned()),
+            Just("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_owned()),
+            "[ -~]{0,50}",
+        ];
+        prop_oneof![
+            prop::collection::vec(piece, 0..12).prop_map(|p| p.concat().into_bytes()),
+            prop::collection::vec(any::<u8>(), 0..200),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_cookie_header_gives_a_token_or_a_4xx(header in cookie_header()) {
+            if let Some(req) = request(&[("cookie", &header)], b"") {
+                match session_credential(&req, &policy()) {
+                    Ok(credential) => prop_assert_eq!(credential.transport, Transport::Cookie),
+                    Err(error) => assert_client_error(&error),
+                }
+            }
+        }
+
+        #[test]
+        fn any_authorization_header_gives_a_token_or_a_4xx(
+            header in prop_oneof![
+                "(Bearer|bearer|Basic|) ?[ -~]{0,80}".prop_map(String::into_bytes),
+                prop::collection::vec(any::<u8>(), 0..120),
+            ]
+        ) {
+            if let Some(req) = request(&[("authorization", &header)], b"") {
+                if let Err(error) = bearer(&req) {
+                    assert_client_error(&error);
+                }
+                match session_credential(&req, &policy()) {
+                    Ok(credential) => prop_assert_eq!(credential.transport, Transport::Bearer),
+                    Err(error) => assert_client_error(&error),
+                }
+            }
+        }
+
+        #[test]
+        fn any_body_gives_a_value_or_a_4xx(
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..300),
+                "\\{[ -~]{0,120}\\}".prop_map(String::into_bytes),
+            ],
+            content_type in prop_oneof![
+                Just("application/json".to_owned()),
+                Just("text/plain".to_owned()),
+                "[ -~]{0,30}",
+            ],
+        ) {
+            if let Some(req) = request(&[("content-type", content_type.as_bytes())], &body)
+                && let Err(error) = json_body::<serde_json::Value>(&req, 256)
+            {
+                assert_client_error(&error);
+            }
+        }
+    }
+}
