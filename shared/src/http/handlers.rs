@@ -84,10 +84,10 @@ pub async fn logout(app: &App, req: Request) -> Result<Response<Body>, Error> {
 }
 
 async fn create_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
-    let header_ticket = bearer(req)?;
     let body: CreateRequest = json_body(req, app.config.max_body_bytes)?.unwrap_or_default();
     let identity = match (&body.user_id, &body.tenant_id) {
-        (None, None) => verified_identity(app, header_ticket, body.id_token.as_deref()).await?,
+        (None, None) => verified_identity(app, bearer(req)?, body.id_token.as_deref()).await?,
+        // An IAM-signed request carries `Authorization: AWS4-HMAC-SHA256 ...`, not a ticket.
         _ => trusted_identity(app, req, &body)?,
     };
     let data = match body.data {

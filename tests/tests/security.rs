@@ -1,0 +1,232 @@
+//! The security features through the handlers, with real API Gateway events: CSRF and CORS,
+//! trusted-caller sign-in, eviction and replay answers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use session_tests::{ALLOWED_ORIGIN, Event, Function, Payload, TestTable, app, invoke, ticket};
+
+async fn signed_in(app: &session_shared::App) -> String {
+    let reply = invoke(
+        app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.cookie_token()
+}
+
+#[tokio::test]
+async fn a_cookie_sign_out_without_an_allowed_origin_is_403_and_keeps_the_session() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let token = signed_in(&app).await;
+
+    for event in [
+        Event::new(Payload::V2, "DELETE", "/sessions/current").without_header("origin"),
+        Event::new(Payload::V1, "DELETE", "/sessions/current")
+            .without_header("origin")
+            .header("Origin", "https://evil.example"),
+    ] {
+        let reply = invoke(&app, Function::Logout, event.session_cookie(&token)).await;
+        assert_eq!((reply.status, reply.error_code()), (403, "csrf_rejected"));
+        assert!(reply.set_cookies.is_empty(), "the cookie is not touched");
+    }
+    let still = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token),
+    )
+    .await;
+    assert_eq!(still.status, 200);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn bearer_requests_need_no_origin() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .without_header("origin")
+            .bearer(&ticket("cli", None))
+            .json_body(&json!({ "token_in_body": true })),
+    )
+    .await;
+    let token = created.body["token"].as_str().unwrap();
+
+    let reply = invoke(
+        &app,
+        Function::Refresh,
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh")
+            .without_header("origin")
+            .bearer(token),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let rotated = reply.body["token"].as_str().unwrap();
+    assert_ne!(
+        rotated, token,
+        "a bearer refresh returns the rotated token in the body"
+    );
+    assert!(reply.set_cookies.is_empty());
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn preflight_and_cors_headers_are_given_to_allowed_origins_only() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let preflight = |origin: &str| {
+        Event::new(Payload::V2, "OPTIONS", "/sessions/current")
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "DELETE")
+    };
+
+    let allowed = invoke(&app, Function::Validate, preflight(ALLOWED_ORIGIN)).await;
+    let other = invoke(&app, Function::Validate, preflight("https://evil.example")).await;
+    let get = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V1, "GET", "/sessions/current").header("Origin", ALLOWED_ORIGIN),
+    )
+    .await;
+
+    assert_eq!(allowed.status, 204);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("DELETE")
+    );
+    assert_eq!(
+        (other.status, other.error_code()),
+        (403, "origin_not_allowed")
+    );
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    assert_eq!(get.status, 401, "no session, but a readable error");
+    assert_eq!(
+        get.header("access-control-allow-origin"),
+        Some(ALLOWED_ORIGIN)
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn trusted_callers_sign_users_in_by_id_only_when_enabled_and_iam_signed() {
+    let table = TestTable::new().await;
+    let body = json!({ "user_id": "u-42", "tenant_id": "shop-7", "token_in_body": true });
+    let trusted = |payload| {
+        // A backend's SigV4-signed request: no Origin, an AWS4 Authorization header.
+        Event::new(payload, "POST", "/internal/sessions")
+            .without_header("origin")
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261122/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc",
+            )
+            .json_body(&body)
+    };
+
+    let off = app(&table, &[]);
+    let refused = invoke(
+        &off,
+        Function::Create,
+        trusted(Payload::V2).iam_caller("arn:aws:iam::123456789012:role/backend"),
+    )
+    .await;
+    assert_eq!(
+        (refused.status, refused.error_code()),
+        (400, "invalid_request")
+    );
+
+    let on = app(&table, &[("SESSION_TRUSTED_CALLER", "true")]);
+    let unsigned = invoke(&on, Function::Create, trusted(Payload::V2)).await;
+    assert_eq!((unsigned.status, unsigned.error_code()), (403, "forbidden"));
+
+    for payload in [Payload::V2, Payload::V1] {
+        let reply = invoke(
+            &on,
+            Function::Create,
+            trusted(payload).iam_caller("arn:aws:iam::123456789012:role/backend"),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{payload:?}: {}", reply.body);
+        assert_eq!(reply.body["user_id"], "u-42");
+        assert_eq!(reply.body["tenant_id"], "shop-7");
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn an_evicted_session_answers_session_evicted_and_clears_its_cookie() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_MAX_PER_USER", "1")]);
+    let first = signed_in(&app).await;
+    let second = signed_in(&app).await;
+
+    let evicted = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&first),
+    )
+    .await;
+    let current = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&second),
+    )
+    .await;
+
+    assert_eq!(
+        (evicted.status, evicted.error_code()),
+        (401, "session_evicted")
+    );
+    assert!(evicted.only_cookie().contains("Max-Age=0"));
+    assert_eq!(current.status, 200);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_replayed_token_answers_session_revoked() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_ROTATION_GRACE", "0s")]);
+    let old = signed_in(&app).await;
+    let refreshed = invoke(
+        &app,
+        Function::Refresh,
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie(&old),
+    )
+    .await;
+    let new = refreshed.cookie_token();
+
+    let replay = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&old),
+    )
+    .await;
+    let after = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&new),
+    )
+    .await;
+
+    assert_eq!(
+        (replay.status, replay.error_code()),
+        (401, "session_revoked")
+    );
+    assert_eq!((after.status, after.error_code()), (401, "session_revoked"));
+    table.drop_table().await;
+}
