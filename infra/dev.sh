@@ -29,6 +29,6 @@ cd "$ROOT_DIR"
 cargo run --quiet -p dev-tools --bin create-table
 
 log "API on http://localhost:$API_PORT  (mint a login ticket: cargo run -q -p dev-tools --bin dev-token alice)"
-cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
+cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
 STARTED_PIDS+=($!)
 wait "${STARTED_PIDS[-1]}"

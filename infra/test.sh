@@ -32,7 +32,7 @@ export SESSION_TABLE_NAME="e2e-$(date +%s)-$RANDOM"
 export SESSION_ALLOWED_ORIGINS="http://localhost:9001"
 cargo build --quiet --workspace --bins
 cargo run --quiet -p dev-tools --bin create-table
-cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$api_port" \
+cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   >"$STATE_DIR/e2e-watch.log" 2>&1 &
 STARTED_PIDS+=($!)
 wait_for_port "$api_port" 120 "cargo lambda watch" || { cat "$STATE_DIR/e2e-watch.log" >&2; exit 1; }

@@ -253,3 +253,28 @@ async fn an_old_cookie_within_the_grace_window_is_upgraded_to_the_rotated_one() 
         "the old cookie was replaced by the new one"
     );
 }
+
+#[tokio::test]
+async fn the_cors_preflight_passes_for_the_allowed_origin_only() {
+    let http = reqwest::Client::new();
+    let base = std::env::var("E2E_BASE_URL").unwrap();
+    let preflight = |origin: &'static str| {
+        http.request(Method::OPTIONS, format!("{base}/sessions/current"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "DELETE")
+            .send()
+    };
+
+    let allowed = preflight(FRONTEND).await.unwrap();
+    let other = preflight("https://evil.example").await.unwrap();
+
+    assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"]
+            .to_str()
+            .unwrap(),
+        FRONTEND
+    );
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
