@@ -392,18 +392,14 @@ impl SessionStore {
             .expression_attribute_names("#retired_at", attr::RETIRED_AT)
             .expression_attribute_names("#successor", attr::SUCCESSOR)
             .expression_attribute_names("#sealed", attr::SEALED)
-            .expression_attribute_names("#data", attr::DATA)
-            .expression_attribute_names("#g1pk", attr::GSI1PK)
-            .expression_attribute_names("#g1sk", attr::GSI1SK)
-            .expression_attribute_names("#g2pk", attr::GSI2PK)
-            .expression_attribute_names("#g2sk", attr::GSI2SK)
             .expression_attribute_values(":session", s(kind::SESSION))
             .expression_attribute_values(":retired", s(kind::RETIRED))
             .expression_attribute_values(":ver", n(old.version))
             .expression_attribute_values(":now", millis(now))
             .expression_attribute_values(":successor", s(new_hash.encoded()))
             .expression_attribute_values(":sealed", AttributeValue::B(Blob::new(sealed.as_bytes())))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let retire = dropping_listing(retire)
             .build()
             .map_err(StoreError::request)?;
         // The old item first: its cancellation reason carries what it is now.
@@ -573,19 +569,12 @@ impl SessionStore {
             .expression_attribute_names("#kind", attr::KIND)
             .expression_attribute_names("#revoked_at", attr::REVOKED_AT)
             .expression_attribute_names("#reason", attr::REVOKED_REASON)
-            .expression_attribute_names("#data", attr::DATA)
-            .expression_attribute_names("#g1pk", attr::GSI1PK)
-            .expression_attribute_names("#g1sk", attr::GSI1SK)
-            .expression_attribute_names("#g2pk", attr::GSI2PK)
-            .expression_attribute_names("#g2sk", attr::GSI2SK)
             .expression_attribute_values(":session", s(kind::SESSION))
             .expression_attribute_values(":revoked", s(kind::REVOKED))
             .expression_attribute_values(":now", millis(now))
             .expression_attribute_values(":reason", s(reason.as_str()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(StoreError::request)?;
-        Ok(TransactWriteItem::builder().update(update).build())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update_write(dropping_listing(update))
     }
 
     /// Bumps the user's guard item from `version` (creating it at 0): concurrent creates for
@@ -709,6 +698,19 @@ impl SessionStore {
         };
         Ok(Write::Stale(current))
     }
+}
+
+/// Names for `REMOVE #data, #g1pk, #g1sk, #g2pk, #g2sk`: a token item that stops being a live
+/// head loses its data and leaves the `by_user` / `by_tenant` indexes.
+fn dropping_listing(
+    update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    update
+        .expression_attribute_names("#data", attr::DATA)
+        .expression_attribute_names("#g1pk", attr::GSI1PK)
+        .expression_attribute_names("#g1sk", attr::GSI1SK)
+        .expression_attribute_names("#g2pk", attr::GSI2PK)
+        .expression_attribute_names("#g2sk", attr::GSI2SK)
 }
 
 fn update_write(
