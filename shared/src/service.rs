@@ -149,10 +149,6 @@ impl SessionService {
         &self.policy.lifetimes
     }
 
-    pub fn store(&self) -> &SessionStore {
-        &self.store
-    }
-
     /// Starts a new session for a proven identity. Always a fresh token: a token the client
     /// may already hold is never adopted. Under a per-user cap, the least recently used
     /// sessions beyond it are evicted in the same transaction.
@@ -266,7 +262,8 @@ impl SessionService {
                 .await;
         }
         let switched = head.switched.then(|| head.token.clone());
-        let seen = head.session.client.merged(client);
+        let hash = head.token.hash();
+        let version = head.session.version;
         let (written, events, applied) =
             if let Some(deadline) = self.policy.lifetimes.slide(&head.session, now) {
                 let mut events = changes;
@@ -274,36 +271,17 @@ impl SessionService {
                     AuditEvent::of(EventKind::Refreshed, &head.session, client, now)
                         .with("expires_at", deadline.to_rfc3339()),
                 );
-                let applied = Session {
-                    client: seen,
-                    expires_at: deadline,
-                    last_seen_at: now,
-                    version: head.session.version + 1,
-                    ..head.session.clone()
-                };
                 let written = self
                     .store
-                    .extend(
-                        &head.token.hash(),
-                        &applied_base(&head.session, &applied),
-                        deadline,
-                        now,
-                        &events,
-                    )
+                    .extend(&hash, version, client, deadline, now, &events)
                     .await;
-                (written, events, applied)
+                (written, events, Some(deadline))
             } else if !changes.is_empty() {
                 let written = self
                     .store
-                    .touch_client(&head.token.hash(), &head.session, client, now, &changes)
+                    .touch_client(&hash, version, client, now, &changes)
                     .await;
-                let applied = Session {
-                    client: seen,
-                    last_seen_at: now,
-                    version: head.session.version + 1,
-                    ..head.session.clone()
-                };
-                (written, changes, applied)
+                (written, changes, None)
             } else {
                 return Ok(Current {
                     session: head.session,
@@ -313,8 +291,16 @@ impl SessionService {
         match written {
             Ok(Write::Done) => {
                 events.iter().for_each(AuditEvent::log);
+                // The session as written: what the update set, nothing re-read.
+                let session = Session {
+                    client: head.session.client.merged(client),
+                    expires_at: applied.unwrap_or(head.session.expires_at),
+                    last_seen_at: now,
+                    version: version + 1,
+                    ..head.session
+                };
                 Ok(Current {
-                    session: applied,
+                    session,
                     new_token: switched,
                 })
             }
@@ -356,19 +342,7 @@ impl SessionService {
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
-        let now = now.trunc_subsecs(3);
-        let head = self.resolve(token, now).await?;
-        self.check_active(&head.session, client, now).await?;
-        let changes = self.binding_events(&head, client, now).await?;
-        if head.switched {
-            // Another request rotated this token moments ago: its successor is the answer.
-            let new_token = Some(head.token);
-            return Ok(Current {
-                session: head.session,
-                new_token,
-            });
-        }
-        self.rotate(head, client, RotationTrigger::Refresh, changes, now)
+        self.rotate_presented(token, client, RotationTrigger::Refresh, now)
             .await
     }
 
@@ -379,17 +353,29 @@ impl SessionService {
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
+        self.rotate_presented(token, client, RotationTrigger::PrivilegeChange, now)
+            .await
+    }
+
+    async fn rotate_presented(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        trigger: RotationTrigger,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
         let now = now.trunc_subsecs(3);
         let head = self.resolve(token, now).await?;
         self.check_active(&head.session, client, now).await?;
-        self.rotate(
-            head,
-            client,
-            RotationTrigger::PrivilegeChange,
-            Vec::new(),
-            now,
-        )
-        .await
+        let changes = self.binding_events(&head, client, now).await?;
+        if head.switched && matches!(trigger, RotationTrigger::Refresh) {
+            // Another request rotated this token moments ago: its successor is the answer.
+            return Ok(Current {
+                session: head.session,
+                new_token: Some(head.token),
+            });
+        }
+        self.rotate(head, client, trigger, changes, now).await
     }
 
     async fn rotate(
@@ -668,15 +654,6 @@ impl SessionService {
             other => warn!(outcome = ?other, "revoking an anomalous session lost a race"),
         }
         Err(SessionError::Revoked(RevocationReason::Anomaly))
-    }
-}
-
-/// The stored session with the client the write will record (the store's conditions check its
-/// version, its client is what gets written).
-fn applied_base(stored: &Session, applied: &Session) -> Session {
-    Session {
-        client: applied.client.clone(),
-        ..stored.clone()
     }
 }
 

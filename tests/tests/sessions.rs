@@ -636,7 +636,14 @@ async fn extending_a_missing_session_creates_nothing() {
     );
 
     let outcome = store
-        .extend(&hash, &session, now + Duration::hours(9), now, &[])
+        .extend(
+            &hash,
+            session.version,
+            &session.client,
+            now + Duration::hours(9),
+            now,
+            &[],
+        )
         .await
         .unwrap();
 

@@ -295,14 +295,15 @@ impl SessionStore {
             .transpose()
     }
 
-    /// Moves the idle deadline of the head `session` to `new_expires_at` and records `now`
-    /// as last seen (and the client as seen now), only if the item is still that version of
+    /// Moves the idle deadline of the head stored under `hash` to `new_expires_at` and records
+    /// `now` as last seen (and the client as seen now), only if the item is still `version` of
     /// the live session, unexpired at `now`, and the deadline really moves forward within the
     /// absolute deadline. A deleted, rotated or expired session is never resurrected.
     pub async fn extend(
         &self,
         hash: &TokenHash,
-        session: &Session,
+        version: u64,
+        client: &ClientInfo,
         new_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
         events: &[AuditEvent],
@@ -321,23 +322,23 @@ impl SessionStore {
             .expression_attribute_names("#seen", attr::LAST_SEEN_AT)
             .expression_attribute_names("#ver", attr::VERSION)
             .expression_attribute_values(":session", s(kind::SESSION))
-            .expression_attribute_values(":ver", n(session.version))
-            .expression_attribute_values(":next", n(session.version + 1))
+            .expression_attribute_values(":ver", n(version))
+            .expression_attribute_values(":next", n(version + 1))
             .expression_attribute_values(":now", millis(now))
             .expression_attribute_values(":new", millis(new_expires_at))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        update = with_client_update(update, &session.client);
+        update = with_client_update(update, client);
         self.commit("extend", vec![update_write(update)?], events)
             .await
     }
 
-    /// Records what changed about the client (IP, user agent) on the head `session` and `now`
-    /// as last seen, with the events saying so. Only if the item is still that version of the
-    /// live session.
+    /// Records what changed about the client (IP, user agent) on the head stored under `hash`
+    /// and `now` as last seen, with the events saying so. Only if the item is still `version`
+    /// of the live session.
     pub async fn touch_client(
         &self,
         hash: &TokenHash,
-        session: &Session,
+        version: u64,
         client: &ClientInfo,
         now: DateTime<Utc>,
         events: &[AuditEvent],
@@ -352,8 +353,8 @@ impl SessionStore {
             .expression_attribute_names("#seen", attr::LAST_SEEN_AT)
             .expression_attribute_values(":now", millis(now))
             .expression_attribute_values(":session", s(kind::SESSION))
-            .expression_attribute_values(":ver", n(session.version))
-            .expression_attribute_values(":next", n(session.version + 1))
+            .expression_attribute_values(":ver", n(version))
+            .expression_attribute_values(":next", n(version + 1))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let update = with_client_update(update, client);
         self.commit("touch_client", vec![update_write(update)?], events)
