@@ -24,6 +24,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `POST /sessions` trusts `user_id` / `tenant_id` from the body of IAM-signed callers.
     pub trusted_caller: bool,
+    /// Keys of the session data the authorizer passes on in its context.
+    pub authorizer_data_keys: Vec<String>,
     pub cookie: CookiePolicy,
     pub max_body_bytes: usize,
     pub max_data_bytes: usize,
@@ -261,6 +263,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "create takes user_id/tenant_id from IAM-signed callers instead of an ID token",
     },
     Setting {
+        name: "SESSION_AUTHORIZER_DATA_KEYS",
+        default: None,
+        meaning: "comma-separated session data keys the authorizer adds to its context",
+    },
+    Setting {
         name: "SESSION_COOKIE_NAME",
         default: Some("session"),
         meaning: "cookie base name; prefixed __Host- (or __Secure- with a domain)",
@@ -443,6 +450,11 @@ impl Config {
             audit_retention: env.optional_duration("SESSION_AUDIT_RETENTION")?,
             allowed_origins,
             trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
+            authorizer_data_keys: env
+                .optional("SESSION_AUTHORIZER_DATA_KEYS")
+                .map(|raw| parse_data_keys(&raw))
+                .transpose()?
+                .unwrap_or_default(),
             cookie,
             max_body_bytes: env.parsed("SESSION_MAX_BODY_BYTES")?,
             max_data_bytes: env.parsed("SESSION_MAX_DATA_BYTES")?,
@@ -466,6 +478,25 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
                     "expected an origin like https://app.example.com (scheme and host, no path)"
                         .into(),
             })
+        })
+        .collect()
+}
+
+/// `plan, roles` → `["plan", "roles"]`. Keys the authorizer context already uses are refused,
+/// so session data can never pose as the identity.
+fn parse_data_keys(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            if crate::http::authorizer::RESERVED_CONTEXT_KEYS.contains(&k) {
+                return Err(ConfigError::Invalid {
+                    name: "SESSION_AUTHORIZER_DATA_KEYS",
+                    value: k.to_owned(),
+                    reason: "this key is part of the authorizer's own context".into(),
+                });
+            }
+            Ok(k.to_owned())
         })
         .collect()
 }

@@ -9,12 +9,20 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use tracing::{info, instrument, warn};
 
+use std::collections::VecDeque;
+
+use serde_json::Value;
+
 use crate::domain::{
-    AuditEvent, ClientInfo, EventKind, Lifetimes, RetiredToken, RevocationReason, SealError,
-    SealedSuccessor, Session, SessionData, SessionId, SessionStatus, SessionToken, TokenRecord,
+    AuditEvent, ClientInfo, DataError, EventKind, Lifetimes, RetiredToken, RevocationReason,
+    SealError, SealedSuccessor, Session, SessionData, SessionId, SessionStatus, SessionToken,
+    TokenRecord, UserId,
 };
 use crate::identity::Identity;
-use crate::store::{Eviction, SessionStore, StoreError, Write};
+use crate::store::{
+    BatchOutcome, MAX_BATCH, Owner, PageKey, Revocation, SessionEntry, SessionStore, StoreError,
+    Write,
+};
 
 /// How many retired tokens a presented token may be followed through to its head.
 const MAX_SUCCESSOR_HOPS: usize = 4;
@@ -22,6 +30,11 @@ const MAX_SUCCESSOR_HOPS: usize = 4;
 const MAX_WRITE_ATTEMPTS: usize = 8;
 /// Bound on the lineage walked when revoking after a replay (one token per rotation).
 const MAX_LINEAGE: usize = 10_000;
+/// Sessions read per index page when revoking many.
+const REVOKE_PAGE: i32 = 100;
+/// Passes over the index when revoking many: a pass that finds nothing left ends it (sessions
+/// rotated or signed in during a pass appear in the next one).
+const MAX_REVOKE_PASSES: usize = 5;
 
 /// Why a presented token does not give a usable session.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +49,44 @@ pub enum SessionError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Seal(#[from] SealError),
+}
+
+/// Why `PATCH /sessions/current` did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The client's copy of the data is stale (`If-Match` / `version`).
+    #[error("the session data is at version {current}, not the one the patch was based on")]
+    VersionMismatch { current: u64 },
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+impl From<StoreError> for UpdateError {
+    fn from(e: StoreError) -> Self {
+        Self::Session(SessionError::Store(e))
+    }
+}
+
+/// Who ends sessions that are not their own token (recorded on each `revoked` event).
+#[derive(Debug, Clone)]
+pub enum Revoker {
+    /// The user, from one of their sessions ("sign out that device" / "everywhere").
+    User { session_id: SessionId },
+    /// An administrator or backend, through the IAM-protected admin routes.
+    Admin { caller: String },
+}
+
+impl Revoker {
+    fn describe(&self, event: AuditEvent) -> AuditEvent {
+        match self {
+            Self::User { session_id } => event
+                .with("by", "user")
+                .with("by_session_id", session_id.to_string()),
+            Self::Admin { caller } => event.with("by", "admin").with("caller", caller.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,7 +265,7 @@ impl SessionService {
         &self,
         session: &Session,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Eviction>, Option<u64>), StoreError> {
+    ) -> Result<(Vec<Revocation>, Option<u64>), StoreError> {
         let Some(max) = self.policy.max_per_user else {
             return Ok((Vec::new(), None));
         };
@@ -225,7 +276,7 @@ impl SessionService {
         let evict = live
             .into_iter()
             .take(excess)
-            .map(|e| Eviction {
+            .map(|e| Revocation {
                 token: e.token,
                 session_id: e.session_id,
             })
@@ -476,6 +527,206 @@ impl SessionService {
         Err(StoreError::Contended {
             operation: "logout",
         })
+    }
+
+    /// The user's usable sessions, most recently seen first (from the `by_user` index: a
+    /// session created or changed a moment ago may lag behind).
+    pub async fn list(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionEntry>, StoreError> {
+        let (mut entries, _) = self.store.sessions_of(user).await?;
+        entries.retain(|e| e.is_active(now));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen_at));
+        Ok(entries)
+    }
+
+    /// Revokes the user's session `session_id`. `false` when the user has no such usable
+    /// session (another user's id looks exactly like an unknown one).
+    #[instrument(skip_all, fields(session_id = %session_id))]
+    pub async fn revoke_one(
+        &self,
+        user: &UserId,
+        session_id: SessionId,
+        by: &Revoker,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let now = now.trunc_subsecs(3);
+        let Some(entry) = self
+            .store
+            .find_session(user, session_id)
+            .await?
+            .filter(|e| e.is_active(now))
+        else {
+            return Ok(false);
+        };
+        Ok(self.revoke_entries(vec![entry], by, client, now).await? > 0)
+    }
+
+    /// Revokes every usable session of a user or a tenant, except `keep` (the caller's own,
+    /// for "sign out other devices"). Reads the index page by page and revokes in
+    /// transactions of [`MAX_BATCH`], following rotations; passes again until a pass finds
+    /// nothing left, so a session rotated or created during a pass is not missed. Returns
+    /// how many sessions were revoked.
+    #[instrument(skip_all)]
+    pub async fn revoke_all(
+        &self,
+        owner: Owner<'_>,
+        keep: Option<SessionId>,
+        by: &Revoker,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let now = now.trunc_subsecs(3);
+        let mut total = 0;
+        for _ in 0..MAX_REVOKE_PASSES {
+            let mut revoked = 0;
+            let mut start: Option<PageKey> = None;
+            loop {
+                let (page, next) = self.store.listed(owner, start, Some(REVOKE_PAGE)).await?;
+                let targets: Vec<SessionEntry> = page
+                    .into_iter()
+                    .filter(|e| e.is_active(now) && Some(e.session_id) != keep)
+                    .collect();
+                revoked += self.revoke_entries(targets, by, client, now).await?;
+                match next {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+            total += revoked;
+            if revoked == 0 {
+                break;
+            }
+        }
+        info!(revoked = total, "sessions revoked");
+        Ok(total)
+    }
+
+    /// Revokes the listed sessions in transactions of at most [`MAX_BATCH`]. A session that
+    /// was rotated meanwhile is revoked at its successor; writes cancelled by another's failed
+    /// condition, or by a conflict, are retried with backoff.
+    async fn revoke_entries(
+        &self,
+        entries: Vec<SessionEntry>,
+        by: &Revoker,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut queue: VecDeque<(Revocation, AuditEvent, usize)> = entries
+            .iter()
+            .map(|e| {
+                let event = AuditEvent::new(
+                    EventKind::Revoked,
+                    &e.user_id,
+                    e.tenant_id.as_ref(),
+                    e.session_id,
+                    client,
+                    now,
+                )
+                .with("reason", RevocationReason::Revoked.as_str());
+                (e.revocation(), by.describe(event), 0)
+            })
+            .collect();
+        let mut revoked = 0;
+        let mut stalled = 0;
+        while !queue.is_empty() {
+            let take = queue.len().min(MAX_BATCH);
+            let chunk: Vec<(Revocation, AuditEvent, usize)> = queue.drain(..take).collect();
+            let batch: Vec<(Revocation, AuditEvent)> =
+                chunk.iter().map(|(r, e, _)| (*r, e.clone())).collect();
+            let outcomes = self
+                .store
+                .revoke_batch(&batch, RevocationReason::Revoked, now)
+                .await?;
+            let mut progressed = false;
+            for ((target, event, hops), outcome) in chunk.into_iter().zip(outcomes) {
+                match outcome {
+                    BatchOutcome::Revoked => {
+                        event.log();
+                        revoked += 1;
+                        progressed = true;
+                    }
+                    BatchOutcome::Gone => progressed = true,
+                    BatchOutcome::Rotated(successor) if hops < MAX_LINEAGE => {
+                        progressed = true;
+                        let next = Revocation {
+                            token: successor,
+                            ..target
+                        };
+                        queue.push_back((next, event, hops + 1));
+                    }
+                    BatchOutcome::Rotated(_) => progressed = true,
+                    BatchOutcome::Retry => queue.push_back((target, event, hops)),
+                }
+            }
+            if progressed {
+                stalled = 0;
+            } else {
+                stalled += 1;
+                if stalled > MAX_WRITE_ATTEMPTS {
+                    return Err(StoreError::Contended {
+                        operation: "revoke_batch",
+                    });
+                }
+                backoff(stalled).await;
+            }
+        }
+        Ok(revoked)
+    }
+
+    /// Applies a JSON merge patch to the data of the session `token` leads to. With
+    /// `expected`, only if the data is still at that version (412 otherwise); without it, the
+    /// patch is re-applied to the newest data when a concurrent write wins, so no update is
+    /// lost either way.
+    #[instrument(skip_all, fields(session_id))]
+    pub async fn update_data(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        patch: &Value,
+        expected: Option<u64>,
+        max_bytes: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Current, UpdateError> {
+        let now = now.trunc_subsecs(3);
+        for attempt in 0..MAX_WRITE_ATTEMPTS {
+            let head = self.resolve(token, now).await?;
+            self.check_active(&head.session, client, now).await?;
+            let current = head.session.data_version;
+            if expected.is_some_and(|v| v != current) {
+                return Err(UpdateError::VersionMismatch { current });
+            }
+            let data = head.session.data.merge_patched(patch, max_bytes)?;
+            match self
+                .store
+                .update_data(&head.token.hash(), current, &data)
+                .await?
+            {
+                Write::Done => {
+                    info!(data_version = current + 1, "session data updated");
+                    let session = Session {
+                        data,
+                        data_version: current + 1,
+                        version: head.session.version + 1,
+                        ..head.session
+                    };
+                    return Ok(Current {
+                        session,
+                        new_token: head.switched.then_some(head.token),
+                    });
+                }
+                // Changed, rotated or ended meanwhile: judge again from a fresh read.
+                Write::Stale(_) => {}
+                Write::Contended => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Contended {
+            operation: "update_data",
+        }
+        .into())
     }
 
     /// Follows `token` to the head of its lineage: through retired tokens within their grace

@@ -535,12 +535,12 @@ async fn unknown_route_is_a_json_404() {
 
 #[tokio::test]
 async fn wrong_method_on_a_known_route_is_a_json_405_with_allow() {
-    let reply = rejected_validate(Event::new(Payload::V1, "PATCH", "/sessions/current")).await;
+    let reply = rejected_validate(Event::new(Payload::V1, "PUT", "/sessions/current")).await;
     assert_eq!(
         (reply.status, reply.error_code()),
         (405, "method_not_allowed")
     );
-    assert_eq!(reply.header("allow"), Some("GET, DELETE"));
+    assert_eq!(reply.header("allow"), Some("GET, PATCH, DELETE"));
 }
 
 // ---------- refresh ----------

@@ -3,6 +3,7 @@
 //! Nothing here performs I/O or reads the clock: every time-dependent function takes `now`.
 
 mod audit;
+mod device;
 mod ids;
 mod record;
 mod session;
@@ -10,6 +11,7 @@ mod successor;
 mod token;
 
 pub use audit::{AuditEvent, EventKind};
+pub use device::Device;
 pub use ids::{IdError, SessionId, TenantId, UserId};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
 pub use session::{

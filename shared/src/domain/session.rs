@@ -145,6 +145,18 @@ impl SessionData {
     pub fn to_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()
     }
+
+    /// This data with an RFC 7386 JSON merge patch applied: keys set to `null` are removed,
+    /// objects merge recursively, anything else replaces. The result must still be an object
+    /// within `max_bytes`.
+    pub fn merge_patched(&self, patch: &Value, max_bytes: usize) -> Result<Self, DataError> {
+        if !patch.is_object() {
+            return Err(DataError::NotAnObject);
+        }
+        let mut doc = Value::Object(self.0.clone());
+        json_patch::merge(&mut doc, patch);
+        Self::parse(doc, max_bytes)
+    }
 }
 
 /// Is the session usable at a given instant, and if not, why.
@@ -176,6 +188,9 @@ pub struct Session {
     pub client: ClientInfo,
     /// Bumped by every write to the session: the base for optimistic concurrency.
     pub version: u64,
+    /// Bumped only when `data` changes: the session's `ETag` for `PATCH` (a sliding write or a
+    /// rotation does not make a client's copy of the data stale).
+    pub data_version: u64,
     /// When the token currently holding this session was issued (creation or last rotation).
     pub token_issued_at: DateTime<Utc>,
 }
@@ -202,6 +217,7 @@ impl Session {
             absolute_expires_at: now + lifetimes.absolute,
             client,
             version: 1,
+            data_version: 1,
             token_issued_at: now,
         }
     }
@@ -275,6 +291,39 @@ mod tests {
             lifetimes,
             now,
         )
+    }
+
+    fn data(value: Value) -> SessionData {
+        SessionData::parse(value, 1024).unwrap()
+    }
+
+    #[test]
+    fn merge_patch_sets_replaces_and_removes_keys() {
+        let before =
+            data(serde_json::json!({"theme": "light", "cart": {"a": 1, "b": 2}, "old": true}));
+        let patch = serde_json::json!({"theme": "dark", "cart": {"b": null, "c": 3}, "old": null});
+        let after = before.merge_patched(&patch, 1024).unwrap();
+        assert_eq!(
+            Value::Object(after.as_map().clone()),
+            serde_json::json!({"theme": "dark", "cart": {"a": 1, "c": 3}})
+        );
+    }
+
+    #[test]
+    fn merge_patch_that_is_not_an_object_is_refused() {
+        let before = data(serde_json::json!({"a": 1}));
+        let err = before
+            .merge_patched(&serde_json::json!([1, 2]), 1024)
+            .unwrap_err();
+        assert_eq!(err, DataError::NotAnObject);
+    }
+
+    #[test]
+    fn merge_patch_that_grows_data_past_the_limit_is_refused() {
+        let before = data(serde_json::json!({"a": 1}));
+        let patch = serde_json::json!({"big": "x".repeat(100)});
+        let err = before.merge_patched(&patch, 64).unwrap_err();
+        assert!(matches!(err, DataError::TooLarge { limit: 64, .. }));
     }
 
     #[test]

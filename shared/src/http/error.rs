@@ -8,7 +8,7 @@ use super::cookies::{ConflictingCookies, CookiePolicy};
 use super::response::json_response;
 use crate::domain::{DataError, RevocationReason, TokenFormatError};
 use crate::identity::IdentityError;
-use crate::service::{CreateError, SessionError};
+use crate::service::{CreateError, SessionError, UpdateError};
 use crate::store::StoreError;
 
 /// An error answer: status, stable snake_case code, message for the caller, and what else the
@@ -120,6 +120,25 @@ impl ApiError {
         )
     }
 
+    pub fn session_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "session_not_found",
+            "you have no active session with this id",
+        )
+    }
+
+    pub fn precondition_failed(current: u64) -> Self {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            format!(
+                "the session data changed since you read it: it is at version {current}; \
+                 read it again and re-apply your change"
+            ),
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
     }
@@ -201,7 +220,16 @@ impl ApiError {
         }
     }
 
+    /// The answer without the cookie handling (for functions that do not own the cookie).
+    pub fn into_plain_response(self) -> Response<Body> {
+        self.respond(None)
+    }
+
     pub fn into_response(self, cookies: &CookiePolicy) -> Response<Body> {
+        self.respond(Some(cookies))
+    }
+
+    fn respond(self, cookies: Option<&CookiePolicy>) -> Response<Body> {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -211,6 +239,7 @@ impl ApiError {
         let mut response = json_response(self.status, &body);
         let headers = response.headers_mut();
         if self.clear_cookie
+            && let Some(cookies) = cookies
             && let Ok(v) = HeaderValue::from_str(&cookies.clear())
         {
             headers.append(header::SET_COOKIE, v);
@@ -301,6 +330,16 @@ impl From<DataError> for ApiError {
         match error {
             DataError::TooLarge { .. } => Self::payload_too_large(error.to_string()),
             DataError::NotAnObject => Self::invalid_request(error.to_string()),
+        }
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(error: UpdateError) -> Self {
+        match error {
+            UpdateError::Session(e) => e.into(),
+            UpdateError::VersionMismatch { current } => Self::precondition_failed(current),
+            UpdateError::Data(e) => e.into(),
         }
     }
 }

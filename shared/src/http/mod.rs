@@ -1,6 +1,7 @@
 //! HTTP: request parsing (cookie, bearer, JSON body), routes, responses and the handlers the
 //! functions run. `ApiError` is the only place errors become status codes.
 
+pub mod authorizer;
 pub mod cookies;
 mod error;
 pub mod handlers;
@@ -12,4 +13,4 @@ mod routes;
 pub use error::ApiError;
 pub use request::{Credential, Transport};
 pub use response::SessionBody;
-pub use routes::Route;
+pub use routes::{Matched, Route};

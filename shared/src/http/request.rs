@@ -1,3 +1,4 @@
+use lambda_http::http::HeaderMap;
 use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -28,7 +29,11 @@ pub struct Credential {
 /// The bearer value of `Authorization`, if the header is there. A header with another scheme,
 /// or an oversized one, is an error: it is never silently ignored.
 pub(crate) fn bearer(req: &Request) -> Result<Option<&str>, ApiError> {
-    let Some(value) = req.headers().get(AUTHORIZATION) else {
+    bearer_in(req.headers())
+}
+
+fn bearer_in(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
     if value.len() > MAX_AUTHORIZATION_BYTES {
@@ -59,7 +64,15 @@ pub(crate) fn session_credential(
     req: &Request,
     cookies: &CookiePolicy,
 ) -> Result<Credential, ApiError> {
-    if let Some(raw) = bearer(req).map_err(ApiError::with_bearer_challenge)? {
+    credential_in(req.headers(), cookies)
+}
+
+/// [`session_credential`] from bare headers (the authorizer's event is not a `Request`).
+pub(crate) fn credential_in(
+    headers: &HeaderMap,
+    cookies: &CookiePolicy,
+) -> Result<Credential, ApiError> {
+    if let Some(raw) = bearer_in(headers).map_err(ApiError::with_bearer_challenge)? {
         let token =
             SessionToken::parse(raw).map_err(|e| ApiError::from(e).with_bearer_challenge())?;
         return Ok(Credential {
@@ -67,7 +80,7 @@ pub(crate) fn session_credential(
             transport: Transport::Bearer,
         });
     }
-    let cookie_bytes: usize = req.headers().get_all(COOKIE).iter().map(|v| v.len()).sum();
+    let cookie_bytes: usize = headers.get_all(COOKIE).iter().map(|v| v.len()).sum();
     if cookie_bytes > MAX_COOKIE_HEADER_BYTES {
         return Err(ApiError::headers_too_large(format!(
             "the Cookie header is over {MAX_COOKIE_HEADER_BYTES} bytes"
@@ -75,7 +88,7 @@ pub(crate) fn session_credential(
         .clearing_cookie());
     }
     let raw = cookies
-        .read(req.headers())
+        .read(headers)
         .map_err(|e| ApiError::from(e).clearing_cookie())?
         .ok_or_else(ApiError::unauthenticated)?;
     let token = SessionToken::parse(&raw).map_err(|e| ApiError::from(e).clearing_cookie())?;

@@ -4,7 +4,8 @@ use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::domain::{Session, SessionId, SessionToken, TenantId, UserId};
+use crate::domain::{Device, Session, SessionId, SessionToken, TenantId, UserId};
+use crate::store::SessionEntry;
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -17,6 +18,8 @@ pub struct SessionBody<'a> {
     pub user_id: &'a UserId,
     pub tenant_id: Option<&'a TenantId>,
     pub data: &'a Map<String, Value>,
+    /// The data's version: the `ETag`, and the base for `PATCH /sessions/current`.
+    pub version: u64,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "rfc3339")]
@@ -38,6 +41,7 @@ impl<'a> SessionBody<'a> {
             user_id: &session.user_id,
             tenant_id: session.tenant_id.as_ref(),
             data: session.data.as_map(),
+            version: session.data_version,
             created_at: session.created_at,
             last_seen_at: session.last_seen_at,
             expires_at: session.expires_at,
@@ -52,6 +56,56 @@ impl<'a> SessionBody<'a> {
         self.token = Some(token.expose_secret());
         self.token_type = Some("Bearer");
         self
+    }
+}
+
+/// One row of `GET /sessions`.
+#[derive(Debug, Serialize)]
+pub struct SessionListItem<'a> {
+    pub session_id: SessionId,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub last_seen_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub absolute_expires_at: DateTime<Utc>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub device: Device,
+    pub current: bool,
+}
+
+impl<'a> SessionListItem<'a> {
+    pub fn of(entry: &'a SessionEntry, current: bool) -> Self {
+        Self {
+            session_id: entry.session_id,
+            created_at: entry.created_at,
+            last_seen_at: entry.last_seen_at,
+            expires_at: entry.expires_at,
+            absolute_expires_at: entry.absolute_expires_at,
+            ip: entry.client.ip.as_deref(),
+            user_agent: entry.client.user_agent.as_deref(),
+            device: Device::from_user_agent(entry.client.user_agent.as_deref()),
+            current,
+        }
+    }
+
+    /// The caller's own session, from the fresh read that authenticated the request (the
+    /// index may lag behind it).
+    pub fn current(session: &'a Session) -> Self {
+        Self {
+            session_id: session.id,
+            created_at: session.created_at,
+            last_seen_at: session.last_seen_at,
+            expires_at: session.expires_at,
+            absolute_expires_at: session.absolute_expires_at,
+            ip: session.client.ip.as_deref(),
+            user_agent: session.client.user_agent.as_deref(),
+            device: Device::from_user_agent(session.client.user_agent.as_deref()),
+            current: true,
+        }
     }
 }
 
@@ -85,4 +139,12 @@ pub(crate) fn append_set_cookie(response: &mut Response<Body>, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
+}
+
+/// `ETag: "<data version>"` on a response describing a session.
+pub(crate) fn with_etag(mut response: Response<Body>, session: &Session) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", session.data_version)) {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
 }

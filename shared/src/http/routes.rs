@@ -15,13 +15,41 @@ pub enum Route {
     Refresh,
     /// `DELETE /sessions/current`
     Logout,
+    /// `GET /sessions`
+    List,
+    /// `DELETE /sessions` (`?keep_current=true`: all but this one)
+    RevokeAll,
+    /// `DELETE /sessions/{session_id}`
+    RevokeOne,
+    /// `PATCH /sessions/current`
+    UpdateData,
+    /// `DELETE /admin/users/{user_id}/sessions`
+    AdminRevokeUser,
+    /// `DELETE /admin/tenants/{tenant_id}/sessions`
+    AdminRevokeTenant,
 }
 
-/// A path, the methods it accepts (for `Allow`), and each method's route.
+/// A route and the value of its `{...}` path segment, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub route: Route,
+    pub param: Option<String>,
+}
+
+/// A path pattern (`{}` matches one segment), the methods it accepts (for `Allow`), and each
+/// method's route. Literal paths are listed before patterns that could also match them.
 type RouteEntry = (&'static str, &'static str, &'static [(Method, Route)]);
 
 const TABLE: &[RouteEntry] = &[
-    ("/sessions", "POST", &[(Method::POST, Route::Create)]),
+    (
+        "/sessions",
+        "POST, GET, DELETE",
+        &[
+            (Method::POST, Route::Create),
+            (Method::GET, Route::List),
+            (Method::DELETE, Route::RevokeAll),
+        ],
+    ),
     // Trusted-caller sign-in (IAM auth in the template).
     (
         "/internal/sessions",
@@ -30,9 +58,10 @@ const TABLE: &[RouteEntry] = &[
     ),
     (
         "/sessions/current",
-        "GET, DELETE",
+        "GET, PATCH, DELETE",
         &[
             (Method::GET, Route::Validate),
+            (Method::PATCH, Route::UpdateData),
             (Method::DELETE, Route::Logout),
         ],
     ),
@@ -41,25 +70,87 @@ const TABLE: &[RouteEntry] = &[
         "POST",
         &[(Method::POST, Route::Refresh)],
     ),
+    (
+        "/sessions/{}",
+        "DELETE",
+        &[(Method::DELETE, Route::RevokeOne)],
+    ),
+    (
+        "/admin/users/{}/sessions",
+        "DELETE",
+        &[(Method::DELETE, Route::AdminRevokeUser)],
+    ),
+    (
+        "/admin/tenants/{}/sessions",
+        "DELETE",
+        &[(Method::DELETE, Route::AdminRevokeTenant)],
+    ),
 ];
+
+/// The value of the `{}` segment when `path` matches `pattern` (`Some(None)` for a literal
+/// match), `None` when it does not match.
+fn match_pattern(pattern: &str, path: &str) -> Option<Option<String>> {
+    let mut param = None;
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(param),
+            (Some("{}"), Some(value)) if !value.is_empty() => {
+                param = Some(percent_decoded(value)?);
+            }
+            (Some(p), Some(v)) if p == v => {}
+            _ => return None,
+        }
+    }
+}
+
+/// `%XX` escapes decoded (API Gateway passes the raw path); `None` for a malformed escape or
+/// a result that is not UTF-8.
+fn percent_decoded(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
 
 impl Route {
     /// Which route a request is for: 404 for an unknown path, 405 (with `Allow`) for a known
     /// path and a method it does not accept.
     pub fn of(req: &Request) -> Result<Route, ApiError> {
+        Self::matched(req).map(|m| m.route)
+    }
+
+    /// Like [`Route::of`], with the value of the route's path parameter.
+    pub fn matched(req: &Request) -> Result<Matched, ApiError> {
         let path = route_path(req);
         let path = path
             .strip_suffix('/')
             .filter(|p| !p.is_empty())
             .unwrap_or(&path);
-        let (_, allow, methods) = TABLE
+        let (param, allow, methods) = TABLE
             .iter()
-            .find(|(p, _, _)| *p == path)
+            .find_map(|(pattern, allow, methods)| {
+                match_pattern(pattern, path).map(|param| (param, *allow, *methods))
+            })
             .ok_or_else(ApiError::not_found)?;
         methods
             .iter()
             .find(|(m, _)| m == req.method())
-            .map(|(_, route)| *route)
+            .map(|(_, route)| Matched {
+                route: *route,
+                param,
+            })
             .ok_or_else(|| ApiError::method_not_allowed(allow))
     }
 }
@@ -119,6 +210,38 @@ mod tests {
             Route::of(&request(Method::DELETE, "/sessions/current")).unwrap(),
             Route::Logout
         );
+    }
+
+    #[test]
+    fn a_path_parameter_is_captured_and_decoded() {
+        let m = Route::matched(&request(
+            Method::DELETE,
+            "/admin/users/alice%40example.com/sessions",
+        ))
+        .unwrap();
+        assert_eq!(m.route, Route::AdminRevokeUser);
+        assert_eq!(m.param.as_deref(), Some("alice@example.com"));
+        let m = Route::matched(&request(Method::DELETE, "/sessions/abc")).unwrap();
+        assert_eq!(
+            (m.route, m.param.as_deref()),
+            (Route::RevokeOne, Some("abc"))
+        );
+    }
+
+    #[test]
+    fn the_literal_current_path_wins_over_the_session_id_pattern() {
+        let m = Route::matched(&request(Method::DELETE, "/sessions/current")).unwrap();
+        assert_eq!((m.route, m.param), (Route::Logout, None));
+        let err = Route::of(&request(Method::GET, "/sessions/abc")).unwrap_err();
+        assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[test]
+    fn a_malformed_escape_or_an_extra_segment_is_404() {
+        let err = Route::of(&request(Method::DELETE, "/admin/users/%zz/sessions")).unwrap_err();
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        let err = Route::of(&request(Method::DELETE, "/sessions/a/b")).unwrap_err();
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]

@@ -46,6 +46,7 @@ const USER_PREFIX: &str = "USER#";
 const EVENT_PREFIX: &str = "EVENT#";
 const GUARD_SK: &str = "GUARD";
 const BY_USER_INDEX: &str = "by_user";
+const BY_TENANT_INDEX: &str = "by_tenant";
 
 /// Item attribute names, in one place.
 mod attr {
@@ -57,6 +58,7 @@ mod attr {
     pub const TENANT_ID: &str = "tenant_id";
     pub const DATA: &str = "data";
     pub const VERSION: &str = "version";
+    pub const DATA_VERSION: &str = "data_version";
     pub const CREATED_AT: &str = "created_at";
     pub const LAST_SEEN_AT: &str = "last_seen_at";
     pub const EXPIRES_AT: &str = "expires_at";
@@ -80,6 +82,10 @@ mod attr {
 }
 
 /// Values of the `kind` attribute.
+/// Most sessions revoked in one transaction: each takes an update and an event put, well
+/// inside DynamoDB's 100 actions per `TransactWriteItems` (and the classic batch size of 25).
+pub const MAX_BATCH: usize = 25;
+
 mod kind {
     pub const SESSION: &str = "session";
     pub const RETIRED: &str = "retired";
@@ -179,21 +185,73 @@ pub enum Write {
     Contended,
 }
 
-/// A live session as the `by_user` index lists it (enough to pick the least recently used).
+/// A live session as the `by_user` / `by_tenant` indexes list it (eventually consistent).
 #[derive(Debug, Clone)]
 pub struct SessionEntry {
     pub token: TokenHash,
     pub session_id: SessionId,
+    pub user_id: UserId,
+    pub tenant_id: Option<TenantId>,
+    pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub absolute_expires_at: DateTime<Utc>,
+    pub client: ClientInfo,
 }
 
-/// A session to revoke inside another write (the per-user cap evicting one).
-#[derive(Debug, Clone)]
-pub struct Eviction {
+impl SessionEntry {
+    /// Usable at `now`: strictly before both deadlines (the index may still list expired
+    /// sessions until TTL deletes them).
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at > now && self.absolute_expires_at > now
+    }
+
+    pub fn revocation(&self) -> Revocation {
+        Revocation {
+            token: self.token,
+            session_id: self.session_id,
+        }
+    }
+}
+
+/// A session to revoke: the token item believed to be its head.
+#[derive(Debug, Clone, Copy)]
+pub struct Revocation {
     pub token: TokenHash,
     pub session_id: SessionId,
+}
+
+/// Whose sessions an index lists.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    User(&'a UserId),
+    Tenant(&'a TenantId),
+}
+
+impl Owner<'_> {
+    fn index(&self) -> (&'static str, &'static str, String) {
+        match self {
+            Owner::User(user) => (BY_USER_INDEX, attr::GSI1PK, user_pk(user)),
+            Owner::Tenant(tenant) => (BY_TENANT_INDEX, attr::GSI2PK, tenant_pk(tenant)),
+        }
+    }
+}
+
+/// Where the next page of a listing starts (opaque outside the store).
+#[derive(Debug, Clone)]
+pub struct PageKey(Item);
+
+/// What became of one session of a [`SessionStore::revoke_batch`].
+#[derive(Debug, Clone, Copy)]
+pub enum BatchOutcome {
+    /// Revoked, with its event.
+    Revoked,
+    /// The item was rotated meanwhile: its successor is the head to revoke.
+    Rotated(TokenHash),
+    /// Not a live head any more (signed out, revoked, or gone): nothing to do.
+    Gone,
+    /// Not written because another write in the batch failed or conflicted: try again.
+    Retry,
 }
 
 /// Builds the DynamoDB client once per cold start from the standard AWS environment
@@ -260,7 +318,7 @@ impl SessionStore {
         session: &Session,
         ttl_epoch_seconds: i64,
         events: &[AuditEvent],
-        evict: &[Eviction],
+        evict: &[Revocation],
         guard: Option<u64>,
     ) -> Result<Write, StoreError> {
         let mut item = Self::key(hash);
@@ -506,8 +564,8 @@ impl SessionStore {
         output.items().iter().map(event_of).collect()
     }
 
-    /// The user's live sessions as the `by_user` index lists them (eventually consistent),
-    /// and the version of the user's guard item (0 when it does not exist yet).
+    /// The user's sessions as the `by_user` index lists them (eventually consistent), and
+    /// the version of the user's guard item (0 when it does not exist yet).
     pub async fn sessions_of(&self, user: &UserId) -> Result<(Vec<SessionEntry>, u64), StoreError> {
         let guard = self
             .client
@@ -525,32 +583,176 @@ impl SessionStore {
         let mut entries = Vec::new();
         let mut start = None;
         loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_USER_INDEX)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(user_pk(user)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::from_sdk("query", e))?;
-            for item in output.items() {
-                entries.push(SessionEntry {
-                    token: token_hash_of(item)?,
-                    session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
-                    last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
-                    expires_at: get_time(item, attr::EXPIRES_AT)?,
-                    absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
-                });
-            }
-            match output.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+            let (page, next) = self.listed(Owner::User(user), start, None).await?;
+            entries.extend(page);
+            match next {
+                Some(key) => start = Some(key),
+                None => break,
             }
         }
         Ok((entries, guard))
+    }
+
+    /// One page of the sessions an index lists for `owner`, at most `limit` (DynamoDB's 1 MB
+    /// page otherwise), and where the next page starts.
+    pub async fn listed(
+        &self,
+        owner: Owner<'_>,
+        start: Option<PageKey>,
+        limit: Option<i32>,
+    ) -> Result<(Vec<SessionEntry>, Option<PageKey>), StoreError> {
+        let (index, key_attr, value) = owner.index();
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", key_attr)
+            .expression_attribute_values(":pk", s(value))
+            .set_exclusive_start_key(start.map(|k| k.0))
+            .set_limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("query", e))?;
+        let entries = output
+            .items()
+            .iter()
+            .map(entry_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = output
+            .last_evaluated_key
+            .filter(|key| !key.is_empty())
+            .map(PageKey);
+        Ok((entries, next))
+    }
+
+    /// The user's session `session_id` as `by_user` lists it; `None` for an unknown id or
+    /// another user's session (they are under another partition key).
+    pub async fn find_session(
+        &self,
+        user: &UserId,
+        session_id: SessionId,
+    ) -> Result<Option<SessionEntry>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_USER_INDEX)
+            .key_condition_expression("#pk = :pk AND #sk = :sk")
+            .expression_attribute_names("#pk", attr::GSI1PK)
+            .expression_attribute_names("#sk", attr::GSI1SK)
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":sk", s(session_sk(session_id)))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("query", e))?;
+        // After a rotation the index may list the old and the new token item for a moment;
+        // the most recently seen one is the likelier head.
+        let mut entries = output
+            .items()
+            .iter()
+            .map(entry_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| e.last_seen_at);
+        Ok(entries.pop())
+    }
+
+    /// Revokes up to [`MAX_BATCH`] sessions in one transaction, each with its event. A write
+    /// is conditional on the item still being a live head, so a session rotated meanwhile is
+    /// reported with its successor (never silently missed) and a signed-out one is never
+    /// turned into a tombstone. DynamoDB cancels the whole transaction when one condition
+    /// fails: the others come back as [`BatchOutcome::Retry`].
+    pub async fn revoke_batch(
+        &self,
+        batch: &[(Revocation, AuditEvent)],
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
+        debug_assert!(batch.len() <= MAX_BATCH);
+        let mut writes = Vec::with_capacity(batch.len() * 2);
+        for (target, _) in batch {
+            writes.push(self.revoke_write(&target.token, reason, now)?);
+        }
+        for (_, event) in batch {
+            if let Some(item) = self.event_item(event) {
+                writes.push(put(&self.table, item, None)?);
+            }
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        let cancelled = match result {
+            Ok(_) => return Ok(vec![BatchOutcome::Revoked; batch.len()]),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                        | TransactWriteItemsError::TransactionInProgressException(_)
+                ) =>
+            {
+                match e.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => c,
+                    _ => return Ok(vec![BatchOutcome::Retry; batch.len()]),
+                }
+            }
+            Err(e) => return Err(StoreError::from_sdk("revoke_batch", e)),
+        };
+        let reasons = cancelled.cancellation_reasons();
+        (0..batch.len())
+            .map(|i| {
+                let Some(reason) = reasons.get(i) else {
+                    return Ok(BatchOutcome::Retry);
+                };
+                if reason.code() != Some("ConditionalCheckFailed") {
+                    return Ok(BatchOutcome::Retry);
+                }
+                match reason.item().filter(|item| !item.is_empty()) {
+                    None => Ok(BatchOutcome::Gone),
+                    Some(item) => Ok(match record_of(item)? {
+                        TokenRecord::Retired(retired) => BatchOutcome::Rotated(retired.successor),
+                        _ => BatchOutcome::Gone,
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    /// Replaces the data of the head stored under `hash`, only if its data is still
+    /// `data_version` (the base the new data was computed from). Bumps both versions, so a
+    /// rotation racing with it cannot carry the old data to the next token.
+    pub async fn update_data(
+        &self,
+        hash: &TokenHash,
+        data_version: u64,
+        data: &SessionData,
+    ) -> Result<Write, StoreError> {
+        // Items written before `data_version` existed are at version 1.
+        let condition = if data_version == 1 {
+            "#kind = :session AND (attribute_not_exists(#dv) OR #dv = :dv)"
+        } else {
+            "#kind = :session AND #dv = :dv"
+        };
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(hash)))
+            .condition_expression(condition)
+            .update_expression("SET #data = :data, #dv = :next_dv, #ver = #ver + :one")
+            .expression_attribute_names("#kind", attr::KIND)
+            .expression_attribute_names("#dv", attr::DATA_VERSION)
+            .expression_attribute_names("#data", attr::DATA)
+            .expression_attribute_names("#ver", attr::VERSION)
+            .expression_attribute_values(":session", s(kind::SESSION))
+            .expression_attribute_values(":dv", n(data_version))
+            .expression_attribute_values(":next_dv", n(data_version + 1))
+            .expression_attribute_values(":data", s(data.to_json()))
+            .expression_attribute_values(":one", n(1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        self.commit("update_data", vec![update_write(update)?], &[])
+            .await
     }
 
     fn revoke_write(
@@ -766,6 +968,14 @@ fn user_pk(user: &UserId) -> String {
     format!("{USER_PREFIX}{}", user.as_str())
 }
 
+fn tenant_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{}", tenant.as_str())
+}
+
+fn session_sk(id: SessionId) -> String {
+    format!("SESSION#{id}")
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -786,6 +996,7 @@ fn session_attributes(session: &Session) -> HashMap<String, AttributeValue> {
         (attr::USER_ID.to_owned(), s(session.user_id.as_str())),
         (attr::DATA.to_owned(), s(session.data.to_json())),
         (attr::VERSION.to_owned(), n(session.version)),
+        (attr::DATA_VERSION.to_owned(), n(session.data_version)),
         (attr::CREATED_AT.to_owned(), millis(session.created_at)),
         (attr::LAST_SEEN_AT.to_owned(), millis(session.last_seen_at)),
         (attr::EXPIRES_AT.to_owned(), millis(session.expires_at)),
@@ -798,15 +1009,12 @@ fn session_attributes(session: &Session) -> HashMap<String, AttributeValue> {
             millis(session.token_issued_at),
         ),
         (attr::GSI1PK.to_owned(), s(user_pk(&session.user_id))),
-        (attr::GSI1SK.to_owned(), s(format!("SESSION#{id}"))),
+        (attr::GSI1SK.to_owned(), s(session_sk(session.id))),
     ]);
     if let Some(tenant) = &session.tenant_id {
         item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
-        item.insert(
-            attr::GSI2PK.into(),
-            s(format!("TENANT#{}", tenant.as_str())),
-        );
-        item.insert(attr::GSI2SK.into(), s(format!("SESSION#{id}")));
+        item.insert(attr::GSI2PK.into(), s(tenant_pk(tenant)));
+        item.insert(attr::GSI2SK.into(), s(session_sk(session.id)));
     }
     if let Some(ip) = &session.client.ip {
         item.insert(attr::IP.into(), s(ip));
@@ -954,7 +1162,30 @@ fn session_of(item: &Item) -> Result<Session, StoreError> {
                 attribute: attr::VERSION,
             }
         })?,
+        data_version: match item.get(attr::DATA_VERSION) {
+            None => 1,
+            Some(_) => u64::try_from(get_i64(item, attr::DATA_VERSION)?).map_err(|_| {
+                StoreError::CorruptItem {
+                    attribute: attr::DATA_VERSION,
+                }
+            })?,
+        },
         token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
+    })
+}
+
+/// A session as an index lists it (the projection in `infra/table.json`).
+fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
+    Ok(SessionEntry {
+        token: token_hash_of(item)?,
+        session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+        user_id: user_of(item)?,
+        tenant_id: tenant_of(item)?,
+        created_at: get_time(item, attr::CREATED_AT)?,
+        last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
+        expires_at: get_time(item, attr::EXPIRES_AT)?,
+        absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
+        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
     })
 }
 

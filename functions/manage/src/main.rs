@@ -1,0 +1,14 @@
+//! `session-manage`: wiring only; the handler lives in `session_shared::http::handlers`.
+//! Serves `GET /sessions`, `DELETE /sessions`, `DELETE /sessions/{id}` and
+//! `PATCH /sessions/current`.
+
+use lambda_http::{Error, run, service_fn};
+use session_shared::{App, http::handlers};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    session_shared::telemetry::init();
+    let app = App::from_env().await?;
+    let app = &app;
+    run(service_fn(move |req| handlers::manage(app, req))).await
+}
