@@ -562,7 +562,7 @@ impl SessionService {
         else {
             return Ok(false);
         };
-        Ok(self.revoke_entries(vec![entry], by, client, now).await? > 0)
+        Ok(self.revoke_listed(vec![entry], by, client, now).await? > 0)
     }
 
     /// Revokes every usable session of a user or a tenant, except `keep` (the caller's own,
@@ -590,7 +590,7 @@ impl SessionService {
                     .into_iter()
                     .filter(|e| e.is_active(now) && Some(e.session_id) != keep)
                     .collect();
-                revoked += self.revoke_entries(targets, by, client, now).await?;
+                revoked += self.revoke_listed(targets, by, client, now).await?;
                 match next {
                     Some(key) => start = Some(key),
                     None => break,
@@ -605,10 +605,11 @@ impl SessionService {
         Ok(total)
     }
 
-    /// Revokes the listed sessions in transactions of at most [`MAX_BATCH`]. A session that
-    /// was rotated meanwhile is revoked at its successor; writes cancelled by another's failed
-    /// condition, or by a conflict, are retried with backoff.
-    async fn revoke_entries(
+    /// Revokes sessions as an index listed them, in transactions of at most [`MAX_BATCH`]. A
+    /// session that was rotated since is revoked at its successor, one signed out since is
+    /// skipped; writes cancelled by another's failed condition, or by a conflict, are retried
+    /// with backoff. Returns how many were revoked.
+    pub async fn revoke_listed(
         &self,
         entries: Vec<SessionEntry>,
         by: &Revoker,

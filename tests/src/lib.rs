@@ -19,7 +19,9 @@ use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::{Value, json};
 use session_shared::App;
 use session_shared::config::Config;
-use session_shared::domain::SessionToken;
+use session_shared::domain::{
+    ClientInfo, Lifetimes, Session, SessionData, SessionToken, TenantId, UserId,
+};
 use session_shared::http::handlers;
 use session_shared::identity::{TicketClaims, mint_hs256};
 use session_shared::store::{SessionStore, TableDefinition, Ttl, delete_table};
@@ -189,6 +191,24 @@ impl TestTable {
         events.iter().map(|e| e.kind.as_str().to_owned()).collect()
     }
 
+    /// Writes `session` straight into the store under a fresh token (sessions of any age, or
+    /// many at once, without going through sign-in).
+    pub async fn put_session(&self, session: &Session) -> SessionToken {
+        let token = SessionToken::generate().unwrap();
+        self.store()
+            .create(
+                &token.hash(),
+                session,
+                session.ttl_epoch_seconds(chrono::Duration::days(1)),
+                &[],
+                &[],
+                None,
+            )
+            .await
+            .unwrap();
+        token
+    }
+
     /// The raw item stored for `token`, for assertions on what is at rest.
     pub async fn item_of(&self, token: &SessionToken) -> Option<HashMap<String, AttributeValue>> {
         self.client
@@ -220,6 +240,24 @@ fn uuid_like() -> String {
 }
 
 /// The frontend origin the test configuration allows (CSRF / CORS).
+/// A session of `user` (and `tenant`) started at `started` with these timeouts, not yet stored.
+pub fn session_started(
+    user: &str,
+    tenant: Option<&str>,
+    started: chrono::DateTime<Utc>,
+    idle: chrono::Duration,
+    absolute: chrono::Duration,
+) -> Session {
+    Session::start(
+        UserId::parse(user).unwrap(),
+        tenant.map(|t| TenantId::parse(t).unwrap()),
+        SessionData::default(),
+        ClientInfo::new(Some("198.51.100.7"), Some("seed/1")),
+        &Lifetimes::new(idle, absolute, 0.5).unwrap(),
+        started,
+    )
+}
+
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 
 /// Configuration for tests: the test table, the test secret, and any overrides.
@@ -372,6 +410,13 @@ impl Event {
         self
     }
 
+    /// What API Gateway adds after a Lambda authorizer admitted the request: its context
+    /// under `requestContext.authorizer.lambda` (HTTP API).
+    pub fn authorizer_context(mut self, context: &Value) -> Self {
+        self.json["requestContext"]["authorizer"] = json!({ "lambda": context });
+        self
+    }
+
     pub fn header(mut self, name: &str, value: &str) -> Self {
         match self.payload {
             Payload::V2 => {
@@ -425,6 +470,30 @@ impl Event {
         self.header("Authorization", &format!("Bearer {token}"))
     }
 
+    /// One query string parameter (`?name=value`), as each payload format carries it.
+    pub fn query(mut self, name: &str, value: &str) -> Self {
+        match self.payload {
+            Payload::V2 => {
+                let raw = self.json["rawQueryString"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned();
+                let pair = format!("{name}={value}");
+                self.json["rawQueryString"] = json!(if raw.is_empty() {
+                    pair
+                } else {
+                    format!("{raw}&{pair}")
+                });
+                self.json["queryStringParameters"][name] = json!(value);
+            }
+            Payload::V1 => {
+                self.json["queryStringParameters"][name] = json!(value);
+                self.json["multiValueQueryStringParameters"][name] = json!([value]);
+            }
+        }
+        self
+    }
+
     pub fn json_body(self, body: &Value) -> Self {
         self.raw_body(&body.to_string(), Some("application/json"))
     }
@@ -445,6 +514,10 @@ pub enum Function {
     Validate,
     Refresh,
     Logout,
+    Manage,
+    Admin,
+    /// The example route behind the authorizer.
+    Echo,
 }
 
 /// What API Gateway would receive back, read in the payload's own response format.
@@ -504,6 +577,9 @@ pub async fn invoke(app: &App, function: Function, event: Event) -> Reply {
             Function::Validate => handlers::validate(app, req).await,
             Function::Refresh => handlers::refresh(app, req).await,
             Function::Logout => handlers::logout(app, req).await,
+            Function::Manage => handlers::manage(app, req).await,
+            Function::Admin => handlers::admin(app, req).await,
+            Function::Echo => handlers::echo(req).await,
         }
     });
     let mut adapter = Adapter::from(handler);
@@ -569,4 +645,71 @@ fn parse_reply(payload: Payload, raw: Value) -> Reply {
         body,
         raw,
     }
+}
+
+/// A real HTTP API Lambda authorizer event (payload 2.0, from `aws_lambda_events`' fixtures),
+/// adjusted for one request.
+#[derive(Debug, Clone)]
+pub struct AuthorizerEvent(Value);
+
+impl AuthorizerEvent {
+    /// The fixture for `GET /example/whoami`, without the fixture's own cookies.
+    pub fn new() -> Self {
+        let mut json: Value =
+            serde_json::from_str(include_str!("../fixtures/apigw-v2-authorizer-request.json"))
+                .unwrap();
+        json["cookies"] = json!([]);
+        json["rawPath"] = json!("/example/whoami");
+        json["routeKey"] = json!("GET /example/whoami");
+        json["requestContext"]["http"]["method"] = json!("GET");
+        json["requestContext"]["http"]["path"] = json!("/example/whoami");
+        json["requestContext"]["http"]["sourceIp"] = json!("203.0.113.50");
+        json["requestContext"]["http"]["userAgent"] = json!("authorizer-test/1");
+        Self(json)
+    }
+
+    /// The event exactly as the fixture has it (its cookies are `cookie1`, `cookie2`).
+    pub fn fixture() -> Self {
+        Self(
+            serde_json::from_str(include_str!("../fixtures/apigw-v2-authorizer-request.json"))
+                .unwrap(),
+        )
+    }
+
+    pub fn cookie(mut self, pair: &str) -> Self {
+        match self.0["cookies"].as_array_mut() {
+            Some(list) => list.push(json!(pair)),
+            None => self.0["cookies"] = json!([pair]),
+        }
+        self
+    }
+
+    pub fn session_cookie(self, token: &str) -> Self {
+        self.cookie(&format!("__Host-session={token}"))
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.0["headers"][name.to_ascii_lowercase()] = json!(value);
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+}
+
+impl Default for AuthorizerEvent {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs the authorizer on one event, deserialized from JSON exactly as the Lambda runtime does.
+/// Returns the serialized answer (what API Gateway reads).
+pub async fn authorize(app: &App, event: AuthorizerEvent) -> Value {
+    let request = serde_json::from_value(event.0).expect("a valid authorizer event");
+    let response = session_shared::http::authorizer::handle(app, request)
+        .await
+        .expect("the authorizer never fails an invocation");
+    serde_json::to_value(response).unwrap()
 }

@@ -66,8 +66,21 @@ impl Browser {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
         let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut request = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if unsafe_method {
             request = request.header("Origin", &self.origin);
         }
@@ -277,4 +290,124 @@ async fn the_cors_preflight_passes_for_the_allowed_origin_only() {
     );
     assert_eq!(other.status(), StatusCode::FORBIDDEN);
     assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+/// Two devices of one user, each with its own cookie jar and user agent.
+#[tokio::test]
+async fn two_devices_list_revoke_sign_out_everywhere_and_conflicting_patches() {
+    const LAPTOP: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+        (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+    const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) \
+        AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
+    let user = format!("two-devices-{}", std::process::id());
+    let mut laptop = Browser::new();
+    let mut phone = Browser::new();
+    for (device, ua) in [(&mut laptop, LAPTOP), (&mut phone, PHONE)] {
+        let (status, body) = device
+            .send_with(
+                Method::POST,
+                "/sessions",
+                Some(json!({ "id_token": ticket(&user), "data": { "theme": "light" } })),
+                &[("User-Agent", ua)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // The list shows both, each device sees itself as current.
+    let (status, listed) = laptop
+        .send_with(Method::GET, "/sessions", None, &[("User-Agent", LAPTOP)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    let mine = sessions.iter().find(|s| s["current"] == true).unwrap();
+    let other = sessions.iter().find(|s| s["current"] == false).unwrap();
+    assert_eq!(mine["device"]["label"], "Chrome on Windows 10");
+    assert_eq!(other["device"]["os"], "iPhone");
+    let (_, from_phone) = phone
+        .send_with(Method::GET, "/sessions", None, &[("User-Agent", PHONE)])
+        .await;
+    let phone_current = from_phone["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(phone_current["session_id"], other["session_id"]);
+
+    // Conflicting edits of the session data: the second writer on version 1 gets 412.
+    let (status, first) = laptop
+        .send_with(
+            Method::PATCH,
+            "/sessions/current",
+            Some(json!({ "data": { "theme": "dark" } })),
+            &[("If-Match", "\"1\""), ("User-Agent", LAPTOP)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["version"], 2);
+    let (status, conflict) = laptop
+        .send_with(
+            Method::PATCH,
+            "/sessions/current",
+            Some(json!({ "data": { "theme": "blue" }, "version": 1 })),
+            &[("User-Agent", LAPTOP)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{conflict}");
+    assert_eq!(conflict["error"]["code"], "precondition_failed");
+
+    // The laptop revokes the phone: the phone's next request is refused.
+    let other_id = other["session_id"].as_str().unwrap();
+    let (status, _) = laptop
+        .send_with(
+            Method::DELETE,
+            &format!("/sessions/{other_id}"),
+            None,
+            &[("User-Agent", LAPTOP)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = phone
+        .send_with(
+            Method::GET,
+            "/sessions/current",
+            None,
+            &[("User-Agent", PHONE)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "session_revoked");
+    assert!(phone.jar.0.is_empty(), "the revoked cookie is cleared");
+
+    // The phone signs in again; the laptop signs out everywhere: both are out.
+    let (status, _) = phone
+        .send_with(
+            Method::POST,
+            "/sessions",
+            Some(json!({ "id_token": ticket(&user) })),
+            &[("User-Agent", PHONE)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, everywhere) = laptop
+        .send_with(Method::DELETE, "/sessions", None, &[("User-Agent", LAPTOP)])
+        .await;
+    assert_eq!(status, StatusCode::OK, "{everywhere}");
+    assert_eq!(everywhere["revoked"], 2);
+    assert!(
+        laptop.jar.0.is_empty(),
+        "sign-out everywhere clears this cookie"
+    );
+    let (status, _) = phone
+        .send_with(
+            Method::GET,
+            "/sessions/current",
+            None,
+            &[("User-Agent", PHONE)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }

@@ -12,7 +12,7 @@ use chrono::{SecondsFormat, Utc};
 use lambda_http::Error;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use lambda_http::http::HeaderValue;
-use lambda_http::http::header::COOKIE;
+use lambda_http::http::header::{COOKIE, USER_AGENT};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tracing::{info, instrument};
@@ -70,7 +70,14 @@ async fn decide(app: &App, request: &AuthorizerRequest) -> AuthorizerResponse {
         Err(error) => return denied(error.code()),
     };
     let http = &request.request_context.http;
-    let client = ClientInfo::new(http.source_ip.as_deref(), http.user_agent.as_deref());
+    let header_ua = request
+        .headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let client = ClientInfo::new(
+        http.source_ip.as_deref(),
+        header_ua.or(http.user_agent.as_deref()),
+    );
     // No rotation here: the authorizer cannot hand a new cookie to the browser.
     match app
         .sessions

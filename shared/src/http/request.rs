@@ -98,17 +98,19 @@ pub(crate) fn credential_in(
     })
 }
 
-/// Source IP and user agent from the API Gateway request context (v2 or v1).
+/// Source IP from the API Gateway request context (v2 or v1), and the user agent. API Gateway
+/// copies the `User-Agent` header into the context; the header is read first because local
+/// runtimes (`cargo lambda watch`) fill the context with their own.
 pub(crate) fn client_info(req: &Request) -> ClientInfo {
     let header_ua = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
     match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ClientInfo::new(
             ctx.http.source_ip.as_deref(),
-            ctx.http.user_agent.as_deref().or(header_ua),
+            header_ua.or(ctx.http.user_agent.as_deref()),
         ),
         Some(RequestContext::ApiGatewayV1(ctx)) => ClientInfo::new(
             ctx.identity.source_ip.as_deref(),
-            ctx.identity.user_agent.as_deref().or(header_ua),
+            header_ua.or(ctx.identity.user_agent.as_deref()),
         ),
         _ => ClientInfo::new(None, header_ua),
     }

@@ -1,0 +1,262 @@
+//! The HTTP API Lambda authorizer: real payload-2.0 authorizer events (from `aws_lambda_events`'
+//! fixtures) against DynamoDB Local. It admits a live session and denies everything else with
+//! `isAuthorized: false`, never an error.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{Duration, Utc};
+use serde_json::{Value, json};
+use session_shared::App;
+use session_shared::domain::{
+    ClientInfo, Lifetimes, Session, SessionData, SessionToken, TenantId, UserId,
+};
+use session_tests::{
+    AuthorizerEvent, Event, Function, Payload, TestTable, app, authorize, config, invoke, ticket,
+};
+
+async fn signed_in(app: &App, data: Value) -> (String, Value) {
+    let reply = invoke(
+        app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .bearer(&ticket("alice", Some("acme")))
+            .json_body(&json!({ "data": data })),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    (reply.cookie_token(), reply.body)
+}
+
+fn denied() -> Value {
+    json!({"isAuthorized": false, "context": {}})
+}
+
+#[tokio::test]
+async fn a_live_session_cookie_is_authorized_with_its_identity_in_the_context() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_AUTHORIZER_DATA_KEYS", "plan, roles")]);
+    let (token, session) = signed_in(
+        &app,
+        json!({"plan": "pro", "roles": ["admin"], "private": 1}),
+    )
+    .await;
+
+    let answer = authorize(&app, AuthorizerEvent::new().session_cookie(&token)).await;
+
+    assert_eq!(answer["isAuthorized"], true, "{answer}");
+    let context = &answer["context"];
+    assert_eq!(context["user_id"], "alice");
+    assert_eq!(context["tenant_id"], "acme");
+    assert_eq!(context["session_id"], session["session_id"]);
+    assert!(context["expires_at"].is_string());
+    assert_eq!(context["plan"], "pro");
+    assert_eq!(context["roles"], r#"["admin"]"#);
+    assert!(context.get("private").is_none());
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_found_among_other_cookies() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let (token, _) = signed_in(&app, json!({})).await;
+
+    let event = AuthorizerEvent::fixture().session_cookie(&token);
+    let answer = authorize(&app, event).await;
+
+    assert_eq!(answer["isAuthorized"], true, "{answer}");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_bearer_session_token_is_authorized() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .bearer(&ticket("alice", None))
+            .json_body(&json!({ "token_in_body": true })),
+    )
+    .await;
+    let token = created.body["token"].as_str().unwrap();
+
+    let answer = authorize(&app, AuthorizerEvent::new().bearer(token)).await;
+
+    assert_eq!(answer["isAuthorized"], true, "{answer}");
+    assert_eq!(answer["context"]["tenant_id"], "");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_request_without_a_credential_is_denied() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    assert_eq!(authorize(&app, AuthorizerEvent::new()).await, denied());
+    // The fixture as it is: unrelated cookies only.
+    assert_eq!(authorize(&app, AuthorizerEvent::fixture()).await, denied());
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn garbled_credentials_are_denied_without_an_error() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let (token, _) = signed_in(&app, json!({})).await;
+    let cases = [
+        AuthorizerEvent::new().session_cookie("not-a-token"),
+        AuthorizerEvent::new().session_cookie(&format!("{token}x")),
+        AuthorizerEvent::new().session_cookie(&"A".repeat(10_000)),
+        AuthorizerEvent::new()
+            .session_cookie(&token)
+            .session_cookie(SessionToken::generate().unwrap().expose_secret()),
+        AuthorizerEvent::new().bearer("%%%"),
+        AuthorizerEvent::new().header("authorization", "Basic YWxpY2U6cHc="),
+        AuthorizerEvent::new().cookie("__Host-session"),
+    ];
+    for event in cases {
+        assert_eq!(authorize(&app, event).await, denied());
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn an_expired_session_is_denied() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let lifetimes = Lifetimes::new(Duration::minutes(5), Duration::days(1), 0.5).unwrap();
+    let session = Session::start(
+        UserId::parse("alice").unwrap(),
+        Some(TenantId::parse("acme").unwrap()),
+        SessionData::default(),
+        ClientInfo::default(),
+        &lifetimes,
+        Utc::now() - Duration::minutes(6),
+    );
+    let token = SessionToken::generate().unwrap();
+    table
+        .store()
+        .create(
+            &token.hash(),
+            &session,
+            session.ttl_epoch_seconds(Duration::days(1)),
+            &[],
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+
+    let answer = authorize(
+        &app,
+        AuthorizerEvent::new().session_cookie(token.expose_secret()),
+    )
+    .await;
+
+    assert_eq!(answer, denied());
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_revoked_or_signed_out_session_is_denied_at_once() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let (revoked, _) = signed_in(&app, json!({})).await;
+    let (signed_out, _) = signed_in(&app, json!({})).await;
+    let (kept, _) = signed_in(&app, json!({})).await;
+    assert_eq!(
+        authorize(&app, AuthorizerEvent::new().session_cookie(&revoked)).await["isAuthorized"],
+        true
+    );
+
+    let logout = invoke(
+        &app,
+        Function::Logout,
+        Event::new(Payload::V2, "DELETE", "/sessions/current").session_cookie(&signed_out),
+    )
+    .await;
+    assert_eq!(logout.status, 204);
+    let everywhere = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "DELETE", "/sessions")
+            .session_cookie(&kept)
+            .query("keep_current", "true"),
+    )
+    .await;
+    assert_eq!(everywhere.status, 200, "{}", everywhere.body);
+    assert_eq!(everywhere.body["revoked"], 1);
+
+    assert_eq!(
+        authorize(&app, AuthorizerEvent::new().session_cookie(&revoked)).await,
+        denied()
+    );
+    assert_eq!(
+        authorize(&app, AuthorizerEvent::new().session_cookie(&signed_out)).await,
+        denied()
+    );
+    assert_eq!(
+        authorize(&app, AuthorizerEvent::new().session_cookie(&kept)).await["isAuthorized"],
+        true
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_store_denies_without_an_error() {
+    let table = TestTable::new().await;
+    let (token, _) = signed_in(&app(&table, &[]), json!({})).await;
+    // Same table name, but DynamoDB on a closed port, with short budgets.
+    let config = config(
+        &table.name,
+        &[
+            ("STORE_OPERATION_TIMEOUT", "300ms"),
+            ("STORE_ATTEMPT_TIMEOUT", "100ms"),
+            ("STORE_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    let store = session_shared::store::SessionStore::new(
+        session_tests::client_for("http://127.0.0.1:9"),
+        table.name.clone(),
+    );
+    let down = App::new(config, store);
+
+    let answer = authorize(&down, AuthorizerEvent::new().session_cookie(&token)).await;
+
+    assert_eq!(answer, denied());
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn the_example_route_echoes_what_the_authorizer_passed_on() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_AUTHORIZER_DATA_KEYS", "plan")]);
+    let (token, session) = signed_in(&app, json!({"plan": "pro"})).await;
+    let answer = authorize(&app, AuthorizerEvent::new().session_cookie(&token)).await;
+
+    let reply = invoke(
+        &app,
+        Function::Echo,
+        Event::new(Payload::V2, "GET", "/example/whoami").authorizer_context(&answer["context"]),
+    )
+    .await;
+    let unprotected = invoke(
+        &app,
+        Function::Echo,
+        Event::new(Payload::V2, "GET", "/example/whoami"),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["authorizer"]["user_id"], "alice");
+    assert_eq!(
+        reply.body["authorizer"]["session_id"],
+        session["session_id"]
+    );
+    assert_eq!(reply.body["authorizer"]["plan"], "pro");
+    assert_eq!(
+        (unprotected.status, unprotected.error_code()),
+        (401, "unauthenticated")
+    );
+    table.drop_table().await;
+}
