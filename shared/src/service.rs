@@ -536,8 +536,16 @@ impl SessionService {
         user: &UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionEntry>, StoreError> {
-        let (mut entries, _) = self.store.sessions_of(user).await?;
-        entries.retain(|e| e.is_active(now));
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.store.listed(Owner::User(user), start, None).await?;
+            entries.extend(page.into_iter().filter(|e| e.is_active(now)));
+            match next {
+                Some(key) => start = Some(key),
+                None => break,
+            }
+        }
         entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen_at));
         Ok(entries)
     }
