@@ -22,6 +22,8 @@ else
 fi
 use_dev_auth_defaults
 cd "$ROOT_DIR"
+# The fault tests start (and stop) a DynamoDB Local of their own.
+export DYNAMODB_LOCAL_JAR="$(dynamodb_jar)"
 
 log "unit, handler and integration tests"
 cargo test --workspace --all-targets

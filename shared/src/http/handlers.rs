@@ -564,7 +564,8 @@ async fn logout_session(app: &App, req: &Request) -> Result<Response<Body>, ApiE
         app.sessions
             .logout(&credential.token, &client_info(req), Utc::now())
             .await
-            .map_err(|e| ApiError::from(e).clearing_cookie())?;
+            // The session may still be live: keep the cookie so the client can retry.
+            .map_err(ApiError::from)?;
     }
     let mut response = no_content();
     append_set_cookie(&mut response, &app.config.cookie.clear());

