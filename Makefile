@@ -1,11 +1,14 @@
 # The two commands of the README. Everything else they need, they install.
-.PHONY: dev test lint token
+.PHONY: dev test lint token bench
 
 dev: ## DynamoDB Local + all functions on http://localhost:9000 (Ctrl-C stops everything)
 	bash infra/dev.sh
 
 test: ## the whole test suite against DynamoDB Local (unit, handler, integration, end-to-end)
 	bash infra/test.sh
+
+bench: ## benchmarks against DynamoDB Local; rewrites docs/BENCHMARKS.md (not part of CI)
+	bash infra/bench.sh
 
 lint: ## formatting, clippy, and the SAM template linters
 	bash infra/lint.sh
