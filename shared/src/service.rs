@@ -536,16 +536,8 @@ impl SessionService {
         user: &UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionEntry>, StoreError> {
-        let mut entries = Vec::new();
-        let mut start = None;
-        loop {
-            let (page, next) = self.store.listed(Owner::User(user), start, None).await?;
-            entries.extend(page.into_iter().filter(|e| e.is_active(now)));
-            match next {
-                Some(key) => start = Some(key),
-                None => break,
-            }
-        }
+        let mut entries = self.store.all_listed(Owner::User(user)).await?;
+        entries.retain(|e| e.is_active(now));
         entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen_at));
         Ok(entries)
     }

@@ -15,7 +15,7 @@ use super::response::{SessionListItem, append_set_cookie, json_response, no_cont
 use super::routes::Matched;
 use super::{ApiError, Route, SessionBody, Transport};
 use crate::app::App;
-use crate::domain::{SessionData, SessionId, SessionToken, TenantId, UserId};
+use crate::domain::{SessionData, SessionId, TenantId, UserId};
 use crate::identity::Identity;
 use crate::service::{Current, Revoker};
 use crate::store::Owner;
@@ -280,12 +280,7 @@ fn auth_failure(error: ApiError, transport: Transport) -> ApiError {
 
 async fn validate_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
     let (credential, current) = caller_session(app, req).await?;
-    Ok(session_response(
-        app,
-        &current,
-        credential.transport,
-        Utc::now(),
-    ))
+    Ok(session_response(app, &current, credential.transport))
 }
 
 async fn refresh_session(app: &App, req: &Request) -> Result<Response<Body>, ApiError> {
@@ -296,32 +291,22 @@ async fn refresh_session(app: &App, req: &Request) -> Result<Response<Body>, Api
         .refresh(&credential.token, &client_info(req), now)
         .await
         .map_err(|e| auth_failure(e.into(), credential.transport))?;
-    Ok(session_response(app, &current, credential.transport, now))
+    Ok(session_response(app, &current, credential.transport))
 }
 
 /// 200 with the session. When the token changed (rotation, or a retired token resolved to its
 /// successor), a cookie client gets the new cookie and a bearer client the new token in the
 /// body.
-fn session_response(
-    app: &App,
-    current: &Current,
-    transport: Transport,
-    now: chrono::DateTime<Utc>,
-) -> Response<Body> {
+fn session_response(app: &App, current: &Current, transport: Transport) -> Response<Body> {
     let body = SessionBody::of(&current.session);
-    let new_token: Option<&SessionToken> = current.new_token.as_ref();
-    let response = match (new_token, transport) {
+    let response = match (&current.new_token, transport) {
         (Some(token), Transport::Bearer) => json_response(StatusCode::OK, &body.with_token(token)),
-        (Some(token), Transport::Cookie) => {
-            let mut response = json_response(StatusCode::OK, &body);
-            let cookie = app
-                .config
-                .cookie
-                .issue(token.expose_secret(), current.session.cookie_max_age(now));
-            append_set_cookie(&mut response, &cookie);
-            response
-        }
-        (None, _) => json_response(StatusCode::OK, &body),
+        _ => keeping_rotation(
+            app,
+            json_response(StatusCode::OK, &body),
+            current,
+            transport,
+        ),
     };
     with_etag(response, &current.session)
 }
@@ -495,12 +480,7 @@ async fn update_data(app: &App, req: &Request) -> Result<Response<Body>, ApiErro
         )
         .await
         .map_err(|e| auth_failure(e.into(), credential.transport))?;
-    Ok(session_response(
-        app,
-        &current,
-        credential.transport,
-        Utc::now(),
-    ))
+    Ok(session_response(app, &current, credential.transport))
 }
 
 /// The version in `If-Match: "3"` (or `W/"3"`); `*` and no header mean no precondition.

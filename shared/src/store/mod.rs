@@ -26,7 +26,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
@@ -580,17 +581,21 @@ impl SessionStore {
             .map(|item| get_i64(&item, attr::VERSION))
             .transpose()?
             .map_or(0, |v| v.max(0).unsigned_abs());
+        Ok((self.all_listed(Owner::User(user)).await?, guard))
+    }
+
+    /// Every session the index lists for `owner`, all pages.
+    pub async fn all_listed(&self, owner: Owner<'_>) -> Result<Vec<SessionEntry>, StoreError> {
         let mut entries = Vec::new();
         let mut start = None;
         loop {
-            let (page, next) = self.listed(Owner::User(user), start, None).await?;
+            let (page, next) = self.listed(owner, start, None).await?;
             entries.extend(page);
             match next {
                 Some(key) => start = Some(key),
-                None => break,
+                None => return Ok(entries),
             }
         }
-        Ok((entries, guard))
     }
 
     /// One page of the sessions an index lists for `owner`, at most `limit` (DynamoDB's 1 MB
@@ -679,29 +684,11 @@ impl SessionStore {
                 writes.push(put(&self.table, item, None)?);
             }
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        let cancelled = match result {
-            Ok(_) => return Ok(vec![BatchOutcome::Revoked; batch.len()]),
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                        | TransactWriteItemsError::TransactionInProgressException(_)
-                ) =>
-            {
-                match e.into_err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => c,
-                    _ => return Ok(vec![BatchOutcome::Retry; batch.len()]),
-                }
-            }
-            Err(e) => return Err(StoreError::from_sdk("revoke_batch", e)),
+        let reasons = match self.send_transaction("revoke_batch", writes).await? {
+            Sent::Done => return Ok(vec![BatchOutcome::Revoked; batch.len()]),
+            Sent::InProgress => return Ok(vec![BatchOutcome::Retry; batch.len()]),
+            Sent::Cancelled(reasons) => reasons,
         };
-        let reasons = cancelled.cancellation_reasons();
         (0..batch.len())
             .map(|i| {
                 let Some(reason) = reasons.get(i) else {
@@ -858,36 +845,11 @@ impl SessionStore {
         operation: &'static str,
         writes: Vec<TransactWriteItem>,
     ) -> Result<Write, StoreError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        let cancelled = match result {
-            Ok(_) => return Ok(Write::Done),
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
-            {
-                match e.into_err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => c,
-                    _ => return Ok(Write::Contended),
-                }
-            }
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    TransactWriteItemsError::TransactionInProgressException(_)
-                ) =>
-            {
-                return Ok(Write::Contended);
-            }
-            Err(e) => return Err(StoreError::from_sdk(operation, e)),
+        let reasons = match self.send_transaction(operation, writes).await? {
+            Sent::Done => return Ok(Write::Done),
+            Sent::InProgress => return Ok(Write::Contended),
+            Sent::Cancelled(reasons) => reasons,
         };
-        let reasons = cancelled.cancellation_reasons();
         let first = reasons.first();
         let failed_first = first.and_then(|r| r.code()) == Some("ConditionalCheckFailed");
         if !failed_first {
@@ -901,6 +863,47 @@ impl SessionStore {
         };
         Ok(Write::Stale(current))
     }
+
+    /// Sends one `TransactWriteItems`; a cancellation comes back with its per-write reasons
+    /// (in the order of `writes`), every other service error as a [`StoreError`].
+    async fn send_transaction(
+        &self,
+        operation: &'static str,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<Sent, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Sent::Done),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                        | TransactWriteItemsError::TransactionInProgressException(_)
+                ) =>
+            {
+                match e.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        Ok(Sent::Cancelled(c.cancellation_reasons.unwrap_or_default()))
+                    }
+                    _ => Ok(Sent::InProgress),
+                }
+            }
+            Err(e) => Err(StoreError::from_sdk(operation, e)),
+        }
+    }
+}
+
+/// What became of a sent transaction.
+enum Sent {
+    Done,
+    /// The same idempotency token is still being processed: retry later.
+    InProgress,
+    Cancelled(Vec<CancellationReason>),
 }
 
 /// Names for `REMOVE #data, #g1pk, #g1sk, #g2pk, #g2sk`: a token item that stops being a live
