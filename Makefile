@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else they need, they install.
-.PHONY: dev test lint token bench
+.PHONY: dev test lint token bench fuzz
 
 dev: ## DynamoDB Local + all functions on http://localhost:9000 (Ctrl-C stops everything)
 	bash infra/dev.sh
@@ -9,6 +9,9 @@ test: ## the whole test suite against DynamoDB Local (unit, handler, integration
 
 bench: ## benchmarks against DynamoDB Local; rewrites docs/BENCHMARKS.md (not part of CI)
 	bash infra/bench.sh
+
+fuzz: ## each fuzz target of shared/fuzz for FUZZ_SECONDS (60); crashes are kept as regression inputs
+	bash infra/fuzz.sh
 
 lint: ## formatting, clippy, and the SAM template linters
 	bash infra/lint.sh

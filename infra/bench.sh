@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks that exist so far (validate latency against a raw GetItem), on a
-# DynamoDB Local of their own; rewrites docs/BENCHMARKS.md with the machine, date and commit,
-# keeping the previous run below the new one for comparison. Not part of CI (timing).
+# `make bench`: every benchmark, on a DynamoDB Local of its own: the release build of every
+# function (`cargo lambda build --release`: zip sizes), cold start, memory and throughput of those
+# binaries under a local Lambda Runtime API (tests/benches/lambda.rs), and validate latency
+# against a raw GetItem (tests/benches/validate.rs). Rewrites docs/BENCHMARKS.md with the machine,
+# date and commit, keeping the previous run below the new one for comparison. Not part of CI
+# (timing; the release build alone takes 10-20 minutes on 2 cores).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 ensure_java
 ensure_dynamodb_local
+ensure_cargo_lambda
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 set -m
@@ -16,9 +20,32 @@ use_local_aws "http://127.0.0.1:$port"
 use_dev_auth_defaults
 cd "$ROOT_DIR"
 
-log "validate latency: handler vs raw GetItem (release build, a few minutes the first time)"
-result="$(cargo bench --quiet -p session-tests --bench validate)"
-echo "$result"
+packages=()
+for dir in functions/*/; do packages+=(-p "session-$(basename "$dir")"); done
+log "release build of every function (cargo lambda build --release --x86-64; long the first time)"
+cargo lambda build --quiet --release --x86-64 "${packages[@]}"
+cargo lambda build --quiet --release --x86-64 --output-format zip "${packages[@]}"
+sizes="$(
+  echo "Release build (\`cargo lambda build --release --x86-64\`; lto, codegen-units 1, strip):"
+  echo
+  echo "| function | bootstrap (MB) | bootstrap.zip (MB) |"
+  echo "|---|---|---|"
+  for dir in "${CARGO_TARGET_DIR:-target}"/lambda/*/; do
+    name="$(basename "$dir")"
+    awk -v n="$name" -v b="$(stat -c %s "$dir/bootstrap")" -v z="$(stat -c %s "$dir/bootstrap.zip")" \
+      'BEGIN { printf "| %s | %.2f | %.2f |\n", n, b / 1048576, z / 1048576 }'
+  done
+)"
+echo "$sizes"
+
+log "the bootstrap binaries under a local Lambda Runtime API: cold start, memory, throughput"
+lambda="$(cargo bench --quiet -p session-tests --bench lambda)"
+echo "$lambda"
+
+log "validate latency: handler vs raw GetItem"
+latency="$(cargo bench --quiet -p session-tests --bench validate)"
+echo "$latency"
+result="$(printf '%s\n\n%s\n\n%s' "$sizes" "$lambda" "$latency")"
 
 out="docs/BENCHMARKS.md"
 mkdir -p docs
@@ -29,7 +56,8 @@ fi
 {
   echo "# Benchmarks"
   echo
-  echo "Produced by \`make bench\` (infra/bench.sh). Timings, not tests: CI does not run them."
+  echo "Produced by \`make bench\` (infra/bench.sh). Timings, not tests: CI does not run them"
+  echo "(it runs the same benches as 20-iteration smoke tests, and the bounded load test)."
   echo "Operation counts per API call are deterministic and asserted in tests/tests/op_counts.rs."
   echo
   echo "## Latest run"

@@ -260,19 +260,25 @@ pub fn session_started(
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 
-/// Configuration for tests: the test table, the test secret, and any overrides.
-pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
-    let mut vars: HashMap<String, String> = [
-        ("SESSION_TABLE_NAME", table),
-        ("AUTH_JWT_HS256_SECRET", SECRET),
-        ("AUTH_JWT_ISSUER", ISSUER),
-        ("AUTH_JWT_AUDIENCE", AUDIENCE),
-        ("AUTH_JWT_LEEWAY", "0s"),
-        ("SESSION_ALLOWED_ORIGINS", ALLOWED_ORIGIN),
+/// The environment of the test configuration: the test table, the test secret, the test origin.
+/// Also what the benchmarks give the real `bootstrap` binaries.
+pub fn config_vars(table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SESSION_TABLE_NAME", table.to_owned()),
+        ("AUTH_JWT_HS256_SECRET", SECRET.to_owned()),
+        ("AUTH_JWT_ISSUER", ISSUER.to_owned()),
+        ("AUTH_JWT_AUDIENCE", AUDIENCE.to_owned()),
+        ("AUTH_JWT_LEEWAY", "0s".to_owned()),
+        ("SESSION_ALLOWED_ORIGINS", ALLOWED_ORIGIN.to_owned()),
     ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+}
+
+/// Configuration for tests: [`config_vars`] and any overrides.
+pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = config_vars(table)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     for (k, v) in overrides {
         vars.insert(k.to_string(), v.to_string());
     }
@@ -359,6 +365,11 @@ impl Event {
         } else {
             event
         }
+    }
+
+    /// The event as API Gateway sends it to the function.
+    pub fn to_json(&self) -> Value {
+        self.json.clone()
     }
 
     /// Drops a header (all its values).
@@ -569,6 +580,13 @@ impl Reply {
 /// and response serialization (`cookies` for v2, `multiValueHeaders` for v1) as in Lambda.
 pub async fn invoke(app: &App, function: Function, event: Event) -> Reply {
     let payload = event.payload;
+    let (method, path) = match payload {
+        Payload::V2 => (
+            event.json["requestContext"]["http"]["method"].clone(),
+            event.json["rawPath"].clone(),
+        ),
+        Payload::V1 => (event.json["httpMethod"].clone(), event.json["path"].clone()),
+    };
     let request: LambdaRequest =
         serde_json::from_value(event.json).expect("the event is a valid API Gateway payload");
     let handler = service_fn(|req| async move {
@@ -588,62 +606,87 @@ pub async fn invoke(app: &App, function: Function, event: Event) -> Reply {
         .await
         .expect("handlers answer every request with a response");
     let raw = serde_json::to_value(&response).unwrap();
-    parse_reply(payload, raw)
+    let reply = Reply::parse(payload, raw);
+    if let (Some(method), Some(path)) = (method.as_str(), path.as_str()) {
+        record_status(method, path, reply.status);
+    }
+    reply
 }
 
-fn parse_reply(payload: Payload, raw: Value) -> Reply {
-    let status = raw["statusCode"].as_u64().expect("statusCode") as u16;
-    let mut headers: HashMap<String, Vec<String>> = HashMap::new();
-    let mut set_cookies = Vec::new();
-    match payload {
-        Payload::V2 => {
-            for (name, value) in raw["headers"].as_object().cloned().unwrap_or_default() {
-                headers
-                    .entry(name.to_ascii_lowercase())
-                    .or_default()
-                    .push(value.as_str().unwrap().to_owned());
-            }
-            assert!(
-                !headers.contains_key("set-cookie"),
-                "HTTP API v2 responses must carry cookies in `cookies`, not headers"
-            );
-            for c in raw["cookies"].as_array().cloned().unwrap_or_default() {
-                set_cookies.push(c.as_str().unwrap().to_owned());
-            }
-        }
-        Payload::V1 => {
-            for (name, values) in raw["multiValueHeaders"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default()
-            {
-                let values: Vec<String> = values
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|v| v.as_str().unwrap().to_owned())
-                    .collect();
-                if name.eq_ignore_ascii_case("set-cookie") {
-                    set_cookies.extend(values);
-                } else {
+/// Appends `METHOD path status` to the file `SESSION_STATUS_LOG` names (`make test` sets it):
+/// the statuses the tests saw, which `documented-statuses` checks against docs/openapi.yaml.
+pub fn record_status(method: &str, path: &str, status: u16) {
+    use std::io::Write as _;
+    let Some(file) = std::env::var_os("SESSION_STATUS_LOG") else {
+        return;
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    let line = format!("{method} {path} {status}\n");
+    // One short write in append mode: lines of parallel tests do not interleave.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    written.expect("SESSION_STATUS_LOG is writable");
+}
+
+impl Reply {
+    /// Reads a serialized `lambda_http` answer (what API Gateway receives from the function).
+    pub fn parse(payload: Payload, raw: Value) -> Reply {
+        let status = raw["statusCode"].as_u64().expect("statusCode") as u16;
+        let mut headers: HashMap<String, Vec<String>> = HashMap::new();
+        let mut set_cookies = Vec::new();
+        match payload {
+            Payload::V2 => {
+                for (name, value) in raw["headers"].as_object().cloned().unwrap_or_default() {
                     headers
                         .entry(name.to_ascii_lowercase())
                         .or_default()
-                        .extend(values);
+                        .push(value.as_str().unwrap().to_owned());
+                }
+                assert!(
+                    !headers.contains_key("set-cookie"),
+                    "HTTP API v2 responses must carry cookies in `cookies`, not headers"
+                );
+                for c in raw["cookies"].as_array().cloned().unwrap_or_default() {
+                    set_cookies.push(c.as_str().unwrap().to_owned());
+                }
+            }
+            Payload::V1 => {
+                for (name, values) in raw["multiValueHeaders"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    let values: Vec<String> = values
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.as_str().unwrap().to_owned())
+                        .collect();
+                    if name.eq_ignore_ascii_case("set-cookie") {
+                        set_cookies.extend(values);
+                    } else {
+                        headers
+                            .entry(name.to_ascii_lowercase())
+                            .or_default()
+                            .extend(values);
+                    }
                 }
             }
         }
-    }
-    let body = match raw["body"].as_str() {
-        Some(text) if !text.is_empty() => serde_json::from_str(text).expect("bodies are JSON"),
-        _ => Value::Null,
-    };
-    Reply {
-        status,
-        headers,
-        set_cookies,
-        body,
-        raw,
+        let body = match raw["body"].as_str() {
+            Some(text) if !text.is_empty() => serde_json::from_str(text).expect("bodies are JSON"),
+            _ => Value::Null,
+        };
+        Reply {
+            status,
+            headers,
+            set_cookies,
+            body,
+            raw,
+        }
     }
 }
 
@@ -695,6 +738,11 @@ impl AuthorizerEvent {
 
     pub fn bearer(self, token: &str) -> Self {
         self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// The event as API Gateway sends it to the authorizer.
+    pub fn to_json(&self) -> Value {
+        self.0.clone()
     }
 }
 

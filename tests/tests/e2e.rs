@@ -77,7 +77,9 @@ impl Browser {
         headers: &[(&str, &str)],
     ) -> (StatusCode, Value) {
         let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -93,6 +95,7 @@ impl Browser {
         let response = request.send().await.expect("the local stack answers");
         self.jar.absorb(&response);
         let status = response.status();
+        session_tests::record_status(method.as_str(), path, status.as_u16());
         let text = response.text().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
@@ -410,4 +413,146 @@ async fn two_devices_list_revoke_sign_out_everywhere_and_conflicting_patches() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// One load client: signs in, then validates, refreshes and signs out in a fixed mix,
+/// checking every answer against what it expects of its own session.
+async fn load_client(client: usize, ticket: String, until: std::time::Instant) -> LoadOutcome {
+    let mut browser = Browser::new();
+    let mut requests = 0;
+    let mut errors = Vec::new();
+    let mut current: Option<Value> = None;
+    // Cookies of sessions this client signed out: each must stay rejected.
+    let mut ended = Vec::new();
+    let mut step = client;
+    while std::time::Instant::now() < until {
+        step += 1;
+        requests += 1;
+        let Some(session_id) = current.clone() else {
+            let (status, body) = browser
+                .send(
+                    Method::POST,
+                    "/sessions",
+                    Some(json!({ "id_token": ticket })),
+                )
+                .await;
+            if status == StatusCode::CREATED {
+                current = Some(body["session_id"].clone());
+            } else {
+                errors.push(format!("create: {status} {body}"));
+            }
+            continue;
+        };
+        match step % 10 {
+            0 => {
+                let cookie = browser.jar.0.get("__Host-session").cloned();
+                let (status, body) = browser
+                    .send(Method::DELETE, "/sessions/current", None)
+                    .await;
+                if status != StatusCode::NO_CONTENT || !browser.jar.0.is_empty() {
+                    errors.push(format!("logout: {status} {body}"));
+                }
+                ended.extend(cookie);
+                current = None;
+            }
+            1 | 5 => {
+                let (status, body) = browser
+                    .send(Method::POST, "/sessions/current/refresh", None)
+                    .await;
+                if status != StatusCode::OK || body["session_id"] != session_id {
+                    errors.push(format!("refresh: {status} {body}"));
+                }
+            }
+            _ => {
+                let (status, body) = browser.send(Method::GET, "/sessions/current", None).await;
+                if status != StatusCode::OK || body["session_id"] != session_id {
+                    errors.push(format!("validate: {status} {body}"));
+                }
+            }
+        }
+    }
+    LoadOutcome {
+        requests,
+        errors,
+        browser,
+        current,
+        ended,
+    }
+}
+
+struct LoadOutcome {
+    requests: usize,
+    errors: Vec<String>,
+    browser: Browser,
+    /// The session the client holds at the end (its `session_id`), if any.
+    current: Option<Value>,
+    ended: Vec<String>,
+}
+
+/// A bounded load: LOAD_CLIENTS concurrent clients (8) for LOAD_SECONDS (10) against the local
+/// stack; no request may fail, and afterwards every session is in the state its client expects
+/// (its live session validates as itself, every session it signed out stays rejected).
+#[tokio::test]
+async fn a_bounded_mixed_load_has_no_errors_and_every_session_ends_as_expected() {
+    let setting = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let clients = setting("LOAD_CLIENTS", 8);
+    let seconds = setting("LOAD_SECONDS", 10);
+    let tickets: Vec<String> = (0..clients).map(|c| ticket(&format!("load-{c}"))).collect();
+    let started = std::time::Instant::now();
+    let until = started + std::time::Duration::from_secs(seconds as u64);
+    let runs = tickets
+        .into_iter()
+        .enumerate()
+        .map(|(client, ticket)| tokio::spawn(load_client(client, ticket, until)));
+    let results: Vec<_> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let requests: usize = results.iter().map(|r| r.requests).sum();
+    let errors: Vec<&String> = results.iter().flat_map(|r| &r.errors).collect();
+    println!(
+        "load: {clients} clients, {requests} requests in {elapsed:.1} s = {:.0} requests/s, {} errors",
+        requests as f64 / elapsed,
+        errors.len()
+    );
+    assert!(errors.is_empty(), "errors under load: {errors:?}");
+    assert!(
+        requests > clients * 10,
+        "the load ran ({requests} requests)"
+    );
+
+    let mut ended_total = 0;
+    for mut outcome in results {
+        if let Some(session_id) = outcome.current {
+            let (status, body) = outcome
+                .browser
+                .send(Method::GET, "/sessions/current", None)
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "a live session survives the load: {body}"
+            );
+            assert_eq!(body["session_id"], session_id);
+        }
+        for cookie in outcome.ended {
+            ended_total += 1;
+            let mut other = Browser::new();
+            other.jar.0.insert("__Host-session".into(), cookie);
+            let (status, body) = other.send(Method::GET, "/sessions/current", None).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "a signed-out session stays ended: {body}"
+            );
+        }
+    }
+    assert!(ended_total > 0, "the mix signed sessions out");
 }

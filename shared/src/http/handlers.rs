@@ -23,9 +23,9 @@ use crate::store::Owner;
 /// Body of `POST /sessions`. Unknown fields are rejected, not ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CreateRequest {
+pub(crate) struct CreateRequest {
     id_token: Option<String>,
-    data: Option<Value>,
+    pub(crate) data: Option<Value>,
     #[serde(default)]
     token_in_body: bool,
     /// Trusted-caller mode only: the identity an IAM-signed backend vouches for.
@@ -449,8 +449,8 @@ async fn revoke_all_sessions(app: &App, req: &Request) -> Result<Response<Body>,
 /// optionally the version it was based on (or send `If-Match`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UpdateRequest {
-    data: Value,
+pub(crate) struct UpdateRequest {
+    pub(crate) data: Value,
     version: Option<u64>,
 }
 

@@ -4,6 +4,8 @@
 pub mod authorizer;
 pub mod cookies;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handlers;
 pub mod origin;
 mod request;

@@ -1,0 +1,558 @@
+//! The functions as Lambda runs them: each `bootstrap` binary started as a process that polls a
+//! Lambda Runtime API, which this file serves (the `/2018-06-01/runtime/...` routes: `next`,
+//! `response`, `error`, `init/error`). Measures, per function:
+//! - cold start: process start → first `GET /invocation/next` (config parsed, SDK client built);
+//! - peak RSS (`VmHWM`) after serving a load of real API Gateway events;
+//! - throughput of validate: invocations per second with 1, 2 and 4 concurrent instances
+//!   (clients), each instance serving one invocation at a time, as Lambda does.
+//!
+//! `make bench` runs it on the release build of `cargo lambda build` (`target/lambda/*/bootstrap`)
+//! and writes the tables into docs/BENCHMARKS.md. Under `cargo test` it is a smoke test of the
+//! debug binaries (`target/debug/session-*`): every function starts under the Runtime API and
+//! answers its events with the expected status.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use session_tests::{
+    AuthorizerEvent, Event, Function, Payload, Reply, TestTable, app, config_vars, invoke, ticket,
+};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// One invocation handed to the function: its event and where its answer goes.
+struct Invocation {
+    event: Value,
+    answer: oneshot::Sender<Result<Value, String>>,
+}
+
+struct RuntimeState {
+    queue: tokio::sync::Mutex<mpsc::Receiver<Invocation>>,
+    pending: Mutex<HashMap<String, oneshot::Sender<Result<Value, String>>>>,
+    /// Fired once, at the first poll for work (`Ok`) or an init error (`Err`).
+    ready: Mutex<Option<oneshot::Sender<Result<Instant, String>>>>,
+    next_id: Mutex<u64>,
+}
+
+/// A Lambda Runtime API for one function instance.
+struct RuntimeApi {
+    addr: SocketAddr,
+    sender: mpsc::Sender<Invocation>,
+    ready: Option<oneshot::Receiver<Result<Instant, String>>>,
+}
+
+impl RuntimeApi {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sender, receiver) = mpsc::channel(1);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let state = Arc::new(RuntimeState {
+            queue: tokio::sync::Mutex::new(receiver),
+            pending: Mutex::new(HashMap::new()),
+            ready: Mutex::new(Some(ready_tx)),
+            next_id: Mutex::new(0),
+        });
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| serve(state.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            addr,
+            sender,
+            ready: Some(ready_rx),
+        }
+    }
+
+    /// Waits for the function's first poll (or its init error).
+    async fn ready(&mut self) -> Result<Instant, String> {
+        let ready = self.ready.take().expect("ready is awaited once");
+        tokio::time::timeout(Duration::from_secs(30), ready)
+            .await
+            .map_err(|_| "no poll within 30 s".to_owned())?
+            .map_err(|_| "runtime API closed".to_owned())?
+    }
+
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let (answer, reply) = oneshot::channel();
+        self.sender
+            .send(Invocation { event, answer })
+            .await
+            .map_err(|_| "runtime API closed".to_owned())?;
+        tokio::time::timeout(Duration::from_secs(30), reply)
+            .await
+            .map_err(|_| "no answer within 30 s".to_owned())?
+            .map_err(|_| "invocation dropped".to_owned())?
+    }
+}
+
+fn reply(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response
+}
+
+async fn serve(
+    state: Arc<RuntimeState>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let fire_ready = |outcome: Result<Instant, String>| {
+        if let Some(ready) = state.ready.lock().unwrap().take() {
+            let _ = ready.send(outcome);
+        }
+    };
+    Ok(match (method, parts.as_slice()) {
+        (Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => {
+            fire_ready(Ok(Instant::now()));
+            let Some(invocation) = state.queue.lock().await.recv().await else {
+                return Ok(reply(StatusCode::GONE, Bytes::new()));
+            };
+            let id = {
+                let mut next = state.next_id.lock().unwrap();
+                *next += 1;
+                format!("bench-{next}")
+            };
+            state
+                .pending
+                .lock()
+                .unwrap()
+                .insert(id.clone(), invocation.answer);
+            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            let mut response = reply(
+                StatusCode::OK,
+                Bytes::from(serde_json::to_vec(&invocation.event).unwrap()),
+            );
+            let headers = response.headers_mut();
+            headers.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
+            headers.insert("lambda-runtime-deadline-ms", deadline.into());
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:bench"
+                    .parse()
+                    .unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-trace-id",
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0"
+                    .parse()
+                    .unwrap(),
+            );
+            response
+        }
+        (Method::POST, ["2018-06-01", "runtime", "invocation", id, outcome]) => {
+            let answer = state.pending.lock().unwrap().remove(*id);
+            if let Some(answer) = answer {
+                let _ = answer.send(match *outcome {
+                    "response" => serde_json::from_slice(&body).map_err(|e| e.to_string()),
+                    _ => Err(String::from_utf8_lossy(&body).into_owned()),
+                });
+            }
+            reply(StatusCode::ACCEPTED, Bytes::new())
+        }
+        (Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {
+            fire_ready(Err(String::from_utf8_lossy(&body).into_owned()));
+            reply(StatusCode::ACCEPTED, Bytes::new())
+        }
+        _ => reply(StatusCode::NOT_FOUND, Bytes::new()),
+    })
+}
+
+/// One running function instance: the process and its Runtime API.
+struct Instance {
+    child: Child,
+    api: RuntimeApi,
+    cold_start: Duration,
+}
+
+impl Instance {
+    /// Starts `binary` with the environment Lambda gives a function (plus the test configuration)
+    /// and waits for its first poll.
+    async fn start(binary: &Path, name: &str, table: &str) -> Self {
+        let mut api = RuntimeApi::start().await;
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+            .envs(config_vars(table))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL_DYNAMODB",
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                command.env(var, value);
+            }
+        }
+        let started = Instant::now();
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let ready = api
+            .ready()
+            .await
+            .unwrap_or_else(|e| panic!("{name} did not start: {e}"));
+        Self {
+            child,
+            api,
+            cold_start: ready - started,
+        }
+    }
+
+    /// Peak resident memory so far, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let pid = self.child.id().expect("the instance runs");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Where the binaries are: `cargo lambda build` output for the benchmark, debug bins for the
+/// smoke test. Found from this executable's path (`<target>/<profile>/deps/<bench>`).
+fn binary(full: bool, package: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let path = if full {
+        profile_dir
+            .parent()
+            .unwrap()
+            .join("lambda")
+            .join(package)
+            .join("bootstrap")
+    } else {
+        profile_dir.join(package)
+    };
+    assert!(
+        path.exists(),
+        "{} is missing: {}",
+        path.display(),
+        if full {
+            "run `cargo lambda build --release` first (make bench does)"
+        } else {
+            "run `cargo build --workspace --bins` first (make test does)"
+        }
+    );
+    path
+}
+
+/// A cookie of a fresh session of `user`, created through the in-process handler.
+async fn session(table: &TestTable, user: &str) -> String {
+    let app = app(table, &[]);
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket(user, None)),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    created.cookie_token()
+}
+
+/// The load each function serves: a representative event per invocation, and a check of the answer.
+struct Workload {
+    package: &'static str,
+    /// Makes the event of invocation `i` (may prepare state in the table first).
+    event: Box<dyn Fn(usize) -> Value>,
+    check: fn(&Value) -> Result<(), String>,
+}
+
+fn http_status(expected: u16) -> impl Fn(&Value) -> Result<(), String> {
+    move |answer: &Value| {
+        let reply = Reply::parse(Payload::V2, answer.clone());
+        if reply.status == expected {
+            Ok(())
+        } else {
+            Err(format!("status {} ({})", reply.status, reply.body))
+        }
+    }
+}
+
+fn expect_200(answer: &Value) -> Result<(), String> {
+    http_status(200)(answer)
+}
+
+fn expect_201(answer: &Value) -> Result<(), String> {
+    http_status(201)(answer)
+}
+
+fn expect_204(answer: &Value) -> Result<(), String> {
+    http_status(204)(answer)
+}
+
+fn expect_authorized(answer: &Value) -> Result<(), String> {
+    if answer["isAuthorized"] == json!(true) {
+        Ok(())
+    } else {
+        Err(format!("not authorized: {answer}"))
+    }
+}
+
+async fn workloads(table: &TestTable, invocations: usize) -> Vec<Workload> {
+    let token = session(table, "bench-user").await;
+    // Each sign-out ends, and each refresh rotates, a session of its own.
+    let mut to_end = Vec::with_capacity(invocations);
+    let mut to_refresh = Vec::with_capacity(invocations);
+    for i in 0..invocations {
+        to_end.push(session(table, &format!("bench-out-{i}")).await);
+        to_refresh.push(session(table, &format!("bench-refresh-{i}")).await);
+    }
+    let validate = {
+        let token = token.clone();
+        move |_| {
+            Event::new(Payload::V2, "GET", "/sessions/current")
+                .session_cookie(&token)
+                .to_json()
+        }
+    };
+    let list = {
+        let token = token.clone();
+        move |_| {
+            Event::new(Payload::V2, "GET", "/sessions")
+                .session_cookie(&token)
+                .to_json()
+        }
+    };
+    let refresh = move |i: usize| {
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh")
+            .session_cookie(&to_refresh[i])
+            .to_json()
+    };
+    let authorize = {
+        let token = token.clone();
+        move |_| AuthorizerEvent::new().session_cookie(&token).to_json()
+    };
+    vec![
+        Workload {
+            package: "session-validate",
+            event: Box::new(validate),
+            check: expect_200,
+        },
+        Workload {
+            package: "session-create",
+            event: Box::new(|i| {
+                Event::new(Payload::V2, "POST", "/sessions")
+                    .bearer(&ticket(&format!("bench-new-{i}"), None))
+                    .to_json()
+            }),
+            check: expect_201,
+        },
+        Workload {
+            package: "session-refresh",
+            event: Box::new(refresh),
+            check: expect_200,
+        },
+        Workload {
+            package: "session-logout",
+            event: Box::new(move |i| {
+                Event::new(Payload::V2, "DELETE", "/sessions/current")
+                    .session_cookie(&to_end[i])
+                    .to_json()
+            }),
+            check: expect_204,
+        },
+        Workload {
+            package: "session-manage",
+            event: Box::new(list),
+            check: expect_200,
+        },
+        Workload {
+            package: "session-admin",
+            event: Box::new(|i| {
+                Event::new(
+                    Payload::V2,
+                    "DELETE",
+                    &format!("/admin/users/nobody-{i}/sessions"),
+                )
+                .iam_caller("arn:aws:iam::123456789012:role/bench")
+                .to_json()
+            }),
+            check: expect_200,
+        },
+        Workload {
+            package: "session-authorizer",
+            event: Box::new(authorize),
+            check: expect_authorized,
+        },
+        Workload {
+            package: "session-echo",
+            event: Box::new(|_| {
+                Event::new(Payload::V2, "GET", "/example/whoami")
+                    .authorizer_context(&json!({"user_id": "bench-user", "session_id": "s"}))
+                    .to_json()
+            }),
+            check: expect_200,
+        },
+    ]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Serves `seconds` of validates with `clients` instances, each fed one invocation at a time.
+async fn throughput(binary: &Path, table: &TestTable, clients: usize, window: Duration) -> String {
+    let token = session(table, "bench-throughput").await;
+    let event = Event::new(Payload::V2, "GET", "/sessions/current")
+        .session_cookie(&token)
+        .to_json();
+    let mut instances = Vec::new();
+    for _ in 0..clients {
+        instances.push(Instance::start(binary, "session-validate", &table.name).await);
+    }
+    // Warm each instance (first connection to DynamoDB) before timing.
+    for instance in &instances {
+        expect_200(&instance.api.invoke(event.clone()).await.unwrap()).unwrap();
+    }
+    let started = Instant::now();
+    let runs = instances.iter().map(|instance| {
+        let event = event.clone();
+        async move {
+            let mut latencies = Vec::new();
+            while started.elapsed() < window {
+                let t = Instant::now();
+                let answer = instance.api.invoke(event.clone()).await.unwrap();
+                latencies.push(t.elapsed());
+                expect_200(&answer).unwrap();
+            }
+            latencies
+        }
+    });
+    let mut latencies: Vec<Duration> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let elapsed = started.elapsed();
+    let peak = instances.iter().map(Instance::peak_rss_kib).max().unwrap();
+    for instance in instances {
+        instance.stop().await;
+    }
+    latencies.sort();
+    format!(
+        "| {clients} | {} | {:.0} | {:.2} | {:.2} | {:.1} |",
+        latencies.len(),
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        peak as f64 / 1024.0
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs the smoke version.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (starts, invocations) = if full { (20, 1_000) } else { (2, 10) };
+    let table = TestTable::new().await;
+    let workloads = workloads(&table, invocations).await;
+
+    println!("Each function's binary under a local Lambda Runtime API, {starts} cold starts and");
+    println!("{invocations} sequential invocations of a representative event each:");
+    println!();
+    println!(
+        "| function | cold start p50 (ms) | cold start max (ms) | invocation p50 (ms) | peak RSS after load (MB) |"
+    );
+    println!("|---|---|---|---|---|");
+    for workload in &workloads {
+        let binary = binary(full, workload.package);
+        let mut cold = Vec::new();
+        for _ in 1..starts {
+            let instance = Instance::start(&binary, workload.package, &table.name).await;
+            cold.push(instance.cold_start);
+            instance.stop().await;
+        }
+        let instance = Instance::start(&binary, workload.package, &table.name).await;
+        cold.push(instance.cold_start);
+        let mut latencies = Vec::with_capacity(invocations);
+        for i in 0..invocations {
+            let event = (workload.event)(i);
+            let t = Instant::now();
+            let answer = instance.api.invoke(event).await;
+            latencies.push(t.elapsed());
+            let checked = answer.and_then(|a| (workload.check)(&a));
+            if let Err(problem) = checked {
+                panic!("{} invocation {i}: {problem}", workload.package);
+            }
+        }
+        let peak = instance.peak_rss_kib();
+        instance.stop().await;
+        cold.sort();
+        latencies.sort();
+        println!(
+            "| {} | {:.1} | {:.1} | {:.2} | {:.1} |",
+            workload.package,
+            ms(percentile(&cold, 0.5)),
+            ms(*cold.last().unwrap()),
+            ms(percentile(&latencies, 0.5)),
+            peak as f64 / 1024.0
+        );
+    }
+
+    let window = Duration::from_secs(if full { 10 } else { 1 });
+    let binary = binary(full, "session-validate");
+    println!();
+    println!(
+        "Validate throughput: concurrent instances (clients), each serving one invocation at a time, for {} s:",
+        window.as_secs()
+    );
+    println!();
+    println!("| clients | validates | per second | p50 (ms) | p99 (ms) | peak RSS (MB) |");
+    println!("|---|---|---|---|---|---|");
+    for clients in [1, 2, 4] {
+        println!("{}", throughput(&binary, &table, clients, window).await);
+    }
+    table.drop_table().await;
+}
