@@ -25,18 +25,27 @@ cd "$ROOT_DIR"
 # The fault tests start (and stop) a DynamoDB Local of their own.
 export DYNAMODB_LOCAL_JAR="$(dynamodb_jar)"
 
+# Every status a test sees is logged; the last step checks them against docs/openapi.yaml.
+export SESSION_STATUS_LOG="$STATE_DIR/statuses.log"
+rm -f "$SESSION_STATUS_LOG"
+
 log "unit, handler and integration tests"
+# The function binaries first: the `lambda` bench's smoke run starts each under a Runtime API.
+cargo build --quiet --workspace --bins
 cargo test --workspace --all-targets
 
 log "end-to-end: the functions behind cargo lambda watch, over HTTP"
 api_port="$(free_port)"
 export SESSION_TABLE_NAME="e2e-$(date +%s)-$RANDOM"
 export SESSION_ALLOWED_ORIGINS="http://localhost:9001"
-cargo build --quiet --workspace --bins
 cargo run --quiet -p dev-tools --bin create-table
 cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   >"$STATE_DIR/e2e-watch.log" 2>&1 &
 STARTED_PIDS+=($!)
 wait_for_port "$api_port" 120 "cargo lambda watch" || { cat "$STATE_DIR/e2e-watch.log" >&2; exit 1; }
-E2E_BASE_URL="http://127.0.0.1:$api_port" cargo test -p session-tests --features e2e --test e2e \
+# Includes the bounded load test (LOAD_CLIENTS, LOAD_SECONDS), whose requests/s it prints.
+E2E_BASE_URL="http://127.0.0.1:$api_port" cargo test -p session-tests --features e2e --test e2e -- --show-output \
   || { log "cargo lambda watch log:"; tail -n 50 "$STATE_DIR/e2e-watch.log" >&2; exit 1; }
+
+log "the OpenAPI contract: every documented status was produced by some test"
+cargo run --quiet -p session-tests --bin documented-statuses -- "$SESSION_STATUS_LOG"

@@ -96,6 +96,22 @@ fn every_parameter_default_matches_the_code_default() {
 /// The example route behind the session authorizer: not part of the session contract.
 const EXAMPLE_ROUTE: (&str, &str) = ("/example/whoami", "session-echo");
 
+/// Every route of the session API: the template serves these (and the example route), and
+/// docs/openapi.yaml documents exactly these.
+const CONTRACT_ROUTES: [&str; 11] = [
+    "POST /sessions",
+    "POST /internal/sessions",
+    "GET /sessions/current",
+    "POST /sessions/current/refresh",
+    "DELETE /sessions/current",
+    "GET /sessions",
+    "DELETE /sessions",
+    "DELETE /sessions/{session_id}",
+    "PATCH /sessions/current",
+    "DELETE /admin/users/{user_id}/sessions",
+    "DELETE /admin/tenants/{tenant_id}/sessions",
+];
+
 /// `/sessions/{session_id}` → `/sessions/x1`: a concrete path for a route pattern.
 fn concrete(pattern: &str) -> String {
     pattern
@@ -165,23 +181,11 @@ fn every_template_route_reaches_the_function_that_serves_it() {
             assert_eq!(binary_of(route), binary, "{method} {path} goes to {name}");
         }
     }
-    let expected: BTreeSet<String> = [
-        "POST /sessions",
-        "POST /internal/sessions",
-        "GET /sessions/current",
-        "POST /sessions/current/refresh",
-        "DELETE /sessions/current",
-        "GET /sessions",
-        "DELETE /sessions",
-        "DELETE /sessions/{session_id}",
-        "PATCH /sessions/current",
-        "DELETE /admin/users/{user_id}/sessions",
-        "DELETE /admin/tenants/{tenant_id}/sessions",
-        "GET /example/whoami",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    let expected: BTreeSet<String> = CONTRACT_ROUTES
+        .iter()
+        .chain([&"GET /example/whoami"])
+        .map(|r| r.to_string())
+        .collect();
     assert_eq!(seen, expected);
 }
 
@@ -230,4 +234,57 @@ fn the_local_router_sends_each_route_to_the_same_function_as_the_template() {
             Err(_) => assert_eq!(function, "session-validate", "{method} {path}"),
         }
     }
+}
+
+fn openapi() -> serde_json::Value {
+    let text = include_str!("../../docs/openapi.yaml");
+    serde_norway::from_str(text).expect("docs/openapi.yaml is YAML")
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_routes_the_code_serves() {
+    let doc = openapi();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, operations) in doc["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            let method = method.to_ascii_uppercase();
+            route_of(&method, path).unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+            documented.insert(format!("{method} {path}"));
+        }
+    }
+    let expected: BTreeSet<String> = CONTRACT_ROUTES.iter().map(|r| r.to_string()).collect();
+    assert_eq!(documented, expected);
+}
+
+#[test]
+fn the_openapi_error_codes_are_exactly_the_codes_the_code_answers_with() {
+    let doc = openapi();
+    let documented: BTreeSet<&str> =
+        doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+    // Every constructor in error.rs names its status, then its code: `StatusCode::X, "code"`.
+    let source = include_str!("../../shared/src/http/error.rs");
+    let lines: Vec<&str> = source.lines().collect();
+    let mut in_code: BTreeSet<String> = BTreeSet::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(at) = line.find("StatusCode::") else {
+            continue;
+        };
+        let rest = format!("{} {}", &line[at..], lines.get(i + 1).unwrap_or(&""));
+        let literal = rest
+            .split('"')
+            .nth(1)
+            .filter(|c| !c.is_empty() && c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+        if let Some(code) = literal {
+            in_code.insert(code.to_owned());
+        }
+    }
+    assert!(in_code.len() >= 15, "codes found in error.rs: {in_code:?}");
+    let in_code: BTreeSet<&str> = in_code.iter().map(String::as_str).collect();
+    assert_eq!(documented, in_code);
 }

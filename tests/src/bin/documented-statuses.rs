@@ -1,0 +1,79 @@
+//! `make test`'s last check: every status docs/openapi.yaml documents for an operation was
+//! produced by that operation somewhere in the tests (the `METHOD path status` lines the test
+//! harness appends to SESSION_STATUS_LOG), and every operation was called. Exits 1 listing the
+//! gaps. Usage: `documented-statuses <statuses.log>`.
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+
+/// Whether a concrete path (`/sessions/6f1c`) is an instance of a pattern (`/sessions/{id}`).
+fn matches(pattern: &str, path: &str) -> bool {
+    let (p, c): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == c.len()
+        && p.iter()
+            .zip(&c)
+            .all(|(p, c)| (p.starts_with('{') && p.ends_with('}') && !c.is_empty()) || p == c)
+}
+
+fn main() -> ExitCode {
+    let Some(log) = std::env::args().nth(1) else {
+        eprintln!("usage: documented-statuses <statuses.log>");
+        return ExitCode::from(2);
+    };
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let doc: serde_json::Value = match std::fs::read_to_string(format!("{root}/docs/openapi.yaml"))
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_norway::from_str(&text).map_err(|e| e.to_string()))
+    {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!("docs/openapi.yaml: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let seen: BTreeSet<(String, String, u16)> = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let (method, path, status) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((method.to_owned(), path.to_owned(), status.parse().ok()?))
+        })
+        .collect();
+
+    let mut documented = 0;
+    let mut missing = Vec::new();
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for (pattern, operations) in &paths {
+        for (method, operation) in operations.as_object().into_iter().flatten() {
+            let method = method.to_ascii_uppercase();
+            let statuses = operation["responses"].as_object().into_iter().flatten();
+            for status in statuses.filter_map(|(s, _)| s.parse::<u16>().ok()) {
+                documented += 1;
+                let produced = seen
+                    .iter()
+                    .any(|(m, p, s)| *m == method && *s == status && matches(pattern, p));
+                if !produced {
+                    missing.push(format!("{method} {pattern} {status}"));
+                }
+            }
+        }
+    }
+    if documented == 0 {
+        eprintln!("docs/openapi.yaml documents no statuses");
+        return ExitCode::FAILURE;
+    }
+    if missing.is_empty() {
+        println!(
+            "all {documented} statuses documented in docs/openapi.yaml were produced by the tests ({} distinct requests seen)",
+            seen.len()
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("documented in docs/openapi.yaml but produced by no test:");
+        for gap in &missing {
+            eprintln!("  {gap}");
+        }
+        ExitCode::FAILURE
+    }
+}

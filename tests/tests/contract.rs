@@ -1,0 +1,208 @@
+//! The documented failure statuses of every route (docs/openapi.yaml), each produced once
+//! through the real handler: the store unreachable (503 with `Retry-After`, cookie kept), no
+//! credential (401), a cookie request from a foreign origin (403 `csrf_rejected`), and the admin
+//! routes' own refusals. `make test` then checks no documented status went unproduced.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use session_shared::App;
+use session_shared::store::SessionStore;
+use session_tests::{Event, Function, Payload, TestTable, app, client_for, config, invoke, ticket};
+
+/// A token of the right shape that no store knows.
+const UNKNOWN_TOKEN: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const IAM_CALLER: &str = "arn:aws:iam::123456789012:role/support";
+
+/// An app whose DynamoDB endpoint is a closed port.
+fn unreachable_app() -> App {
+    let store = SessionStore::new(client_for("http://127.0.0.1:9"), "sessions");
+    App::new(
+        config("sessions", &[("SESSION_TRUSTED_CALLER", "true")]),
+        store,
+    )
+}
+
+#[tokio::test]
+async fn every_route_answers_503_with_retry_after_when_the_store_is_unreachable() {
+    let app = unreachable_app();
+    let cookie = |e: Event| e.session_cookie(UNKNOWN_TOKEN);
+    let cases = [
+        (
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+        ),
+        (
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/internal/sessions")
+                .iam_caller(IAM_CALLER)
+                .json_body(&serde_json::json!({"user_id": "alice"})),
+        ),
+        (
+            Function::Validate,
+            cookie(Event::new(Payload::V2, "GET", "/sessions/current")),
+        ),
+        (
+            Function::Refresh,
+            cookie(Event::new(Payload::V2, "POST", "/sessions/current/refresh")),
+        ),
+        (
+            Function::Logout,
+            cookie(Event::new(Payload::V2, "DELETE", "/sessions/current")),
+        ),
+        (
+            Function::Manage,
+            cookie(Event::new(Payload::V2, "GET", "/sessions")),
+        ),
+        (
+            Function::Manage,
+            cookie(Event::new(Payload::V2, "DELETE", "/sessions")),
+        ),
+        (
+            Function::Manage,
+            cookie(Event::new(
+                Payload::V2,
+                "DELETE",
+                "/sessions/6f1c0000-0000-4000-8000-000000000000",
+            )),
+        ),
+        (
+            Function::Manage,
+            cookie(Event::new(Payload::V2, "PATCH", "/sessions/current"))
+                .json_body(&serde_json::json!({"data": {"theme": "dark"}})),
+        ),
+        (
+            Function::Admin,
+            Event::new(Payload::V2, "DELETE", "/admin/users/alice/sessions").iam_caller(IAM_CALLER),
+        ),
+        (
+            Function::Admin,
+            Event::new(Payload::V2, "DELETE", "/admin/tenants/acme/sessions")
+                .iam_caller(IAM_CALLER),
+        ),
+    ];
+    // In parallel: each waits out its retries.
+    let replies = futures::future::join_all(
+        cases
+            .iter()
+            .map(|(function, event)| invoke(&app, *function, event.clone())),
+    )
+    .await;
+    for ((_, event), reply) in cases.iter().zip(replies) {
+        assert_eq!(reply.status, 503, "{event:?}: {:?}", reply.body);
+        assert_eq!(reply.error_code(), "service_unavailable");
+        assert_eq!(reply.header("retry-after"), Some("1"));
+        assert!(reply.set_cookies.is_empty(), "a 503 keeps the cookie");
+    }
+}
+
+#[tokio::test]
+async fn routes_that_need_a_session_answer_401_without_one() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let cases = [
+        (
+            Function::Manage,
+            Event::new(Payload::V2, "DELETE", "/sessions"),
+        ),
+        (
+            Function::Manage,
+            Event::new(
+                Payload::V2,
+                "DELETE",
+                "/sessions/6f1c0000-0000-4000-8000-000000000000",
+            ),
+        ),
+        (
+            Function::Manage,
+            Event::new(Payload::V2, "PATCH", "/sessions/current")
+                .json_body(&serde_json::json!({"data": {"theme": "dark"}})),
+        ),
+    ];
+    for (function, event) in cases {
+        let reply = invoke(&app, function, event.clone()).await;
+        assert_eq!(reply.status, 401, "{event:?}: {:?}", reply.body);
+        assert_eq!(reply.error_code(), "unauthenticated");
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn cookie_requests_from_a_foreign_origin_are_refused_on_every_unsafe_route() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let token = created.cookie_token();
+    let foreign = |e: Event| {
+        e.without_header("Origin")
+            .header("Origin", "https://evil.example")
+            .session_cookie(&token)
+    };
+    let cases = [
+        (
+            Function::Create,
+            foreign(Event::new(Payload::V2, "POST", "/sessions")),
+        ),
+        (
+            Function::Refresh,
+            foreign(Event::new(Payload::V2, "POST", "/sessions/current/refresh")),
+        ),
+        (
+            Function::Manage,
+            foreign(Event::new(Payload::V2, "DELETE", "/sessions")),
+        ),
+        (
+            Function::Manage,
+            foreign(Event::new(Payload::V2, "PATCH", "/sessions/current"))
+                .json_body(&serde_json::json!({"data": {"theme": "dark"}})),
+        ),
+    ];
+    for (function, event) in cases {
+        let reply = invoke(&app, function, event.clone()).await;
+        assert_eq!(reply.status, 403, "{event:?}: {:?}", reply.body);
+        assert_eq!(reply.error_code(), "csrf_rejected");
+    }
+    // Nothing changed: the session still validates, with its data untouched.
+    let current = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token),
+    )
+    .await;
+    assert_eq!(current.status, 200);
+    assert_eq!(current.body["data"], serde_json::json!({}));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn tenant_revocation_needs_an_iam_caller_and_a_valid_tenant_id() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let unsigned = invoke(
+        &app,
+        Function::Admin,
+        Event::new(Payload::V2, "DELETE", "/admin/tenants/acme/sessions"),
+    )
+    .await;
+    assert_eq!(unsigned.status, 403);
+    assert_eq!(unsigned.error_code(), "forbidden");
+    let long = "t".repeat(300);
+    let invalid = invoke(
+        &app,
+        Function::Admin,
+        Event::new(
+            Payload::V2,
+            "DELETE",
+            &format!("/admin/tenants/{long}/sessions"),
+        )
+        .iam_caller(IAM_CALLER),
+    )
+    .await;
+    assert_eq!(invalid.status, 400, "{:?}", invalid.body);
+    assert_eq!(invalid.error_code(), "invalid_request");
+    table.drop_table().await;
+}
