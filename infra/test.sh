@@ -8,6 +8,7 @@ source "$(dirname "$0")/lib.sh"
 ensure_java
 ensure_dynamodb_local
 ensure_cargo_lambda
+ensure_chromium
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 set -m # every started process leads its own process group, so stop_started ends it whole
@@ -37,7 +38,9 @@ cargo test --workspace --all-targets
 log "end-to-end: the functions behind cargo lambda watch, over HTTP"
 api_port="$(free_port)"
 export SESSION_TABLE_NAME="e2e-$(date +%s)-$RANDOM"
-export SESSION_ALLOWED_ORIGINS="http://localhost:9001"
+demo_port="$(free_port)"
+# The Rust e2e test's frontend origin, and the demo page's (the browser test).
+export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_port"
 cargo run --quiet -p dev-tools --bin create-table
 cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   >"$STATE_DIR/e2e-watch.log" 2>&1 &
@@ -46,6 +49,13 @@ wait_for_port "$api_port" 120 "cargo lambda watch" || { cat "$STATE_DIR/e2e-watc
 # Includes the bounded load test (LOAD_CLIENTS, LOAD_SECONDS), whose requests/s it prints.
 E2E_BASE_URL="http://127.0.0.1:$api_port" cargo test -p session-tests --features e2e --test e2e -- --show-output \
   || { log "cargo lambda watch log:"; tail -n 50 "$STATE_DIR/e2e-watch.log" >&2; exit 1; }
+
+log "browser: the demo page (another origin) in headless Chromium, driven by playwright-core"
+node infra/demo-server.mjs "$demo_port" >"$STATE_DIR/demo-server.log" 2>&1 &
+STARTED_PIDS+=($!)
+wait_for_port "$demo_port" 20 "the demo server" || { cat "$STATE_DIR/demo-server.log" >&2; exit 1; }
+DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" \
+  SCREENSHOT="$STATE_DIR/artifacts/demo.png" node tests/browser/demo.mjs
 
 log "the OpenAPI contract: every documented status was produced by some test"
 cargo run --quiet -p session-tests --bin documented-statuses -- "$SESSION_STATUS_LOG"
