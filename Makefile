@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else they need, they install.
-.PHONY: dev test lint token bench fuzz
+.PHONY: dev test lint token bench fuzz schemathesis
 
 dev: ## DynamoDB Local + all functions on http://localhost:9000 (Ctrl-C stops everything)
 	bash infra/dev.sh
@@ -12,6 +12,9 @@ bench: ## benchmarks against DynamoDB Local; rewrites docs/BENCHMARKS.md (not pa
 
 fuzz: ## each fuzz target of shared/fuzz for FUZZ_SECONDS (60); crashes are kept as regression inputs
 	bash infra/fuzz.sh
+
+schemathesis: ## generated requests from docs/openapi.yaml against a running make dev (API_URL)
+	bash infra/schemathesis.sh
 
 lint: ## formatting, clippy, and the SAM template linters
 	bash infra/lint.sh

@@ -57,5 +57,8 @@ wait_for_port "$demo_port" 20 "the demo server" || { cat "$STATE_DIR/demo-server
 DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" \
   SCREENSHOT="$STATE_DIR/artifacts/demo.png" node tests/browser/demo.mjs
 
+log "schemathesis: generated requests against docs/openapi.yaml"
+API_URL="http://localhost:$api_port" SCHEMATHESIS_EXAMPLES=20 bash infra/schemathesis.sh
+
 log "the OpenAPI contract: every documented status was produced by some test"
 cargo run --quiet -p session-tests --bin documented-statuses -- "$SESSION_STATUS_LOG"

@@ -82,6 +82,7 @@ pub fn client_for(endpoint: &str) -> Client {
 pub fn client_with(endpoint: &str, counter: Option<OpCounter>) -> Client {
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(session_shared::store::https_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
@@ -507,6 +508,14 @@ impl Event {
 
     pub fn json_body(self, body: &Value) -> Self {
         self.raw_body(&body.to_string(), Some("application/json"))
+    }
+
+    /// A body that is not UTF-8: API Gateway sends it base64-encoded (`isBase64Encoded`).
+    pub fn binary_body(mut self, body: &[u8], content_type: &str) -> Self {
+        use base64::Engine as _;
+        self.json["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+        self.json["isBase64Encoded"] = json!(true);
+        self.header("Content-Type", content_type)
     }
 
     pub fn raw_body(mut self, body: &str, content_type: Option<&str>) -> Self {
