@@ -151,6 +151,9 @@ impl IdTokenVerifier {
             .iter()
             .any(|i| matches!(i.source, JwksSource::Url(_)));
         let http = needs_http.then(|| {
+            // reqwest uses the process-wide rustls provider: ring, as the store's client does.
+            // Fails only when one is installed already, which then serves.
+            let _ = rustls::crypto::ring::default_provider().install_default();
             reqwest::Client::builder()
                 .timeout(JWKS_FETCH_TIMEOUT)
                 .build()

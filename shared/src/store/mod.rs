@@ -21,6 +21,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -29,6 +30,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, Put, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
+use aws_smithy_http_client::tls;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -258,8 +260,19 @@ pub enum BatchOutcome {
 /// Builds the DynamoDB client once per cold start from the standard AWS environment
 /// (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local), with
 /// explicit timeouts and bounded, jittered retries.
+/// The HTTPS client of every AWS SDK client: hyper + rustls with the `ring` provider and the
+/// system's root certificates (the SDK's default pulls in aws-lc, a much larger binary).
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 pub async fn client_from_env(timeouts: &StoreTimeouts) -> Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(timeouts.attempt.min(StdDuration::from_secs(1)))
