@@ -26,7 +26,7 @@ impl App {
     /// Reads the configuration and builds the DynamoDB client from the environment.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
-        let client = store::client_from_env(&config.store_timeouts).await;
+        let client = store::client_from_env(&config.store_timeouts);
         let store = SessionStore::new(client, config.table_name.clone());
         let app = Self::new(config, store);
         app.verifier.prefetch().await;

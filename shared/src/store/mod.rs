@@ -17,11 +17,10 @@ mod table;
 use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -257,9 +256,6 @@ pub enum BatchOutcome {
     Retry,
 }
 
-/// Builds the DynamoDB client once per cold start from the standard AWS environment
-/// (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local), with
-/// explicit timeouts and bounded, jittered retries.
 /// The HTTPS client of every AWS SDK client: hyper + rustls with the `ring` provider and the
 /// system's root certificates (the SDK's default pulls in aws-lc, a much larger binary).
 pub fn https_client() -> SharedHttpClient {
@@ -270,9 +266,23 @@ pub fn https_client() -> SharedHttpClient {
         .build_https()
 }
 
-pub async fn client_from_env(timeouts: &StoreTimeouts) -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+/// Builds the DynamoDB client once per cold start from the environment Lambda provides
+/// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`; and
+/// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local), with explicit timeouts and bounded, jittered
+/// retries. Not `aws-config`: its provider chain (profiles, SSO, STS, IMDS) is never used in
+/// Lambda, yet was a third of each binary and part of every cold start. Lambda's credentials
+/// stay valid for the life of the execution environment. Missing credentials make every call
+/// fail (503), never a panic.
+pub fn client_from_env(timeouts: &StoreTimeouts) -> Client {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
         .http_client(https_client())
+        .region(
+            var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(timeouts.attempt.min(StdDuration::from_secs(1)))
@@ -280,10 +290,20 @@ pub async fn client_from_env(timeouts: &StoreTimeouts) -> Client {
                 .operation_attempt_timeout(timeouts.attempt)
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
-        .load()
-        .await;
-    Client::new(&config)
+        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts));
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        config = config.credentials_provider(Credentials::new(
+            key,
+            secret,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        ));
+    }
+    if let Some(endpoint) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
+        config = config.endpoint_url(endpoint);
+    }
+    Client::from_conf(config.build())
 }
 
 #[derive(Clone)]

@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let client = client_from_env(&config.store_timeouts).await;
+    let client = client_from_env(&config.store_timeouts);
     match definition
         .create(&client, &config.table_name, Ttl::AsDefined)
         .await
