@@ -37,6 +37,13 @@ impl CookieJar {
     }
 }
 
+/// reqwest shares the functions' rustls, which has no built-in crypto provider: install ring,
+/// as the functions do.
+fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// The local demo frontend's origin, which `make test` allows (`SESSION_ALLOWED_ORIGINS`).
 const FRONTEND: &str = "http://localhost:9001";
 
@@ -54,7 +61,7 @@ impl Browser {
             .expect("E2E_BASE_URL is not set: `make test` starts the stack and sets it");
         Self {
             base,
-            http: reqwest::Client::new(),
+            http: http_client(),
             jar: CookieJar::default(),
             origin: FRONTEND.to_owned(),
         }
@@ -272,7 +279,7 @@ async fn an_old_cookie_within_the_grace_window_is_upgraded_to_the_rotated_one() 
 
 #[tokio::test]
 async fn the_cors_preflight_passes_for_the_allowed_origin_only() {
-    let http = reqwest::Client::new();
+    let http = http_client();
     let base = std::env::var("E2E_BASE_URL").unwrap();
     let preflight = |origin: &'static str| {
         http.request(Method::OPTIONS, format!("{base}/sessions/current"))
