@@ -28,7 +28,7 @@ run() { # phases mode
     --phases "$1" --mode "$2" \
     --max-examples "$EXAMPLES" \
     --seed 1 \
-    --request-timeout 10 \
+    --request-timeout 60 \
     --no-color \
     --report junit --report-dir "$STATE_DIR/schemathesis"
 }

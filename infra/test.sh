@@ -31,8 +31,13 @@ export SESSION_STATUS_LOG="$STATE_DIR/statuses.log"
 rm -f "$SESSION_STATUS_LOG"
 
 log "unit, handler and integration tests"
-# The function binaries first: the `lambda` bench's smoke run starts each under a Runtime API.
-cargo build --quiet --workspace --bins
+# The function binaries first: the `lambda` bench's smoke run starts each under a Runtime API,
+# and `cargo lambda watch` (below) runs them. Built as the function packages alone, so their
+# features are the ones `cargo run --bin <function>` (what watch runs) resolves: nothing is
+# rebuilt on the first request.
+functions=()
+for dir in functions/*/; do functions+=(-p "session-$(basename "$dir")"); done
+cargo build --quiet "${functions[@]}"
 cargo test --workspace --all-targets
 
 log "end-to-end: the functions behind cargo lambda watch, over HTTP"
