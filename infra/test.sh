@@ -9,6 +9,7 @@ ensure_java
 ensure_dynamodb_local
 ensure_cargo_lambda
 ensure_chromium
+command -v curl >/dev/null 2>&1 || apt_install curl
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 set -m # every started process leads its own process group, so stop_started ends it whole
@@ -51,6 +52,12 @@ cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --
   >"$STATE_DIR/e2e-watch.log" 2>&1 &
 STARTED_PIDS+=($!)
 wait_for_port "$api_port" 120 "cargo lambda watch" || { cat "$STATE_DIR/e2e-watch.log" >&2; exit 1; }
+# One request per function first: watch starts (and, if it must, compiles) each on its first
+# request, which must not eat the tests' time budgets. Any answer will do.
+for route in "GET /sessions/current" "POST /sessions" "POST /sessions/current/refresh" \
+  "DELETE /sessions/current" "GET /sessions" "DELETE /admin/users/warm-up/sessions" "GET /example/whoami"; do
+  curl -s -o /dev/null -m 600 -X "${route%% *}" "http://127.0.0.1:$api_port${route#* }" || true
+done
 # Includes the bounded load test (LOAD_CLIENTS, LOAD_SECONDS), whose requests/s it prints.
 E2E_BASE_URL="http://127.0.0.1:$api_port" cargo test -p session-tests --features e2e --test e2e -- --show-output \
   || { log "cargo lambda watch log:"; tail -n 50 "$STATE_DIR/e2e-watch.log" >&2; exit 1; }
