@@ -1,35 +1,49 @@
-//! Everything a function needs, built once per cold start and lent to every invocation.
+//! The wiring: builds what a function uses, once per cold start, from the configuration. The
+//! only module that imports `config`; each function's `main` calls one of these.
+//!
+//! [`Api`] is what every session route and the authorizer use (store, session operations,
+//! HTTP settings: no identity settings, no JWKS fetch). [`SignIn`] adds the identity verifier,
+//! for `POST /sessions` alone.
 
-use crate::config::{Config, ConfigError};
-use crate::identity::IdTokenVerifier;
-use crate::service::SessionService;
+use crate::config::{self, Config, ConfigError};
+use crate::handlers::{Api, SignIn};
+use crate::identity::{IdTokenVerifier, JwtConfig};
+use crate::session::SessionService;
 use crate::store::{self, SessionStore};
 
-pub struct App {
-    pub config: Config,
-    pub sessions: SessionService,
-    pub verifier: IdTokenVerifier,
-}
-
-impl App {
+impl Api {
+    /// The API over `store`, configured by `config`.
     pub fn new(config: Config, store: SessionStore) -> Self {
         let store = store.with_audit_retention(config.audit_retention);
-        let sessions = SessionService::new(store, config.policy);
-        let verifier = IdTokenVerifier::new(&config.jwt);
         Self {
-            config,
-            sessions,
-            verifier,
+            sessions: SessionService::new(store, config.policy),
+            http: config.http,
         }
     }
 
-    /// Reads the configuration and builds the DynamoDB client from the environment.
-    pub async fn from_env() -> Result<Self, ConfigError> {
+    /// Reads the configuration (no `AUTH_*` setting) and builds the DynamoDB client from the
+    /// environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
         let config = Config::from_env()?;
         let client = store::client_from_env(&config.store_timeouts);
         let store = SessionStore::new(client, config.table_name.clone());
-        let app = Self::new(config, store);
-        app.verifier.prefetch().await;
-        Ok(app)
+        Ok(Self::new(config, store))
+    }
+}
+
+impl SignIn {
+    /// The API plus a verifier of identity tokens from `identity`.
+    pub fn new(api: Api, identity: &JwtConfig) -> Self {
+        Self {
+            api,
+            verifier: IdTokenVerifier::new(identity),
+        }
+    }
+
+    /// [`Api::from_env`] plus the identity settings; fetches every file and URL JWKS once.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let sign_in = Self::new(Api::from_env()?, &config::identity_from_env()?);
+        sign_in.verifier.prefetch().await;
+        Ok(sign_in)
     }
 }

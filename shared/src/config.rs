@@ -1,197 +1,86 @@
-//! Every setting, read once per cold start from environment variables into typed values.
+//! Every setting, read once per cold start from environment variables into the settings type
+//! of the component it configures: [`Policy`] (session), [`HttpSettings`], [`StoreTimeouts`]
+//! and the table (store), [`JwtConfig`] (identity).
 //!
 //! A bad value fails start-up with a message naming the variable. The same variable names are
-//! the parameters of `template.yaml` and the configuration table of the README.
+//! the parameters of `template.yaml` and the configuration table of the README. The `AUTH_*`
+//! settings are read only by [`identity_from_env`], which only the functions that verify
+//! identity tokens call: every other function starts without them.
+//!
+//! Wiring: only `app` (and the tools) import this module; no component imports it back.
 
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
 use crate::domain::{Lifetimes, LifetimesError};
+use crate::http::HttpSettings;
 use crate::http::cookies::{CookiePolicy, CookiePolicyError, SameSite};
-use crate::service::Policy;
+use crate::identity::{Hs256Config, JwtConfig, parse_issuers};
+use crate::session::Policy;
+use crate::store::StoreTimeouts;
 
 /// Shortest HS256 secret accepted: 32 bytes, the size of the SHA-256 output it keys.
 const MIN_HS256_SECRET_BYTES: usize = 32;
 
+/// The settings of every function: the table, the store's budgets, the session policy and the
+/// HTTP settings. No identity settings (see [`identity_from_env`]).
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The DynamoDB table holding sessions.
     pub table_name: String,
-    pub policy: Policy,
-    pub audit_retention: Option<Duration>,
-    /// Origins whose cookie-authenticated unsafe requests are accepted (CSRF) and that get
-    /// credentialed CORS answers. The API's own origin is always accepted.
-    pub allowed_origins: Vec<String>,
-    /// `POST /sessions` trusts `user_id` / `tenant_id` from the body of IAM-signed callers.
-    pub trusted_caller: bool,
-    /// Keys of the session data the authorizer passes on in its context.
-    pub authorizer_data_keys: Vec<String>,
-    pub cookie: CookiePolicy,
-    pub max_body_bytes: usize,
-    pub max_data_bytes: usize,
-    pub jwt: JwtConfig,
+    /// DynamoDB call budgets.
     pub store_timeouts: StoreTimeouts,
+    /// How long audit events are kept (`None`: only logged).
+    pub audit_retention: Option<Duration>,
+    /// The session lifecycle.
+    pub policy: Policy,
+    /// Cookies, origins, limits.
+    pub http: HttpSettings,
 }
 
-/// How identity tokens are verified at sign-in (see [`crate::identity`]).
-#[derive(Debug, Clone)]
-pub struct JwtConfig {
-    /// The HS256 login-ticket issuer, when `AUTH_JWT_HS256_SECRET` is set.
-    pub hs256: Option<Hs256Config>,
-    /// Asymmetric issuers from `AUTH_ISSUERS`.
-    pub issuers: Vec<IssuerConfig>,
-    pub tenant_claim: String,
-    pub leeway: StdDuration,
-    /// Tokens whose `iat` is older than this are refused (`None`: no limit).
-    pub max_age: Option<StdDuration>,
-    /// Least time between two fetches of one issuer's JWKS.
-    pub jwks_refresh_interval: StdDuration,
-}
-
-#[derive(Clone)]
-pub struct Hs256Config {
-    pub secret: Vec<u8>,
-    pub issuer: String,
-    pub audience: String,
-}
-
-impl std::fmt::Debug for Hs256Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hs256Config")
-            .field("secret", &"<redacted>")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .finish()
-    }
-}
-
-/// One asymmetric issuer: who it is, who its tokens are for, where its keys are.
-#[derive(Debug, Clone)]
-pub struct IssuerConfig {
-    pub issuer: String,
-    pub audiences: Vec<String>,
-    pub algorithms: Vec<jsonwebtoken::Algorithm>,
-    pub tenant_claim: Option<String>,
-    pub source: JwksSource,
-}
-
-#[derive(Debug, Clone)]
-pub enum JwksSource {
-    Inline(jsonwebtoken::jwk::JwkSet),
-    File(std::path::PathBuf),
-    Url(String),
-}
-
-/// `AUTH_ISSUERS` as written: a JSON array of these.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IssuerEntry {
-    issuer: String,
-    audience: OneOrMany,
-    jwks_url: Option<String>,
-    jwks_file: Option<String>,
-    jwks: Option<jsonwebtoken::jwk::JwkSet>,
-    algorithms: Option<Vec<String>>,
-    tenant_claim: Option<String>,
-}
-
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
-
-fn parse_issuers(raw: &str) -> Result<Vec<IssuerConfig>, ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: "AUTH_ISSUERS",
-        value: raw.chars().take(80).collect(),
-        reason,
-    };
-    let entries: Vec<IssuerEntry> = serde_json::from_str(raw)
-        .map_err(|e| invalid(format!("expected a JSON array of issuers: {e}")))?;
-    entries
-        .into_iter()
-        .map(|e| {
-            let source = match (e.jwks_url, e.jwks_file, e.jwks) {
-                (Some(url), None, None) => {
-                    let local = ["http://localhost", "http://127.0.0.1", "http://[::1]"]
-                        .iter()
-                        .any(|p| url.starts_with(p));
-                    if !url.starts_with("https://") && !local {
-                        return Err(invalid(format!("{}: jwks_url must be https", e.issuer)));
-                    }
-                    JwksSource::Url(url)
-                }
-                (None, Some(file), None) => JwksSource::File(file.into()),
-                (None, None, Some(set)) => JwksSource::Inline(set),
-                _ => {
-                    return Err(invalid(format!(
-                        "{}: give exactly one of jwks_url, jwks_file, jwks",
-                        e.issuer
-                    )));
-                }
-            };
-            let algorithms = e
-                .algorithms
-                .unwrap_or_else(|| vec!["RS256".into(), "ES256".into()])
-                .iter()
-                .map(|a| match a.as_str() {
-                    "RS256" => Ok(jsonwebtoken::Algorithm::RS256),
-                    "ES256" => Ok(jsonwebtoken::Algorithm::ES256),
-                    other => Err(invalid(format!(
-                        "{}: algorithm {other} is not accepted (RS256, ES256)",
-                        e.issuer
-                    ))),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let audiences = match e.audience {
-                OneOrMany::One(a) => vec![a],
-                OneOrMany::Many(a) => a,
-            };
-            if e.issuer.is_empty() || audiences.is_empty() {
-                return Err(invalid("issuer and audience must not be empty".into()));
-            }
-            Ok(IssuerConfig {
-                issuer: e.issuer,
-                audiences,
-                algorithms,
-                tenant_claim: e.tenant_claim,
-                source,
-            })
-        })
-        .collect()
-}
-
-/// DynamoDB call budgets: well inside the Lambda timeout, so a slow database becomes a 503.
-#[derive(Debug, Clone, Copy)]
-pub struct StoreTimeouts {
-    pub operation: StdDuration,
-    pub attempt: StdDuration,
-    pub max_attempts: u32,
-}
-
+/// Why the configuration was refused; the message names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is not set.
     #[error("{name} is required but not set")]
-    Missing { name: &'static str },
+    Missing {
+        /// The variable.
+        name: &'static str,
+    },
+    /// A variable's value is not valid.
     #[error("{name}={value:?} is not valid: {reason}")]
     Invalid {
+        /// The variable.
         name: &'static str,
+        /// Its value (redacted for secrets).
         value: String,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The timeouts contradict each other.
     #[error("SESSION_IDLE_TIMEOUT / SESSION_ABSOLUTE_TIMEOUT / SESSION_SLIDING_THRESHOLD: {0}")]
     Lifetimes(#[from] LifetimesError),
+    /// The cookie settings contradict each other.
     #[error("cookie settings (SESSION_COOKIE_*): {0}")]
     Cookie(#[from] CookiePolicyError),
 }
 
 /// One row of the configuration table: the variable, its default, what it means.
 pub struct Setting {
+    /// The environment variable.
     pub name: &'static str,
+    /// Its documented default (`None`: unset unless given).
     pub default: Option<&'static str>,
+    /// What it means, for the README.
     pub meaning: &'static str,
+}
+
+impl Setting {
+    /// Read only by the functions that verify identity tokens (`AUTH_*`).
+    pub fn is_identity(&self) -> bool {
+        self.name.starts_with("AUTH_")
+    }
 }
 
 /// Every variable the functions read. The README table and `template.yaml` list the same ones
@@ -377,44 +266,6 @@ impl Config {
             env.parsed("SESSION_COOKIE_SECURE")?,
         )?;
 
-        let hs256 = match env.optional("AUTH_JWT_HS256_SECRET") {
-            None => None,
-            Some(secret) => {
-                if secret.len() < MIN_HS256_SECRET_BYTES {
-                    return Err(ConfigError::Invalid {
-                        name: "AUTH_JWT_HS256_SECRET",
-                        value: "<redacted>".into(),
-                        reason: format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
-                    });
-                }
-                Some(Hs256Config {
-                    secret: secret.into_bytes(),
-                    issuer: env.required("AUTH_JWT_ISSUER")?,
-                    audience: env.required("AUTH_JWT_AUDIENCE")?,
-                })
-            }
-        };
-        let issuers = env
-            .optional("AUTH_ISSUERS")
-            .map(|raw| parse_issuers(&raw))
-            .transpose()?
-            .unwrap_or_default();
-        if hs256.is_none() && issuers.is_empty() {
-            return Err(ConfigError::Missing {
-                name: "AUTH_JWT_HS256_SECRET (or AUTH_ISSUERS)",
-            });
-        }
-        let jwt = JwtConfig {
-            hs256,
-            issuers,
-            tenant_claim: env.string("AUTH_JWT_TENANT_CLAIM")?,
-            leeway: env.std_duration("AUTH_JWT_LEEWAY")?,
-            max_age: env
-                .optional_duration("AUTH_MAX_TOKEN_AGE")?
-                .and_then(|d| d.to_std().ok()),
-            jwks_refresh_interval: env.std_duration("AUTH_JWKS_REFRESH_INTERVAL")?,
-        };
-
         let store_timeouts = StoreTimeouts {
             operation: env.std_duration("STORE_OPERATION_TIMEOUT")?,
             attempt: env.std_duration("STORE_ATTEMPT_TIMEOUT")?,
@@ -444,10 +295,8 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
-        Ok(Self {
-            table_name: env.string("SESSION_TABLE_NAME")?,
-            policy,
-            audit_retention: env.optional_duration("SESSION_AUDIT_RETENTION")?,
+        let http = HttpSettings {
+            cookie,
             allowed_origins,
             trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
             authorizer_data_keys: env
@@ -455,13 +304,75 @@ impl Config {
                 .map(|raw| parse_data_keys(&raw))
                 .transpose()?
                 .unwrap_or_default(),
-            cookie,
             max_body_bytes: env.parsed("SESSION_MAX_BODY_BYTES")?,
             max_data_bytes: env.parsed("SESSION_MAX_DATA_BYTES")?,
-            jwt,
+        };
+
+        Ok(Self {
+            table_name: env.string("SESSION_TABLE_NAME")?,
             store_timeouts,
+            audit_retention: env.optional_duration("SESSION_AUDIT_RETENTION")?,
+            policy,
+            http,
         })
     }
+}
+
+/// The identity settings (`AUTH_*`) from the process environment: only for the functions that
+/// verify identity tokens.
+pub fn identity_from_env() -> Result<JwtConfig, ConfigError> {
+    identity_from_lookup(|name| std::env::var(name).ok())
+}
+
+/// The identity settings read through `lookup`. At least one issuer is required: the HS256
+/// login-ticket secret or `AUTH_ISSUERS`.
+pub fn identity_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<JwtConfig, ConfigError> {
+    let env = Env(&lookup);
+    let hs256 = match env.optional("AUTH_JWT_HS256_SECRET") {
+        None => None,
+        Some(secret) => {
+            if secret.len() < MIN_HS256_SECRET_BYTES {
+                return Err(ConfigError::Invalid {
+                    name: "AUTH_JWT_HS256_SECRET",
+                    value: "<redacted>".into(),
+                    reason: format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
+                });
+            }
+            Some(Hs256Config {
+                secret: secret.into_bytes(),
+                issuer: env.required("AUTH_JWT_ISSUER")?,
+                audience: env.required("AUTH_JWT_AUDIENCE")?,
+            })
+        }
+    };
+    let issuers = env
+        .optional("AUTH_ISSUERS")
+        .map(|raw| {
+            parse_issuers(&raw).map_err(|reason| ConfigError::Invalid {
+                name: "AUTH_ISSUERS",
+                value: raw.chars().take(80).collect(),
+                reason,
+            })
+        })
+        .transpose()?
+        .unwrap_or_default();
+    if hs256.is_none() && issuers.is_empty() {
+        return Err(ConfigError::Missing {
+            name: "AUTH_JWT_HS256_SECRET (or AUTH_ISSUERS)",
+        });
+    }
+    Ok(JwtConfig {
+        hs256,
+        issuers,
+        tenant_claim: env.string("AUTH_JWT_TENANT_CLAIM")?,
+        leeway: env.std_duration("AUTH_JWT_LEEWAY")?,
+        max_age: env
+            .optional_duration("AUTH_MAX_TOKEN_AGE")?
+            .and_then(|d| d.to_std().ok()),
+        jwks_refresh_interval: env.std_duration("AUTH_JWKS_REFRESH_INTERVAL")?,
+    })
 }
 
 /// `https://app.example.com, http://localhost:9001` → normalised origins (scheme://host[:port],
@@ -573,7 +484,7 @@ mod tests {
 
     use super::*;
 
-    fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn lookup_with(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         let mut map: HashMap<String, String> = [
             ("AUTH_JWT_HS256_SECRET", "0123456789abcdef0123456789abcdef"),
             ("AUTH_JWT_ISSUER", "https://login.example"),
@@ -585,7 +496,17 @@ mod tests {
         for (k, v) in pairs {
             map.insert(k.to_string(), v.to_string());
         }
+        map
+    }
+
+    fn config_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map = lookup_with(pairs);
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn identity_with(pairs: &[(&str, &str)]) -> Result<JwtConfig, ConfigError> {
+        let map = lookup_with(pairs);
+        identity_from_lookup(|name| map.get(name).cloned())
     }
 
     #[test]
@@ -594,21 +515,31 @@ mod tests {
         assert_eq!(config.table_name, "sessions");
         assert_eq!(config.policy.lifetimes.idle(), Duration::hours(8));
         assert_eq!(config.policy.lifetimes.absolute(), Duration::days(7));
-        assert_eq!(config.cookie.name(), "__Host-session");
-        assert_eq!(config.max_data_bytes, 8192);
-        assert_eq!(config.jwt.tenant_claim, "tenant_id");
+        assert_eq!(config.http.cookie.name(), "__Host-session");
+        assert_eq!(config.http.max_data_bytes, 8192);
+        assert_eq!(identity_with(&[]).unwrap().tenant_claim, "tenant_id");
         assert_eq!(config.store_timeouts.max_attempts, 3);
     }
 
     #[test]
+    fn the_functions_that_verify_no_identity_token_need_no_auth_setting() {
+        let config = Config::from_lookup(|name| {
+            assert!(!name.starts_with("AUTH_"), "{name} read without need");
+            None
+        })
+        .unwrap();
+        assert_eq!(config.table_name, "sessions");
+    }
+
+    #[test]
     fn missing_secret_names_the_variable() {
-        let err = Config::from_lookup(|_| None).unwrap_err();
+        let err = identity_from_lookup(|_| None).unwrap_err();
         assert!(err.to_string().contains("AUTH_JWT_HS256_SECRET"), "{err}");
     }
 
     #[test]
     fn short_secret_is_rejected_without_echoing_it() {
-        let err = config_with(&[("AUTH_JWT_HS256_SECRET", "tooshort")]).unwrap_err();
+        let err = identity_with(&[("AUTH_JWT_HS256_SECRET", "tooshort")]).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("AUTH_JWT_HS256_SECRET"), "{text}");
         assert!(!text.contains("tooshort"), "{text}");
@@ -652,7 +583,7 @@ mod tests {
 
     #[test]
     fn debug_output_redacts_the_jwt_secret() {
-        let config = config_with(&[]).unwrap();
+        let config = identity_with(&[]).unwrap();
         assert!(!format!("{config:?}").contains("0123456789abcdef"));
     }
 }

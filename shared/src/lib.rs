@@ -1,12 +1,28 @@
 //! The session service library: every function is a few lines of wiring around this crate.
+//!
+//! Layers that only point down (the README's "Layout"; `tests/tests/layers.rs` checks it):
+//!
+//! | module | owns | may use |
+//! |---|---|---|
+//! | [`domain`] | sessions, tokens, deadlines, the expiry rule, events: pure logic | nothing |
+//! | [`store`] | DynamoDB: client, items, conditional writes, transactions | domain |
+//! | [`identity`] | identity-token verification, JWKS cache | domain |
+//! | [`session`] | the operations: sign-in, validate, rotation, revocation, data | domain, store, identity |
+//! | [`http`] | request parsing, responses, routes, `ApiError` | domain, store, identity, session |
+//! | [`handlers`] | the Lambda entry handlers: http wired to session | all of the above |
+//! | [`config`], [`app`] | the environment read once; what each function builds | everything |
+//!
+//! [`telemetry`] (logging set-up) stands apart and uses none of them.
+#![warn(missing_docs)]
 
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod handlers;
 pub mod http;
 pub mod identity;
-pub mod service;
+pub mod session;
 pub mod store;
 pub mod telemetry;
 
-pub use app::App;
+pub use handlers::{Api, SignIn};

@@ -17,14 +17,15 @@ use chrono::Utc;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::{Value, json};
-use session_shared::App;
-use session_shared::config::Config;
+use session_shared::config::{Config, identity_from_lookup};
 use session_shared::domain::{
     ClientInfo, Lifetimes, Session, SessionData, SessionToken, TenantId, UserId,
 };
-use session_shared::http::handlers;
+use session_shared::handlers;
+use session_shared::identity::JwtConfig;
 use session_shared::identity::{TicketClaims, mint_hs256};
 use session_shared::store::{SessionStore, TableDefinition, Ttl, delete_table};
+use session_shared::{Api, SignIn};
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 pub const ISSUER: &str = "https://login.test";
@@ -274,8 +275,7 @@ pub fn config_vars(table: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Configuration for tests: [`config_vars`] and any overrides.
-pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
+fn vars(table: &str, overrides: &[(&str, &str)]) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = config_vars(table)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -283,11 +283,33 @@ pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
     for (k, v) in overrides {
         vars.insert(k.to_string(), v.to_string());
     }
+    vars
+}
+
+/// Configuration for tests: [`config_vars`] and any overrides.
+pub fn config(table: &str, overrides: &[(&str, &str)]) -> Config {
+    let vars = vars(table, overrides);
     Config::from_lookup(|name| vars.get(name).cloned()).expect("test config is valid")
 }
 
-pub fn app(table: &TestTable, overrides: &[(&str, &str)]) -> App {
-    App::new(config(&table.name, overrides), table.store())
+/// The identity settings (`AUTH_*`) of the same variables.
+pub fn identity(table: &str, overrides: &[(&str, &str)]) -> JwtConfig {
+    let vars = vars(table, overrides);
+    identity_from_lookup(|name| vars.get(name).cloned()).expect("test identity config is valid")
+}
+
+/// Everything the functions build, on `store`: the sign-in handle, whose `api` is what every
+/// other function builds.
+pub fn app_with_store(store: SessionStore, table: &str, overrides: &[(&str, &str)]) -> SignIn {
+    SignIn::new(
+        Api::new(config(table, overrides), store),
+        &identity(table, overrides),
+    )
+}
+
+/// [`app_with_store`] on the test's own table.
+pub fn app(table: &TestTable, overrides: &[(&str, &str)]) -> SignIn {
+    app_with_store(table.store(), &table.name, overrides)
 }
 
 /// A login ticket for `sub` (and a tenant), valid for five minutes.
@@ -587,7 +609,7 @@ impl Reply {
 
 /// Runs one handler on one event through `lambda_http`'s adapter: the same request conversion
 /// and response serialization (`cookies` for v2, `multiValueHeaders` for v1) as in Lambda.
-pub async fn invoke(app: &App, function: Function, event: Event) -> Reply {
+pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
     let payload = event.payload;
     let (method, path) = match payload {
         Payload::V2 => (
@@ -601,11 +623,11 @@ pub async fn invoke(app: &App, function: Function, event: Event) -> Reply {
     let handler = service_fn(|req| async move {
         match function {
             Function::Create => handlers::create(app, req).await,
-            Function::Validate => handlers::validate(app, req).await,
-            Function::Refresh => handlers::refresh(app, req).await,
-            Function::Logout => handlers::logout(app, req).await,
-            Function::Manage => handlers::manage(app, req).await,
-            Function::Admin => handlers::admin(app, req).await,
+            Function::Validate => handlers::validate(&app.api, req).await,
+            Function::Refresh => handlers::refresh(&app.api, req).await,
+            Function::Logout => handlers::logout(&app.api, req).await,
+            Function::Manage => handlers::manage(&app.api, req).await,
+            Function::Admin => handlers::admin(&app.api, req).await,
             Function::Echo => handlers::echo(req).await,
         }
     });
@@ -763,9 +785,9 @@ impl Default for AuthorizerEvent {
 
 /// Runs the authorizer on one event, deserialized from JSON exactly as the Lambda runtime does.
 /// Returns the serialized answer (what API Gateway reads).
-pub async fn authorize(app: &App, event: AuthorizerEvent) -> Value {
+pub async fn authorize(app: &SignIn, event: AuthorizerEvent) -> Value {
     let request = serde_json::from_value(event.0).expect("a valid authorizer event");
-    let response = session_shared::http::authorizer::handle(app, request)
+    let response = session_shared::handlers::authorizer::handle(&app.api, request)
         .await
         .expect("the authorizer never fails an invocation");
     serde_json::to_value(response).unwrap()

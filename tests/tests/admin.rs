@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use session_shared::domain::{
     AuditEvent, ClientInfo, EventKind, RevocationReason, Session, SessionToken, TokenRecord, UserId,
 };
-use session_shared::service::Revoker;
+use session_shared::session::Revoker;
 use session_shared::store::{BatchOutcome, Revocation};
 use session_tests::{Event, Function, Payload, TestTable, app, invoke, session_started};
 
@@ -308,6 +308,7 @@ async fn revoking_a_stale_listing_follows_rotations_and_skips_sign_outs() {
         caller: ADMIN.into(),
     };
     let revoked = app
+        .api
         .sessions
         .revoke_listed(listing, &by, &ClientInfo::default(), Utc::now())
         .await

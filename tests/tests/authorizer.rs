@@ -5,15 +5,16 @@
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use session_shared::App;
+use session_shared::SignIn;
 use session_shared::domain::{
     ClientInfo, Lifetimes, Session, SessionData, SessionToken, TenantId, UserId,
 };
 use session_tests::{
-    AuthorizerEvent, Event, Function, Payload, TestTable, app, authorize, config, invoke, ticket,
+    AuthorizerEvent, Event, Function, Payload, TestTable, app, app_with_store, authorize, invoke,
+    ticket,
 };
 
-async fn signed_in(app: &App, data: Value) -> (String, Value) {
+async fn signed_in(app: &SignIn, data: Value) -> (String, Value) {
     let reply = invoke(
         app,
         Function::Create,
@@ -207,7 +208,12 @@ async fn an_unreachable_store_denies_without_an_error() {
     let table = TestTable::new().await;
     let (token, _) = signed_in(&app(&table, &[]), json!({})).await;
     // Same table name, but DynamoDB on a closed port, with short budgets.
-    let config = config(
+    let store = session_shared::store::SessionStore::new(
+        session_tests::client_for("http://127.0.0.1:9"),
+        table.name.clone(),
+    );
+    let down = app_with_store(
+        store,
         &table.name,
         &[
             ("STORE_OPERATION_TIMEOUT", "300ms"),
@@ -215,11 +221,6 @@ async fn an_unreachable_store_denies_without_an_error() {
             ("STORE_MAX_ATTEMPTS", "1"),
         ],
     );
-    let store = session_shared::store::SessionStore::new(
-        session_tests::client_for("http://127.0.0.1:9"),
-        table.name.clone(),
-    );
-    let down = App::new(config, store);
 
     let answer = authorize(&down, AuthorizerEvent::new().session_cookie(&token)).await;
 

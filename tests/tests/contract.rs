@@ -4,21 +4,20 @@
 //! routes' own refusals. `make test` then checks no documented status went unproduced.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use session_shared::App;
+use session_shared::SignIn;
 use session_shared::store::SessionStore;
-use session_tests::{Event, Function, Payload, TestTable, app, client_for, config, invoke, ticket};
+use session_tests::{
+    Event, Function, Payload, TestTable, app, app_with_store, client_for, invoke, ticket,
+};
 
 /// A token of the right shape that no store knows.
 const UNKNOWN_TOKEN: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const IAM_CALLER: &str = "arn:aws:iam::123456789012:role/support";
 
 /// An app whose DynamoDB endpoint is a closed port.
-fn unreachable_app() -> App {
+fn unreachable_app() -> SignIn {
     let store = SessionStore::new(client_for("http://127.0.0.1:9"), "sessions");
-    App::new(
-        config("sessions", &[("SESSION_TRUSTED_CALLER", "true")]),
-        store,
-    )
+    app_with_store(store, "sessions", &[("SESSION_TRUSTED_CALLER", "true")])
 }
 
 #[tokio::test]

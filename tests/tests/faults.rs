@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use session_shared::App;
+use session_shared::SignIn;
 use session_shared::store::{SessionStore, TableDefinition, Ttl};
-use session_tests::{Event, Function, Payload, Reply, client_for, config, invoke, ticket};
+use session_tests::{Event, Function, Payload, Reply, app_with_store, client_for, invoke, ticket};
 
 /// The Lambda timeout in the template: no answer may take longer (the store's budget is 3 s).
 const LAMBDA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,7 +129,7 @@ impl Drop for OwnDynamo {
 }
 
 /// An app on `dynamo` with the default budgets (attempts of 1 s, 3 s in all, 3 attempts).
-async fn app_on(dynamo: &OwnDynamo) -> App {
+async fn app_on(dynamo: &OwnDynamo) -> SignIn {
     let client = client_for(&dynamo.endpoint());
     // A fresh file-backed instance (a new JVM) answers its first calls slowly, more so on a
     // busy CI machine: retry the set-up until it is warm. A retried create may find the table
@@ -145,15 +145,12 @@ async fn app_on(dynamo: &OwnDynamo) -> App {
             Err(e) => panic!("creating the table on the test's DynamoDB Local: {e}"),
         }
     }
-    App::new(
-        config("sessions", &[]),
-        SessionStore::new(client, "sessions"),
-    )
+    app_with_store(SessionStore::new(client, "sessions"), "sessions", &[])
 }
 
 /// What a client does after a 503: waits as `Retry-After` says and tries again (a restarted
 /// database answers its first calls slowly). Gives up after five tries.
-async fn validate_after_recovery(app: &App, token: &str) -> Reply {
+async fn validate_after_recovery(app: &SignIn, token: &str) -> Reply {
     for _ in 0..5 {
         let reply = within_lambda_timeout(app, Function::Validate, validate(token)).await;
         if reply.status != 503 {
@@ -165,7 +162,7 @@ async fn validate_after_recovery(app: &App, token: &str) -> Reply {
 }
 
 /// Runs one request, failing the test if it takes longer than the Lambda would be given.
-async fn within_lambda_timeout(app: &App, function: Function, event: Event) -> Reply {
+async fn within_lambda_timeout(app: &SignIn, function: Function, event: Event) -> Reply {
     tokio::time::timeout(LAMBDA_TIMEOUT, invoke(app, function, event))
         .await
         .expect("an answer within the Lambda timeout, never a hang")

@@ -346,7 +346,7 @@ async fn create_with_two_different_tickets_is_400_invalid_request() {
 
 // ---------- validate ----------
 
-async fn signed_in(app: &session_shared::App, payload: Payload) -> String {
+async fn signed_in(app: &session_shared::SignIn, payload: Payload) -> String {
     invoke(
         app,
         Function::Create,

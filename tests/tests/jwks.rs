@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use session_shared::App;
-use session_tests::{Event, Function, Payload, TestTable, config, invoke};
+use session_shared::SignIn;
+use session_tests::{Event, Function, Payload, TestTable, app_with_store, invoke};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const IDP: &str = "https://idp.example/";
@@ -96,22 +96,20 @@ fn issuers(source: serde_json::Value) -> String {
     json!([issuer]).to_string()
 }
 
-async fn app_with_issuers(table: &TestTable, issuers: &str) -> App {
-    let app = App::new(
-        config(
-            &table.name,
-            &[
-                ("AUTH_ISSUERS", issuers),
-                ("AUTH_JWKS_REFRESH_INTERVAL", "60s"),
-            ],
-        ),
+async fn app_with_issuers(table: &TestTable, issuers: &str) -> SignIn {
+    let app = app_with_store(
         table.store(),
+        &table.name,
+        &[
+            ("AUTH_ISSUERS", issuers),
+            ("AUTH_JWKS_REFRESH_INTERVAL", "60s"),
+        ],
     );
     app.verifier.prefetch().await;
     app
 }
 
-async fn sign_in(app: &App, id_token: &str) -> session_tests::Reply {
+async fn sign_in(app: &SignIn, id_token: &str) -> session_tests::Reply {
     invoke(
         app,
         Function::Create,

@@ -5,7 +5,7 @@
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use session_shared::App;
+use session_shared::SignIn;
 use session_tests::{Event, Function, Payload, TestTable, app, invoke, session_started, ticket};
 
 const CHROME_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
@@ -14,7 +14,7 @@ const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS
     AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1";
 
 /// Signs `user` in from a device; returns its cookie token.
-async fn sign_in(app: &App, user: &str, ip: &str, user_agent: &str) -> String {
+async fn sign_in(app: &SignIn, user: &str, ip: &str, user_agent: &str) -> String {
     let reply = invoke(
         app,
         Function::Create,
@@ -41,7 +41,7 @@ fn phone(method: &str, path: &str, token: &str) -> Event {
     from_device(method, path, token, "198.51.100.2", SAFARI_IPHONE)
 }
 
-async fn status_of_validate(app: &App, event: Event) -> (u16, String) {
+async fn status_of_validate(app: &SignIn, event: Event) -> (u16, String) {
     let reply = invoke(app, Function::Validate, event).await;
     (reply.status, reply.error_code().to_owned())
 }
@@ -163,7 +163,7 @@ async fn list_without_a_session_is_401() {
 
 // ---------- DELETE /sessions/{id} ----------
 
-async fn session_id_of(app: &App, token: &str) -> String {
+async fn session_id_of(app: &SignIn, token: &str) -> String {
     let reply = invoke(
         app,
         Function::Validate,
@@ -374,7 +374,7 @@ async fn keep_current_must_be_true_or_false() {
 
 // ---------- PATCH /sessions/current ----------
 
-async fn signed_in_with_data(app: &App, data: Value) -> String {
+async fn signed_in_with_data(app: &SignIn, data: Value) -> String {
     let reply = invoke(
         app,
         Function::Create,
@@ -393,7 +393,7 @@ fn patch(token: &str, body: Value) -> Event {
     laptop("PATCH", "/sessions/current", token).json_body(&body)
 }
 
-async fn data_of(app: &App, token: &str) -> (Value, Value) {
+async fn data_of(app: &SignIn, token: &str) -> (Value, Value) {
     let reply = invoke(
         app,
         Function::Validate,
@@ -489,7 +489,7 @@ async fn concurrent_patches_without_a_version_lose_no_update() {
 }
 
 /// Sends `n` patches at once, each setting its own key.
-async fn patch_concurrently(app: &App, token: &str, n: usize) -> Vec<u16> {
+async fn patch_concurrently(app: &SignIn, token: &str, n: usize) -> Vec<u16> {
     let patches = (0..n).map(|i| {
         invoke(
             app,

@@ -4,20 +4,19 @@
 //! the change together with its audit events.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use session_shared::App;
+use session_shared::SignIn;
 use session_shared::domain::SessionToken;
-use session_tests::{Event, Function, OpCounter, Payload, TestTable, config, invoke, ticket};
+use session_tests::{
+    Event, Function, OpCounter, Payload, TestTable, app_with_store, invoke, ticket,
+};
 
-async fn counted_app(table: &TestTable, overrides: &[(&str, &str)]) -> (App, OpCounter) {
+async fn counted_app(table: &TestTable, overrides: &[(&str, &str)]) -> (SignIn, OpCounter) {
     let counter = OpCounter::default();
-    let app = App::new(
-        config(&table.name, overrides),
-        table.counted_store(&counter),
-    );
+    let app = app_with_store(table.counted_store(&counter), &table.name, overrides);
     (app, counter)
 }
 
-async fn signed_in(app: &App, counter: &OpCounter) -> String {
+async fn signed_in(app: &SignIn, counter: &OpCounter) -> String {
     let reply = invoke(
         app,
         Function::Create,

@@ -5,7 +5,7 @@
 use serde_json::json;
 use session_tests::{ALLOWED_ORIGIN, Event, Function, Payload, TestTable, app, invoke, ticket};
 
-async fn signed_in(app: &session_shared::App) -> String {
+async fn signed_in(app: &session_shared::SignIn) -> String {
     let reply = invoke(
         app,
         Function::Create,

@@ -7,14 +7,15 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
-use session_shared::App;
 use session_shared::domain::{
     ClientInfo, RevocationReason, Session, SessionData, SessionToken, TenantId, TokenRecord, UserId,
 };
 use session_shared::identity::Identity;
-use session_shared::service::{Current, Policy, SessionError, SessionService};
+use session_shared::session::{Current, Policy, SessionError, SessionService};
 use session_shared::store::{SessionStore, Write};
-use session_tests::{Event, Function, Payload, TestTable, client_for, config, invoke, ticket};
+use session_tests::{
+    Event, Function, Payload, TestTable, app_with_store, client_for, config, invoke, ticket,
+};
 
 fn service(table: &TestTable) -> SessionService {
     service_with(table, &[])
@@ -636,12 +637,12 @@ async fn extending_a_missing_session_creates_nothing() {
     );
 
     let outcome = store
-        .extend(
+        .touch(
             &hash,
             session.version,
             &session.client,
-            now + Duration::hours(9),
             now,
+            Some(now + Duration::hours(9)),
             &[],
         )
         .await
@@ -712,7 +713,7 @@ async fn an_unreachable_database_is_a_503_with_retry_after_and_no_internals() {
     let endpoint = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let store = SessionStore::new(client_for(&endpoint), "sessions");
-    let app = App::new(config("sessions", &[]), store);
+    let app = app_with_store(store, "sessions", &[]);
     let token = SessionToken::generate().unwrap();
 
     let validate = invoke(

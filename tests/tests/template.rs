@@ -49,24 +49,77 @@ fn the_template_table_is_the_local_table_definition() {
     }
 }
 
+/// The environment variables the template gives: `Globals` (every function) and the
+/// function `CreateFunction` (the one that verifies identity tokens).
+fn template_variables(
+    template: &serde_json::Value,
+) -> (
+    &serde_json::Map<String, serde_json::Value>,
+    &serde_json::Map<String, serde_json::Value>,
+) {
+    let globals = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    let create = template["Resources"]["CreateFunction"]["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap();
+    (globals, create)
+}
+
 #[test]
 fn the_template_sets_exactly_the_settings_the_code_reads() {
     let template = to_json(&template());
-    let variables = template["Globals"]["Function"]["Environment"]["Variables"]
-        .as_object()
-        .unwrap();
-    let in_template: BTreeSet<&str> = variables.keys().map(String::as_str).collect();
+    let (globals, create) = template_variables(&template);
+    let in_template: BTreeSet<&str> = globals
+        .keys()
+        .chain(create.keys())
+        .map(String::as_str)
+        .collect();
     let in_code: BTreeSet<&str> = SETTINGS.iter().map(|s| s.name).collect();
-
     assert_eq!(in_template, in_code);
+}
+
+#[test]
+fn only_the_sign_in_function_gets_the_identity_settings() {
+    let template = to_json(&template());
+    let (globals, create) = template_variables(&template);
+    let identity: BTreeSet<&str> = SETTINGS
+        .iter()
+        .filter(|s| s.is_identity())
+        .map(|s| s.name)
+        .collect();
+    assert!(identity.contains("AUTH_JWT_HS256_SECRET"));
+    let in_create: BTreeSet<&str> = create.keys().map(String::as_str).collect();
+    assert_eq!(in_create, identity, "CreateFunction's own variables");
+    for name in globals.keys() {
+        assert!(
+            !identity.contains(name.as_str()),
+            "{name} is given to every function"
+        );
+    }
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        if name == "CreateFunction" || resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let own = &resource["Properties"]["Environment"]["Variables"];
+        assert!(
+            own.as_object()
+                .is_none_or(|vars| vars.keys().all(|k| !k.starts_with("AUTH_"))),
+            "{name} gets identity settings"
+        );
+    }
 }
 
 #[test]
 fn every_parameter_default_matches_the_code_default() {
     let template = to_json(&template());
-    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    let (globals, create) = template_variables(&template);
     for setting in SETTINGS {
-        let Some(parameter) = variables[setting.name]["!Ref"].as_str() else {
+        let variable = globals
+            .get(setting.name)
+            .or(create.get(setting.name))
+            .unwrap();
+        let Some(parameter) = variable["!Ref"].as_str() else {
             continue; // set from a resource, e.g. the table name
         };
         if template["Resources"][parameter].is_object() {

@@ -1,12 +1,14 @@
-//! `session-create`: wiring only; the handler lives in `session_shared::http::handlers`.
+//! `session-create`: wiring only; the handler lives in `session_shared::handlers`. The one
+//! function that verifies identity tokens, so the one that reads the `AUTH_*` settings (and
+//! fetches JWKS at cold start).
 
 use lambda_http::{Error, run, service_fn};
-use session_shared::{App, http::handlers};
+use session_shared::{SignIn, handlers};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
-    let app = App::from_env().await?;
-    let app = &app;
-    run(service_fn(move |req| handlers::create(app, req))).await
+    let sign_in = SignIn::from_env().await?;
+    let sign_in = &sign_in;
+    run(service_fn(move |req| handlers::create(sign_in, req))).await
 }

@@ -3,7 +3,7 @@
 //! your own functions read to know who is calling.
 
 use lambda_http::{Error, run, service_fn};
-use session_shared::http::handlers;
+use session_shared::handlers;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,12 +1,13 @@
-//! `session-refresh`: wiring only; the handler lives in `session_shared::http::handlers`.
+//! `session-refresh`: wiring only; the handler lives in `session_shared::handlers`; it builds
+//! the session API only (no identity settings, no JWKS).
 
 use lambda_http::{Error, run, service_fn};
-use session_shared::{App, http::handlers};
+use session_shared::{Api, handlers};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
-    let app = App::from_env().await?;
-    let app = &app;
-    run(service_fn(move |req| handlers::refresh(app, req))).await
+    let api = Api::from_env()?;
+    let api = &api;
+    run(service_fn(move |req| handlers::refresh(api, req))).await
 }

@@ -8,8 +8,10 @@ use uuid::Uuid;
 use super::ids::{SessionId, TenantId, UserId};
 use super::session::{ClientInfo, Session};
 
+/// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// Signed in.
     Created,
     /// The idle deadline moved (sliding validate).
     Refreshed,
@@ -30,6 +32,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The stable name stored and logged.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
@@ -44,6 +47,7 @@ impl EventKind {
         }
     }
 
+    /// The kind named `raw`, if any.
     pub fn parse(raw: &str) -> Option<Self> {
         [
             Self::Created,
@@ -61,20 +65,29 @@ impl EventKind {
     }
 }
 
+/// One lifecycle event of a session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
+    /// Unique id (the session id for `expired`, so it is recorded once).
     pub id: Uuid,
+    /// What happened.
     pub kind: EventKind,
+    /// When.
     pub at: DateTime<Utc>,
+    /// Whose session.
     pub user_id: UserId,
+    /// The session's tenant, if any.
     pub tenant_id: Option<TenantId>,
+    /// The public session id.
     pub session_id: SessionId,
+    /// The client the event came from, where known.
     pub client: ClientInfo,
     /// Small, non-secret facts: the trigger of a rotation, the old and new IP, ...
     pub detail: Map<String, Value>,
 }
 
 impl AuditEvent {
+    /// An event of `kind` about a session known by its ids.
     pub fn new(
         kind: EventKind,
         user_id: &UserId,
@@ -95,6 +108,7 @@ impl AuditEvent {
         }
     }
 
+    /// An event of `kind` about `session`, caused by `client` at `now`.
     pub fn of(kind: EventKind, session: &Session, client: &ClientInfo, now: DateTime<Utc>) -> Self {
         Self::new(
             kind,
@@ -106,6 +120,7 @@ impl AuditEvent {
         )
     }
 
+    /// This event with one more detail.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.detail.insert(key.to_owned(), value.into());
         self

@@ -8,8 +8,11 @@ const UNKNOWN: &str = "UNKNOWN";
 /// What a user agent says about the device; `None` fields were not recognised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Device {
+    /// Browser family, e.g. `Firefox`.
     pub browser: Option<String>,
+    /// Browser version.
     pub browser_version: Option<String>,
+    /// Operating system, e.g. `Mac OSX`.
     pub os: Option<String>,
     /// `pc`, `smartphone`, `mobilephone`, `appliance`, `crawler`, `misc`, or `None`.
     pub category: Option<String>,
@@ -18,6 +21,7 @@ pub struct Device {
 }
 
 impl Device {
+    /// What a user agent string says about the device (nothing, for none).
     pub fn from_user_agent(user_agent: Option<&str>) -> Self {
         let parsed = user_agent.and_then(|ua| woothee::parser::Parser::new().parse(ua));
         let known = |v: &str| (!v.is_empty() && v != UNKNOWN).then(|| v.to_owned());

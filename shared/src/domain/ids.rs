@@ -1,3 +1,5 @@
+//! Identifiers: user and tenant ids (parsed, bounded, printable) and the public session id.
+
 use std::fmt;
 
 use serde::Serialize;
@@ -6,14 +8,19 @@ use uuid::Uuid;
 /// The most characters a user or tenant id may have.
 const MAX_ID_CHARS: usize = 256;
 
+/// Why a raw id was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum IdError {
+    /// The id is empty.
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// The id is longer than allowed.
     #[error("{0} is longer than {MAX_ID_CHARS} characters")]
     TooLong(&'static str),
+    /// The id contains control characters.
     #[error("{0} contains control characters")]
     ControlCharacters(&'static str),
+    /// A session id must be a UUID.
     #[error("session id is not a UUID")]
     NotAUuid,
 }
@@ -37,10 +44,12 @@ fn checked(kind: &'static str, raw: &str) -> Result<String, IdError> {
 pub struct UserId(String);
 
 impl UserId {
+    /// A user id: non-empty, bounded, no control characters.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         checked("user id", raw).map(Self)
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -52,10 +61,12 @@ impl UserId {
 pub struct TenantId(String);
 
 impl TenantId {
+    /// A tenant id: non-empty, bounded, no control characters.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         checked("tenant id", raw).map(Self)
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -67,14 +78,17 @@ impl TenantId {
 pub struct SessionId(Uuid);
 
 impl SessionId {
+    /// A new random session id (UUID v4).
     pub fn random() -> Self {
         Self(Uuid::new_v4())
     }
 
+    /// The id as a UUID.
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
 
+    /// A session id in its UUID form.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         Uuid::parse_str(raw)
             .map(Self)

@@ -1,10 +1,15 @@
-//! Pure session logic: identifiers, the secret token, deadlines and sliding decisions.
+//! Pure session logic: identifiers, the secret token and its hash, the session with its
+//! deadlines (the one expiry rule, [`SessionStatus::at`]), sliding and renewal decisions, the
+//! storage precision of timestamps ([`at_storage_precision`]), token records, the listing
+//! type, audit events.
 //!
-//! Nothing here performs I/O or reads the clock: every time-dependent function takes `now`.
+//! The bottom layer: imports nothing else of this crate. Nothing here performs I/O or reads
+//! the clock: every time-dependent function takes `now`.
 
 mod audit;
 mod device;
 mod ids;
+mod listing;
 mod record;
 mod session;
 mod successor;
@@ -13,9 +18,11 @@ mod token;
 pub use audit::{AuditEvent, EventKind};
 pub use device::Device;
 pub use ids::{IdError, SessionId, TenantId, UserId};
+pub use listing::SessionEntry;
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
 pub use session::{
     ClientInfo, DataError, Lifetimes, LifetimesError, Session, SessionData, SessionStatus,
+    at_storage_precision,
 };
 pub use successor::{SealError, SealedSuccessor};
 pub use token::{SessionToken, TokenFormatError, TokenHash};

@@ -21,6 +21,7 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
+    /// The stable name stored and returned to clients.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Replay => "replay",
@@ -30,6 +31,7 @@ impl RevocationReason {
         }
     }
 
+    /// The reason named `raw`, if any.
     pub fn parse(raw: &str) -> Option<Self> {
         Some(match raw {
             "replay" => Self::Replay,
@@ -44,12 +46,19 @@ impl RevocationReason {
 /// A token that was rotated away. Its successor is sealed under it for the grace window.
 #[derive(Debug, Clone)]
 pub struct RetiredToken {
+    /// The session the token belonged to.
     pub session_id: SessionId,
+    /// Whose session.
     pub user_id: UserId,
+    /// The session's tenant, if any.
     pub tenant_id: Option<TenantId>,
+    /// When it was rotated away.
     pub retired_at: DateTime<Utc>,
+    /// The hash of the token that replaced it.
     pub successor: TokenHash,
+    /// The successor token, sealed under this one.
     pub sealed: SealedSuccessor,
+    /// The session's absolute deadline.
     pub absolute_expires_at: DateTime<Utc>,
 }
 
@@ -64,17 +73,26 @@ impl RetiredToken {
 /// The head of a lineage that the service ended; kept until TTL so the holder learns why.
 #[derive(Debug, Clone)]
 pub struct RevokedToken {
+    /// The session the token belonged to.
     pub session_id: SessionId,
+    /// Whose session.
     pub user_id: UserId,
+    /// The session's tenant, if any.
     pub tenant_id: Option<TenantId>,
+    /// Why it was revoked.
     pub reason: RevocationReason,
+    /// When.
     pub revoked_at: DateTime<Utc>,
 }
 
+/// What the item stored under a token hash says about that token.
 #[derive(Debug, Clone)]
 pub enum TokenRecord {
+    /// The live head of its session.
     Active(Session),
+    /// Rotated away: its successor is the head (within the grace window).
     Retired(RetiredToken),
+    /// Ended by the service: presenting it says why.
     Revoked(RevokedToken),
 }
 

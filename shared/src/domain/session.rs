@@ -1,7 +1,17 @@
+//! The session itself and the rules about it: lifetimes and deadlines, the one expiry rule
+//! ([`SessionStatus::at`]), sliding, renewal, the storage precision of its timestamps, client
+//! info and session data. Pure: takes `now`, performs no I/O.
+
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde_json::{Map, Value};
 
 use super::ids::{SessionId, TenantId, UserId};
+
+/// `t` at the precision timestamps are stored with (milliseconds). Every operation takes its
+/// `now` through this, so what it keeps in memory equals what it stores.
+pub fn at_storage_precision(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(3)
+}
 
 /// The most characters of a user agent kept on a session.
 const MAX_USER_AGENT_CHARS: usize = 512;
@@ -14,12 +24,16 @@ pub struct Lifetimes {
     sliding_threshold: f64,
 }
 
+/// Timeouts that contradict each other.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LifetimesError {
+    /// The idle timeout is under a second.
     #[error("the idle timeout must be at least one second")]
     IdleTooShort,
+    /// The absolute timeout is shorter than the idle one.
     #[error("the absolute timeout must not be shorter than the idle timeout")]
     AbsoluteShorterThanIdle,
+    /// The sliding threshold is outside 0..=1.
     #[error("the sliding threshold must be between 0 and 1, got {0}")]
     ThresholdOutOfRange(f64),
 }
@@ -49,10 +63,12 @@ impl Lifetimes {
         })
     }
 
+    /// The idle timeout.
     pub fn idle(&self) -> Duration {
         self.idle
     }
 
+    /// The absolute timeout.
     pub fn absolute(&self) -> Duration {
         self.absolute
     }
@@ -82,7 +98,9 @@ impl Lifetimes {
 /// Where the session was created from, taken from the API Gateway request context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
+    /// The client IP API Gateway saw.
     pub ip: Option<String>,
+    /// The user agent, cut to a bounded length.
     pub user_agent: Option<String>,
 }
 
@@ -95,6 +113,7 @@ impl ClientInfo {
         }
     }
 
+    /// Client info from what API Gateway saw; empty values count as unknown.
     pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
         Self {
             ip: ip.filter(|s| !s.is_empty()).map(str::to_owned),
@@ -109,15 +128,24 @@ impl ClientInfo {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionData(Map<String, Value>);
 
+/// Why session data was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DataError {
+    /// The data (or the patch) is not a JSON object.
     #[error("data must be a JSON object")]
     NotAnObject,
+    /// The data is larger than allowed.
     #[error("data is {size} bytes as JSON, more than the {limit} allowed")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Its size as JSON, in bytes.
+        size: usize,
+        /// The most allowed.
+        limit: usize,
+    },
 }
 
 impl SessionData {
+    /// Data from a client: a JSON object of at most `max_bytes` as JSON.
     pub fn parse(value: Value, max_bytes: usize) -> Result<Self, DataError> {
         let Value::Object(map) = value else {
             return Err(DataError::NotAnObject);
@@ -138,10 +166,12 @@ impl SessionData {
         Self(map)
     }
 
+    /// The data as a JSON map.
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.0
     }
 
+    /// The data as JSON text.
     pub fn to_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()
     }
@@ -162,29 +192,57 @@ impl SessionData {
 /// Is the session usable at a given instant, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionStatus {
+    /// Usable.
     Active,
+    /// Unused for longer than the idle timeout.
     IdleExpired,
+    /// Past the absolute deadline.
     AbsoluteExpired,
 }
 
 impl SessionStatus {
+    /// The one expiry rule: usable strictly before both deadlines; the absolute deadline wins
+    /// when both have passed. Every other place asks this (or [`Session::status`]).
+    pub fn at(
+        expires_at: DateTime<Utc>,
+        absolute_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        if now >= absolute_expires_at {
+            SessionStatus::AbsoluteExpired
+        } else if now >= expires_at {
+            SessionStatus::IdleExpired
+        } else {
+            SessionStatus::Active
+        }
+    }
+
+    /// Usable.
     pub fn is_active(self) -> bool {
         self == SessionStatus::Active
     }
 }
 
+/// A signed-in session, as its head token item carries it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
+    /// The public session id (stable across rotations).
     pub id: SessionId,
+    /// Whose session.
     pub user_id: UserId,
+    /// The tenant it belongs to, if any.
     pub tenant_id: Option<TenantId>,
+    /// Application data stored with the session.
     pub data: SessionData,
+    /// Sign-in time.
     pub created_at: DateTime<Utc>,
+    /// Last use.
     pub last_seen_at: DateTime<Utc>,
     /// The idle deadline: moves forward on refresh and sliding validates.
     pub expires_at: DateTime<Utc>,
     /// The hard deadline set at creation: nothing extends a session past it.
     pub absolute_expires_at: DateTime<Utc>,
+    /// Where it was last used from.
     pub client: ClientInfo,
     /// Bumped by every write to the session: the base for optimistic concurrency.
     pub version: u64,
@@ -196,6 +254,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new session signed in at `now`, with full idle and absolute windows.
     pub fn start(
         user_id: UserId,
         tenant_id: Option<TenantId>,
@@ -204,8 +263,8 @@ impl Session {
         lifetimes: &Lifetimes,
         now: DateTime<Utc>,
     ) -> Self {
-        // Stored with millisecond precision: keep the in-memory session equal to what is stored.
-        let now = now.trunc_subsecs(3);
+        // Keep the in-memory session equal to what is stored.
+        let now = at_storage_precision(now);
         Self {
             id: SessionId::random(),
             user_id,
@@ -225,7 +284,7 @@ impl Session {
     /// The session as its next token carries it after a rotation at `now`: same identity,
     /// data and absolute deadline; a fresh idle window; the client as seen now.
     pub fn rotated(&self, lifetimes: &Lifetimes, client: &ClientInfo, now: DateTime<Utc>) -> Self {
-        let now = now.trunc_subsecs(3);
+        let now = at_storage_precision(now);
         Self {
             last_seen_at: now,
             expires_at: lifetimes.extended_deadline(self, now).max(self.expires_at),
@@ -241,19 +300,24 @@ impl Session {
         now - self.token_issued_at >= rotate_after
     }
 
-    /// A session is usable strictly before both deadlines.
+    /// A session is usable strictly before both deadlines ([`SessionStatus::at`]).
     pub fn status(&self, now: DateTime<Utc>) -> SessionStatus {
-        if now >= self.absolute_expires_at {
-            SessionStatus::AbsoluteExpired
-        } else if now >= self.expires_at {
-            SessionStatus::IdleExpired
-        } else {
-            SessionStatus::Active
-        }
+        SessionStatus::at(self.expires_at, self.absolute_expires_at, now)
     }
 
+    /// Usable at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.status(now).is_active()
+    }
+
+    /// Not usable at `now` any more.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        !self.status(now).is_active()
+        !self.is_active(now)
+    }
+
+    /// The moment the session stops being usable (unless extended): the earlier deadline.
+    pub fn deadline(&self) -> DateTime<Utc> {
+        self.expires_at.min(self.absolute_expires_at)
     }
 
     /// Whole seconds until the absolute deadline: the cookie's `Max-Age`. The cookie lives as

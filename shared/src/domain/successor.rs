@@ -23,10 +23,13 @@ const SALT: &[u8] = b"session-service/successor-seal/v1";
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedSuccessor(Vec<u8>);
 
+/// Why a successor could not be sealed.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
+    /// The operating system's random source failed.
     #[error("the operating system's random source failed")]
     Random(#[source] getrandom::Error),
+    /// Encryption failed.
     #[error("the successor could not be encrypted")]
     Encrypt,
 }
@@ -73,10 +76,12 @@ impl SealedSuccessor {
         SessionToken::parse(std::str::from_utf8(&plain).ok()?).ok()
     }
 
+    /// The sealed bytes, as stored.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
+    /// Sealed bytes read back from the store.
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
         Self(bytes)
     }

@@ -1,3 +1,6 @@
+//! The session token (a secret: `Debug` and `Display` redacted) and its SHA-256 hash, the only
+//! form in which a token is stored or compared (in constant time).
+
 use std::fmt;
 
 use base64::Engine as _;
@@ -16,10 +19,13 @@ const TOKEN_CHARS: usize = 43;
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionToken(String);
 
+/// Why a presented token was refused before any lookup.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenFormatError {
+    /// Not the length of a token.
     #[error("the session token must be {TOKEN_CHARS} characters long, got {0}")]
     WrongLength(usize),
+    /// Not base64url.
     #[error("the session token is not base64url")]
     NotBase64Url,
 }
@@ -57,6 +63,7 @@ impl SessionToken {
         &self.0
     }
 
+    /// The SHA-256 of the token: the only form stored.
     pub fn hash(&self) -> TokenHash {
         TokenHash(Sha256::digest(self.0.as_bytes()).into())
     }

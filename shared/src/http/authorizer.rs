@@ -1,25 +1,17 @@
-//! The API Gateway HTTP API Lambda authorizer (REQUEST type, payload format 2.0, simple
-//! responses) that lets the rest of an API use these sessions without auth code of its own.
+//! What the Lambda authorizer answers API Gateway: the request and response types (payload
+//! format 2.0, simple responses) and the context built from a session. The decision itself is
+//! `handlers::authorizer`.
 //!
-//! It reads the session cookie (or `Authorization: Bearer`) exactly like
-//! `GET /sessions/current`, and answers `{"isAuthorized": true, "context": {...}}` with
+//! An allowed request gets `{"isAuthorized": true, "context": {...}}` with
 //! `user_id`, `tenant_id`, `session_id`, `expires_at` and the session data keys named in
-//! `SESSION_AUTHORIZER_DATA_KEYS`. Every failure (no credential, garbled, expired, revoked,
-//! the store unreachable) is `isAuthorized: false`, never an error and never a panic:
-//! API Gateway then answers 403 (or 401 when a configured identity source is missing).
+//! `SESSION_AUTHORIZER_DATA_KEYS`.
 
-use chrono::{SecondsFormat, Utc};
-use lambda_http::Error;
+use chrono::SecondsFormat;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
-use lambda_http::http::HeaderValue;
-use lambda_http::http::header::{COOKIE, USER_AGENT};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use tracing::{info, instrument};
 
-use super::request::credential_in;
-use crate::app::App;
-use crate::domain::{ClientInfo, Session};
+use crate::domain::Session;
 
 /// The event API Gateway sends (payload format 2.0).
 pub type AuthorizerRequest = ApiGatewayV2CustomAuthorizerV2Request;
@@ -32,12 +24,14 @@ pub const RESERVED_CONTEXT_KEYS: &[&str] = &["user_id", "tenant_id", "session_id
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizerResponse {
+    /// Whether API Gateway lets the request through.
     pub is_authorized: bool,
+    /// What the integration receives about the caller.
     pub context: Map<String, Value>,
 }
 
 impl AuthorizerResponse {
-    fn deny() -> Self {
+    pub(crate) fn deny() -> Self {
         Self {
             is_authorized: false,
             context: Map::new(),
@@ -45,61 +39,9 @@ impl AuthorizerResponse {
     }
 }
 
-/// Decides one request. `Ok` always: a deny is an answer, not a failure.
-#[instrument(skip_all, fields(route = "authorizer", session_id))]
-pub async fn handle(app: &App, request: AuthorizerRequest) -> Result<AuthorizerResponse, Error> {
-    // Boxed: the validation future is deep, and the runtime's service type nests it further.
-    Ok(Box::pin(decide(app, &request)).await)
-}
-
-async fn decide(app: &App, request: &AuthorizerRequest) -> AuthorizerResponse {
-    // Payload 2.0 moves cookies out of the headers into `cookies`: put them back as one
-    // `Cookie` header so the credential is read exactly as the session routes read it.
-    let mut headers = request.headers.clone();
-    headers.remove(COOKIE);
-    if !request.cookies.is_empty() {
-        match HeaderValue::from_str(&request.cookies.join("; ")) {
-            Ok(value) => {
-                headers.insert(COOKIE, value);
-            }
-            Err(_) => return denied("malformed_cookie"),
-        }
-    }
-    let credential = match credential_in(&headers, &app.config.cookie) {
-        Ok(credential) => credential,
-        Err(error) => return denied(error.code()),
-    };
-    let http = &request.request_context.http;
-    let header_ua = request
-        .headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok());
-    let client = ClientInfo::new(
-        http.source_ip.as_deref(),
-        header_ua.or(http.user_agent.as_deref()),
-    );
-    // No rotation here: the authorizer cannot hand a new cookie to the browser.
-    match app
-        .sessions
-        .validate(&credential.token, &client, false, Utc::now())
-        .await
-    {
-        Ok(current) => AuthorizerResponse {
-            is_authorized: true,
-            context: context_of(&current.session, &app.config.authorizer_data_keys),
-        },
-        Err(error) => denied(super::ApiError::from(error).code()),
-    }
-}
-
-fn denied(reason: &str) -> AuthorizerResponse {
-    info!(reason, "authorizer denied");
-    AuthorizerResponse::deny()
-}
-
 /// The identity of the session, and the chosen data keys. Context values must be strings,
 /// numbers or booleans: objects and arrays travel as JSON text, `null` is left out.
-fn context_of(session: &Session, data_keys: &[String]) -> Map<String, Value> {
+pub(crate) fn context_of(session: &Session, data_keys: &[String]) -> Map<String, Value> {
     let mut context = Map::new();
     context.insert("user_id".into(), session.user_id.as_str().into());
     context.insert(
@@ -110,8 +52,7 @@ fn context_of(session: &Session, data_keys: &[String]) -> Map<String, Value> {
     context.insert(
         "expires_at".into(),
         session
-            .expires_at
-            .min(session.absolute_expires_at)
+            .deadline()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
             .into(),
     );
@@ -128,9 +69,10 @@ fn context_of(session: &Session, data_keys: &[String]) -> Map<String, Value> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{Duration, TimeZone};
+    use chrono::{Duration, TimeZone, Utc};
 
     use super::*;
+    use crate::domain::ClientInfo;
     use crate::domain::{Lifetimes, SessionData, TenantId, UserId};
 
     fn session(data: Value) -> Session {

@@ -11,10 +11,14 @@ use lambda_http::http::header::COOKIE;
 const HOST_PREFIX: &str = "__Host-";
 const SECURE_PREFIX: &str = "__Secure-";
 
+/// The cookie's `SameSite` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SameSite {
+    /// Sent on same-site requests only.
     Strict,
+    /// Also sent on top-level cross-site navigations (the default).
     Lax,
+    /// Sent on every request (requires `Secure`).
     None,
 }
 
@@ -51,12 +55,16 @@ impl From<SameSite> for cookie::SameSite {
     }
 }
 
+/// Cookie settings that cannot work together.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CookiePolicyError {
+    /// Browsers drop `SameSite=None` cookies without `Secure`.
     #[error("SameSite=None requires Secure (browsers drop such cookies otherwise)")]
     SameSiteNoneWithoutSecure,
+    /// Not a valid cookie name.
     #[error("cookie name {0:?} must be a plain token without a __Host-/__Secure- prefix")]
     InvalidName(String),
+    /// Not a valid cookie domain.
     #[error("cookie domain {0:?} is not a host name")]
     InvalidDomain(String),
 }
@@ -76,6 +84,7 @@ pub struct CookiePolicy {
 }
 
 impl CookiePolicy {
+    /// The cookie policy: a `__Host-` name (or `__Secure-` with a domain) when secure.
     pub fn new(
         base_name: &str,
         same_site: SameSite,

@@ -1,3 +1,6 @@
+//! [`ApiError`]: the only place errors become HTTP statuses and JSON bodies
+//! (`{"error": {"code", "message"}}`). Logs the full chain of a 5xx and sends a generic message.
+
 use std::error::Error as StdError;
 
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -8,7 +11,7 @@ use super::cookies::{ConflictingCookies, CookiePolicy};
 use super::response::json_response;
 use crate::domain::{DataError, RevocationReason, TokenFormatError};
 use crate::identity::IdentityError;
-use crate::service::{CreateError, SessionError, UpdateError};
+use crate::session::{CreateError, SessionError, UpdateError};
 use crate::store::StoreError;
 
 /// An error answer: status, stable snake_case code, message for the caller, and what else the
@@ -48,6 +51,7 @@ impl ApiError {
         }
     }
 
+    /// 401 `unauthenticated`: no session credential.
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -56,10 +60,12 @@ impl ApiError {
         )
     }
 
+    /// 401 `invalid_token`: a credential that cannot be a session token.
     pub fn invalid_token(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
     }
 
+    /// 401 `session_expired`.
     pub fn session_expired() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -68,10 +74,12 @@ impl ApiError {
         )
     }
 
+    /// 401 `session_revoked`, saying why.
     pub fn session_revoked(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "session_revoked", message)
     }
 
+    /// 401 `session_evicted`: ended by the per-user cap.
     pub fn session_evicted() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -80,10 +88,12 @@ impl ApiError {
         )
     }
 
+    /// 403 `csrf_rejected`: a cookie request from an origin not allowed.
     pub fn csrf_rejected(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "csrf_rejected", message)
     }
 
+    /// 403 `origin_not_allowed`: a CORS preflight from an origin not allowed.
     pub fn origin_not_allowed() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
@@ -92,18 +102,22 @@ impl ApiError {
         )
     }
 
+    /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// 400 `invalid_request`.
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 
+    /// 413 `payload_too_large`.
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
 
+    /// 415 `unsupported_media_type`: the body must be JSON.
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -112,6 +126,7 @@ impl ApiError {
         )
     }
 
+    /// 431 `headers_too_large`.
     pub fn headers_too_large(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -120,6 +135,7 @@ impl ApiError {
         )
     }
 
+    /// 404 `session_not_found`.
     pub fn session_not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -128,6 +144,7 @@ impl ApiError {
         )
     }
 
+    /// 412 `precondition_failed`, naming the current data version.
     pub fn precondition_failed(current: u64) -> Self {
         Self::new(
             StatusCode::PRECONDITION_FAILED,
@@ -139,10 +156,12 @@ impl ApiError {
         )
     }
 
+    /// 404 `not_found`: no such route.
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")
     }
 
+    /// 405 `method_not_allowed`, with `Allow`.
     pub fn method_not_allowed(allow: &'static str) -> Self {
         let mut e = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -153,6 +172,7 @@ impl ApiError {
         e
     }
 
+    /// 503 `service_unavailable` with `Retry-After`.
     pub fn service_unavailable() -> Self {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -163,6 +183,7 @@ impl ApiError {
         e
     }
 
+    /// 500 `internal`.
     pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -189,14 +210,17 @@ impl ApiError {
         self
     }
 
+    /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
+    /// The stable snake_case code.
     pub fn code(&self) -> &'static str {
         self.code
     }
 
+    /// A 401.
     pub fn is_unauthorized(&self) -> bool {
         self.status == StatusCode::UNAUTHORIZED
     }
@@ -225,6 +249,7 @@ impl ApiError {
         self.respond(None)
     }
 
+    /// The JSON error response, with the headers and cookie it must carry.
     pub fn into_response(self, cookies: &CookiePolicy) -> Response<Body> {
         self.respond(Some(cookies))
     }

@@ -10,11 +10,11 @@ use lambda_http::http::{HeaderMap, HeaderValue};
 use lambda_http::{Body, Request};
 
 use super::ApiError;
+use super::bodies::{CreateRequest, UpdateRequest};
 use super::cookies::{CookiePolicy, SameSite};
 use super::request::{Credential, Transport, credential_in, json_body};
-use crate::config::Config;
 use crate::domain::SessionData;
-use crate::identity::IdTokenVerifier;
+use crate::identity::{Hs256Config, IdTokenVerifier, JwtConfig};
 
 /// The production cookie policy (`__Host-session`).
 fn policy() -> CookiePolicy {
@@ -67,28 +67,26 @@ pub fn json_bodies(content_type: &[u8], body: &[u8]) -> Option<BodyOutcome> {
         req.headers_mut().insert(CONTENT_TYPE, content_type.clone());
         req
     };
-    let create =
-        json_body::<super::handlers::CreateRequest>(&request(), MAX_BODY).and_then(|parsed| {
-            parsed
-                .and_then(|b| b.data)
-                .map(|data| SessionData::parse(data, MAX_DATA).map_err(ApiError::from))
-                .transpose()
-        });
+    let create = json_body::<CreateRequest>(&request(), MAX_BODY).and_then(|parsed| {
+        parsed
+            .and_then(|b| b.data)
+            .map(|data| SessionData::parse(data, MAX_DATA).map_err(ApiError::from))
+            .transpose()
+    });
     let current = SessionData::parse(
         serde_json::json!({"theme": "dark", "cart": {"items": 2}}),
         MAX_DATA,
     )
     .expect("the sample data is valid");
-    let patch =
-        json_body::<super::handlers::UpdateRequest>(&request(), MAX_BODY).and_then(|parsed| {
-            parsed
-                .map(|update| {
-                    current
-                        .merge_patched(&update.data, MAX_DATA)
-                        .map_err(ApiError::from)
-                })
-                .transpose()
-        });
+    let patch = json_body::<UpdateRequest>(&request(), MAX_BODY).and_then(|parsed| {
+        parsed
+            .map(|update| {
+                current
+                    .merge_patched(&update.data, MAX_DATA)
+                    .map_err(ApiError::from)
+            })
+            .transpose()
+    });
     Some(BodyOutcome { create, patch })
 }
 
@@ -98,18 +96,19 @@ pub const TICKET_SECRET: &str = "fuzz-secret-that-is-long-enough-0123456789";
 /// A verifier of HS256 login tickets (issuer `https://login.fuzz`, audience `fuzz`), as the
 /// create handler runs it on `id_token` or a bearer ticket.
 pub fn ticket_verifier() -> IdTokenVerifier {
-    let config = Config::from_lookup(|name| {
-        let value = match name {
-            "SESSION_TABLE_NAME" => "fuzz",
-            "AUTH_JWT_HS256_SECRET" => TICKET_SECRET,
-            "AUTH_JWT_ISSUER" => "https://login.fuzz",
-            "AUTH_JWT_AUDIENCE" => "fuzz",
-            _ => return None,
-        };
-        Some(value.to_owned())
+    // The defaults of the AUTH_* settings (README), with the fuzz issuer's secret.
+    IdTokenVerifier::new(&JwtConfig {
+        hs256: Some(Hs256Config {
+            secret: TICKET_SECRET.as_bytes().to_vec(),
+            issuer: "https://login.fuzz".into(),
+            audience: "fuzz".into(),
+        }),
+        issuers: Vec::new(),
+        tenant_claim: "tenant_id".into(),
+        leeway: std::time::Duration::from_secs(30),
+        max_age: Some(std::time::Duration::from_secs(3600)),
+        jwks_refresh_interval: std::time::Duration::from_secs(60),
     })
-    .expect("the fuzz configuration is valid");
-    IdTokenVerifier::new(&config.jwt)
 }
 
 /// A rejection must be the client's fault: a 4xx with a stable code, never a 5xx.

@@ -1,18 +1,24 @@
-//! HTTP: request parsing (cookie, bearer, JSON body), routes, responses and the handlers the
-//! functions run. `ApiError` is the only place errors become status codes.
+//! HTTP: request parsing (cookie, bearer, origin, JSON bodies), routes, and response building
+//! (session JSON, cookies, CORS, the authorizer's answer). [`ApiError`] is the only place
+//! errors become status codes.
+//!
+//! Above `session` (it maps the operations' errors to statuses) and below the handlers: it
+//! parses and builds, and calls no operation itself.
 
 pub mod authorizer;
+pub(crate) mod bodies;
 pub mod cookies;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod handlers;
 pub mod origin;
-mod request;
-mod response;
+pub(crate) mod request;
+pub(crate) mod response;
 mod routes;
+mod settings;
 
 pub use error::ApiError;
 pub use request::{Credential, Transport};
 pub use response::SessionBody;
 pub use routes::{Matched, Route};
+pub use settings::HttpSettings;

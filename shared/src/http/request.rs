@@ -1,3 +1,7 @@
+//! Request parsing: the session credential (cookie or bearer, never both silently), the client
+//! info API Gateway saw, and JSON bodies under a size limit. Every rejection is a 4xx
+//! [`ApiError`]; nothing here touches a session.
+
 use lambda_http::http::HeaderMap;
 use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
 use lambda_http::request::RequestContext;
@@ -16,13 +20,18 @@ const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 /// How the client sent its session token; decides whether answers carry cookies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// In the session cookie.
     Cookie,
+    /// In `Authorization: Bearer`.
     Bearer,
 }
 
+/// A session token and how it came.
 #[derive(Debug)]
 pub struct Credential {
+    /// The token.
     pub token: SessionToken,
+    /// Cookie or bearer.
     pub transport: Transport,
 }
 

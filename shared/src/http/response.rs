@@ -1,11 +1,13 @@
+//! Response building: the session JSON of the contract, the device list items, JSON bodies,
+//! `Set-Cookie` and `ETag` headers. Knows the wire format, not the operations.
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::domain::{Device, Session, SessionId, SessionToken, TenantId, UserId};
-use crate::store::SessionEntry;
+use crate::domain::{Device, Session, SessionEntry, SessionId, SessionToken, TenantId, UserId};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -14,27 +16,38 @@ fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
 /// The session JSON of the contract. `token` appears only in bearer mode at create.
 #[derive(Debug, Serialize)]
 pub struct SessionBody<'a> {
+    /// The public session id.
     pub session_id: SessionId,
+    /// Whose session.
     pub user_id: &'a UserId,
+    /// Its tenant, if any.
     pub tenant_id: Option<&'a TenantId>,
+    /// The session data.
     pub data: &'a Map<String, Value>,
     /// The data's version: the `ETag`, and the base for `PATCH /sessions/current`.
     pub version: u64,
+    /// Sign-in time.
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    /// Last use.
     #[serde(serialize_with = "rfc3339")]
     pub last_seen_at: DateTime<Utc>,
+    /// The idle deadline.
     #[serde(serialize_with = "rfc3339")]
     pub expires_at: DateTime<Utc>,
+    /// The absolute deadline.
     #[serde(serialize_with = "rfc3339")]
     pub absolute_expires_at: DateTime<Utc>,
+    /// The token, in bearer mode only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'a str>,
+    /// `Bearer`, with the token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
 }
 
 impl<'a> SessionBody<'a> {
+    /// The session's JSON.
     pub fn of(session: &'a Session) -> Self {
         Self {
             session_id: session.id,

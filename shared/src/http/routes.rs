@@ -1,3 +1,6 @@
+//! The routes of the HTTP contract and how a request maps to one (404 / 405 otherwise), for
+//! both API Gateway payload formats.
+
 use lambda_http::http::Method;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
@@ -32,7 +35,9 @@ pub enum Route {
 /// A route and the value of its `{...}` path segment, if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {
+    /// The route.
     pub route: Route,
+    /// Its path parameter (a session, user or tenant id), if it has one.
     pub param: Option<String>,
 }
 

@@ -14,13 +14,19 @@ use super::StoreError;
 /// The definition's JSON text, embedded at build time.
 pub const TABLE_DEFINITION_JSON: &str = include_str!("../../../infra/table.json");
 
+/// The table: keys, indexes, billing and TTL, as CloudFormation names them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct TableDefinition {
+    /// The key and index attributes.
     pub attribute_definitions: Vec<AttributeDef>,
+    /// The table's key.
     pub key_schema: Vec<KeyDef>,
+    /// The `by_user` and `by_tenant` indexes.
     pub global_secondary_indexes: Vec<IndexDef>,
+    /// `PAY_PER_REQUEST`.
     pub billing_mode: String,
+    /// The TTL attribute.
     pub time_to_live_specification: TtlDef,
 }
 
@@ -65,11 +71,14 @@ pub struct TtlDef {
 /// second when it is on, so tests of "expired but not yet deleted" items turn it off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ttl {
+    /// TTL as the definition says (on).
     AsDefined,
+    /// No TTL: expired items stay, as they do for hours in production.
     Disabled,
 }
 
 impl TableDefinition {
+    /// The definition embedded at build time (`infra/table.json`).
     pub fn load() -> Result<Self, serde_json::Error> {
         serde_json::from_str(TABLE_DEFINITION_JSON)
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use chrono::Utc;
-use session_shared::config::Config;
+use session_shared::config::identity_from_env;
 use session_shared::identity::{TicketClaims, mint_hs256};
 
 const USAGE: &str = "usage: dev-token <user_id> [--tenant <tenant_id>] [--ttl-seconds <n>]";
@@ -46,19 +46,15 @@ fn run(args: Vec<String>) -> Result<String, String> {
         }
     }
     let user = user.ok_or(USAGE)?;
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let hs256 = config
-        .jwt
+    let identity = identity_from_env().map_err(|e| e.to_string())?;
+    let hs256 = identity
         .hs256
         .as_ref()
         .ok_or("dev-token mints HS256 login tickets: set AUTH_JWT_HS256_SECRET")?;
     let now = Utc::now().timestamp();
     let mut extra = HashMap::new();
     if let Some(t) = tenant {
-        extra.insert(
-            config.jwt.tenant_claim.clone(),
-            serde_json::Value::String(t),
-        );
+        extra.insert(identity.tenant_claim.clone(), serde_json::Value::String(t));
     }
     let claims = TicketClaims {
         sub: &user,

@@ -1,73 +1,19 @@
-//! Proof of identity at sign-in: a JWT from an identity provider or from the app's own backend.
-//!
-//! Two kinds of issuers can be configured at once:
-//! - an HS256 "login ticket" issuer with a shared secret (`AUTH_JWT_*`), for backends that
-//!   authenticated the user themselves (and for local development);
-//! - any number of asymmetric issuers (`AUTH_ISSUERS`): ID tokens signed RS256 or ES256 (Auth0,
-//!   Cognito, Okta, ...) verified against a JWKS given inline, as a file, or as a URL fetched at
-//!   cold start and refetched, rate-limited, when a token names an unknown `kid`.
-//!
-//! The issuer is chosen by the token's `iss`; its key by `kid`. The algorithm must belong to
-//! that issuer (an HS256 token against an RSA issuer is refused: no algorithm confusion), and a
-//! token older than the maximum age (`iat`) is refused even if it has not expired.
+//! The checks an identity token must pass: issuer chosen by `iss`, key by `kid`, algorithm
+//! bound to the issuer (an HS256 token against an RSA issuer is refused: no algorithm
+//! confusion), signature, `exp`/`nbf` with leeway, audience, maximum age (`iat`), and the
+//! subject and tenant claims as domain ids.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use serde::Deserialize;
 use serde_json::Value;
-use tracing::{info, warn};
 
-use crate::config::{JwksSource, JwtConfig};
+use super::jwks::{Fetcher, Jwks};
+use super::{Identity, IdentityError, JwksSource, JwtConfig};
 use crate::domain::{TenantId, UserId};
-
-/// Largest JWKS document accepted from a URL or file.
-const MAX_JWKS_BYTES: usize = 256 * 1024;
-/// Budget for one JWKS fetch.
-const JWKS_FETCH_TIMEOUT: StdDuration = StdDuration::from_secs(2);
-
-/// Who the caller proved to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub user_id: UserId,
-    pub tenant_id: Option<TenantId>,
-}
-
-/// Why an identity token was refused. Messages are safe to return to the caller.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum IdentityError {
-    #[error("the identity token is not a well-formed JWT")]
-    Malformed,
-    #[error("the identity token's algorithm is not accepted for its issuer")]
-    UnsupportedAlgorithm,
-    #[error("the identity token signature is invalid")]
-    BadSignature,
-    #[error("the identity token has expired")]
-    Expired,
-    #[error("the identity token is not valid yet")]
-    NotYetValid,
-    #[error("the identity token is older than the accepted maximum age")]
-    TooOld,
-    #[error("the identity token was issued by an unexpected issuer")]
-    WrongIssuer,
-    #[error("the identity token is meant for another audience")]
-    WrongAudience,
-    #[error("the identity token lacks the required claim {0:?}")]
-    MissingClaim(String),
-    #[error("the identity token claim {0:?} is not valid")]
-    InvalidClaim(String),
-    #[error("the identity token has no key id (kid) and its issuer has several keys")]
-    MissingKeyId,
-    #[error("the identity token is signed with a key its issuer does not publish")]
-    UnknownKey,
-    /// The issuer's keys could not be fetched: not the caller's fault (503).
-    #[error("the identity provider's keys are unavailable")]
-    KeysUnavailable,
-}
 
 #[derive(Deserialize)]
 struct Claims {
@@ -78,19 +24,9 @@ struct Claims {
     other: HashMap<String, Value>,
 }
 
-/// The keys of one JWKS issuer, by `kid`, and when they were last fetched.
-#[derive(Default)]
-struct KeySet {
-    keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
-    last_attempt: Option<Instant>,
-}
-
 enum Keys {
     Secret(DecodingKey),
-    Jwks {
-        source: JwksSource,
-        cache: RwLock<KeySet>,
-    },
+    Jwks(Jwks),
 }
 
 struct Issuer {
@@ -106,9 +42,7 @@ pub struct IdTokenVerifier {
     issuers: Vec<Issuer>,
     leeway: StdDuration,
     max_age: Option<StdDuration>,
-    refresh_interval: StdDuration,
-    /// Built only when an issuer's keys live at a URL (TLS set-up costs cold-start time).
-    http: Option<reqwest::Client>,
+    fetcher: Fetcher,
 }
 
 impl IdTokenVerifier {
@@ -134,37 +68,18 @@ impl IdTokenVerifier {
                     .tenant_claim
                     .clone()
                     .unwrap_or_else(|| config.tenant_claim.clone()),
-                keys: Keys::Jwks {
-                    cache: RwLock::new(match &issuer.source {
-                        JwksSource::Inline(set) => KeySet {
-                            keys: usable_keys(set),
-                            last_attempt: None,
-                        },
-                        _ => KeySet::default(),
-                    }),
-                    source: issuer.source.clone(),
-                },
+                keys: Keys::Jwks(Jwks::new(&issuer.source)),
             });
         }
         let needs_http = config
             .issuers
             .iter()
             .any(|i| matches!(i.source, JwksSource::Url(_)));
-        let http = needs_http.then(|| {
-            // reqwest uses the process-wide rustls provider: ring, as the store's client does.
-            // Fails only when one is installed already, which then serves.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .timeout(JWKS_FETCH_TIMEOUT)
-                .build()
-                .unwrap_or_default()
-        });
         Self {
             issuers,
             leeway: config.leeway,
             max_age: config.max_age,
-            refresh_interval: config.jwks_refresh_interval,
-            http,
+            fetcher: Fetcher::new(needs_http, config.jwks_refresh_interval),
         }
     }
 
@@ -172,14 +87,15 @@ impl IdTokenVerifier {
     /// the next token for that issuer tries again.
     pub async fn prefetch(&self) {
         for issuer in &self.issuers {
-            if let Keys::Jwks { source, cache } = &issuer.keys
-                && !matches!(source, JwksSource::Inline(_))
+            if let Keys::Jwks(jwks) = &issuer.keys
+                && jwks.is_external()
             {
-                self.refresh(&issuer.issuer, source, cache, false).await;
+                jwks.refresh(&issuer.issuer, &self.fetcher, false).await;
             }
         }
     }
 
+    /// The identity a token proves, or why it proves none.
     pub async fn verify(&self, token: &str) -> Result<Identity, IdentityError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match classify(e.kind()) {
             // jsonwebtoken cannot even parse a header naming an algorithm it lacks (`none`,
@@ -264,146 +180,11 @@ impl IdTokenVerifier {
         issuer: &Issuer,
         header: &Header,
     ) -> Result<DecodingKey, IdentityError> {
-        let (source, cache) = match &issuer.keys {
-            Keys::Secret(key) => return Ok(key.clone()),
-            Keys::Jwks { source, cache } => (source, cache),
-        };
-        match lookup(cache, header) {
-            Err(IdentityError::UnknownKey) if !matches!(source, JwksSource::Inline(_)) => {
-                // Key rotation at the provider: fetch again, at most once per interval.
-                if self.refresh(&issuer.issuer, source, cache, true).await {
-                    lookup(cache, header)
-                } else if cache.read().map(|c| c.keys.is_empty()).unwrap_or(true) {
-                    Err(IdentityError::KeysUnavailable)
-                } else {
-                    Err(IdentityError::UnknownKey)
-                }
-            }
-            other => other,
+        match &issuer.keys {
+            Keys::Secret(key) => Ok(key.clone()),
+            Keys::Jwks(jwks) => jwks.key_for(&issuer.issuer, header, &self.fetcher).await,
         }
     }
-
-    /// Fetches an issuer's JWKS. On demand (a token named an unknown `kid`), at most once per
-    /// refresh interval, so forged `kid`s cannot make us hammer the provider; the cold-start
-    /// fetch does not count. True when keys were loaded.
-    async fn refresh(
-        &self,
-        issuer: &str,
-        source: &JwksSource,
-        cache: &RwLock<KeySet>,
-        on_demand: bool,
-    ) -> bool {
-        if on_demand {
-            let Ok(mut set) = cache.write() else {
-                return false;
-            };
-            if set
-                .last_attempt
-                .is_some_and(|at| at.elapsed() < self.refresh_interval)
-            {
-                return false;
-            }
-            set.last_attempt = Some(Instant::now());
-        }
-        let fetched = match source {
-            JwksSource::Inline(_) => return false,
-            JwksSource::File(path) => std::fs::read(path).map_err(|e| e.to_string()),
-            JwksSource::Url(url) => self.fetch(url).await,
-        };
-        let parsed = fetched.and_then(|bytes| {
-            if bytes.len() > MAX_JWKS_BYTES {
-                return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-            }
-            serde_json::from_slice::<JwkSet>(&bytes).map_err(|e| e.to_string())
-        });
-        match parsed {
-            Ok(set) => {
-                let keys = usable_keys(&set);
-                info!(issuer, keys = keys.len(), "identity provider keys loaded");
-                if let Ok(mut cached) = cache.write() {
-                    cached.keys = keys;
-                }
-                true
-            }
-            Err(error) => {
-                warn!(issuer, error = %error, "identity provider keys could not be loaded");
-                false
-            }
-        }
-    }
-
-    async fn fetch(&self, url: &str) -> Result<Vec<u8>, String> {
-        let http = self.http.as_ref().ok_or("no HTTP client")?;
-        let response = http
-            .get(url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| e.to_string())?;
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_JWKS_BYTES as u64)
-        {
-            return Err(format!("larger than {MAX_JWKS_BYTES} bytes"));
-        }
-        response
-            .bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// The cached key for the token's `kid` (or the only key, when the token names none).
-fn lookup(cache: &RwLock<KeySet>, header: &Header) -> Result<DecodingKey, IdentityError> {
-    let set = cache.read().map_err(|_| IdentityError::KeysUnavailable)?;
-    let found = match &header.kid {
-        Some(kid) => set
-            .keys
-            .iter()
-            .find(|(k, _, _)| k.as_deref() == Some(kid.as_str())),
-        None if set.keys.len() == 1 => set.keys.first(),
-        None if set.keys.is_empty() => return Err(IdentityError::UnknownKey),
-        None => return Err(IdentityError::MissingKeyId),
-    };
-    match found {
-        // The key's own algorithm must be the token's: an RSA key never checks an ES256 token.
-        Some((_, alg, key)) if *alg == header.alg => Ok(key.clone()),
-        Some(_) => Err(IdentityError::UnsupportedAlgorithm),
-        None => Err(IdentityError::UnknownKey),
-    }
-}
-
-/// The RS256 / ES256 (P-256) signing keys of a JWKS; anything else is skipped.
-fn usable_keys(set: &JwkSet) -> Vec<(Option<String>, Algorithm, DecodingKey)> {
-    set.keys
-        .iter()
-        .filter(|jwk| {
-            !matches!(
-                jwk.common.public_key_use,
-                Some(jsonwebtoken::jwk::PublicKeyUse::Encryption)
-            )
-        })
-        .filter_map(|jwk: &Jwk| {
-            let alg = match &jwk.algorithm {
-                AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
-                    Algorithm::ES256
-                }
-                _ => return None,
-            };
-            let declared = jwk
-                .common
-                .key_algorithm
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| format!("{alg:?}"));
-            if declared != format!("{alg:?}") {
-                return None;
-            }
-            let key = DecodingKey::from_jwk(jwk).ok()?;
-            Some((jwk.common.key_id.clone(), alg, key))
-        })
-        .collect()
 }
 
 /// Whether the JWT header is readable JSON naming an `alg` other than HS256.
@@ -440,44 +221,23 @@ fn classify(kind: &ErrorKind) -> IdentityError {
     }
 }
 
-/// Claims of a login ticket minted by [`mint_hs256`].
-#[derive(Debug, Serialize)]
-pub struct TicketClaims<'a> {
-    pub sub: &'a str,
-    pub iss: &'a str,
-    pub aud: &'a str,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    #[serde(flatten)]
-    pub extra: HashMap<String, Value>,
-}
-
-/// Signs a login ticket with HS256: what a backend that authenticated the user would do.
-/// Used by the `dev-token` helper and by tests.
-pub fn mint_hs256(claims: &TicketClaims<'_>, secret: &[u8]) -> Result<String, IdentityError> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|_| IdentityError::Malformed)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::EncodingKey;
+    use jsonwebtoken::jwk::{Jwk, JwkSet};
 
     use super::*;
+    use crate::identity::{TicketClaims, mint_hs256};
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn config() -> JwtConfig {
         JwtConfig {
-            hs256: Some(crate::config::Hs256Config {
+            hs256: Some(crate::identity::Hs256Config {
                 secret: SECRET.to_vec(),
                 issuer: "https://login.example".into(),
                 audience: "sessions".into(),
@@ -490,8 +250,8 @@ mod tests {
         }
     }
 
-    const RSA_DER: &[u8] = include_bytes!("../../tests/fixtures/keys/rsa-a.der");
-    const EC_DER: &[u8] = include_bytes!("../../tests/fixtures/keys/ec-a.der");
+    const RSA_DER: &[u8] = include_bytes!("../../../tests/fixtures/keys/rsa-a.der");
+    const EC_DER: &[u8] = include_bytes!("../../../tests/fixtures/keys/ec-a.der");
     const IDP: &str = "https://idp.example/";
 
     fn jwk(der: &[u8], alg: Algorithm, kid: &str) -> Jwk {
@@ -504,8 +264,8 @@ mod tests {
         jwk
     }
 
-    fn rsa_and_ec_issuer() -> crate::config::IssuerConfig {
-        crate::config::IssuerConfig {
+    fn rsa_and_ec_issuer() -> crate::identity::IssuerConfig {
+        crate::identity::IssuerConfig {
             issuer: IDP.into(),
             audiences: vec!["spa-client".into()],
             algorithms: vec![Algorithm::RS256, Algorithm::ES256],
@@ -740,7 +500,7 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::config::Hs256Config;
+    use crate::identity::Hs256Config;
 
     fn verifier() -> IdTokenVerifier {
         IdTokenVerifier::new(&JwtConfig {

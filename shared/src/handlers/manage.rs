@@ -1,0 +1,183 @@
+//! The caller's own sessions: `GET /sessions`, `DELETE /sessions[?keep_current=true]`,
+//! `DELETE /sessions/{session_id}`, `PATCH /sessions/current`.
+
+use chrono::Utc;
+use lambda_http::http::{StatusCode, header};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use tracing::instrument;
+
+use super::{Api, auth_failure, caller_session, keeping_rotation, serve, session_response};
+use crate::domain::SessionId;
+use crate::http::bodies::UpdateRequest;
+use crate::http::request::{client_info, json_body, session_credential};
+use crate::http::response::{SessionListItem, append_set_cookie, json_response, no_content};
+use crate::http::{ApiError, Matched, Route};
+use crate::session::Revoker;
+use crate::store::Owner;
+
+/// The caller's own sessions: `GET /sessions`, `DELETE /sessions[?keep_current=true]`,
+/// `DELETE /sessions/{session_id}`, `PATCH /sessions/current`.
+#[instrument(skip_all, fields(route = "manage"))]
+pub async fn manage(api: &Api, req: Request) -> Result<Response<Body>, Error> {
+    let routes = [
+        Route::List,
+        Route::RevokeAll,
+        Route::RevokeOne,
+        Route::UpdateData,
+    ];
+    serve(api, &req, &routes, async |matched: Matched| {
+        match matched.route {
+            Route::List => list_sessions(api, &req).await,
+            Route::RevokeAll => revoke_all_sessions(api, &req).await,
+            Route::RevokeOne => revoke_session(api, &req, matched.param.as_deref()).await,
+            _ => update_data(api, &req).await,
+        }
+    })
+    .await
+}
+
+/// `GET /sessions`: the caller's usable sessions, most recently seen first, the calling one
+/// marked `current`.
+async fn list_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (credential, current) = caller_session(api, req).await?;
+    let me = &current.session;
+    let entries = api.sessions.list(&me.user_id, Utc::now()).await?;
+    let mut items = vec![SessionListItem::current(me)];
+    items.extend(
+        entries
+            .iter()
+            .filter(|e| e.session_id != me.id)
+            .map(|e| SessionListItem::of(e, false)),
+    );
+    let response = json_response(StatusCode::OK, &serde_json::json!({ "sessions": items }));
+    Ok(keeping_rotation(
+        api,
+        response,
+        &current,
+        credential.transport,
+    ))
+}
+
+/// `DELETE /sessions/{session_id}`: revoke one of the caller's sessions. An unknown id, a
+/// malformed one and another user's all get the same 404.
+async fn revoke_session(
+    api: &Api,
+    req: &Request,
+    param: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let (credential, current) = caller_session(api, req).await?;
+    let me = &current.session;
+    let Some(target) = param.and_then(|raw| SessionId::parse(raw).ok()) else {
+        return Err(ApiError::session_not_found());
+    };
+    let by = Revoker::User { session_id: me.id };
+    let revoked = api
+        .sessions
+        .revoke_one(&me.user_id, target, &by, &client_info(req), Utc::now())
+        .await?;
+    if !revoked {
+        return Err(ApiError::session_not_found());
+    }
+    let mut response = no_content();
+    if target == me.id {
+        // The caller ended its own session this way: drop the cookie too.
+        append_set_cookie(&mut response, &api.http.cookie.clear());
+        return Ok(response);
+    }
+    Ok(keeping_rotation(
+        api,
+        response,
+        &current,
+        credential.transport,
+    ))
+}
+
+/// `DELETE /sessions`: sign out everywhere, or with `?keep_current=true` everywhere else.
+async fn revoke_all_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let keep_current = match req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("keep_current"))
+    {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "keep_current must be true or false",
+            ));
+        }
+    };
+    let (credential, current) = caller_session(api, req).await?;
+    let me = &current.session;
+    let client = client_info(req);
+    let by = Revoker::User { session_id: me.id };
+    let now = Utc::now();
+    let mut revoked = api
+        .sessions
+        .revoke_all(Owner::User(&me.user_id), Some(me.id), &by, &client, now)
+        .await?;
+    let body = |revoked: usize| serde_json::json!({ "revoked": revoked });
+    if keep_current {
+        let response = json_response(StatusCode::OK, &body(revoked));
+        return Ok(keeping_rotation(
+            api,
+            response,
+            &current,
+            credential.transport,
+        ));
+    }
+    // The caller's own session last, as an ordinary sign-out of the token it holds.
+    let token = current.new_token.as_ref().unwrap_or(&credential.token);
+    if api.sessions.logout(token, &client, now).await?.is_some() {
+        revoked += 1;
+    }
+    let mut response = json_response(StatusCode::OK, &body(revoked));
+    append_set_cookie(&mut response, &api.http.cookie.clear());
+    Ok(response)
+}
+
+/// `PATCH /sessions/current`: merge-patch the session's data, with optimistic concurrency.
+async fn update_data(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: UpdateRequest = json_body(req, api.http.max_body_bytes)?.ok_or_else(|| {
+        ApiError::invalid_request("send {\"data\": <merge patch>, \"version\": <n>}")
+    })?;
+    let expected = match (if_match(req)?, body.version) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::invalid_request(
+                "If-Match and version name different versions",
+            ));
+        }
+        (a, b) => a.or(b),
+    };
+    let credential = session_credential(req, &api.http.cookie)?;
+    let current = api
+        .sessions
+        .update_data(
+            &credential.token,
+            &client_info(req),
+            &body.data,
+            expected,
+            api.http.max_data_bytes,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| auth_failure(e.into(), credential.transport))?;
+    Ok(session_response(api, &current, credential.transport))
+}
+
+/// The version in `If-Match: "3"` (or `W/"3"`); `*` and no header mean no precondition.
+fn if_match(req: &Request) -> Result<Option<u64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::invalid_request("If-Match must be a version ETag like \"3\"");
+    let text = value.to_str().map_err(|_| bad())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse().ok())
+        .map(Some)
+        .ok_or_else(bad)
+}

@@ -1,0 +1,152 @@
+//! The Lambda entry handlers: they wire `http` (parsing requests, building responses) to
+//! `session` (the operations). One `pub async fn` per function, plus the authorizer's
+//! [`authorizer::handle`]. Each answers its own routes and turns every failure into a JSON
+//! error response; `Err` is reserved for failures of the invocation itself (never used here).
+//!
+//! The top of the library: built by the wiring (`app`), never imported by a lower layer. Each
+//! function is given only what it uses: [`Api`] for the session routes and the authorizer,
+//! [`SignIn`] (the API plus the identity verifier) for `POST /sessions`.
+
+mod admin;
+pub mod authorizer;
+mod echo;
+mod manage;
+mod sessions;
+
+use chrono::Utc;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+
+pub use admin::admin;
+pub use echo::echo;
+pub use manage::manage;
+pub use sessions::{create, logout, refresh, validate};
+
+use crate::http::origin::{apply_cors, check_csrf, preflight};
+use crate::http::request::{Credential, client_info, session_credential};
+use crate::http::response::{append_set_cookie, json_response, with_etag};
+use crate::http::{ApiError, HttpSettings, Matched, Route, SessionBody, Transport};
+use crate::identity::IdTokenVerifier;
+use crate::session::{Current, SessionService};
+
+/// What the session routes and the authorizer use: the operations and the HTTP settings.
+pub struct Api {
+    /// The session operations.
+    pub sessions: SessionService,
+    /// Cookies, origins, limits.
+    pub http: HttpSettings,
+}
+
+/// What `POST /sessions` uses: the API and the identity-token verifier.
+pub struct SignIn {
+    /// The session API.
+    pub api: Api,
+    /// Verifies login tickets and ID tokens.
+    pub verifier: IdTokenVerifier,
+}
+
+/// Runs `handler` when the request is for one of `routes` (this function's share of the API);
+/// answers preflights, 404/405 and CSRF failures itself, and adds CORS headers to every answer.
+async fn serve(
+    api: &Api,
+    req: &Request,
+    routes: &[Route],
+    handler: impl AsyncFnOnce(Matched) -> Result<Response<Body>, ApiError>,
+) -> Result<Response<Body>, Error> {
+    let allowed = &api.http.allowed_origins;
+    let result = if req.method() == Method::OPTIONS {
+        preflight(req, allowed)
+    } else {
+        match Route::matched(req) {
+            Ok(found) if routes.contains(&found.route) => match check_csrf(req, allowed) {
+                Ok(()) => handler(found).await,
+                Err(error) => Err(error),
+            },
+            Ok(_) => Err(ApiError::not_found()),
+            Err(error) => Err(error),
+        }
+    };
+    let mut response = result.unwrap_or_else(|error| error.into_response(&api.http.cookie));
+    apply_cors(req, allowed, &mut response);
+    Ok(response)
+}
+
+/// The IAM principal API Gateway authenticated (route with AWS_IAM auth), if any.
+pub(crate) fn iam_caller(req: &Request) -> Option<String> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone().or(iam.caller_id.clone())),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx
+            .identity
+            .user_arn
+            .clone()
+            .or(ctx.identity.caller.clone()),
+        _ => None,
+    }
+}
+
+/// Marks an authentication failure according to how the token came: a cookie is cleared, a
+/// bearer client gets a challenge.
+fn auth_failure(error: ApiError, transport: Transport) -> ApiError {
+    match transport {
+        Transport::Cookie if error.is_unauthorized() => error.clearing_cookie(),
+        Transport::Bearer => error.with_bearer_challenge(),
+        Transport::Cookie => error,
+    }
+}
+
+/// 200 with the session. When the token changed (rotation, or a retired token resolved to its
+/// successor), a cookie client gets the new cookie and a bearer client the new token in the
+/// body.
+fn session_response(api: &Api, current: &Current, transport: Transport) -> Response<Body> {
+    let body = SessionBody::of(&current.session);
+    let response = match (&current.new_token, transport) {
+        (Some(token), Transport::Bearer) => json_response(StatusCode::OK, &body.with_token(token)),
+        _ => keeping_rotation(
+            api,
+            json_response(StatusCode::OK, &body),
+            current,
+            transport,
+        ),
+    };
+    with_etag(response, &current.session)
+}
+
+/// The caller's session (validated like `GET /sessions/current`), for the routes that act on
+/// the caller's behalf.
+async fn caller_session(api: &Api, req: &Request) -> Result<(Credential, Current), ApiError> {
+    let credential = session_credential(req, &api.http.cookie)?;
+    let current = api
+        .sessions
+        .validate(
+            &credential.token,
+            &client_info(req),
+            credential.transport == Transport::Cookie,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| auth_failure(e.into(), credential.transport))?;
+    Ok((credential, current))
+}
+
+/// Carries a token the validation rotated to a cookie client (a bearer client picks it up on
+/// its next refresh: bearer tokens are not rotated on validate).
+fn keeping_rotation(
+    api: &Api,
+    mut response: Response<Body>,
+    current: &Current,
+    transport: Transport,
+) -> Response<Body> {
+    if let (Some(token), Transport::Cookie) = (&current.new_token, transport) {
+        let cookie = api.http.cookie.issue(
+            token.expose_secret(),
+            current.session.cookie_max_age(Utc::now()),
+        );
+        append_set_cookie(&mut response, &cookie);
+    }
+    response
+}

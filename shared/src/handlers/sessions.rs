@@ -1,0 +1,182 @@
+//! `POST /sessions` (sign-in), `GET /sessions/current` (validate, and the JSON 404/405 of
+//! unknown routes), `POST /sessions/current/refresh`, `DELETE /sessions/current` (sign-out).
+
+use chrono::Utc;
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Error, Request, Response};
+use tracing::instrument;
+
+use super::{Api, SignIn, auth_failure, caller_session, iam_caller, serve, session_response};
+use crate::domain::{SessionData, TenantId, UserId};
+use crate::http::bodies::CreateRequest;
+use crate::http::request::{bearer, client_info, json_body, session_credential};
+use crate::http::response::{append_set_cookie, json_response, no_content};
+use crate::http::{ApiError, Route, SessionBody};
+use crate::identity::Identity;
+
+/// `POST /sessions`: verify the login ticket, start a session, set the cookie.
+#[instrument(skip_all, fields(route = "create"))]
+pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Error> {
+    serve(&sign_in.api, &req, &[Route::Create], async |_| {
+        create_session(sign_in, &req).await
+    })
+    .await
+}
+
+/// `GET /sessions/current`: who holds this cookie (or bearer token). Also the fallback for
+/// unknown routes (JSON 404/405).
+#[instrument(skip_all, fields(route = "validate"))]
+pub async fn validate(api: &Api, req: Request) -> Result<Response<Body>, Error> {
+    serve(api, &req, &[Route::Validate], async |_| {
+        validate_session(api, &req).await
+    })
+    .await
+}
+
+/// `POST /sessions/current/refresh`: extend the idle deadline and re-issue the cookie.
+#[instrument(skip_all, fields(route = "refresh"))]
+pub async fn refresh(api: &Api, req: Request) -> Result<Response<Body>, Error> {
+    serve(api, &req, &[Route::Refresh], async |_| {
+        refresh_session(api, &req).await
+    })
+    .await
+}
+
+/// `DELETE /sessions/current`: delete server-side, clear the cookie. Idempotent.
+#[instrument(skip_all, fields(route = "logout"))]
+pub async fn logout(api: &Api, req: Request) -> Result<Response<Body>, Error> {
+    serve(api, &req, &[Route::Logout], async |_| {
+        logout_session(api, &req).await
+    })
+    .await
+}
+
+async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body>, ApiError> {
+    let api = &sign_in.api;
+    let body: CreateRequest = json_body(req, api.http.max_body_bytes)?.unwrap_or_default();
+    let identity = match (&body.user_id, &body.tenant_id) {
+        (None, None) => verified_identity(sign_in, bearer(req)?, body.id_token.as_deref()).await?,
+        // An IAM-signed request carries `Authorization: AWS4-HMAC-SHA256 ...`, not a ticket.
+        _ => trusted_identity(api, req, &body)?,
+    };
+    let data = match body.data {
+        None => SessionData::default(),
+        Some(value) => SessionData::parse(value, api.http.max_data_bytes)?,
+    };
+
+    let now = Utc::now();
+    let (token, session) = api
+        .sessions
+        .create(identity, data, client_info(req), now)
+        .await?;
+
+    let mut response = if body.token_in_body {
+        // Bearer mode for non-browser clients: the token travels in the body, no cookie.
+        json_response(
+            StatusCode::CREATED,
+            &SessionBody::of(&session).with_token(&token),
+        )
+    } else {
+        let mut response = json_response(StatusCode::CREATED, &SessionBody::of(&session));
+        let cookie = api.http.cookie.issue(
+            token.expose_secret(),
+            session.cookie_max_age(session.created_at),
+        );
+        append_set_cookie(&mut response, &cookie);
+        response
+    };
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_static("/sessions/current"),
+    );
+    Ok(response)
+}
+
+/// The identity proven by a login ticket (Bearer header or `id_token`).
+async fn verified_identity(
+    sign_in: &SignIn,
+    header_ticket: Option<&str>,
+    body_ticket: Option<&str>,
+) -> Result<Identity, ApiError> {
+    let ticket = match (header_ticket, body_ticket) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(ApiError::invalid_request(
+                "two different identity tokens: send it either as Bearer or as id_token",
+            ));
+        }
+        (Some(t), _) | (None, Some(t)) => t,
+        (None, None) => {
+            return Err(ApiError::unauthenticated().with_message(
+                "send a login ticket as Authorization: Bearer <jwt> or {\"id_token\": \"<jwt>\"}",
+            ));
+        }
+    };
+    Ok(sign_in.verifier.verify(ticket).await?)
+}
+
+/// Trusted-caller mode: a backend signed the request with IAM (API Gateway checked the
+/// signature and the route's IAM auth) and names the user in the body. Refused unless the mode
+/// is on *and* the request context carries the IAM caller, so a misconfigured route without
+/// IAM auth cannot be used to mint sessions.
+fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Identity, ApiError> {
+    if !api.http.trusted_caller {
+        return Err(ApiError::invalid_request(
+            "user_id / tenant_id are only accepted from trusted callers (SESSION_TRUSTED_CALLER)",
+        ));
+    }
+    let Some(caller) = iam_caller(req) else {
+        return Err(ApiError::forbidden(
+            "trusted-caller sign-in requires an IAM-signed request",
+        ));
+    };
+    if body.id_token.is_some() {
+        return Err(ApiError::invalid_request(
+            "send either an id_token or a user_id, not both",
+        ));
+    }
+    let user_id = body
+        .user_id
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid_request("user_id is required"))
+        .and_then(|raw| {
+            UserId::parse(raw).map_err(|e| ApiError::invalid_request(format!("user_id: {e}")))
+        })?;
+    let tenant_id = body
+        .tenant_id
+        .as_deref()
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(format!("tenant_id: {e}")))?;
+    tracing::info!(caller = %caller, user_id = user_id.as_str(), "trusted caller sign-in");
+    Ok(Identity { user_id, tenant_id })
+}
+
+async fn validate_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (credential, current) = caller_session(api, req).await?;
+    Ok(session_response(api, &current, credential.transport))
+}
+
+async fn refresh_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let credential = session_credential(req, &api.http.cookie)?;
+    let now = Utc::now();
+    let current = api
+        .sessions
+        .refresh(&credential.token, &client_info(req), now)
+        .await
+        .map_err(|e| auth_failure(e.into(), credential.transport))?;
+    Ok(session_response(api, &current, credential.transport))
+}
+
+async fn logout_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    // No usable credential means nothing to delete: still a clean sign-out.
+    if let Ok(credential) = session_credential(req, &api.http.cookie) {
+        api.sessions
+            .logout(&credential.token, &client_info(req), Utc::now())
+            .await
+            // The session may still be live: keep the cookie so the client can retry.
+            .map_err(ApiError::from)?;
+    }
+    let mut response = no_content();
+    append_set_cookie(&mut response, &api.http.cookie.clear());
+    Ok(response)
+}

@@ -1,0 +1,26 @@
+//! The JSON bodies the session routes accept. Unknown fields are rejected, not ignored.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Body of `POST /sessions`. Unknown fields are rejected, not ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateRequest {
+    pub(crate) id_token: Option<String>,
+    pub(crate) data: Option<Value>,
+    #[serde(default)]
+    pub(crate) token_in_body: bool,
+    /// Trusted-caller mode only: the identity an IAM-signed backend vouches for.
+    pub(crate) user_id: Option<String>,
+    pub(crate) tenant_id: Option<String>,
+}
+
+/// Body of `PATCH /sessions/current`: a JSON merge patch (RFC 7386) for `data`, and
+/// optionally the version it was based on (or send `If-Match`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateRequest {
+    pub(crate) data: Value,
+    pub(crate) version: Option<u64>,
+}

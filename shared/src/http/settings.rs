@@ -1,0 +1,21 @@
+//! The HTTP layer's settings type, assembled by `config` from the `SESSION_*` variables.
+
+use super::cookies::CookiePolicy;
+
+/// How requests are read and answered.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The session cookie: name, attributes.
+    pub cookie: CookiePolicy,
+    /// Origins whose cookie-authenticated unsafe requests are accepted (CSRF) and that get
+    /// credentialed CORS answers. The API's own origin is always accepted.
+    pub allowed_origins: Vec<String>,
+    /// `POST /sessions` trusts `user_id` / `tenant_id` from the body of IAM-signed callers.
+    pub trusted_caller: bool,
+    /// Keys of the session data the authorizer passes on in its context.
+    pub authorizer_data_keys: Vec<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Largest session data object (as JSON).
+    pub max_data_bytes: usize,
+}

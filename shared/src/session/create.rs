@@ -1,0 +1,94 @@
+//! Sign-in: a new session for a proven identity, under the per-user cap (the least recently
+//! used sessions beyond it are evicted in the same transaction).
+
+use chrono::{DateTime, Utc};
+use tracing::instrument;
+
+use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
+use super::{CreateError, SessionService};
+use crate::domain::{AuditEvent, ClientInfo, EventKind, Session, SessionData, SessionToken};
+use crate::identity::Identity;
+use crate::store::{Revocation, StoreError, Write};
+
+impl SessionService {
+    /// Starts a new session for a proven identity. Always a fresh token: a token the client
+    /// may already hold is never adopted. Under a per-user cap, the least recently used
+    /// sessions beyond it are evicted in the same transaction.
+    #[instrument(skip_all, fields(session_id))]
+    pub async fn create(
+        &self,
+        identity: Identity,
+        data: SessionData,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(SessionToken, Session), CreateError> {
+        let token = SessionToken::generate().map_err(CreateError::Random)?;
+        let session = Session::start(
+            identity.user_id,
+            identity.tenant_id,
+            data,
+            client,
+            &self.policy.lifetimes,
+            now,
+        );
+        tracing::Span::current().record("session_id", tracing::field::display(session.id));
+        let created = AuditEvent::of(EventKind::Created, &session, &session.client, now);
+        let ttl = session.ttl_epoch_seconds(self.policy.ttl_margin);
+        // Creates for one user under a cap serialize on the user's guard item: allow one round
+        // per concurrent create, with jittered backoff.
+        let mut retries = Retries::new("create", MAX_WRITE_ATTEMPTS * 2);
+        loop {
+            let (evict, guard) = self.evictions_for(&session, now).await?;
+            let mut events = vec![created.clone()];
+            events.extend(evict.iter().map(|e| {
+                AuditEvent::new(
+                    EventKind::Evicted,
+                    &session.user_id,
+                    session.tenant_id.as_ref(),
+                    e.session_id,
+                    &ClientInfo::default(),
+                    now,
+                )
+                .with("by_session_id", session.id.to_string())
+            }));
+            match self
+                .store
+                .create(&token.hash(), &session, ttl, &events, &evict, guard)
+                .await?
+            {
+                Write::Done => {
+                    events.iter().for_each(AuditEvent::log);
+                    return Ok((token, session));
+                }
+                // A concurrent create for the same user, or an evicted session that rotated
+                // meanwhile: choose again from a fresh read.
+                Write::Stale(_) | Write::Contended => retries.wait().await?,
+            }
+        }
+    }
+
+    /// The sessions to evict so that `session` fits under the per-user cap, and the guard
+    /// version they were chosen under. Nothing when there is no cap.
+    async fn evictions_for(
+        &self,
+        session: &Session,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Revocation>, Option<u64>), StoreError> {
+        let Some(max) = self.policy.max_per_user else {
+            return Ok((Vec::new(), None));
+        };
+        let (mut live, guard) = self.store.sessions_of(&session.user_id).await?;
+        live.retain(|e| e.is_active(now));
+        live.sort_by_key(|e| e.last_seen_at);
+        let excess = (live.len() + 1).saturating_sub(max as usize);
+        let evict = live
+            .into_iter()
+            .take(excess)
+            .map(|e| Revocation {
+                token: e.token,
+                session_id: e.session_id,
+            })
+            .collect();
+        Ok((evict, Some(guard)))
+    }
+}

@@ -1,0 +1,59 @@
+//! Why a session operation did not give what was asked: the caller's token leads nowhere
+//! usable, the data did not fit, or the store failed. `http::ApiError` maps these to statuses.
+
+use crate::domain::{DataError, RevocationReason, SealError};
+use crate::store::StoreError;
+
+/// Why a presented token does not give a usable session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// No session for this token.
+    #[error("no session for this token")]
+    NotFound,
+    /// The session has expired.
+    #[error("the session has expired")]
+    Expired,
+    /// The session was revoked, for this reason.
+    #[error("the session was revoked ({})", .0.as_str())]
+    Revoked(RevocationReason),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Sealing the successor token failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+/// Why `PATCH /sessions/current` did not apply.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// No usable session.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The client's copy of the data is stale (`If-Match` / `version`).
+    #[error("the session data is at version {current}, not the one the patch was based on")]
+    VersionMismatch {
+        /// The data version now stored.
+        current: u64,
+    },
+    /// The patched data is not acceptable.
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+impl From<StoreError> for UpdateError {
+    fn from(e: StoreError) -> Self {
+        Self::Session(SessionError::Store(e))
+    }
+}
+
+/// Why a session could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The operating system's random source failed.
+    #[error("the operating system's random source failed")]
+    Random(#[source] getrandom::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

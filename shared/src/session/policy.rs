@@ -1,0 +1,61 @@
+//! Every knob of the session lifecycle in one settings type, [`Policy`], assembled by `config`.
+
+use chrono::Duration;
+
+use crate::domain::Lifetimes;
+
+/// What to do when a session is used from a different user agent than it was last seen with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingPolicy {
+    /// Record an `anomaly` event and carry on (the default: browsers update their UA string).
+    Log,
+    /// Revoke the session and answer 401.
+    Reject,
+}
+
+impl std::str::FromStr for BindingPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "log" => Ok(Self::Log),
+            "reject" => Ok(Self::Reject),
+            _ => Err("expected log or reject".into()),
+        }
+    }
+}
+
+/// Every knob of the session lifecycle (`SESSION_*` settings).
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Idle and absolute timeouts, sliding threshold.
+    pub lifetimes: Lifetimes,
+    /// Kept past the last deadline before DynamoDB TTL may delete an item.
+    pub ttl_margin: Duration,
+    /// How long a rotated token still resolves to its successor.
+    pub rotation_grace: Duration,
+    /// Rotate a cookie session's token once it has been in use this long (`None`: only on
+    /// refresh).
+    pub rotate_after: Option<Duration>,
+    /// What a changed user agent does.
+    pub user_agent_change: BindingPolicy,
+    /// What a changed client IP does.
+    pub ip_change: BindingPolicy,
+    /// Most concurrent sessions per user; one more evicts the least recently used.
+    pub max_per_user: Option<u32>,
+}
+
+impl Policy {
+    /// The defaults documented in the README, around the given lifetimes.
+    pub fn new(lifetimes: Lifetimes) -> Self {
+        Self {
+            lifetimes,
+            ttl_margin: Duration::days(1),
+            rotation_grace: Duration::seconds(30),
+            rotate_after: Some(Duration::hours(1)),
+            user_agent_change: BindingPolicy::Log,
+            ip_change: BindingPolicy::Log,
+            max_per_user: None,
+        }
+    }
+}

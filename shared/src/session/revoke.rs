@@ -1,0 +1,234 @@
+//! Ending sessions: sign-out of the presented token, and revocation of listed sessions, one or
+//! all of a user's or a tenant's, following rotations so that none is missed.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, instrument};
+
+use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
+use super::rotation::MAX_LINEAGE;
+use super::{SessionError, SessionService};
+use crate::domain::{
+    AuditEvent, ClientInfo, EventKind, RevocationReason, SessionEntry, SessionId, SessionToken,
+    UserId, at_storage_precision,
+};
+use crate::store::{BatchOutcome, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write};
+
+/// Sessions read per index page when revoking many.
+const REVOKE_PAGE: i32 = 100;
+/// Passes over the index when revoking many: a pass that finds nothing left ends it (sessions
+/// rotated or signed in during a pass appear in the next one).
+const MAX_REVOKE_PASSES: usize = 5;
+
+/// Who ends sessions that are not their own token (recorded on each `revoked` event).
+#[derive(Debug, Clone)]
+pub enum Revoker {
+    /// The user, from one of their sessions ("sign out that device" / "everywhere").
+    User {
+        /// The session the user acted from.
+        session_id: SessionId,
+    },
+    /// An administrator or backend, through the IAM-protected admin routes.
+    Admin {
+        /// The IAM principal.
+        caller: String,
+    },
+}
+
+impl Revoker {
+    fn describe(&self, event: AuditEvent) -> AuditEvent {
+        match self {
+            Self::User { session_id } => event
+                .with("by", "user")
+                .with("by_session_id", session_id.to_string()),
+            Self::Admin { caller } => event.with("by", "admin").with("caller", caller.as_str()),
+        }
+    }
+}
+
+impl SessionService {
+    /// Deletes the session server-side. Idempotent: `None` when there was nothing to delete.
+    /// A retired token within its grace window signs out its successor; after it, it is a
+    /// replay and revokes the lineage.
+    #[instrument(skip_all, fields(session_id))]
+    pub async fn logout(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionId>, StoreError> {
+        let now = at_storage_precision(now);
+        let mut retries = Retries::new("logout", MAX_WRITE_ATTEMPTS);
+        loop {
+            let head = match self.resolve(token, now).await {
+                Ok(head) => head,
+                Err(SessionError::Store(e)) => return Err(e),
+                Err(_) => return Ok(None),
+            };
+            let session = &head.session;
+            tracing::Span::current().record("session_id", tracing::field::display(session.id));
+            let event =
+                AuditEvent::of(EventKind::Revoked, session, client, now).with("reason", "logout");
+            match self
+                .store
+                .delete(&head.token.hash(), session, std::slice::from_ref(&event))
+                .await?
+            {
+                Write::Done => {
+                    event.log();
+                    return Ok(Some(session.id));
+                }
+                Write::Stale(None) => return Ok(None),
+                Write::Stale(Some(_)) | Write::Contended => retries.again()?,
+            }
+        }
+    }
+
+    /// The user's usable sessions, most recently seen first (from the `by_user` index: a
+    /// session created or changed a moment ago may lag behind).
+    pub async fn list(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionEntry>, StoreError> {
+        let mut entries = self.store.all_listed(Owner::User(user)).await?;
+        entries.retain(|e| e.is_active(now));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen_at));
+        Ok(entries)
+    }
+
+    /// Revokes the user's session `session_id`. `false` when the user has no such usable
+    /// session (another user's id looks exactly like an unknown one).
+    #[instrument(skip_all, fields(session_id = %session_id))]
+    pub async fn revoke_one(
+        &self,
+        user: &UserId,
+        session_id: SessionId,
+        by: &Revoker,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let now = at_storage_precision(now);
+        let Some(entry) = self
+            .store
+            .find_session(user, session_id)
+            .await?
+            .filter(|e| e.is_active(now))
+        else {
+            return Ok(false);
+        };
+        Ok(self.revoke_listed(vec![entry], by, client, now).await? > 0)
+    }
+
+    /// Revokes every usable session of a user or a tenant, except `keep` (the caller's own,
+    /// for "sign out other devices"). Reads the index page by page and revokes in
+    /// transactions of [`MAX_BATCH`], following rotations; passes again until a pass finds
+    /// nothing left, so a session rotated or created during a pass is not missed. Returns
+    /// how many sessions were revoked.
+    #[instrument(skip_all)]
+    pub async fn revoke_all(
+        &self,
+        owner: Owner<'_>,
+        keep: Option<SessionId>,
+        by: &Revoker,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let now = at_storage_precision(now);
+        let mut total = 0;
+        for _ in 0..MAX_REVOKE_PASSES {
+            let mut revoked = 0;
+            let mut start: Option<PageKey> = None;
+            loop {
+                let (page, next) = self.store.listed(owner, start, Some(REVOKE_PAGE)).await?;
+                let targets: Vec<SessionEntry> = page
+                    .into_iter()
+                    .filter(|e| e.is_active(now) && Some(e.session_id) != keep)
+                    .collect();
+                revoked += self.revoke_listed(targets, by, client, now).await?;
+                match next {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+            total += revoked;
+            if revoked == 0 {
+                break;
+            }
+        }
+        info!(revoked = total, "sessions revoked");
+        Ok(total)
+    }
+
+    /// Revokes sessions as an index listed them, in transactions of at most [`MAX_BATCH`]. A
+    /// session that was rotated since is revoked at its successor, one signed out since is
+    /// skipped; writes cancelled by another's failed condition, or by a conflict, are retried
+    /// with backoff. Returns how many were revoked.
+    pub async fn revoke_listed(
+        &self,
+        entries: Vec<SessionEntry>,
+        by: &Revoker,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut queue: VecDeque<(Revocation, AuditEvent, usize)> = entries
+            .iter()
+            .map(|e| {
+                let event = AuditEvent::new(
+                    EventKind::Revoked,
+                    &e.user_id,
+                    e.tenant_id.as_ref(),
+                    e.session_id,
+                    client,
+                    now,
+                )
+                .with("reason", RevocationReason::Revoked.as_str());
+                let target = Revocation {
+                    token: e.token,
+                    session_id: e.session_id,
+                };
+                (target, by.describe(event), 0)
+            })
+            .collect();
+        let mut revoked = 0;
+        let mut retries = Retries::new("revoke_batch", MAX_WRITE_ATTEMPTS);
+        while !queue.is_empty() {
+            let take = queue.len().min(MAX_BATCH);
+            let chunk: Vec<(Revocation, AuditEvent, usize)> = queue.drain(..take).collect();
+            let batch: Vec<(Revocation, AuditEvent)> =
+                chunk.iter().map(|(r, e, _)| (*r, e.clone())).collect();
+            let outcomes = self
+                .store
+                .revoke_batch(&batch, RevocationReason::Revoked, now)
+                .await?;
+            let mut progressed = false;
+            for ((target, event, hops), outcome) in chunk.into_iter().zip(outcomes) {
+                match outcome {
+                    BatchOutcome::Revoked => {
+                        event.log();
+                        revoked += 1;
+                        progressed = true;
+                    }
+                    BatchOutcome::Gone => progressed = true,
+                    BatchOutcome::Rotated(successor) if hops < MAX_LINEAGE => {
+                        progressed = true;
+                        let next = Revocation {
+                            token: successor,
+                            ..target
+                        };
+                        queue.push_back((next, event, hops + 1));
+                    }
+                    BatchOutcome::Rotated(_) => progressed = true,
+                    BatchOutcome::Retry => queue.push_back((target, event, hops)),
+                }
+            }
+            if progressed {
+                retries.progress();
+            } else {
+                retries.wait().await?;
+            }
+        }
+        Ok(revoked)
+    }
+}

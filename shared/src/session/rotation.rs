@@ -1,0 +1,242 @@
+//! Rotation and the token lineage: refresh, renewal and privilege-change rotation; following a
+//! presented token through retired tokens to the head within the grace window; and replay
+//! detection, which revokes the lineage when a retired token comes back after its window.
+
+use chrono::{DateTime, Utc};
+use tracing::{info, instrument, warn};
+
+use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
+use super::{Current, Head, SessionError, SessionService};
+use crate::domain::{
+    AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, SealError, SealedSuccessor,
+    SessionToken, TokenRecord, at_storage_precision,
+};
+use crate::store::{StoreError, Write};
+
+/// How many retired tokens a presented token may be followed through to its head.
+const MAX_SUCCESSOR_HOPS: usize = 4;
+/// Bound on the lineage walked when revoking after a replay (one token per rotation).
+pub(super) const MAX_LINEAGE: usize = 10_000;
+
+/// Why a token is being replaced.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RotationTrigger {
+    /// `POST /sessions/current/refresh`.
+    Refresh,
+    /// The renewal interval passed during a validate.
+    Renewal,
+    /// The session's privileges changed (every future privilege change must rotate).
+    PrivilegeChange,
+}
+
+impl RotationTrigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Refresh => "refresh",
+            Self::Renewal => "renewal",
+            Self::PrivilegeChange => "privilege_change",
+        }
+    }
+}
+
+impl SessionService {
+    /// Replaces the token: a new head with a fresh idle window (never past the absolute
+    /// deadline), the old token retired with the new one sealed under it. Concurrent refreshes
+    /// with the same token all get the same successor.
+    #[instrument(skip_all, fields(session_id))]
+    pub async fn refresh(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        self.rotate_presented(token, client, RotationTrigger::Refresh, now)
+            .await
+    }
+
+    /// Rotates the session `token` leads to because its privileges changed.
+    pub async fn rotate_for_privilege_change(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        self.rotate_presented(token, client, RotationTrigger::PrivilegeChange, now)
+            .await
+    }
+
+    async fn rotate_presented(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        trigger: RotationTrigger,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        let now = at_storage_precision(now);
+        let (head, changes) = self.admit(token, client, now).await?;
+        if head.switched && matches!(trigger, RotationTrigger::Refresh) {
+            // Another request rotated this token moments ago: its successor is the answer.
+            return Ok(head.into_current());
+        }
+        self.rotate(head, client, trigger, changes, now).await
+    }
+
+    /// Rotates `head`; when a concurrent request rotated it first, its successor is ours too.
+    pub(super) async fn rotate(
+        &self,
+        head: Head,
+        client: &ClientInfo,
+        trigger: RotationTrigger,
+        changes: Vec<AuditEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        tracing::Span::current().record("session_id", tracing::field::display(head.session.id));
+        let presented = head.token.clone();
+        let mut head = head;
+        let mut retries = Retries::new("rotate", MAX_WRITE_ATTEMPTS);
+        loop {
+            let new_token = SessionToken::generate().map_err(SealError::Random)?;
+            let next = head.session.rotated(&self.policy.lifetimes, client, now);
+            let sealed = SealedSuccessor::seal(&head.token, &new_token, head.session.id)?;
+            let mut events = changes.clone();
+            events.push(
+                AuditEvent::of(EventKind::Rotated, &next, client, now)
+                    .with("trigger", trigger.as_str()),
+            );
+            let ttl = next.ttl_epoch_seconds(self.policy.ttl_margin);
+            let written = self
+                .store
+                .rotate(
+                    &head.token.hash(),
+                    &head.session,
+                    &new_token.hash(),
+                    &next,
+                    &sealed,
+                    ttl,
+                    now,
+                    &events,
+                )
+                .await?;
+            match written {
+                Write::Done => {
+                    events.iter().for_each(AuditEvent::log);
+                    return Ok(Current {
+                        session: next,
+                        new_token: Some(new_token),
+                    });
+                }
+                // Let the transaction in flight finish before reading again.
+                Write::Contended => retries.wait().await?,
+                Write::Stale(_) => retries.again()?,
+            }
+            // Lost a race: read again. If someone else rotated, their successor is ours too.
+            let fresh = self.resolve(&presented, now).await?;
+            self.active_or_record_expiry(&fresh.session, client, now)
+                .await?;
+            if fresh.token != head.token {
+                return Ok(Current {
+                    session: fresh.session,
+                    new_token: Some(fresh.token),
+                });
+            }
+            head = fresh;
+        }
+    }
+
+    /// Follows `token` to the head of its lineage: through retired tokens within their grace
+    /// window (opening each sealed successor with the token before it). A retired token past
+    /// its window is a replay: the lineage is revoked.
+    pub(super) async fn resolve(
+        &self,
+        token: &SessionToken,
+        now: DateTime<Utc>,
+    ) -> Result<Head, SessionError> {
+        let mut current = token.clone();
+        for hop in 0..=MAX_SUCCESSOR_HOPS {
+            match self.store.load(&current.hash()).await? {
+                None => return Err(SessionError::NotFound),
+                Some(TokenRecord::Active(session)) => {
+                    tracing::Span::current()
+                        .record("session_id", tracing::field::display(session.id));
+                    return Ok(Head {
+                        token: current,
+                        session,
+                        switched: hop > 0,
+                    });
+                }
+                Some(TokenRecord::Revoked(revoked)) => {
+                    info!(session_id = %revoked.session_id, reason = revoked.reason.as_str(), "revoked session presented");
+                    return Err(SessionError::Revoked(revoked.reason));
+                }
+                Some(TokenRecord::Retired(retired)) => {
+                    if !retired.is_in_grace(self.policy.rotation_grace, now) {
+                        self.revoke_lineage(&retired, now).await?;
+                        return Err(SessionError::Revoked(RevocationReason::Replay));
+                    }
+                    current = retired
+                        .sealed
+                        .open(&current, retired.session_id)
+                        .ok_or(SessionError::NotFound)?;
+                }
+            }
+        }
+        Err(SessionError::NotFound)
+    }
+
+    /// A retired token came back after its grace window: someone holds a copy of a token the
+    /// legitimate client gave up. Revoke whatever head the lineage has now, record it.
+    async fn revoke_lineage(
+        &self,
+        retired: &RetiredToken,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let detected = AuditEvent::new(
+            EventKind::ReplayDetected,
+            &retired.user_id,
+            retired.tenant_id.as_ref(),
+            retired.session_id,
+            &ClientInfo::default(),
+            now,
+        )
+        .with("retired_at", retired.retired_at.to_rfc3339());
+        warn!(session_id = %retired.session_id, "retired token replayed after its grace window");
+        detected.log();
+        self.store.record(&detected).await?;
+        let revoked = AuditEvent::new(
+            EventKind::Revoked,
+            &retired.user_id,
+            retired.tenant_id.as_ref(),
+            retired.session_id,
+            &ClientInfo::default(),
+            now,
+        )
+        .with("reason", RevocationReason::Replay.as_str());
+        let mut hash = retired.successor;
+        let mut retries = Retries::new("revoke", MAX_WRITE_ATTEMPTS);
+        for _ in 0..MAX_LINEAGE {
+            match self
+                .store
+                .revoke(
+                    &hash,
+                    RevocationReason::Replay,
+                    now,
+                    std::slice::from_ref(&revoked),
+                )
+                .await?
+            {
+                Write::Done => {
+                    revoked.log();
+                    return Ok(());
+                }
+                Write::Stale(Some(TokenRecord::Retired(next))) => {
+                    hash = next.successor;
+                    retries.progress();
+                }
+                // Already revoked, signed out, or expired and gone: nothing left to revoke.
+                Write::Stale(_) => return Ok(()),
+                Write::Contended => retries.again()?,
+            }
+        }
+        Ok(())
+    }
+}

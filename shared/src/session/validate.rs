@@ -1,0 +1,206 @@
+//! Validate: who holds this token. In steady state one strongly consistent read and no write;
+//! writes only when the idle window is half used (sliding), when the client changed (IP / user
+//! agent events, or a revocation under the `reject` policy), or when the renewal interval has
+//! passed (a rotation). Also the two steps every operation on a presented token shares: an
+//! expired session is recorded once and refused; a broken client binding may revoke.
+
+use chrono::{DateTime, Utc};
+use tracing::{instrument, warn};
+
+use super::policy::BindingPolicy;
+use super::rotation::RotationTrigger;
+use super::{Current, Head, SessionError, SessionService};
+use crate::domain::{
+    AuditEvent, ClientInfo, EventKind, RevocationReason, Session, SessionStatus, SessionToken,
+    TokenRecord, at_storage_precision,
+};
+use crate::store::Write;
+
+impl SessionService {
+    /// Who holds this token. In steady state one strongly consistent read and no write;
+    /// expiry judged here, since TTL deletes lazily. Writes when the idle window is half used
+    /// (sliding), when the client changed (IP / user agent events), or, if `may_rotate`
+    /// (cookie clients, which pick up a new cookie by themselves), when the renewal interval
+    /// has passed.
+    #[instrument(skip_all, fields(session_id))]
+    pub async fn validate(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        may_rotate: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        let now = at_storage_precision(now);
+        let (head, mut events) = self.admit(token, client, now).await?;
+
+        if may_rotate
+            && self
+                .policy
+                .rotate_after
+                .is_some_and(|after| head.session.is_renewal_due(after, now))
+        {
+            return self
+                .rotate(head, client, RotationTrigger::Renewal, events, now)
+                .await;
+        }
+        let extend_to = self.policy.lifetimes.slide(&head.session, now);
+        if let Some(deadline) = extend_to {
+            events.push(
+                AuditEvent::of(EventKind::Refreshed, &head.session, client, now)
+                    .with("expires_at", deadline.to_rfc3339()),
+            );
+        } else if events.is_empty() {
+            return Ok(head.into_current());
+        }
+        let version = head.session.version;
+        let written = self
+            .store
+            .touch(&head.token.hash(), version, client, now, extend_to, &events)
+            .await;
+        match written {
+            Ok(Write::Done) => {
+                events.iter().for_each(AuditEvent::log);
+                // The session as written: what the update set, nothing re-read.
+                let session = Session {
+                    client: head.session.client.merged(client),
+                    expires_at: extend_to.unwrap_or(head.session.expires_at),
+                    last_seen_at: now,
+                    version: version + 1,
+                    ..head.session
+                };
+                Ok(Current {
+                    session,
+                    new_token: head.switched.then_some(head.token),
+                })
+            }
+            // A concurrent request wrote first: the session as it is now, if still live.
+            Ok(Write::Stale(Some(TokenRecord::Active(current)))) => {
+                self.active_or_record_expiry(&current, client, now).await?;
+                Ok(Current {
+                    session: current,
+                    new_token: head.switched.then_some(head.token),
+                })
+            }
+            // Rotated by a concurrent request: the presented token is in its grace window.
+            Ok(Write::Stale(Some(TokenRecord::Retired(_)))) | Ok(Write::Contended) => {
+                Ok(head.into_current())
+            }
+            Ok(Write::Stale(Some(TokenRecord::Revoked(r)))) => Err(SessionError::Revoked(r.reason)),
+            // Signed out between our read and our write.
+            Ok(Write::Stale(None)) => Err(SessionError::NotFound),
+            // The read proved the session valid; a failed bookkeeping write must not sign the
+            // user out. The next validate tries again.
+            Err(error) => {
+                warn!(error = %error, "session write on validate failed");
+                Ok(head.into_current())
+            }
+        }
+    }
+
+    /// What every use of a presented token starts with: the head it leads to ([`Self::resolve`]),
+    /// which must be usable at `now`, and the events for what changed about the client. May
+    /// write: an expired session is recorded, a broken binding revokes, a late replay revokes
+    /// the lineage.
+    pub(super) async fn admit(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(Head, Vec<AuditEvent>), SessionError> {
+        let head = self.resolve(token, now).await?;
+        self.active_or_record_expiry(&head.session, client, now)
+            .await?;
+        let changes = self.revoke_if_binding_broken(&head, client, now).await?;
+        Ok((head, changes))
+    }
+
+    /// `Ok` when the session is usable at `now`. Otherwise records its `expired` event (once
+    /// per session: a write) and fails with `Expired`.
+    pub(super) async fn active_or_record_expiry(
+        &self,
+        session: &Session,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(), SessionError> {
+        let status = session.status(now);
+        if status.is_active() {
+            return Ok(());
+        }
+        // One `expired` event per session: its id is the session id, its time the moment it
+        // became unusable, so every later sighting is the same event.
+        let mut event = AuditEvent::of(EventKind::Expired, session, client, session.deadline())
+            .with(
+                "deadline",
+                if status == SessionStatus::AbsoluteExpired {
+                    "absolute"
+                } else {
+                    "idle"
+                },
+            );
+        event.id = session.id.as_uuid();
+        event.log();
+        if let Err(error) = self.store.record(&event).await {
+            warn!(error = %error, "recording an expired session failed");
+        }
+        Err(SessionError::Expired)
+    }
+
+    /// The events for what changed about the client since the session was last seen. When a
+    /// change is configured as fatal (`reject`), revokes the session (a write) and fails.
+    pub(super) async fn revoke_if_binding_broken(
+        &self,
+        head: &Head,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<AuditEvent>, SessionError> {
+        let (mut events, fatal) = self.client_changes(&head.session, client, now);
+        if !fatal {
+            return Ok(events);
+        }
+        events.push(
+            AuditEvent::of(EventKind::Revoked, &head.session, client, now)
+                .with("reason", RevocationReason::Anomaly.as_str()),
+        );
+        match self
+            .store
+            .revoke(&head.token.hash(), RevocationReason::Anomaly, now, &events)
+            .await?
+        {
+            Write::Done => events.iter().for_each(AuditEvent::log),
+            other => warn!(outcome = ?other, "revoking an anomalous session lost a race"),
+        }
+        Err(SessionError::Revoked(RevocationReason::Anomaly))
+    }
+
+    /// Events for a changed user agent or IP, and whether the policy makes any of them fatal.
+    fn client_changes(
+        &self,
+        session: &Session,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> (Vec<AuditEvent>, bool) {
+        let seen = &session.client;
+        let mut events = Vec::new();
+        let mut fatal = false;
+        if let (Some(before), Some(after)) = (&seen.user_agent, &client.user_agent)
+            && before != after
+        {
+            events.push(
+                AuditEvent::of(EventKind::Anomaly, session, client, now)
+                    .with("signal", "user_agent_changed")
+                    .with("previous_user_agent", before.as_str()),
+            );
+            fatal |= self.policy.user_agent_change == BindingPolicy::Reject;
+        }
+        if let (Some(before), Some(after)) = (&seen.ip, &client.ip)
+            && before != after
+        {
+            events.push(
+                AuditEvent::of(EventKind::IpChanged, session, client, now)
+                    .with("previous_ip", before.as_str()),
+            );
+            fatal |= self.policy.ip_change == BindingPolicy::Reject;
+        }
+        (events, fatal)
+    }
+}

@@ -1,0 +1,467 @@
+//! The item codec: every key prefix and attribute name, and the mapping between domain values
+//! and DynamoDB items in both directions. Pure: no client, no I/O; the only place that knows
+//! how a session looks at rest.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{
+    AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, RevokedToken,
+    SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId, TokenHash,
+    TokenRecord, UserId,
+};
+
+pub(super) const SESSION_SK: &str = "SESSION";
+pub(super) const TOKEN_PREFIX: &str = "TOKEN#";
+pub(super) const USER_PREFIX: &str = "USER#";
+pub(super) const EVENT_PREFIX: &str = "EVENT#";
+pub(super) const GUARD_SK: &str = "GUARD";
+pub(super) const TENANT_PREFIX: &str = "TENANT#";
+pub(super) const SESSION_PREFIX: &str = "SESSION#";
+pub(super) const BY_USER_INDEX: &str = "by_user";
+pub(super) const BY_TENANT_INDEX: &str = "by_tenant";
+
+/// Item attribute names, in one place.
+pub(super) mod attr {
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    pub const KIND: &str = "kind";
+    pub const SESSION_ID: &str = "session_id";
+    pub const USER_ID: &str = "user_id";
+    pub const TENANT_ID: &str = "tenant_id";
+    pub const DATA: &str = "data";
+    pub const VERSION: &str = "version";
+    pub const DATA_VERSION: &str = "data_version";
+    pub const CREATED_AT: &str = "created_at";
+    pub const LAST_SEEN_AT: &str = "last_seen_at";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const ABSOLUTE_EXPIRES_AT: &str = "absolute_expires_at";
+    pub const TOKEN_ISSUED_AT: &str = "token_issued_at";
+    pub const IP: &str = "ip";
+    pub const USER_AGENT: &str = "user_agent";
+    pub const TTL: &str = "ttl";
+    pub const RETIRED_AT: &str = "retired_at";
+    pub const SUCCESSOR: &str = "successor";
+    pub const SEALED: &str = "sealed";
+    pub const REVOKED_AT: &str = "revoked_at";
+    pub const REVOKED_REASON: &str = "revoked_reason";
+    pub const EVENT: &str = "event";
+    pub const AT: &str = "at";
+    pub const DETAIL: &str = "detail";
+    pub const GSI1PK: &str = "gsi1pk";
+    pub const GSI1SK: &str = "gsi1sk";
+    pub const GSI2PK: &str = "gsi2pk";
+    pub const GSI2SK: &str = "gsi2sk";
+}
+
+/// Values of the `kind` attribute.
+pub(super) mod kind {
+    pub const SESSION: &str = "session";
+    pub const RETIRED: &str = "retired";
+    pub const REVOKED: &str = "revoked";
+    pub const EVENT: &str = "event";
+}
+
+/// The key of the token item stored under `hash`.
+pub(super) fn token_key(hash: &TokenHash) -> Item {
+    HashMap::from([
+        (attr::PK.to_owned(), s(token_pk(hash))),
+        (attr::SK.to_owned(), s(SESSION_SK)),
+    ])
+}
+
+/// The key of the user's guard item (the per-user cap serializes on it).
+pub(super) fn guard_key(user: &UserId) -> Item {
+    HashMap::from([
+        (attr::PK.to_owned(), s(user_pk(user))),
+        (attr::SK.to_owned(), s(GUARD_SK)),
+    ])
+}
+
+/// A new head item: the key of `hash`, the session, and its TTL.
+pub(super) fn head_item(hash: &TokenHash, session: &Session, ttl_epoch_seconds: i64) -> Item {
+    let mut item = token_key(hash);
+    item.extend(session_attributes(session));
+    item.insert(attr::TTL.into(), n(ttl_epoch_seconds));
+    item
+}
+
+pub(super) fn token_pk(hash: &TokenHash) -> String {
+    format!("{TOKEN_PREFIX}{}", hash.encoded())
+}
+
+pub(super) fn user_pk(user: &UserId) -> String {
+    format!("{USER_PREFIX}{}", user.as_str())
+}
+
+pub(super) fn tenant_pk(tenant: &TenantId) -> String {
+    format!("{TENANT_PREFIX}{}", tenant.as_str())
+}
+
+pub(super) fn session_sk(id: SessionId) -> String {
+    format!("{SESSION_PREFIX}{id}")
+}
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn millis(t: DateTime<Utc>) -> AttributeValue {
+    n(t.timestamp_millis())
+}
+
+pub(super) fn session_attributes(session: &Session) -> HashMap<String, AttributeValue> {
+    let id = session.id.to_string();
+    let mut item = HashMap::from([
+        (attr::KIND.to_owned(), s(kind::SESSION)),
+        (attr::SESSION_ID.to_owned(), s(&id)),
+        (attr::USER_ID.to_owned(), s(session.user_id.as_str())),
+        (attr::DATA.to_owned(), s(session.data.to_json())),
+        (attr::VERSION.to_owned(), n(session.version)),
+        (attr::DATA_VERSION.to_owned(), n(session.data_version)),
+        (attr::CREATED_AT.to_owned(), millis(session.created_at)),
+        (attr::LAST_SEEN_AT.to_owned(), millis(session.last_seen_at)),
+        (attr::EXPIRES_AT.to_owned(), millis(session.expires_at)),
+        (
+            attr::ABSOLUTE_EXPIRES_AT.to_owned(),
+            millis(session.absolute_expires_at),
+        ),
+        (
+            attr::TOKEN_ISSUED_AT.to_owned(),
+            millis(session.token_issued_at),
+        ),
+        (attr::GSI1PK.to_owned(), s(user_pk(&session.user_id))),
+        (attr::GSI1SK.to_owned(), s(session_sk(session.id))),
+    ]);
+    if let Some(tenant) = &session.tenant_id {
+        item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
+        item.insert(attr::GSI2PK.into(), s(tenant_pk(tenant)));
+        item.insert(attr::GSI2SK.into(), s(session_sk(session.id)));
+    }
+    if let Some(ip) = &session.client.ip {
+        item.insert(attr::IP.into(), s(ip));
+    }
+    if let Some(ua) = &session.client.user_agent {
+        item.insert(attr::USER_AGENT.into(), s(ua));
+    }
+    item
+}
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn get_s<'a>(item: &'a Item, attribute: &'static str) -> Result<&'a str, StoreError> {
+    item.get(attribute)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or(StoreError::CorruptItem { attribute })
+}
+
+pub(super) fn get_opt_s<'a>(item: &'a Item, attribute: &'static str) -> Option<&'a str> {
+    item.get(attribute)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+pub(super) fn get_i64(item: &Item, attribute: &'static str) -> Result<i64, StoreError> {
+    item.get(attribute)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or(StoreError::CorruptItem { attribute })
+}
+
+pub(super) fn get_time(item: &Item, attribute: &'static str) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(get_i64(item, attribute)?)
+        .single()
+        .ok_or(StoreError::CorruptItem { attribute })
+}
+
+pub(super) fn parse_session_id(raw: &str) -> Result<SessionId, StoreError> {
+    SessionId::parse(raw).map_err(|_| StoreError::CorruptItem {
+        attribute: attr::SESSION_ID,
+    })
+}
+
+pub(super) fn get_opt_time(
+    item: &Item,
+    attribute: &'static str,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    item.contains_key(attribute)
+        .then(|| get_time(item, attribute))
+        .transpose()
+}
+
+pub(super) fn token_hash_of(item: &Item) -> Result<TokenHash, StoreError> {
+    get_s(item, attr::PK)?
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(TokenHash::from_encoded)
+        .ok_or(StoreError::CorruptItem {
+            attribute: attr::PK,
+        })
+}
+
+pub(super) fn user_of(item: &Item) -> Result<UserId, StoreError> {
+    UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| StoreError::CorruptItem {
+        attribute: attr::USER_ID,
+    })
+}
+
+pub(super) fn tenant_of(item: &Item) -> Result<Option<TenantId>, StoreError> {
+    get_opt_s(item, attr::TENANT_ID)
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|_| StoreError::CorruptItem {
+            attribute: attr::TENANT_ID,
+        })
+}
+
+/// Maps an item back to a record after checking, in constant time, that the item's key is the
+/// hash of the presented token (defence in depth against a mis-keyed or tampered item).
+pub(super) fn verified_record(hash: &TokenHash, item: &Item) -> Result<TokenRecord, StoreError> {
+    if !token_hash_of(item)?.matches(hash) {
+        return Err(StoreError::CorruptItem {
+            attribute: attr::PK,
+        });
+    }
+    record_of(item)
+}
+
+/// Maps a token item to what it says, by its `kind`.
+pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
+    match get_s(item, attr::KIND)? {
+        kind::SESSION => session_of(item).map(TokenRecord::Active),
+        kind::RETIRED => Ok(TokenRecord::Retired(RetiredToken {
+            session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+            user_id: user_of(item)?,
+            tenant_id: tenant_of(item)?,
+            retired_at: get_time(item, attr::RETIRED_AT)?,
+            successor: TokenHash::from_encoded(get_s(item, attr::SUCCESSOR)?).ok_or(
+                StoreError::CorruptItem {
+                    attribute: attr::SUCCESSOR,
+                },
+            )?,
+            sealed: SealedSuccessor::from_bytes(
+                item.get(attr::SEALED)
+                    .and_then(|v| v.as_b().ok())
+                    .map(|b| b.as_ref().to_vec())
+                    .ok_or(StoreError::CorruptItem {
+                        attribute: attr::SEALED,
+                    })?,
+            ),
+            absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
+        })),
+        kind::REVOKED => Ok(TokenRecord::Revoked(RevokedToken {
+            session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+            user_id: user_of(item)?,
+            tenant_id: tenant_of(item)?,
+            reason: RevocationReason::parse(get_s(item, attr::REVOKED_REASON)?).ok_or(
+                StoreError::CorruptItem {
+                    attribute: attr::REVOKED_REASON,
+                },
+            )?,
+            revoked_at: get_time(item, attr::REVOKED_AT)?,
+        })),
+        _ => Err(StoreError::CorruptItem {
+            attribute: attr::KIND,
+        }),
+    }
+}
+
+pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
+    let data: Map<String, Value> =
+        serde_json::from_str(get_s(item, attr::DATA)?).map_err(|_| StoreError::CorruptItem {
+            attribute: attr::DATA,
+        })?;
+    let created_at = get_time(item, attr::CREATED_AT)?;
+    Ok(Session {
+        id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+        user_id: user_of(item)?,
+        tenant_id: tenant_of(item)?,
+        data: SessionData::from_stored(data),
+        created_at,
+        last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
+        expires_at: get_time(item, attr::EXPIRES_AT)?,
+        absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
+        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
+        version: u64::try_from(get_i64(item, attr::VERSION)?).map_err(|_| {
+            StoreError::CorruptItem {
+                attribute: attr::VERSION,
+            }
+        })?,
+        data_version: match item.get(attr::DATA_VERSION) {
+            None => 1,
+            Some(_) => u64::try_from(get_i64(item, attr::DATA_VERSION)?).map_err(|_| {
+                StoreError::CorruptItem {
+                    attribute: attr::DATA_VERSION,
+                }
+            })?,
+        },
+        token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
+    })
+}
+
+/// A session as an index lists it (the projection in `infra/table.json`).
+pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
+    Ok(SessionEntry {
+        token: token_hash_of(item)?,
+        session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+        user_id: user_of(item)?,
+        tenant_id: tenant_of(item)?,
+        created_at: get_time(item, attr::CREATED_AT)?,
+        last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
+        expires_at: get_time(item, attr::EXPIRES_AT)?,
+        absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
+        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
+    })
+}
+
+pub(super) fn event_of(item: &Item) -> Result<AuditEvent, StoreError> {
+    let detail = match serde_json::from_str(get_s(item, attr::DETAIL)?) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(StoreError::CorruptItem {
+                attribute: attr::DETAIL,
+            });
+        }
+    };
+    let id = get_s(item, attr::SK)?
+        .rsplit('#')
+        .next()
+        .and_then(|raw| Uuid::parse_str(raw).ok())
+        .ok_or(StoreError::CorruptItem {
+            attribute: attr::SK,
+        })?;
+    Ok(AuditEvent {
+        id,
+        kind: EventKind::parse(get_s(item, attr::EVENT)?).ok_or(StoreError::CorruptItem {
+            attribute: attr::EVENT,
+        })?,
+        at: get_time(item, attr::AT)?,
+        user_id: user_of(item)?,
+        tenant_id: tenant_of(item)?,
+        session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
+        detail,
+    })
+}
+
+/// The item of an audit event, kept for `retention` (its TTL).
+pub(super) fn event_item(event: &AuditEvent, retention: Duration) -> Item {
+    let mut item = HashMap::from([
+        (attr::PK.to_owned(), s(user_pk(&event.user_id))),
+        (
+            attr::SK.to_owned(),
+            s(format!(
+                "{EVENT_PREFIX}{:013}#{}",
+                event.at.timestamp_millis().max(0),
+                event.id
+            )),
+        ),
+        (attr::KIND.to_owned(), s(kind::EVENT)),
+        (attr::EVENT.to_owned(), s(event.kind.as_str())),
+        (attr::AT.to_owned(), millis(event.at)),
+        (attr::SESSION_ID.to_owned(), s(event.session_id.to_string())),
+        (attr::USER_ID.to_owned(), s(event.user_id.as_str())),
+        (
+            attr::DETAIL.to_owned(),
+            s(Value::Object(event.detail.clone()).to_string()),
+        ),
+        (attr::TTL.to_owned(), n((event.at + retention).timestamp())),
+    ]);
+    if let Some(tenant) = &event.tenant_id {
+        item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
+    }
+    if let Some(ip) = &event.client.ip {
+        item.insert(attr::IP.into(), s(ip));
+    }
+    if let Some(ua) = &event.client.user_agent {
+        item.insert(attr::USER_AGENT.into(), s(ua));
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::domain::{Lifetimes, SessionToken};
+
+    fn sample() -> (TokenHash, Session) {
+        let lifetimes = Lifetimes::new(Duration::hours(8), Duration::days(7), 0.5).unwrap();
+        let now = Utc.timestamp_millis_opt(1_700_000_000_123).unwrap();
+        let session = Session::start(
+            UserId::parse("alice").unwrap(),
+            Some(TenantId::parse("acme").unwrap()),
+            SessionData::parse(serde_json::json!({"plan": "pro", "n": 1.5}), 1024).unwrap(),
+            ClientInfo::new(Some("203.0.113.9"), Some("curl/8")),
+            &lifetimes,
+            now,
+        );
+        (SessionToken::generate().unwrap().hash(), session)
+    }
+
+    fn item_of(hash: &TokenHash, session: &Session) -> Item {
+        let mut item = token_key(hash);
+        item.extend(session_attributes(session));
+        item
+    }
+
+    #[test]
+    fn a_session_survives_the_item_mapping_unchanged() {
+        let (hash, session) = sample();
+        let back = verified_record(&hash, &item_of(&hash, &session)).unwrap();
+        assert!(matches!(back, TokenRecord::Active(s) if s == session));
+    }
+
+    #[test]
+    fn item_key_is_the_token_hash_never_the_token() {
+        let token = SessionToken::generate().unwrap();
+        let key = token_key(&token.hash());
+        let pk = key[attr::PK].as_s().unwrap();
+        assert_eq!(pk, &format!("TOKEN#{}", token.hash().encoded()));
+        assert!(!pk.contains(token.expose_secret()));
+    }
+
+    #[test]
+    fn an_item_under_another_hash_is_refused() {
+        let (hash, session) = sample();
+        let other = SessionToken::generate().unwrap().hash();
+        let err = verified_record(&other, &item_of(&hash, &session)).unwrap_err();
+        assert!(matches!(err, StoreError::CorruptItem { attribute: "pk" }));
+    }
+
+    #[test]
+    fn index_keys_name_the_user_and_tenant() {
+        let (_, session) = sample();
+        let item = session_attributes(&session);
+        assert_eq!(item[attr::GSI1PK].as_s().unwrap(), "USER#alice");
+        assert_eq!(item[attr::GSI2PK].as_s().unwrap(), "TENANT#acme");
+        assert_eq!(
+            item[attr::GSI1SK].as_s().unwrap(),
+            &format!("SESSION#{}", session.id)
+        );
+    }
+
+    #[test]
+    fn a_missing_attribute_is_reported_by_name() {
+        let (hash, session) = sample();
+        let mut item = item_of(&hash, &session);
+        item.remove(attr::EXPIRES_AT);
+        let err = verified_record(&hash, &item).unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::CorruptItem {
+                attribute: "expires_at"
+            }
+        ));
+    }
+}

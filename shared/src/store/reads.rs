@@ -1,0 +1,174 @@
+//! Reads: the token item behind a presented token (one strongly consistent `GetItem`), a user's
+//! audit events, and the sessions the `by_user` / `by_tenant` indexes list, page by page.
+//! Judges nothing: expired items are returned as they are, for the caller to ask the domain.
+
+use super::codec::{
+    BY_TENANT_INDEX, BY_USER_INDEX, EVENT_PREFIX, Item, attr, entry_of, event_of, get_i64,
+    guard_key, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
+};
+use super::{SessionStore, StoreError};
+use crate::domain::{
+    AuditEvent, SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserId,
+};
+
+/// Whose sessions an index lists.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner<'a> {
+    /// A user's sessions (`by_user`).
+    User(&'a UserId),
+    /// A tenant's sessions (`by_tenant`).
+    Tenant(&'a TenantId),
+}
+
+impl Owner<'_> {
+    fn index(&self) -> (&'static str, &'static str, String) {
+        match self {
+            Owner::User(user) => (BY_USER_INDEX, attr::GSI1PK, user_pk(user)),
+            Owner::Tenant(tenant) => (BY_TENANT_INDEX, attr::GSI2PK, tenant_pk(tenant)),
+        }
+    }
+}
+
+/// Where the next page of a listing starts (opaque outside the store).
+#[derive(Debug, Clone)]
+pub struct PageKey(pub(super) Item);
+
+impl SessionStore {
+    /// The record stored under `hash`, read with strong consistency. Expired sessions are
+    /// returned as they are: the caller judges expiry (TTL deletes lazily).
+    pub async fn load(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(token_key(hash)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("get_item", e))?;
+        output
+            .item
+            .map(|item| verified_record(hash, &item))
+            .transpose()
+    }
+
+    /// The user's audit events, newest first, at most `limit`.
+    pub async fn events_for_user(
+        &self,
+        user: &UserId,
+        limit: i32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":prefix", s(EVENT_PREFIX))
+            .scan_index_forward(false)
+            .limit(limit)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("query", e))?;
+        output.items().iter().map(event_of).collect()
+    }
+
+    /// The user's sessions as the `by_user` index lists them (eventually consistent), and
+    /// the version of the user's guard item (0 when it does not exist yet).
+    pub async fn sessions_of(&self, user: &UserId) -> Result<(Vec<SessionEntry>, u64), StoreError> {
+        let guard = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(guard_key(user)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("get_item", e))?
+            .item
+            .map(|item| get_i64(&item, attr::VERSION))
+            .transpose()?
+            .map_or(0, |v| v.max(0).unsigned_abs());
+        Ok((self.all_listed(Owner::User(user)).await?, guard))
+    }
+
+    /// Every session the index lists for `owner`, all pages.
+    pub async fn all_listed(&self, owner: Owner<'_>) -> Result<Vec<SessionEntry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, next) = self.listed(owner, start, None).await?;
+            entries.extend(page);
+            match next {
+                Some(key) => start = Some(key),
+                None => return Ok(entries),
+            }
+        }
+    }
+
+    /// One page of the sessions an index lists for `owner`, at most `limit` (DynamoDB's 1 MB
+    /// page otherwise), and where the next page starts.
+    pub async fn listed(
+        &self,
+        owner: Owner<'_>,
+        start: Option<PageKey>,
+        limit: Option<i32>,
+    ) -> Result<(Vec<SessionEntry>, Option<PageKey>), StoreError> {
+        let (index, key_attr, value) = owner.index();
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", key_attr)
+            .expression_attribute_values(":pk", s(value))
+            .set_exclusive_start_key(start.map(|k| k.0))
+            .set_limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("query", e))?;
+        let entries = output
+            .items()
+            .iter()
+            .map(entry_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = output
+            .last_evaluated_key
+            .filter(|key| !key.is_empty())
+            .map(PageKey);
+        Ok((entries, next))
+    }
+
+    /// The user's session `session_id` as `by_user` lists it; `None` for an unknown id or
+    /// another user's session (they are under another partition key).
+    pub async fn find_session(
+        &self,
+        user: &UserId,
+        session_id: SessionId,
+    ) -> Result<Option<SessionEntry>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_USER_INDEX)
+            .key_condition_expression("#pk = :pk AND #sk = :sk")
+            .expression_attribute_names("#pk", attr::GSI1PK)
+            .expression_attribute_names("#sk", attr::GSI1SK)
+            .expression_attribute_values(":pk", s(user_pk(user)))
+            .expression_attribute_values(":sk", s(session_sk(session_id)))
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("query", e))?;
+        // After a rotation the index may list the old and the new token item for a moment;
+        // the most recently seen one is the likelier head.
+        let mut entries = output
+            .items()
+            .iter()
+            .map(entry_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| e.last_seen_at);
+        Ok(entries.pop())
+    }
+}

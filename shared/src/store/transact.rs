@@ -1,0 +1,151 @@
+//! Transactions: sends `TransactWriteItems` and turns DynamoDB's cancellation reasons into
+//! outcomes the session layer can act on ([`Write`], [`BatchOutcome`]). Owns the rule that a
+//! state change and its audit events commit together; builds no expression itself.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
+
+use super::codec::{event_item, record_of};
+use super::expressions::put;
+use super::{SessionStore, StoreError};
+use crate::domain::{AuditEvent, TokenHash, TokenRecord};
+
+/// The outcome of a conditional write on a token item.
+// A short-lived return value, matched at once: boxing the record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Write {
+    /// The write happened.
+    Done,
+    /// The token item was not in the state the write required; here is what it is now
+    /// (`None`: it does not exist).
+    Stale(Option<TokenRecord>),
+    /// Another transaction on the same items was in flight: read again and retry.
+    Contended,
+}
+
+/// What became of one session of a [`SessionStore::revoke_batch`].
+#[derive(Debug, Clone, Copy)]
+pub enum BatchOutcome {
+    /// Revoked, with its event.
+    Revoked,
+    /// The item was rotated meanwhile: its successor is the head to revoke.
+    Rotated(TokenHash),
+    /// Not a live head any more (signed out, revoked, or gone): nothing to do.
+    Gone,
+    /// Not written because another write in the batch failed or conflicted: try again.
+    Retry,
+}
+
+/// What became of a sent transaction.
+pub(super) enum Sent {
+    Done,
+    /// The same idempotency token is still being processed: retry later.
+    InProgress,
+    Cancelled(Vec<CancellationReason>),
+}
+
+/// The reason DynamoDB gives for a write whose condition failed.
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+impl SessionStore {
+    /// The puts of `events` (none when audit events are only logged).
+    pub(super) fn event_writes(
+        &self,
+        events: &[AuditEvent],
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let Some(retention) = self.audit_retention else {
+            return Ok(Vec::new());
+        };
+        events
+            .iter()
+            .map(|e| put(&self.table, event_item(e, retention), None))
+            .collect()
+    }
+
+    /// Runs `writes` and the puts of `events` as one transaction. A failed condition on the
+    /// first write is reported with the item as it is now; any other cancellation as
+    /// contention.
+    pub(super) async fn commit(
+        &self,
+        operation: &'static str,
+        mut writes: Vec<TransactWriteItem>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        writes.extend(self.event_writes(events)?);
+        let reasons = match self.send_transaction(operation, writes).await? {
+            Sent::Done => return Ok(Write::Done),
+            Sent::InProgress => return Ok(Write::Contended),
+            Sent::Cancelled(reasons) => reasons,
+        };
+        let first = reasons.first();
+        if first.and_then(|r| r.code()) != Some(CONDITION_FAILED) {
+            // A later write failed (a taken key, a stale guard) or a conflict: retry from a
+            // fresh read.
+            return Ok(Write::Contended);
+        }
+        let current = match first.and_then(|r| r.item()) {
+            Some(item) if !item.is_empty() => Some(record_of(item)?),
+            _ => None,
+        };
+        Ok(Write::Stale(current))
+    }
+
+    /// Sends one `TransactWriteItems`; a cancellation comes back with its per-write reasons
+    /// (in the order of `writes`), every other service error as a [`StoreError`].
+    pub(super) async fn send_transaction(
+        &self,
+        operation: &'static str,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<Sent, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Sent::Done),
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                        | TransactWriteItemsError::TransactionInProgressException(_)
+                ) =>
+            {
+                match e.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        Ok(Sent::Cancelled(c.cancellation_reasons.unwrap_or_default()))
+                    }
+                    _ => Ok(Sent::InProgress),
+                }
+            }
+            Err(e) => Err(StoreError::from_sdk(operation, e)),
+        }
+    }
+}
+
+/// What became of the first `count` writes of a cancelled batch of revocations.
+pub(super) fn batch_outcomes(
+    reasons: &[CancellationReason],
+    count: usize,
+) -> Result<Vec<BatchOutcome>, StoreError> {
+    (0..count)
+        .map(|i| {
+            let Some(reason) = reasons.get(i) else {
+                return Ok(BatchOutcome::Retry);
+            };
+            if reason.code() != Some(CONDITION_FAILED) {
+                return Ok(BatchOutcome::Retry);
+            }
+            match reason.item().filter(|item| !item.is_empty()) {
+                None => Ok(BatchOutcome::Gone),
+                Some(item) => Ok(match record_of(item)? {
+                    TokenRecord::Retired(retired) => BatchOutcome::Rotated(retired.successor),
+                    _ => BatchOutcome::Gone,
+                }),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,203 @@
+//! Writes: every state change of a session, each one conditional transaction together with
+//! the audit events it produces, so there is no lost update and no event without its change.
+//! Decides nothing about sessions: the caller passes the version it read and judged.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use chrono::{DateTime, Utc};
+
+use super::codec::{event_item, head_item};
+use super::expressions::{self, put_new};
+use super::transact::{Sent, batch_outcomes};
+use super::{BatchOutcome, MAX_BATCH, SessionStore, StoreError, Write};
+use crate::domain::{
+    AuditEvent, ClientInfo, RevocationReason, SealedSuccessor, Session, SessionData, TokenHash,
+};
+
+/// A session to revoke: the token item believed to be its head.
+#[derive(Debug, Clone, Copy)]
+pub struct Revocation {
+    /// The token item.
+    pub token: TokenHash,
+    /// The session it carries (for the event).
+    pub session_id: crate::domain::SessionId,
+}
+
+impl SessionStore {
+    /// Writes a new session with its `created` event; never overwrites an existing item.
+    /// `evict` revokes other sessions of the user in the same transaction (per-user cap);
+    /// `guard` is the user's guard version read before choosing them, so two concurrent
+    /// creates cannot both pass the cap.
+    pub async fn create(
+        &self,
+        hash: &TokenHash,
+        session: &Session,
+        ttl_epoch_seconds: i64,
+        events: &[AuditEvent],
+        evict: &[Revocation],
+        guard: Option<u64>,
+    ) -> Result<Write, StoreError> {
+        let now = session.created_at;
+        let mut writes = vec![put_new(
+            &self.table,
+            head_item(hash, session, ttl_epoch_seconds),
+        )?];
+        for e in evict {
+            writes.push(expressions::revoke(
+                &self.table,
+                &e.token,
+                RevocationReason::Evicted,
+                now,
+            )?);
+        }
+        if let Some(version) = guard {
+            writes.push(expressions::bump_guard(
+                &self.table,
+                &session.user_id,
+                version,
+                now,
+            )?);
+        }
+        self.commit("create", writes, events).await
+    }
+
+    /// Records a use of the head stored under `hash` at `version`: `now` as last seen, the
+    /// client as seen now, and with `extend_to` a later idle deadline (sliding), with the
+    /// events saying so. Only if the item is still that version of the live session, so a
+    /// deleted, rotated or expired session is never resurrected.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn touch(
+        &self,
+        hash: &TokenHash,
+        version: u64,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+        extend_to: Option<DateTime<Utc>>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        let write = expressions::touch(&self.table, hash, version, client, now, extend_to)?;
+        let operation = if extend_to.is_some() {
+            "extend"
+        } else {
+            "touch_client"
+        };
+        self.commit(operation, vec![write], events).await
+    }
+
+    /// Rotates the head `old` (stored under `old_hash`) to `next` under `new_hash`, in one
+    /// transaction: the new head is written, the old item becomes `retired` (keeping the
+    /// successor's hash and the sealed successor, losing its index keys and data), and the
+    /// events are recorded. Only if the old item is still that exact version of the head.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn rotate(
+        &self,
+        old_hash: &TokenHash,
+        old: &Session,
+        new_hash: &TokenHash,
+        next: &Session,
+        sealed: &SealedSuccessor,
+        ttl_epoch_seconds: i64,
+        now: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        // The old item first: its cancellation reason carries what it is now.
+        let writes = vec![
+            expressions::retire(&self.table, old_hash, old.version, new_hash, sealed, now)?,
+            put_new(&self.table, head_item(new_hash, next, ttl_epoch_seconds))?,
+        ];
+        self.commit("rotate", writes, events).await
+    }
+
+    /// Deletes the head `session` stored under `hash` (sign-out), with its events, only if it
+    /// is still that version of the live session.
+    pub async fn delete(
+        &self,
+        hash: &TokenHash,
+        session: &Session,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        let write = expressions::delete(&self.table, hash, session.version)?;
+        self.commit("delete", vec![write], events).await
+    }
+
+    /// Turns the head stored under `hash` into a `revoked` tombstone (kept until its TTL so
+    /// its holder learns why), with the events. Only if it is still a live head.
+    pub async fn revoke(
+        &self,
+        hash: &TokenHash,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+        events: &[AuditEvent],
+    ) -> Result<Write, StoreError> {
+        let write = expressions::revoke(&self.table, hash, reason, now)?;
+        self.commit("revoke", vec![write], events).await
+    }
+
+    /// Stores an event on its own (no state change goes with it). An event whose id was
+    /// stored already is skipped, so events with deterministic ids are recorded once.
+    pub async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        let Some(retention) = self.audit_retention else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(event_item(event, retention)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::from_sdk("put_item", e)),
+        }
+    }
+
+    /// Revokes up to [`MAX_BATCH`] sessions in one transaction, each with its event. A write
+    /// is conditional on the item still being a live head, so a session rotated meanwhile is
+    /// reported with its successor (never silently missed) and a signed-out one is never
+    /// turned into a tombstone. DynamoDB cancels the whole transaction when one condition
+    /// fails: the others come back as [`BatchOutcome::Retry`].
+    pub async fn revoke_batch(
+        &self,
+        batch: &[(Revocation, AuditEvent)],
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BatchOutcome>, StoreError> {
+        debug_assert!(batch.len() <= MAX_BATCH);
+        let mut writes = Vec::with_capacity(batch.len() * 2);
+        for (target, _) in batch {
+            writes.push(expressions::revoke(
+                &self.table,
+                &target.token,
+                reason,
+                now,
+            )?);
+        }
+        let events: Vec<AuditEvent> = batch.iter().map(|(_, e)| e.clone()).collect();
+        writes.extend(self.event_writes(&events)?);
+        match self.send_transaction("revoke_batch", writes).await? {
+            Sent::Done => Ok(vec![BatchOutcome::Revoked; batch.len()]),
+            Sent::InProgress => Ok(vec![BatchOutcome::Retry; batch.len()]),
+            Sent::Cancelled(reasons) => batch_outcomes(&reasons, batch.len()),
+        }
+    }
+
+    /// Replaces the data of the head stored under `hash`, only if its data is still
+    /// `data_version` (the base the new data was computed from). Bumps both versions, so a
+    /// rotation racing with it cannot carry the old data to the next token.
+    pub async fn update_data(
+        &self,
+        hash: &TokenHash,
+        data_version: u64,
+        data: &SessionData,
+    ) -> Result<Write, StoreError> {
+        let write = expressions::replace_data(&self.table, hash, data_version, data)?;
+        self.commit("update_data", vec![write], &[]).await
+    }
+}
