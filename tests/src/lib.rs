@@ -14,14 +14,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use chrono::Utc;
-use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
 use serde_json::{Value, json};
 use session_shared::config::{Config, identity_from_lookup};
 use session_shared::domain::{
     ClientInfo, Lifetimes, Session, SessionData, SessionToken, TenantId, UserId,
 };
-use session_shared::handlers;
+use session_shared::handlers::{self, ApiGatewayEvent};
 use session_shared::identity::JwtConfig;
 use session_shared::identity::{TicketClaims, mint_hs256};
 use session_shared::store::{SessionStore, TableDefinition, Ttl, delete_table};
@@ -618,8 +617,10 @@ pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
         ),
         Payload::V1 => (event.json["httpMethod"].clone(), event.json["path"].clone()),
     };
-    let request: LambdaRequest =
-        serde_json::from_value(event.json).expect("the event is a valid API Gateway payload");
+    // Read as the functions read it (handlers::run): the event's bytes, parsed once.
+    let bytes = serde_json::to_vec(&event.json).unwrap();
+    let request: ApiGatewayEvent =
+        serde_json::from_slice(&bytes).expect("the event is a valid API Gateway payload");
     let handler = service_fn(|req| async move {
         match function {
             Function::Create => handlers::create(app, req).await,
@@ -633,7 +634,7 @@ pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
     });
     let mut adapter = Adapter::from(handler);
     let response = adapter
-        .call(LambdaEvent::new(request, Context::default()))
+        .call(LambdaEvent::new(request.0, Context::default()))
         .await
         .expect("handlers answer every request with a response");
     let raw = serde_json::to_value(&response).unwrap();

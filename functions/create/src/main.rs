@@ -2,7 +2,7 @@
 //! function that verifies identity tokens, so the one that reads the `AUTH_*` settings (and
 //! fetches JWKS at cold start).
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, service_fn};
 use session_shared::{SignIn, handlers};
 
 #[tokio::main]
@@ -10,5 +10,5 @@ async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     let sign_in = SignIn::from_env().await?;
     let sign_in = &sign_in;
-    run(service_fn(move |req| handlers::create(sign_in, req))).await
+    handlers::run(service_fn(move |req| handlers::create(sign_in, req))).await
 }

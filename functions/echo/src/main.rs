@@ -2,11 +2,11 @@
 //! the authorizer's context (`user_id`, `tenant_id`, `session_id`, selected data keys): what
 //! your own functions read to know who is calling.
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, service_fn};
 use session_shared::handlers;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
-    run(service_fn(handlers::echo)).await
+    handlers::run(service_fn(handlers::echo)).await
 }

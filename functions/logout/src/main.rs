@@ -1,7 +1,7 @@
 //! `session-logout`: wiring only; the handler lives in `session_shared::handlers`; it builds
 //! the session API only (no identity settings, no JWKS).
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, service_fn};
 use session_shared::{Api, handlers};
 
 #[tokio::main]
@@ -9,5 +9,5 @@ async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     let api = Api::from_env()?;
     let api = &api;
-    run(service_fn(move |req| handlers::logout(api, req))).await
+    handlers::run(service_fn(move |req| handlers::logout(api, req))).await
 }

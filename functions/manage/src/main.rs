@@ -3,7 +3,7 @@
 //! Serves `GET /sessions`, `DELETE /sessions`, `DELETE /sessions/{id}` and
 //! `PATCH /sessions/current`.
 
-use lambda_http::{Error, run, service_fn};
+use lambda_http::{Error, service_fn};
 use session_shared::{Api, handlers};
 
 #[tokio::main]
@@ -11,5 +11,5 @@ async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     let api = Api::from_env()?;
     let api = &api;
-    run(service_fn(move |req| handlers::manage(api, req))).await
+    handlers::run(service_fn(move |req| handlers::manage(api, req))).await
 }

@@ -117,9 +117,12 @@ impl ClientInfo {
     pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
         Self {
             ip: ip.filter(|s| !s.is_empty()).map(str::to_owned),
-            user_agent: user_agent
-                .filter(|s| !s.is_empty())
-                .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect()),
+            user_agent: user_agent.filter(|s| !s.is_empty()).map(|ua| {
+                match ua.char_indices().nth(MAX_USER_AGENT_CHARS) {
+                    Some((cut, _)) => ua[..cut].to_owned(),
+                    None => ua.to_owned(),
+                }
+            }),
         }
     }
 }
@@ -523,5 +526,14 @@ mod tests {
         let info = ClientInfo::new(Some("1.2.3.4"), Some(&ua));
         assert_eq!(info.user_agent.map(|u| u.len()), Some(MAX_USER_AGENT_CHARS));
         assert_eq!(ClientInfo::new(Some(""), None).ip, None);
+    }
+
+    #[test]
+    fn user_agents_are_truncated_at_a_character_boundary() {
+        let ua = "é".repeat(1000);
+        let info = ClientInfo::new(None, Some(&ua));
+        let kept = info.user_agent.unwrap();
+        assert_eq!(kept.chars().count(), MAX_USER_AGENT_CHARS);
+        assert!(ua.starts_with(&kept));
     }
 }

@@ -10,6 +10,7 @@
 mod admin;
 pub mod authorizer;
 mod echo;
+mod event;
 mod manage;
 mod sessions;
 
@@ -20,6 +21,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 pub use admin::admin;
 pub use echo::echo;
+pub use event::{ApiGatewayEvent, EventAdapter, run};
 pub use manage::manage;
 pub use sessions::{create, logout, refresh, validate};
 

@@ -170,7 +170,8 @@ impl SessionService {
                 }
                 Some(TokenRecord::Retired(retired)) => {
                     if !retired.is_in_grace(self.policy.rotation_grace, now) {
-                        self.revoke_lineage(&retired, now).await?;
+                        // Boxed: rare, and it would make every resolve's future as large.
+                        Box::pin(self.revoke_lineage(&retired, now)).await?;
                         return Err(SessionError::Revoked(RevocationReason::Replay));
                     }
                     current = retired

@@ -39,8 +39,8 @@ impl SessionService {
                 .rotate_after
                 .is_some_and(|after| head.session.is_renewal_due(after, now))
         {
-            return self
-                .rotate(head, client, RotationTrigger::Renewal, events, now)
+            // Boxed: a rare path whose future would otherwise make every validate's as large.
+            return Box::pin(self.rotate(head, client, RotationTrigger::Renewal, events, now))
                 .await;
         }
         let extend_to = self.policy.lifetimes.slide(&head.session, now);

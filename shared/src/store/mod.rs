@@ -35,6 +35,19 @@ pub use table::{TABLE_DEFINITION_JSON, TableDefinition, Ttl, delete_table};
 pub use transact::{BatchOutcome, Write};
 pub use writes::Revocation;
 
+/// Awaiting an SDK call on the heap. Its future is over 5 KB; kept inline it would make every
+/// future above it (session operation, handler) as large, and each of those is moved whole
+/// when it is wrapped or boxed (by `tracing` and `lambda_http` on every invocation). One small
+/// allocation per DynamoDB call instead: the validate handler's future goes from 10 KB to
+/// a few hundred bytes.
+trait OnHeap: std::future::Future + Sized {
+    fn on_heap(self) -> std::pin::Pin<Box<Self>> {
+        Box::pin(self)
+    }
+}
+
+impl<F: std::future::Future> OnHeap for F {}
+
 /// Most sessions revoked in one transaction: each takes an update and an event put, well
 /// inside DynamoDB's 100 actions per `TransactWriteItems` (and the classic batch size of 25).
 pub const MAX_BATCH: usize = 25;

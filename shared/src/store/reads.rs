@@ -6,7 +6,7 @@ use super::codec::{
     BY_TENANT_INDEX, BY_USER_INDEX, EVENT_PREFIX, Item, attr, entry_of, event_of, get_i64,
     guard_key, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
 };
-use super::{SessionStore, StoreError};
+use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{
     AuditEvent, SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserId,
 };
@@ -44,6 +44,7 @@ impl SessionStore {
             .set_key(Some(token_key(hash)))
             .consistent_read(true)
             .send()
+            .on_heap()
             .await
             .map_err(|e| StoreError::from_sdk("get_item", e))?;
         output
@@ -69,6 +70,7 @@ impl SessionStore {
             .limit(limit)
             .consistent_read(true)
             .send()
+            .on_heap()
             .await
             .map_err(|e| StoreError::from_sdk("query", e))?;
         output.items().iter().map(event_of).collect()
@@ -84,6 +86,7 @@ impl SessionStore {
             .set_key(Some(guard_key(user)))
             .consistent_read(true)
             .send()
+            .on_heap()
             .await
             .map_err(|e| StoreError::from_sdk("get_item", e))?
             .item
@@ -127,6 +130,7 @@ impl SessionStore {
             .set_exclusive_start_key(start.map(|k| k.0))
             .set_limit(limit)
             .send()
+            .on_heap()
             .await
             .map_err(|e| StoreError::from_sdk("query", e))?;
         let entries = output
@@ -159,6 +163,7 @@ impl SessionStore {
             .expression_attribute_values(":pk", s(user_pk(user)))
             .expression_attribute_values(":sk", s(session_sk(session_id)))
             .send()
+            .on_heap()
             .await
             .map_err(|e| StoreError::from_sdk("query", e))?;
         // After a rotation the index may list the old and the new token item for a moment;

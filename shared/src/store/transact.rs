@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 
 use super::codec::{event_item, record_of};
 use super::expressions::put;
-use super::{SessionStore, StoreError};
+use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{AuditEvent, TokenHash, TokenRecord};
 
 /// The outcome of a conditional write on a token item.
@@ -104,6 +104,7 @@ impl SessionStore {
             .transact_write_items()
             .set_transact_items(Some(writes))
             .send()
+            .on_heap()
             .await;
         match result {
             Ok(_) => Ok(Sent::Done),

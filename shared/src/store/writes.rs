@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::codec::{event_item, head_item};
 use super::expressions::{self, put_new};
 use super::transact::{Sent, batch_outcomes};
-use super::{BatchOutcome, MAX_BATCH, SessionStore, StoreError, Write};
+use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
     AuditEvent, ClientInfo, RevocationReason, SealedSuccessor, Session, SessionData, TokenHash,
 };
@@ -146,6 +146,7 @@ impl SessionStore {
             .set_item(Some(event_item(event, retention)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
+            .on_heap()
             .await;
         match result {
             Ok(_) => Ok(()),
