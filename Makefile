@@ -7,8 +7,8 @@ dev: ## DynamoDB Local + all functions on http://localhost:9000 (Ctrl-C stops ev
 test: ## the whole test suite against DynamoDB Local (unit, handler, integration, end-to-end)
 	bash infra/test.sh
 
-bench: ## benchmarks against DynamoDB Local; rewrites docs/BENCHMARKS.md (not part of CI)
-	bash infra/bench.sh
+bench: ## benchmarks against DynamoDB Local; rewrites docs/BENCHMARKS.md (not part of CI; BASELINE=<rev> adds that revision's validate cold start)
+	BASELINE="$(BASELINE)" bash infra/bench.sh
 
 fuzz: ## each fuzz target of shared/fuzz for FUZZ_SECONDS (60); crashes are kept as regression inputs
 	bash infra/fuzz.sh

@@ -5,6 +5,9 @@
 # against a raw GetItem (tests/benches/validate.rs). Rewrites docs/BENCHMARKS.md with the machine,
 # date and commit, keeping the previous run below the new one for comparison. Not part of CI
 # (timing; the release build alone takes 10-20 minutes on 2 cores).
+# BASELINE=<rev> also builds session-validate at that revision and adds its cold starts to the
+# comparison of what each function builds at start-up (make bench BASELINE=505d444: the last
+# revision whose every function built the identity verifier).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -19,6 +22,20 @@ start_dynamodb "$port"
 use_local_aws "http://127.0.0.1:$port"
 use_dev_auth_defaults
 cd "$ROOT_DIR"
+
+target_dir="${CARGO_TARGET_DIR:-$ROOT_DIR/target}"
+if [ -n "${BASELINE:-}" ]; then
+  log "session-validate at $BASELINE (release), for the cold-start comparison"
+  baseline_tree="$STATE_DIR/baseline-src"
+  rm -rf "$baseline_tree"
+  git worktree prune
+  git worktree add --detach --force "$baseline_tree" "$BASELINE" >/dev/null
+  (cd "$baseline_tree" && CARGO_TARGET_DIR="$target_dir" cargo lambda build --quiet --release --x86-64 -p session-validate)
+  mkdir -p "$STATE_DIR/baseline"
+  cp "$target_dir/lambda/session-validate/bootstrap" "$STATE_DIR/baseline/session-validate"
+  git worktree remove --force "$baseline_tree"
+  export BENCH_BASELINE_VALIDATE="$STATE_DIR/baseline/session-validate"
+fi
 
 packages=()
 for dir in functions/*/; do packages+=(-p "session-$(basename "$dir")"); done
@@ -64,6 +81,7 @@ fi
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "- commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)')"
+  [ -n "${BASELINE:-}" ] && echo "- baseline for the cold-start comparison: session-validate at $BASELINE"
   echo "- machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n1), $(uname -sr)"
   echo "- DynamoDB Local $(basename "$(dirname "$(dynamodb_jar)")"), in memory, same host"
   echo

@@ -2,6 +2,12 @@
 //! Lambda Runtime API, which this file serves (the `/2018-06-01/runtime/...` routes: `next`,
 //! `response`, `error`, `init/error`). Measures, per function:
 //! - cold start: process start → first `GET /invocation/next` (config parsed, SDK client built);
+//!   and, by what a function builds at start-up, the cold start with and without the identity
+//!   verifier: `session-create` with an HS256 ticket issuer and with an RS256 issuer whose JWKS
+//!   is fetched from a URL (served here) at start, `session-validate` without either; and, when
+//!   `BENCH_BASELINE_VALIDATE` names a `session-validate` built before the layered library
+//!   (whose start-up built the verifier too; `make bench BASELINE=<rev>` builds it), that
+//!   binary with the same two identity configurations;
 //! - peak RSS (`VmHWM`) after serving a load of real API Gateway events;
 //! - throughput of validate: invocations per second with 1, 2 and 4 concurrent instances
 //!   (clients), each instance serving one invocation at a time, as Lambda does.
@@ -195,9 +201,20 @@ struct Instance {
 }
 
 impl Instance {
-    /// Starts `binary` with the environment Lambda gives a function (plus the test configuration)
-    /// and waits for its first poll.
+    /// Starts `binary` with the environment Lambda gives a function (plus the test configuration;
+    /// the identity settings only for `session-create`) and waits for its first poll.
     async fn start(binary: &Path, name: &str, table: &str) -> Self {
+        Self::start_with(binary, name, table, name == "session-create", &[]).await
+    }
+
+    /// [`Instance::start`] with the identity settings or without them, and `extra` variables.
+    async fn start_with(
+        binary: &Path,
+        name: &str,
+        table: &str,
+        identity: bool,
+        extra: &[(&str, String)],
+    ) -> Self {
         let mut api = RuntimeApi::start().await;
         let mut command = Command::new(binary);
         command
@@ -215,8 +232,9 @@ impl Instance {
             .envs(
                 config_vars(table)
                     .into_iter()
-                    .filter(|(var, _)| name == "session-create" || !var.starts_with("AUTH_")),
+                    .filter(|(var, _)| identity || !var.starts_with("AUTH_")),
             )
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -259,6 +277,167 @@ impl Instance {
 
     async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// A one-route HTTP server answering every request with a JWKS (one RS256 key), counting them.
+struct JwksServer {
+    url: String,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    async fn start() -> Self {
+        use jsonwebtoken::jwk::{Jwk, JwkSet};
+        use jsonwebtoken::{Algorithm, EncodingKey};
+        let key = EncodingKey::from_rsa_der(include_bytes!("../fixtures/keys/rsa-a.der"));
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
+        jwk.common.key_id = Some("bench-1".into());
+        let body = Bytes::from(serde_json::to_vec(&JwkSet { keys: vec![jwk] }).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (body, counter) = (body.clone(), counter.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let response = Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(body.clone()))
+                            .unwrap();
+                        async move { Ok::<_, Infallible>(response) }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { url, hits }
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `AUTH_ISSUERS` naming one RS256 issuer whose keys are at this server.
+    fn issuers(&self) -> String {
+        json!([{
+            "issuer": "https://idp.bench/",
+            "audience": "bench",
+            "algorithms": ["RS256"],
+            "jwks_url": self.url,
+        }])
+        .to_string()
+    }
+}
+
+/// One row of the cold-start comparison.
+struct ColdCase<'a> {
+    label: String,
+    binary: PathBuf,
+    /// Whether the `AUTH_*` settings are given.
+    identity: bool,
+    extra: &'a [(&'a str, String)],
+    what: &'static str,
+}
+
+/// Cold starts of the same kind of function with and without the identity verifier (and its
+/// JWKS fetch) at start-up: what the layered library saves every function but sign-in.
+async fn cold_starts_by_what_is_built(full: bool, starts: usize, table: &TestTable) {
+    let idp = JwksServer::start().await;
+    let jwks = [("AUTH_ISSUERS", idp.issuers())];
+    let validate = binary(full, "session-validate");
+    let create = binary(full, "session-create");
+    let baseline = std::env::var_os("BENCH_BASELINE_VALIDATE").map(PathBuf::from);
+    let case = |label: &str, binary: &PathBuf, identity: bool, extra, what| ColdCase {
+        label: label.to_owned(),
+        binary: binary.clone(),
+        identity,
+        extra,
+        what,
+    };
+    let mut cases = vec![
+        case(
+            "session-validate",
+            &validate,
+            false,
+            &[][..],
+            "session settings only: no verifier",
+        ),
+        case(
+            "session-create",
+            &create,
+            true,
+            &[][..],
+            "+ HS256 ticket issuer: verifier, nothing to fetch",
+        ),
+        case(
+            "session-create",
+            &create,
+            true,
+            &jwks[..],
+            "+ RS256 issuer with a JWKS URL: verifier and one fetch",
+        ),
+    ];
+    if let Some(path) = &baseline {
+        let label = "session-validate before the layers";
+        cases.push(case(
+            label,
+            path,
+            true,
+            &[][..],
+            "+ HS256 ticket issuer (required then): verifier",
+        ));
+        cases.push(case(
+            label,
+            path,
+            true,
+            &jwks[..],
+            "+ RS256 issuer with a JWKS URL: verifier and one fetch",
+        ));
+    }
+    println!();
+    println!("Cold start by what the function builds at start-up ({starts} starts each):");
+    println!();
+    println!("| binary | identity settings | cold start p50 (ms) | cold start max (ms) |");
+    println!("|---|---|---|---|");
+    for ColdCase {
+        label,
+        binary,
+        identity,
+        extra,
+        what,
+    } in cases
+    {
+        let fetched_before = idp.hits();
+        let mut cold = Vec::new();
+        for _ in 0..starts {
+            let instance =
+                Instance::start_with(&binary, "bench-cold-start", &table.name, identity, extra)
+                    .await;
+            cold.push(instance.cold_start);
+            instance.stop().await;
+        }
+        let fetched = idp.hits() - fetched_before;
+        if extra.is_empty() {
+            assert_eq!(fetched, 0, "{label} ({what}) fetched a JWKS");
+        } else {
+            // The fetch is part of the start-up measured: one per start.
+            assert_eq!(
+                fetched, starts,
+                "{label} ({what}) did not fetch its JWKS at start"
+            );
+        }
+        cold.sort();
+        println!(
+            "| {label} | {what} | {:.1} | {:.1} |",
+            ms(percentile(&cold, 0.5)),
+            ms(*cold.last().unwrap())
+        );
     }
 }
 
@@ -546,6 +725,8 @@ async fn main() {
             peak as f64 / 1024.0
         );
     }
+
+    cold_starts_by_what_is_built(full, starts, &table).await;
 
     let window = Duration::from_secs(if full { 10 } else { 1 });
     let binary = binary(full, "session-validate");
