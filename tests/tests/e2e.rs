@@ -1,5 +1,6 @@
-//! End to end over HTTP: the four functions behind `cargo lambda watch` (started by
-//! `make test`, which sets E2E_BASE_URL) with a cookie jar, as a browser would use them.
+//! End to end over HTTP: the functions behind `cargo lambda watch` on the routes of the
+//! template (started by `make test`, which sets E2E_BASE_URL) with a cookie jar, as a browser
+//! would use them; and the bounded load test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
