@@ -171,7 +171,16 @@ async fn sign_in_validate_refresh_validate_logout_then_validate_is_rejected() {
         .send(Method::POST, "/sessions/current/refresh", None)
         .await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
-    assert!(refreshed["expires_at"].as_str() >= created["expires_at"].as_str());
+    let instant = |session: &Value| {
+        let text = session["expires_at"]
+            .as_str()
+            .expect("expires_at is a string");
+        chrono::DateTime::parse_from_rfc3339(text).expect("expires_at is an RFC 3339 instant")
+    };
+    assert!(
+        instant(&refreshed) >= instant(&created),
+        "refresh moved expires_at back: {refreshed} after {created}"
+    );
     assert_ne!(
         browser.jar.0["__Host-session"], before,
         "refresh rotates the cookie"

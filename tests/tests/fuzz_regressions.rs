@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use session_shared::http::Transport;
 use session_shared::http::fuzzing;
+use session_shared::identity::{IdentityError, TicketClaims, mint_hs256};
 
 /// The kept inputs of one target, by file name.
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -85,4 +86,38 @@ async fn id_token_inputs_pass_the_checks() {
         println!("{name}");
         fuzzing::check_id_token(&verifier, &data).await;
     }
+    let refused = async |name: &str| {
+        let token = String::from_utf8(input("id_token", name)).unwrap();
+        verifier.verify(token.trim()).await.unwrap_err()
+    };
+    assert_eq!(
+        refused("seeds/alg-none").await,
+        IdentityError::UnsupportedAlgorithm
+    );
+    assert_eq!(refused("seeds/expired").await, IdentityError::Expired);
+    assert_eq!(
+        refused("seeds/wrong-secret").await,
+        IdentityError::BadSignature
+    );
+}
+
+/// The positive control: the fuzz verifier does accept a ticket signed with its secret, so the
+/// replay above fails because the inputs are bad, not because nothing verifies.
+#[tokio::test]
+async fn the_fuzz_verifier_accepts_a_valid_ticket() {
+    let now = chrono::Utc::now().timestamp();
+    let claims = TicketClaims {
+        sub: "alice",
+        iss: "https://login.fuzz",
+        aud: "fuzz",
+        iat: now,
+        nbf: now,
+        exp: now + 300,
+        extra: Default::default(),
+    };
+    let ticket = mint_hs256(&claims, fuzzing::TICKET_SECRET.as_bytes()).unwrap();
+
+    let identity = fuzzing::ticket_verifier().verify(&ticket).await.unwrap();
+
+    assert_eq!(identity.user_id.as_str(), "alice");
 }

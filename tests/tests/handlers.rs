@@ -7,7 +7,10 @@ use serde_json::json;
 use session_shared::domain::{
     ClientInfo, Lifetimes, Session, SessionData, SessionToken, TokenRecord, UserId,
 };
-use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket, ticket_with};
+use session_tests::{
+    Event, Function, OpCounter, Payload, TestTable, app, app_with_store, invoke, ticket,
+    ticket_with,
+};
 
 const COOKIE_ATTRIBUTES: &str = "; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=";
 const CLEARING_COOKIE: &str = "__Host-session=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT";
@@ -744,13 +747,29 @@ async fn logout_without_a_session_is_still_204_with_a_clearing_cookie() {
 #[tokio::test]
 async fn logout_twice_is_idempotent() {
     let table = TestTable::new().await;
-    let app = app(&table, &[]);
+    let counter = OpCounter::default();
+    let app = app_with_store(table.counted_store(&counter), &table.name, &[]);
     let token = signed_in(&app, Payload::V2).await;
     let logout = || Event::new(Payload::V2, "DELETE", "/sessions/current").session_cookie(&token);
 
+    counter.take();
     let first = invoke(&app, Function::Logout, logout()).await;
+    let first_ops = counter.take();
     let second = invoke(&app, Function::Logout, logout()).await;
+    let second_ops = counter.take();
 
     assert_eq!((first.status, second.status), (204, 204));
+    assert_eq!(first.only_cookie(), CLEARING_COOKIE);
+    assert_eq!(second.only_cookie(), CLEARING_COOKIE);
+    assert_eq!(
+        first_ops,
+        ["GetItem", "TransactWriteItems"],
+        "the first deletes"
+    );
+    assert_eq!(
+        second_ops,
+        ["GetItem"],
+        "the second finds nothing and writes nothing"
+    );
     table.drop_table().await;
 }

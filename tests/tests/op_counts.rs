@@ -144,31 +144,49 @@ async fn requests_rejected_on_their_face_never_reach_dynamodb() {
     let (app, counter) = counted_app(&table, &[]).await;
     let forged = ticket("alice", None).replace('.', ".x");
 
-    for (function, event) in [
+    for (function, event, status, code) in [
         (
             Function::Validate,
             Event::new(Payload::V2, "GET", "/sessions/current"),
+            401,
+            Some("unauthenticated"),
         ),
-        (Function::Validate, current("garbage")),
+        (
+            Function::Validate,
+            current("garbage"),
+            401,
+            Some("invalid_token"),
+        ),
         (
             Function::Refresh,
             Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie("short"),
+            401,
+            Some("invalid_token"),
         ),
         (
             Function::Logout,
             Event::new(Payload::V2, "DELETE", "/sessions/current"),
+            204,
+            None,
         ),
         (
             Function::Create,
             Event::new(Payload::V2, "POST", "/sessions").bearer(&forged),
+            401,
+            Some("invalid_token"),
         ),
         (
             Function::Validate,
             Event::new(Payload::V2, "GET", "/unknown"),
+            404,
+            Some("not_found"),
         ),
     ] {
         let reply = invoke(&app, function, event).await;
-        assert!(reply.status >= 400 || reply.status == 204);
+        assert_eq!(reply.status, status, "{:?}", reply.body);
+        if let Some(code) = code {
+            assert_eq!(reply.error_code(), code);
+        }
     }
 
     assert!(

@@ -657,11 +657,12 @@ async fn extending_a_missing_session_creates_nothing() {
 async fn every_item_carries_a_ttl_in_epoch_seconds_on_the_tables_ttl_attribute() {
     let table = TestTable::new().await; // TTL on, as defined
     let margin = Duration::hours(2);
+    let absolute = Duration::days(3);
     let sessions = SessionService::new(
         table.store(),
         Policy {
             ttl_margin: margin,
-            ..config(&table.name, &[]).policy
+            ..config(&table.name, &[("SESSION_ABSOLUTE_TIMEOUT", "3d")]).policy
         },
     );
     let t0 = Utc::now() - Duration::days(1);
@@ -677,8 +678,8 @@ async fn every_item_carries_a_ttl_in_epoch_seconds_on_the_tables_ttl_attribute()
         aws_sdk_dynamodb::types::AttributeValue,
     >|
      -> i64 { item["ttl"].as_n().unwrap().parse().unwrap() };
-    let head = stored_session(&table, &new).await;
-    let expected = (head.absolute_expires_at + margin).timestamp();
+    // From the test's own clock and settings: signed in at t0, absolute deadline 3 days later.
+    let expected = (t0 + absolute + margin).timestamp();
 
     let described = table
         .client
