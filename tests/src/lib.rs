@@ -5,11 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{BehaviorVersion, ConfigBag, Credentials, Intercept, Region};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -23,7 +22,9 @@ use session_shared::domain::{
 use session_shared::handlers::{self, ApiGatewayEvent};
 use session_shared::identity::JwtConfig;
 use session_shared::identity::{TicketClaims, mint_hs256};
-use session_shared::store::{SessionStore, TableDefinition, Ttl, delete_table};
+use session_shared::store::{
+    SessionStore, StoreTimeouts, TableDefinition, Ttl, client_config, delete_table,
+};
 use session_shared::{Api, SignIn};
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
@@ -73,26 +74,37 @@ impl Intercept for OpCounter {
     }
 }
 
-/// A client for `endpoint` with dummy credentials and short timeouts.
+/// A client for `endpoint` built as the functions build theirs, with the documented default
+/// budgets (`STORE_*`) and dummy credentials.
 pub fn client_for(endpoint: &str) -> Client {
     client_with(endpoint, None)
 }
 
 /// Like [`client_for`], counting operations with `counter` when given.
 pub fn client_with(endpoint: &str, counter: Option<OpCounter>) -> Client {
-    let mut config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(session_shared::store::https_client())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
-        .timeout_config(
-            aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(1))
-                .connect_timeout(Duration::from_millis(500))
-                .build(),
-        );
+    client_with_budgets(endpoint, &config("budgets", &[]).store_timeouts, counter)
+}
+
+/// A client for `endpoint` from the functions' own constructor (`store::client_config`: the
+/// same timeouts, retries and HTTPS client) with these budgets; the only addition is the
+/// operation counter, when given.
+pub fn client_with_budgets(
+    endpoint: &str,
+    budgets: &StoreTimeouts,
+    counter: Option<OpCounter>,
+) -> Client {
+    let vars = [
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "local"),
+        ("AWS_SECRET_ACCESS_KEY", "local"),
+    ];
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(var, _)| *var == name)
+            .map(|(_, value)| (*value).to_owned())
+    };
+    let mut config = client_config(lookup, budgets);
     if let Some(counter) = counter {
         config = config.interceptor(counter);
     }

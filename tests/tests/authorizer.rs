@@ -10,8 +10,8 @@ use session_shared::domain::{
     ClientInfo, Lifetimes, Session, SessionData, SessionToken, TenantId, UserId,
 };
 use session_tests::{
-    AuthorizerEvent, Event, Function, Payload, TestTable, app, app_with_store, authorize, invoke,
-    ticket,
+    AuthorizerEvent, Event, Function, Payload, TestTable, app, app_with_store, authorize, config,
+    invoke, ticket,
 };
 
 async fn signed_in(app: &SignIn, data: Value) -> (String, Value) {
@@ -207,24 +207,32 @@ async fn a_revoked_or_signed_out_session_is_denied_at_once() {
 async fn an_unreachable_store_denies_without_an_error() {
     let table = TestTable::new().await;
     let (token, _) = signed_in(&app(&table, &[]), json!({})).await;
-    // Same table name, but DynamoDB on a closed port, with short budgets.
+    // Same table name, but a "DynamoDB" that accepts connections and never answers, with
+    // short budgets (the defaults would take 3 s to give up).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let short = [
+        ("STORE_OPERATION_TIMEOUT", "300ms"),
+        ("STORE_ATTEMPT_TIMEOUT", "100ms"),
+        ("STORE_MAX_ATTEMPTS", "1"),
+    ];
+    let budgets = config(&table.name, &short).store_timeouts;
     let store = session_shared::store::SessionStore::new(
-        session_tests::client_for("http://127.0.0.1:9"),
+        session_tests::client_with_budgets(&endpoint, &budgets, None),
         table.name.clone(),
     );
-    let down = app_with_store(
-        store,
-        &table.name,
-        &[
-            ("STORE_OPERATION_TIMEOUT", "300ms"),
-            ("STORE_ATTEMPT_TIMEOUT", "100ms"),
-            ("STORE_MAX_ATTEMPTS", "1"),
-        ],
-    );
+    let down = app_with_store(store, &table.name, &short);
 
+    let started = std::time::Instant::now();
     let answer = authorize(&down, AuthorizerEvent::new().session_cookie(&token)).await;
+    let took = started.elapsed();
 
     assert_eq!(answer, denied());
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "denied after {took:?}: the short STORE_* budgets were not applied"
+    );
+    drop(silent);
     table.drop_table().await;
 }
 

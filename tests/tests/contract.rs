@@ -1,5 +1,6 @@
 //! The documented failure statuses of every route (docs/openapi.yaml), each produced once
-//! through the real handler: the store unreachable (503 with `Retry-After`, cookie kept), no
+//! through the real handler: the store unreachable (503 with `Retry-After`, cookie kept), the
+//! store failing for good (500 with a generic message, no `Retry-After`, cookie kept), no
 //! credential (401), a cookie request from a foreign origin (403 `csrf_rejected`), and the admin
 //! routes' own refusals. `make test` then checks no documented status went unproduced.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -7,7 +8,7 @@
 use session_shared::SignIn;
 use session_shared::store::SessionStore;
 use session_tests::{
-    Event, Function, Payload, TestTable, app, app_with_store, client_for, invoke, ticket,
+    Event, Function, Payload, TestTable, app, app_with_store, client_for, endpoint, invoke, ticket,
 };
 
 /// A token of the right shape that no store knows.
@@ -20,11 +21,11 @@ fn unreachable_app() -> SignIn {
     app_with_store(store, "sessions", &[("SESSION_TRUSTED_CALLER", "true")])
 }
 
-#[tokio::test]
-async fn every_route_answers_503_with_retry_after_when_the_store_is_unreachable() {
-    let app = unreachable_app();
+/// One request to every documented operation, with a credential of the right shape that no
+/// store knows (and an IAM caller where the route needs one).
+fn every_operation() -> Vec<(Function, Event)> {
     let cookie = |e: Event| e.session_cookie(UNKNOWN_TOKEN);
-    let cases = [
+    vec![
         (
             Function::Create,
             Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
@@ -77,7 +78,13 @@ async fn every_route_answers_503_with_retry_after_when_the_store_is_unreachable(
             Event::new(Payload::V2, "DELETE", "/admin/tenants/acme/sessions")
                 .iam_caller(IAM_CALLER),
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn every_route_answers_503_with_retry_after_when_the_store_is_unreachable() {
+    let app = unreachable_app();
+    let cases = every_operation();
     // In parallel: each waits out its retries.
     let replies = futures::future::join_all(
         cases
@@ -90,6 +97,29 @@ async fn every_route_answers_503_with_retry_after_when_the_store_is_unreachable(
         assert_eq!(reply.error_code(), "service_unavailable");
         assert_eq!(reply.header("retry-after"), Some("1"));
         assert!(reply.set_cookies.is_empty(), "a 503 keeps the cookie");
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_500_without_internals_when_the_table_is_missing() {
+    // DynamoDB answers, but with an error no retry fixes (ResourceNotFoundException).
+    let missing = "no-such-table";
+    let store = SessionStore::new(client_for(&endpoint()), missing);
+    let app = app_with_store(store, missing, &[("SESSION_TRUSTED_CALLER", "true")]);
+
+    for (function, event) in every_operation() {
+        let reply = invoke(&app, function, event.clone()).await;
+
+        assert_eq!(reply.status, 500, "{event:?}: {:?}", reply.body);
+        assert_eq!(reply.error_code(), "internal_error");
+        assert_eq!(reply.body["error"]["message"], "an internal error occurred");
+        let text = reply.body.to_string();
+        assert!(
+            !text.contains(missing) && !text.contains("ResourceNotFound"),
+            "{text}"
+        );
+        assert_eq!(reply.header("retry-after"), None, "not worth retrying");
+        assert!(reply.set_cookies.is_empty(), "a 500 keeps the cookie");
     }
 }
 

@@ -39,7 +39,17 @@ pub fn https_client() -> SharedHttpClient {
 /// stay valid for the life of the execution environment. Missing credentials make every call
 /// fail (503), never a panic.
 pub fn client_from_env(timeouts: &StoreTimeouts) -> Client {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    Client::from_conf(client_config(|name| std::env::var(name).ok(), timeouts).build())
+}
+
+/// The configuration [`client_from_env`] builds, with the variables read through `lookup`:
+/// what the tests build their clients from (adding only an operation counter), so the
+/// budgets and retries they exercise are the functions' own.
+pub fn client_config(
+    lookup: impl Fn(&str) -> Option<String>,
+    timeouts: &StoreTimeouts,
+) -> aws_sdk_dynamodb::config::Builder {
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let mut config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(https_client())
@@ -68,5 +78,5 @@ pub fn client_from_env(timeouts: &StoreTimeouts) -> Client {
     if let Some(endpoint) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
         config = config.endpoint_url(endpoint);
     }
-    Client::from_conf(config.build())
+    config
 }

@@ -28,7 +28,7 @@ mod writes;
 use aws_sdk_dynamodb::Client;
 use chrono::Duration;
 
-pub use client::{StoreTimeouts, client_from_env, https_client};
+pub use client::{StoreTimeouts, client_config, client_from_env, https_client};
 pub use error::StoreError;
 pub use reads::{Owner, PageKey};
 pub use table::{TABLE_DEFINITION_JSON, TableDefinition, Ttl, delete_table};
