@@ -235,3 +235,52 @@ async fn tenant_revocation_needs_an_iam_caller_and_a_valid_tenant_id() {
     assert_eq!(invalid.error_code(), "invalid_request");
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn routes_that_read_the_credential_answer_400_to_a_malformed_authorization_header() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let basic = |e: Event| e.header("Authorization", "Basic YWxpY2U6c2VjcmV0");
+    let cases = [
+        (
+            Function::Refresh,
+            basic(Event::new(Payload::V2, "POST", "/sessions/current/refresh")),
+        ),
+        (
+            Function::Manage,
+            basic(Event::new(Payload::V2, "GET", "/sessions")),
+        ),
+        (
+            Function::Manage,
+            basic(Event::new(
+                Payload::V2,
+                "DELETE",
+                "/sessions/6f1c0000-0000-4000-8000-000000000000",
+            )),
+        ),
+    ];
+    for (function, event) in cases {
+        let reply = invoke(&app, function, event.clone()).await;
+
+        assert_eq!(reply.status, 400, "{event:?}: {:?}", reply.body);
+        assert_eq!(reply.error_code(), "invalid_request");
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn the_trusted_route_without_a_named_user_verifies_a_login_ticket_like_sign_in() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_TRUSTED_CALLER", "true")]);
+    let event = Event::new(Payload::V2, "POST", "/internal/sessions").bearer("not-a-ticket");
+
+    let reply = invoke(&app, Function::Create, event).await;
+
+    assert_eq!(reply.status, 401, "{:?}", reply.body);
+    assert_eq!(reply.error_code(), "invalid_token");
+    assert!(
+        table.token_items().await.is_empty(),
+        "no session was created"
+    );
+    table.drop_table().await;
+}
