@@ -9,6 +9,7 @@ ensure_java
 ensure_dynamodb_local
 ensure_cargo_lambda
 ensure_chromium
+ensure_node
 command -v curl >/dev/null 2>&1 || apt_install curl
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -30,6 +31,9 @@ export DYNAMODB_LOCAL_JAR="$(dynamodb_jar)"
 # Every status a test sees is logged; the last step checks them against docs/openapi.yaml.
 export SESSION_STATUS_LOG="$STATE_DIR/statuses.log"
 rm -f "$SESSION_STATUS_LOG"
+
+log "clients/js: generated types match docs/openapi.yaml, strict TypeScript build, unit tests"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run --silent check-types && npm test)
 
 log "unit, handler and integration tests"
 # The function binaries first: the `lambda` bench's smoke run starts each under a Runtime API,

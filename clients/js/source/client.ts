@@ -1,0 +1,241 @@
+// The session client: every call of the session API, one explicit state (`loading`,
+// `signed-in`, `signed-out`) that only a 401 or a sign-out ends, and one request in flight per
+// purpose (concurrent callers of `current()` or `refresh()` share it).
+import { SessionApiError } from "./errors.js";
+import { Transport } from "./transport.js";
+import type { Device, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
+
+export interface SessionClientOptions {
+  /** The session API, e.g. `https://api.example.com`. */
+  baseUrl: string;
+  /** The `fetch` to use (default: the global one). */
+  fetch?: typeof globalThis.fetch;
+  /** Called on every state change (the same as `subscribe`). */
+  onStateChange?: (state: SessionState) => void;
+  /**
+   * `cookie` (default, browsers: the `HttpOnly` cookie travels by itself) or `bearer`
+   * (non-browser JavaScript: the token is kept in `tokenStore` and sent as `Authorization`).
+   */
+  mode?: "cookie" | "bearer";
+  /** Where bearer mode keeps its token (default: in memory). */
+  tokenStore?: TokenStore;
+  /** How many times a 503 is retried, as its `Retry-After` says (default 2). */
+  retries?: number;
+  /** Waits `ms` between retries (default: `setTimeout`). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface UpdateDataOptions {
+  /** The data version the patch is based on (default: the session's current one). */
+  version?: number;
+  /** On 412 (someone changed the data meanwhile), re-read and re-apply the patch (default false). */
+  retryOnConflict?: boolean;
+}
+
+export interface SessionClient {
+  /** The state now. */
+  readonly state: SessionState;
+  /** Calls `listener` on every state change; returns the function that stops it. */
+  subscribe(listener: (state: SessionState) => void): () => void;
+  /** Signs in with a login ticket (or ID token); `data` is stored with the session. */
+  signIn(ticket: string, options?: { data?: SessionData }): Promise<Session>;
+  /**
+   * The current session, or `null` when signed out. Answers from the state when signed in
+   * unless `force`; concurrent callers share one request.
+   */
+  current(options?: { force?: boolean }): Promise<Session | null>;
+  /** A new token and a fresh idle window; concurrent callers share one request. */
+  refresh(): Promise<Session | null>;
+  /** Ends the session on the server and here. */
+  signOut(): Promise<void>;
+  /** Ends every session of the user (with `keepCurrent`, every other one); how many ended. */
+  signOutEverywhere(options?: { keepCurrent?: boolean }): Promise<number>;
+  /** The user's signed-in devices, the calling one marked `current`. */
+  devices(): Promise<Device[]>;
+  /** Ends one of the user's sessions; ending the calling one signs out here too. */
+  revokeDevice(sessionId: string): Promise<void>;
+  /** Applies a JSON merge patch to the session data, with `If-Match`. */
+  updateData(patch: SessionData, options?: UpdateDataOptions): Promise<Session>;
+  /**
+   * `fetch` for the app's own API: credentials included. A 401 from the session API's origin
+   * ends the signed-in state.
+   */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+}
+
+/** Bearer mode's default store: the token lives as long as the client. */
+export function memoryTokenStore(): TokenStore {
+  let token: string | null = null;
+  return {
+    get: () => token,
+    set: (next) => {
+      token = next;
+    },
+  };
+}
+
+const MAX_CONFLICT_RETRIES = 5;
+
+export function createSessionClient(options: SessionClientOptions): SessionClient {
+  const mode = options.mode ?? "cookie";
+  const tokenStore = options.tokenStore ?? memoryTokenStore();
+  const transport = new Transport({
+    baseUrl: options.baseUrl,
+    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    mode,
+    tokenStore,
+    retries: options.retries ?? 2,
+    sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+  });
+  const listeners = new Set<(state: SessionState) => void>();
+  const inFlight = new Map<string, Promise<unknown>>();
+  let state: SessionState = { status: "loading" };
+
+  const setState = (next: SessionState): void => {
+    state = next;
+    options.onStateChange?.(next);
+    for (const listener of [...listeners]) listener(next);
+  };
+
+  /** One request per purpose: a caller arriving while one is in flight gets its answer. */
+  const once = <T>(purpose: string, run: () => Promise<T>): Promise<T> => {
+    const pending = inFlight.get(purpose);
+    if (pending) return pending as Promise<T>;
+    const started = run().finally(() => inFlight.delete(purpose));
+    inFlight.set(purpose, started);
+    return started;
+  };
+
+  const signedOut = async (reason: SignOutReason | null): Promise<void> => {
+    if (mode === "bearer") await tokenStore.set(null);
+    setState({ status: "signed-out", reason });
+  };
+
+  /** The session an answer carries: signed in with it, and bearer mode keeps a new token. */
+  const signedIn = async (session: Session): Promise<Session> => {
+    if (mode === "bearer" && session.token !== undefined) await tokenStore.set(session.token);
+    setState({ status: "signed-in", session });
+    return session;
+  };
+
+  /** Runs a call on the caller's session: a 401 signs out (with the server's reason). */
+  const onSession = async <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof SessionApiError && error.isSignedOut) await signedOut(error.code);
+      throw error;
+    }
+  };
+
+  const apiOrigin = new URL(options.baseUrl).origin;
+
+  const client: SessionClient = {
+    get state() {
+      return state;
+    },
+
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    async signIn(ticket, signInOptions = {}) {
+      const body: Record<string, unknown> = { token_in_body: mode === "bearer" };
+      if (signInOptions.data !== undefined) body["data"] = signInOptions.data;
+      const answer = await transport.call<Session>("POST", "/sessions", { body, bearer: ticket });
+      return signedIn(answer.body);
+    },
+
+    current({ force = false } = {}) {
+      if (!force && state.status === "signed-in") return Promise.resolve(state.session);
+      return once("current", async () => {
+        if (mode === "bearer" && (await tokenStore.get()) === null) {
+          await signedOut(null);
+          return null;
+        }
+        try {
+          const answer = await transport.call<Session>("GET", "/sessions/current");
+          return await signedIn(answer.body);
+        } catch (error) {
+          if (error instanceof SessionApiError && error.isSignedOut) {
+            await signedOut(error.code);
+            return null;
+          }
+          throw error;
+        }
+      });
+    },
+
+    refresh() {
+      return once("refresh", async () => {
+        try {
+          const answer = await transport.call<Session>("POST", "/sessions/current/refresh");
+          return await signedIn(answer.body);
+        } catch (error) {
+          if (error instanceof SessionApiError && error.isSignedOut) {
+            await signedOut(error.code);
+            return null;
+          }
+          throw error;
+        }
+      });
+    },
+
+    signOut() {
+      return once("signOut", async () => {
+        await transport.call<null>("DELETE", "/sessions/current");
+        await signedOut("signed_out");
+      });
+    },
+
+    async signOutEverywhere({ keepCurrent = false } = {}) {
+      const query = keepCurrent ? "?keep_current=true" : "";
+      const answer = await onSession(() => transport.call<{ revoked: number }>("DELETE", `/sessions${query}`));
+      if (!keepCurrent) await signedOut("signed_out");
+      return answer.body.revoked;
+    },
+
+    async devices() {
+      const answer = await onSession(() => transport.call<{ sessions: Device[] }>("GET", "/sessions"));
+      return answer.body.sessions;
+    },
+
+    async revokeDevice(sessionId) {
+      const own = state.status === "signed-in" && state.session.session_id === sessionId;
+      await onSession(() => transport.call<null>("DELETE", `/sessions/${encodeURIComponent(sessionId)}`));
+      if (own) await signedOut("signed_out");
+    },
+
+    async updateData(patch, { version, retryOnConflict = false } = {}) {
+      let base = version ?? (state.status === "signed-in" ? state.session.version : undefined);
+      for (let attempt = 0; ; attempt++) {
+        if (base === undefined) base = (await client.current({ force: true }))?.version;
+        const headers: Record<string, string> = base === undefined ? {} : { "If-Match": `"${base}"` };
+        try {
+          const answer = await onSession(() =>
+            transport.call<Session>("PATCH", "/sessions/current", { body: { data: patch }, headers }),
+          );
+          return await signedIn(answer.body);
+        } catch (error) {
+          const conflict = error instanceof SessionApiError && error.status === 412;
+          if (!conflict || !retryOnConflict || attempt >= MAX_CONFLICT_RETRIES) throw error;
+          // Someone changed the data: read it again and re-apply the patch on top.
+          base = (await client.current({ force: true }))?.version;
+        }
+      }
+    },
+
+    async fetch(input, init) {
+      const response = await transport.options.fetch(input, await transport.credentials(init));
+      const url = new URL(input instanceof Request ? input.url : input.toString(), apiOrigin);
+      if (response.status === 401 && url.origin === apiOrigin && state.status === "signed-in") {
+        const body: unknown = await response.clone().json().catch(() => null);
+        const code = (body as { error?: { code?: unknown } } | null)?.error?.code;
+        await signedOut(typeof code === "string" ? (code as SignOutReason) : "unauthenticated");
+      }
+      return response;
+    },
+  };
+  return client;
+}

@@ -1,0 +1,6 @@
+// @session-service/client: the client half of the session service.
+export { createSessionClient, memoryTokenStore } from "./client.js";
+export type { SessionClient, SessionClientOptions, UpdateDataOptions } from "./client.js";
+export { SessionApiError, SessionNetworkError } from "./errors.js";
+export type { Device, ErrorCode, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
+export type { components, paths } from "./openapi.js";

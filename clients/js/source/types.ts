@@ -1,0 +1,31 @@
+// The wire types, taken from the generated OpenAPI types (source/openapi.ts) and never restated.
+import type { components } from "./openapi.js";
+
+type Schemas = components["schemas"];
+
+/** A session as the API returns it. */
+export type Session = Schemas["Session"];
+/** One of the user's signed-in devices (`GET /sessions`). */
+export type Device = Schemas["SessionListItem"];
+/** The stable error codes of the API. */
+export type ErrorCode = Schemas["Error"]["error"]["code"];
+/** Session data: a JSON object. */
+export type SessionData = Session["data"];
+
+/**
+ * Why the client is signed out: the server's error code (`unknown_error` for an answer without
+ * one), or the user's own sign-out.
+ */
+export type SignOutReason = ErrorCode | "unknown_error" | "signed_out";
+
+/** The client's state: a small explicit machine. */
+export type SessionState =
+  | { readonly status: "loading" }
+  | { readonly status: "signed-in"; readonly session: Session }
+  | { readonly status: "signed-out"; readonly reason: SignOutReason | null };
+
+/** Where a bearer-mode client keeps its session token (Node, React Native, a CLI). */
+export interface TokenStore {
+  get(): string | null | Promise<string | null>;
+  set(token: string | null): void | Promise<void>;
+}

@@ -1,0 +1,251 @@
+// Unit tests of the client's state machine and calls, with Node's test runner. The session API
+// is scripted here (each test says what it answers); the browser tests run the real stack.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { createSessionClient, SessionApiError, SessionNetworkError } from "../source/index.js";
+import type { Session, SessionState } from "../source/index.js";
+
+const API = "https://api.example.com";
+
+function session(overrides: Partial<Session> = {}): Session {
+  return {
+    session_id: "6f1c0000-0000-4000-8000-000000000000",
+    user_id: "alice",
+    tenant_id: null,
+    data: {},
+    version: 1,
+    created_at: "2026-11-25T10:00:00.000Z",
+    last_seen_at: "2026-11-25T10:00:00.000Z",
+    expires_at: "2026-11-25T18:00:00.000Z",
+    absolute_expires_at: "2026-12-02T10:00:00.000Z",
+    ...overrides,
+  };
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(body === null ? null : JSON.stringify(body), {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
+}
+
+function error(status: number, code: string, headers: Record<string, string> = {}): Response {
+  return json(status, { error: { code, message: code } }, headers);
+}
+
+interface Call {
+  method: string;
+  url: string;
+  headers: Headers;
+  credentials: RequestCredentials | undefined;
+  body: unknown;
+}
+
+/** A scripted API: `answer` decides each response; every call is recorded. */
+function scripted(answer: (call: Call, index: number) => Response | Promise<Response>) {
+  const calls: Call[] = [];
+  const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
+    const call: Call = {
+      method: init.method ?? "GET",
+      url: input.toString(),
+      headers: new Headers(init.headers),
+      credentials: init.credentials,
+      body: typeof init.body === "string" ? JSON.parse(init.body) : undefined,
+    };
+    calls.push(call);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    return answer(call, calls.length - 1);
+  };
+  return { calls, fetch: fetch as typeof globalThis.fetch };
+}
+
+const noWait = async (): Promise<void> => {};
+
+test("concurrent current() callers share one request", async () => {
+  const api = scripted(() => json(200, session()));
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+
+  const answers = await Promise.all([client.current(), client.current(), client.current()]);
+
+  assert.equal(api.calls.length, 1);
+  assert.deepEqual(answers.map((s) => s?.user_id), ["alice", "alice", "alice"]);
+  assert.equal(api.calls[0]?.credentials, "include", "cookie mode sends the cookie");
+  assert.equal(client.state.status, "signed-in");
+});
+
+test("current() answers from the state when signed in, and asks again with force", async () => {
+  const api = scripted(() => json(200, session()));
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  await client.current();
+
+  await client.current();
+  await client.current({ force: true });
+
+  assert.equal(api.calls.length, 2);
+});
+
+test("a 401 signs out with the server's code as the reason", async () => {
+  const api = scripted((_, i) => (i === 0 ? json(200, session()) : error(401, "session_expired")));
+  const states: SessionState[] = [];
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch, onStateChange: (s) => states.push(s) });
+  await client.current();
+
+  const answer = await client.current({ force: true });
+
+  assert.equal(answer, null);
+  assert.deepEqual(client.state, { status: "signed-out", reason: "session_expired" });
+  assert.deepEqual(states.map((s) => s.status), ["signed-in", "signed-out"]);
+});
+
+test("a 503 is retried as Retry-After says and never signs out", async () => {
+  const waits: number[] = [];
+  const api = scripted((_, i) =>
+    i === 0 ? json(200, session()) : i < 3 ? error(503, "service_unavailable", { "Retry-After": "2" }) : json(200, session({ version: 2 })),
+  );
+  const client = createSessionClient({
+    baseUrl: API,
+    fetch: api.fetch,
+    sleep: async (ms) => {
+      waits.push(ms);
+    },
+  });
+  await client.current();
+
+  const answer = await client.current({ force: true });
+
+  assert.equal(answer?.version, 2);
+  assert.equal(waits.length, 2);
+  assert.ok(waits[0]! >= 2000 && waits[0]! <= 2500, `first wait ${waits[0]}`);
+  assert.ok(waits[1]! >= 4000 && waits[1]! <= 5000, `second wait ${waits[1]}`);
+  assert.equal(client.state.status, "signed-in");
+});
+
+test("a 503 that outlasts the retries rejects and keeps the session", async () => {
+  const api = scripted((_, i) => (i === 0 ? json(200, session()) : error(503, "service_unavailable", { "Retry-After": "1" })));
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch, sleep: noWait, retries: 2 });
+  await client.current();
+
+  await assert.rejects(client.refresh(), (e: unknown) => e instanceof SessionApiError && e.status === 503);
+
+  assert.equal(api.calls.length, 4, "the first read, then one try and two retries");
+  assert.equal(client.state.status, "signed-in");
+});
+
+test("a network failure rejects and keeps the session", async () => {
+  let offline = false;
+  const api = scripted(() => {
+    if (offline) throw new TypeError("Failed to fetch");
+    return json(200, session());
+  });
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  await client.current();
+  offline = true;
+
+  await assert.rejects(client.current({ force: true }), SessionNetworkError);
+  await assert.rejects(client.signOut(), SessionNetworkError);
+
+  assert.equal(client.state.status, "signed-in");
+});
+
+test("concurrent refresh() callers share one rotation", async () => {
+  const api = scripted(() => json(200, session({ version: 1 })));
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+
+  await Promise.all([client.refresh(), client.refresh(), client.refresh(), client.refresh()]);
+
+  assert.equal(api.calls.filter((c) => c.url.endsWith("/sessions/current/refresh")).length, 1);
+});
+
+test("bearer mode keeps the token it was given and sends it", async () => {
+  let issued = 0;
+  const api = scripted((call) => {
+    if (call.method === "DELETE") return new Response(null, { status: 204 });
+    issued += 1;
+    return json(call.url.endsWith("/sessions") ? 201 : 200, session({ token: `token-${issued}`, token_type: "Bearer" }));
+  });
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch, mode: "bearer" });
+
+  await client.signIn("the-ticket", { data: { theme: "dark" } });
+  await client.refresh();
+  await client.signOut();
+
+  const [signIn, refresh, signOut] = api.calls;
+  assert.equal(signIn?.headers.get("Authorization"), "Bearer the-ticket");
+  assert.deepEqual(signIn?.body, { token_in_body: true, data: { theme: "dark" } });
+  assert.equal(signIn?.credentials, undefined, "no cookies in bearer mode");
+  assert.equal(refresh?.headers.get("Authorization"), "Bearer token-1");
+  assert.equal(signOut?.headers.get("Authorization"), "Bearer token-2", "the rotated token");
+  assert.deepEqual(client.state, { status: "signed-out", reason: "signed_out" });
+  assert.equal(await client.current(), null, "no token left: signed out without a call");
+  assert.equal(api.calls.length, 3);
+});
+
+test("updateData sends If-Match and, when asked, re-applies the patch after a conflict", async () => {
+  let stored = 3;
+  const api = scripted((call) => {
+    if (call.method === "GET") return json(200, session({ version: stored }));
+    if (call.headers.get("If-Match") !== `"${stored}"`) return error(412, "precondition_failed");
+    stored += 1;
+    return json(200, session({ version: stored, data: (call.body as { data: Record<string, unknown> }).data }));
+  });
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  await client.current();
+  stored = 4; // another tab changed the data
+
+  await assert.rejects(client.updateData({ theme: "dark" }), (e: unknown) => e instanceof SessionApiError && e.status === 412);
+  const updated = await client.updateData({ theme: "dark" }, { retryOnConflict: true });
+
+  assert.equal(updated.version, 5);
+  assert.deepEqual(updated.data, { theme: "dark" });
+  assert.equal(client.state.status === "signed-in" && client.state.session.version, 5);
+});
+
+test("client.fetch includes credentials; a 401 from the session API's origin signs out", async () => {
+  const api = scripted((call) => {
+    if (call.url.startsWith("https://elsewhere.example")) return error(401, "unauthenticated");
+    if (call.url.endsWith("/sessions/current")) return json(200, session());
+    return error(401, "session_revoked");
+  });
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  await client.current();
+
+  const foreign = await client.fetch("https://elsewhere.example/thing");
+  assert.equal(foreign.status, 401);
+  assert.equal(client.state.status, "signed-in", "another origin's 401 is not ours");
+
+  const own = await client.fetch(`${API}/orders`);
+  assert.equal(own.status, 401);
+  assert.equal(api.calls.at(-1)?.credentials, "include");
+  assert.deepEqual(client.state, { status: "signed-out", reason: "session_revoked" });
+});
+
+test("subscribe hears every change until it unsubscribes", async () => {
+  const api = scripted((call) => (call.method === "DELETE" ? new Response(null, { status: 204 }) : json(200, session())));
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  const heard: string[] = [];
+  const stop = client.subscribe((s) => heard.push(s.status));
+
+  await client.current();
+  stop();
+  await client.signOut();
+
+  assert.deepEqual(heard, ["signed-in"]);
+  assert.equal(client.state.status, "signed-out");
+});
+
+test("revoking the calling device signs out here; another device does not", async () => {
+  const api = scripted((call) => {
+    if (call.method === "DELETE") return new Response(null, { status: 204 });
+    return json(200, session());
+  });
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  await client.current();
+
+  await client.revokeDevice("7a2d0000-0000-4000-8000-000000000000");
+  assert.equal(client.state.status, "signed-in");
+  await client.revokeDevice(session().session_id);
+
+  assert.deepEqual(client.state, { status: "signed-out", reason: "signed_out" });
+  assert.equal(api.calls[1]?.url, `${API}/sessions/7a2d0000-0000-4000-8000-000000000000`);
+});
