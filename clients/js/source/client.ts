@@ -2,6 +2,8 @@
 // `signed-in`, `signed-out`) that only a 401 or a sign-out ends, and one request in flight per
 // purpose (concurrent callers of `current()` or `refresh()` share it).
 import { SessionApiError } from "./errors.js";
+import { browserParts, Tabs } from "./tabs.js";
+import type { Cause, TabParts } from "./tabs.js";
 import { Transport } from "./transport.js";
 import type { Device, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
 
@@ -23,6 +25,11 @@ export interface SessionClientOptions {
   retries?: number;
   /** Waits `ms` between retries (default: `setTimeout`). */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Coordination with the other tabs of the origin (cookie mode): in a page, Web Locks,
+   * `BroadcastChannel` and `localStorage` by default; `false` turns it off.
+   */
+  crossTab?: false | TabParts;
 }
 
 export interface UpdateDataOptions {
@@ -61,6 +68,8 @@ export interface SessionClient {
    * ends the signed-in state.
    */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Stops listening to the other tabs. */
+  close(): void;
 }
 
 /** Bearer mode's default store: the token lives as long as the client. */
@@ -91,11 +100,18 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const inFlight = new Map<string, Promise<unknown>>();
   let state: SessionState = { status: "loading" };
 
-  const setState = (next: SessionState): void => {
+  /** Sets the state; with a `cause`, the change happened here and the other tabs are told. */
+  const setState = (next: SessionState, cause?: Cause): void => {
     state = next;
+    if (cause) tabs?.tell(next, cause);
     options.onStateChange?.(next);
     for (const listener of [...listeners]) listener(next);
   };
+  const channelName = `session-client:${new URL(options.baseUrl).href}`;
+  const parts = mode === "cookie" && options.crossTab !== false ? (options.crossTab ?? browserParts(channelName)) : null;
+  const tabs = parts
+    ? new Tabs(channelName, parts.locks, parts.channel, parts.lastRefresh, (remote) => setState(remote))
+    : null;
 
   /** One request per purpose: a caller arriving while one is in flight gets its answer. */
   const once = <T>(purpose: string, run: () => Promise<T>): Promise<T> => {
@@ -108,14 +124,34 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
   const signedOut = async (reason: SignOutReason | null): Promise<void> => {
     if (mode === "bearer") await tokenStore.set(null);
-    setState({ status: "signed-out", reason });
+    setState({ status: "signed-out", reason }, "change");
   };
 
   /** The session an answer carries: signed in with it, and bearer mode keeps a new token. */
-  const signedIn = async (session: Session): Promise<Session> => {
+  const signedIn = async (session: Session, cause: Cause = "change"): Promise<Session> => {
     if (mode === "bearer" && session.token !== undefined) await tokenStore.set(session.token);
-    setState({ status: "signed-in", session });
+    setState({ status: "signed-in", session }, cause);
     return session;
+  };
+
+  /** One refresh, in one tab at a time: a tab that waited while another refreshed takes the
+   * result (reading it, which rotates nothing) instead of rotating the token again. */
+  const refreshInTurn = async (asked: number): Promise<Session | null> => {
+    try {
+      if (tabs?.refreshedSince(asked)) {
+        const answer = await transport.call<Session>("GET", "/sessions/current");
+        return await signedIn(answer.body);
+      }
+      const answer = await transport.call<Session>("POST", "/sessions/current/refresh");
+      tabs?.refreshed();
+      return await signedIn(answer.body, "refresh");
+    } catch (error) {
+      if (error instanceof SessionApiError && error.isSignedOut) {
+        await signedOut(error.code);
+        return null;
+      }
+      throw error;
+    }
   };
 
   /** Runs a call on the caller's session: a 401 signs out (with the server's reason). */
@@ -168,17 +204,9 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
 
     refresh() {
-      return once("refresh", async () => {
-        try {
-          const answer = await transport.call<Session>("POST", "/sessions/current/refresh");
-          return await signedIn(answer.body);
-        } catch (error) {
-          if (error instanceof SessionApiError && error.isSignedOut) {
-            await signedOut(error.code);
-            return null;
-          }
-          throw error;
-        }
+      return once("refresh", () => {
+        const asked = Date.now();
+        return tabs ? tabs.exclusive("refresh", () => refreshInTurn(asked)) : refreshInTurn(asked);
       });
     },
 
@@ -235,6 +263,10 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         await signedOut(typeof code === "string" ? (code as SignOutReason) : "unauthenticated");
       }
       return response;
+    },
+
+    close() {
+      tabs?.close();
     },
   };
   return client;

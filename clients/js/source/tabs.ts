@@ -1,0 +1,128 @@
+// Cross-tab coordination for one session API: every change of state is told to the other tabs
+// of the origin (they update without polling), and a refresh runs in one tab at a time (Web
+// Locks), so tabs refreshing at the same instant cause one rotation: the others take its result.
+import type { Session, SessionState } from "./types.js";
+
+/** The part of the Web Locks API used here (`navigator.locks`). */
+export interface LockManagerLike {
+  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+}
+
+/** The part of `BroadcastChannel` used here. */
+export interface ChannelLike {
+  postMessage(message: unknown): void;
+  addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
+  close(): void;
+}
+
+/** Why a state is told to the other tabs. */
+export type Cause = "refresh" | "change";
+
+interface StateMessage {
+  kind: "session-client/state";
+  from: string;
+  cause: Cause;
+  state: SessionState;
+}
+
+/**
+ * When a tab of the origin last refreshed (ms since the epoch), readable at once by every tab:
+ * written before the refresh's lock is released, so the next tab in line sees it even if the
+ * broadcast of the new state has not reached it yet.
+ */
+export interface SharedClock {
+  get(): number;
+  set(at: number): void;
+}
+
+export class Tabs {
+  private readonly id = Math.random().toString(36).slice(2);
+
+  constructor(
+    private readonly name: string,
+    private readonly locks: LockManagerLike | null,
+    private readonly channel: ChannelLike | null,
+    private readonly lastRefresh: SharedClock,
+    onState: (state: SessionState) => void,
+  ) {
+    channel?.addEventListener("message", ({ data }) => {
+      const message = data as Partial<StateMessage> | null;
+      if (message?.kind !== "session-client/state" || message.from === this.id || !message.state) return;
+      onState(message.state);
+    });
+  }
+
+  /** Whether some tab refreshed at or after `at`. */
+  refreshedSince(at: number): boolean {
+    return this.lastRefresh.get() >= at;
+  }
+
+  /** Records a refresh made in this tab now. */
+  refreshed(): void {
+    this.lastRefresh.set(Date.now());
+  }
+
+  /** Tells the other tabs; a session token never leaves the tab. */
+  tell(state: SessionState, cause: Cause): void {
+    const shared: SessionState =
+      state.status === "signed-in" ? { status: "signed-in", session: withoutToken(state.session) } : state;
+    const message: StateMessage = { kind: "session-client/state", from: this.id, cause, state: shared };
+    this.channel?.postMessage(message);
+  }
+
+  /** Runs `run` while no other tab runs the same `purpose` (in this tab alone without locks). */
+  exclusive<T>(purpose: string, run: () => Promise<T>): Promise<T> {
+    return this.locks ? this.locks.request(`${this.name}:${purpose}`, run) : run();
+  }
+
+  close(): void {
+    this.channel?.close();
+  }
+}
+
+function withoutToken(session: Session): Session {
+  const { token: _token, token_type: _type, ...rest } = session;
+  return rest;
+}
+
+/** A tab's own coordination parts (tests pass shared fakes). */
+export interface TabParts {
+  locks: LockManagerLike | null;
+  channel: ChannelLike | null;
+  lastRefresh: SharedClock;
+}
+
+/** The browser's parts: Web Locks, `BroadcastChannel`, `localStorage`. `null` outside a page. */
+export function browserParts(name: string): TabParts | null {
+  const scope = globalThis as {
+    document?: unknown;
+    navigator?: { locks?: LockManagerLike };
+    BroadcastChannel?: new (name: string) => ChannelLike;
+    localStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+  };
+  if (scope.document === undefined) return null;
+  const storage = scope.localStorage;
+  let memory = 0;
+  const key = `${name}:last-refresh`;
+  return {
+    locks: scope.navigator?.locks ?? null,
+    channel: scope.BroadcastChannel ? new scope.BroadcastChannel(name) : null,
+    lastRefresh: {
+      get: () => {
+        try {
+          return Math.max(memory, Number(storage?.getItem(key) ?? 0) || 0);
+        } catch {
+          return memory;
+        }
+      },
+      set: (at) => {
+        memory = at;
+        try {
+          storage?.setItem(key, String(at));
+        } catch {
+          // Storage may be disabled; the lock still serializes the refreshes.
+        }
+      },
+    },
+  };
+}

@@ -1,0 +1,153 @@
+// Tabs of one origin, as separate clients in one process: a real BroadcastChannel between them,
+// a lock manager that serializes like the Web Locks API, a shared last-refresh clock. The
+// scripted API rotates like the server: each refresh a new version.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { createSessionClient } from "../source/index.js";
+import type { LockManagerLike, Session, SessionClient, TabParts } from "../source/index.js";
+
+const API = "https://api.example.com";
+
+/** Serializes callbacks per lock name, first come first served (what `navigator.locks` does). */
+function lockManager(): LockManagerLike {
+  const tails = new Map<string, Promise<unknown>>();
+  return {
+    request<T>(name: string, callback: () => Promise<T>): Promise<T> {
+      const previous = tails.get(name) ?? Promise.resolve();
+      const run = previous.then(callback, callback);
+      tails.set(name, run.catch(() => undefined));
+      return run;
+    },
+  };
+}
+
+function session(version: number): Session {
+  return {
+    session_id: "6f1c0000-0000-4000-8000-000000000000",
+    user_id: "alice",
+    tenant_id: null,
+    data: { version },
+    version,
+    created_at: "2026-11-25T10:00:00.000Z",
+    last_seen_at: "2026-11-25T10:00:00.000Z",
+    expires_at: "2026-11-25T18:00:00.000Z",
+    absolute_expires_at: "2026-12-02T10:00:00.000Z",
+  };
+}
+
+/** The scripted API of one browser: the cookie jar is shared by its tabs, so one server. */
+function server() {
+  let version = 1;
+  let signedIn = true;
+  const calls: string[] = [];
+  const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
+    const method = init.method ?? "GET";
+    const path = new URL(input.toString()).pathname;
+    calls.push(`${method} ${path}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (!signedIn) {
+      return new Response(JSON.stringify({ error: { code: "unauthenticated", message: "no" } }), { status: 401 });
+    }
+    if (method === "DELETE") {
+      signedIn = false;
+      return new Response(null, { status: 204 });
+    }
+    if (method === "POST" && path === "/sessions/current/refresh") version += 1;
+    return new Response(JSON.stringify(session(version)), { status: 200 });
+  };
+  return { calls, fetch: fetch as typeof globalThis.fetch };
+}
+
+/** `count` tabs on one server, coordinated through one channel name, one lock manager. */
+function tabs(count: number, api: ReturnType<typeof server>): SessionClient[] {
+  const name = `tabs-test-${Math.random()}`;
+  const locks = lockManager();
+  let lastRefresh = 0;
+  const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
+  return Array.from({ length: count }, () => {
+    const parts: TabParts = { locks, channel: new BroadcastChannel(name), lastRefresh: clock };
+    return createSessionClient({ baseUrl: API, fetch: api.fetch, crossTab: parts });
+  });
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+test("five tabs refreshing at the same instant cause one rotation and all stay signed in", async () => {
+  const api = server();
+  const five = tabs(5, api);
+  try {
+    await Promise.all(five.map((tab) => tab.current()));
+
+    const answers = await Promise.all(five.map((tab) => tab.refresh()));
+    await settle();
+
+    assert.equal(api.calls.filter((c) => c === "POST /sessions/current/refresh").length, 1);
+    assert.deepEqual(answers.map((s) => s?.version), [2, 2, 2, 2, 2]);
+    for (const tab of five) {
+      assert.equal(tab.state.status === "signed-in" && tab.state.session.version, 2);
+    }
+  } finally {
+    for (const tab of five) tab.close();
+  }
+});
+
+test("a refresh asked after the last one finished rotates again", async () => {
+  const api = server();
+  const [a, b] = tabs(2, api);
+  try {
+    await a!.refresh();
+    await settle();
+    await b!.refresh();
+
+    assert.equal(api.calls.filter((c) => c === "POST /sessions/current/refresh").length, 2);
+  } finally {
+    a!.close();
+    b!.close();
+  }
+});
+
+test("signing out in one tab signs the others out without a request of theirs", async () => {
+  const api = server();
+  const [a, b, c] = tabs(3, api);
+  try {
+    await Promise.all([a!.current(), b!.current(), c!.current()]);
+    const before = api.calls.length;
+
+    await a!.signOut();
+    await settle();
+
+    assert.deepEqual(b!.state, { status: "signed-out", reason: "signed_out" });
+    assert.deepEqual(c!.state, { status: "signed-out", reason: "signed_out" });
+    assert.equal(api.calls.length, before + 1, "only the sign-out itself");
+  } finally {
+    for (const tab of [a, b, c]) tab!.close();
+  }
+});
+
+test("no token is ever told to the other tabs", async () => {
+  const name = `tabs-test-${Math.random()}`;
+  const heard: unknown[] = [];
+  const listener = new BroadcastChannel(name);
+  listener.onmessage = (event) => heard.push(event.data);
+  const fetch = (async () =>
+    new Response(JSON.stringify({ ...session(1), token: "secret-token", token_type: "Bearer" }), {
+      status: 201,
+    })) as typeof globalThis.fetch;
+  const lastRefresh = { get: () => 0, set: () => undefined };
+  const tab = createSessionClient({
+    baseUrl: API,
+    fetch,
+    crossTab: { locks: null, channel: new BroadcastChannel(name), lastRefresh },
+  });
+  try {
+    await tab.signIn("ticket");
+    await settle();
+
+    assert.equal(heard.length, 1);
+    assert.ok(!JSON.stringify(heard).includes("secret-token"), JSON.stringify(heard));
+  } finally {
+    tab.close();
+    listener.close();
+  }
+});
