@@ -1,6 +1,7 @@
 // The demo frontend's own server (make dev, make test): serves infra/demo/ on another origin
-// than the API, and POST /dev-login mints an HS256 login ticket with the dev secret, standing in
-// for your identity provider. Local use only. Node's standard library only.
+// than the API, the built JavaScript client (clients/js/dist/source) under /sdk/, and
+// POST /dev-login mints an HS256 login ticket with the dev secret, standing in for your
+// identity provider. Local use only. Node's standard library only.
 // Usage: node infra/demo-server.mjs [port]   (env: AUTH_JWT_HS256_SECRET, _ISSUER, _AUDIENCE)
 import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
@@ -10,6 +11,7 @@ import { fileURLToPath } from "node:url";
 
 const port = Number(process.argv[2] || process.env.DEMO_PORT || 9001);
 const root = join(fileURLToPath(new URL(".", import.meta.url)), "demo");
+const sdk = join(fileURLToPath(new URL("..", import.meta.url)), "clients", "js", "dist", "source");
 const { AUTH_JWT_HS256_SECRET: secret, AUTH_JWT_ISSUER: issuer, AUTH_JWT_AUDIENCE: audience } = process.env;
 if (!secret || !issuer || !audience) {
   console.error("demo-server: set AUTH_JWT_HS256_SECRET, AUTH_JWT_ISSUER and AUTH_JWT_AUDIENCE");
@@ -46,8 +48,19 @@ createServer(async (req, res) => {
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store" });
     return res.end(JSON.stringify({ id_token: ticket(user, tenant) }));
   }
+  const module = /^\/sdk\/([a-z]+\.js)$/.exec(url.pathname);
+  if (req.method === "GET" && module) {
+    try {
+      const file = await readFile(join(sdk, module[1]));
+      res.writeHead(200, { "Content-Type": types[".js"], "Cache-Control": "no-store" });
+      return res.end(file);
+    } catch {
+      res.writeHead(404, { "Content-Type": "text/plain" });
+      return res.end("not found (build the client: cd clients/js && npm run build)");
+    }
+  }
   const name = url.pathname === "/" ? "index.html" : url.pathname.slice(1);
-  if (req.method !== "GET" || !(name in { "index.html": 1, "app.js": 1 })) {
+  if (req.method !== "GET" || !(name in { "index.html": 1, "app.js": 1, "sdk.html": 1 })) {
     res.writeHead(404, { "Content-Type": "text/plain" });
     return res.end("not found");
   }

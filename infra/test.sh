@@ -73,6 +73,9 @@ wait_for_port "$demo_port" 20 "the demo server" || { cat "$STATE_DIR/demo-server
 DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" \
   SCREENSHOT="$STATE_DIR/artifacts/demo.png" node tests/browser/demo.mjs
 
+log "browser: the JavaScript client (clients/js) in tabs of headless Chromium, against the stack"
+DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" node tests/browser/sdk.mjs
+
 log "schemathesis: generated requests against docs/openapi.yaml"
 API_URL="http://localhost:$api_port" SCHEMATHESIS_EXAMPLES=20 bash infra/schemathesis.sh
 

@@ -1,0 +1,157 @@
+// The JavaScript client (clients/js) in real headless Chromium against the real local stack
+// (make test): pages of infra/demo/sdk.html, on another origin than the API, each a tab of one
+// browser (shared cookies, BroadcastChannel, Web Locks, localStorage).
+// Usage: DEMO_URL=http://localhost:9001 API_URL=http://localhost:9000 node tests/browser/sdk.mjs
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+
+const require = createRequire(new URL("../../infra/package.json", import.meta.url));
+const { chromium } = require("playwright-core");
+
+const demo = process.env.DEMO_URL || "http://localhost:9001";
+const apiUrl = process.env.API_URL || "http://localhost:9000";
+const page_url = `${demo}/sdk.html?api=${encodeURIComponent(apiUrl)}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+let failed = false;
+const step = async (name, body) => {
+  try {
+    await body();
+    console.log(`ok - ${name}`);
+  } catch (error) {
+    failed = true;
+    console.log(`not ok - ${name}\n  ${String(error.stack || error).replaceAll("\n", "\n  ")}`);
+    throw error;
+  }
+};
+
+/** A tab showing the client's state `status` (and waiting for it). */
+const tab = async (context, status) => {
+  const page = await context.newPage();
+  await page.goto(page_url);
+  await page.locator(`#status[data-state="${status}"]`).waitFor({ timeout: 10_000 });
+  return page;
+};
+
+const sessionOf = (page) => page.evaluate(() => window.sessions.state.session ?? null);
+
+/**
+ * The rotations the server recorded for `user`: its `rotated` audit events, read straight from
+ * the table on DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB, SESSION_TABLE_NAME, as make test
+ * exports them; DynamoDB Local takes the dummy credentials without checking the signature).
+ */
+async function rotationsOf(user) {
+  let count = 0;
+  let start;
+  do {
+    const answer = await fetch(process.env.AWS_ENDPOINT_URL_DYNAMODB, {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "DynamoDB_20120810.Scan",
+        Authorization:
+          "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+      },
+      body: JSON.stringify({
+        TableName: process.env.SESSION_TABLE_NAME,
+        ConsistentRead: true,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    });
+    const page = await answer.json();
+    assert.ok(answer.ok, JSON.stringify(page));
+    count += page.Items.filter((item) => item.event?.S === "rotated" && item.user_id?.S === user).length;
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return count;
+}
+
+try {
+  const context = await browser.newContext();
+  const cookie = async () => (await context.cookies(apiUrl)).find((c) => c.name.endsWith("session"))?.value;
+  let first;
+
+  await step("sign in through the client, reload, still signed in", async () => {
+    first = await tab(context, "signed-out");
+    const signedIn = await first.evaluate(async () => {
+      const session = await window.sessions.signIn(await window.devLogin("sdk-user"), { data: { cart: 0 } });
+      return session.user_id;
+    });
+    assert.equal(signedIn, "sdk-user");
+    assert.ok(await cookie(), "the HttpOnly cookie is set");
+    await first.reload();
+    await first.locator('#status[data-state="signed-in"]').waitFor({ timeout: 10_000 });
+  });
+
+  const tabs = [first];
+  await step("five tabs refreshing at the same instant: one rotation, all stay signed in", async () => {
+    for (let i = 1; i < 5; i++) tabs.push(await tab(context, "signed-in"));
+    const before = await sessionOf(first);
+    const cookieBefore = await cookie();
+    assert.equal(await rotationsOf("sdk-user"), 0);
+
+    const answers = await Promise.all(tabs.map((page) => page.evaluate(() => window.sessions.refresh())));
+
+    assert.equal(await rotationsOf("sdk-user"), 1, "the server recorded one rotation");
+    assert.deepEqual(new Set(answers.map((session) => session?.session_id)), new Set([before.session_id]));
+    assert.notEqual(await cookie(), cookieBefore, "the cookie rotated");
+    for (const page of tabs) {
+      assert.equal((await sessionOf(page))?.session_id, before.session_id, "every tab still signed in");
+    }
+    const devices = await first.evaluate(() => window.sessions.devices());
+    assert.equal(devices.length, 1, "still one session");
+  });
+
+  await step("a conflicting data update is resolved by retryOnConflict", async () => {
+    const [a, b] = tabs;
+    const stale = (await sessionOf(b)).version;
+    await a.evaluate(() => window.sessions.updateData({ cart: 1 }));
+
+    const refused = await b.evaluate(
+      (version) => window.sessions.updateData({ coupon: "x" }, { version }).then(() => null, (e) => e.status),
+      stale,
+    );
+    const merged = await b.evaluate(
+      (version) => window.sessions.updateData({ coupon: "x" }, { version, retryOnConflict: true }),
+      stale,
+    );
+
+    assert.equal(refused, 412);
+    assert.deepEqual(merged.data, { cart: 1, coupon: "x" });
+  });
+
+  await step("sign out in one tab: the others show signed out within a second", async () => {
+    const [signingOut, ...others] = tabs;
+    const requestsBefore = [];
+    for (const page of others) {
+      const count = { n: 0 };
+      page.on("request", (request) => {
+        if (request.url().startsWith(apiUrl)) count.n += 1;
+      });
+      requestsBefore.push(count);
+    }
+
+    await signingOut.evaluate(() => window.sessions.signOut());
+
+    for (const page of others) {
+      await page.locator('#status[data-state="signed-out"][data-reason="signed_out"]').waitFor({ timeout: 1_000 });
+    }
+    assert.deepEqual(requestsBefore.map((c) => c.n), others.map(() => 0), "without a request of theirs");
+    assert.equal(await cookie(), undefined, "the cookie is gone");
+  });
+} finally {
+  await browser.close();
+}
+console.log(failed ? "# sdk browser test failed" : "# sdk browser test passed");
+process.exit(failed ? 1 : 0);
