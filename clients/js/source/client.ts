@@ -2,6 +2,8 @@
 // `signed-in`, `signed-out`) that only a 401 or a sign-out ends, and one request in flight per
 // purpose (concurrent callers of `current()` or `refresh()` share it).
 import { SessionApiError } from "./errors.js";
+import { KeepAlive, pageEnvironment } from "./keepalive.js";
+import type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
 import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { Transport } from "./transport.js";
@@ -30,6 +32,11 @@ export interface SessionClientOptions {
    * `BroadcastChannel` and `localStorage` by default; `false` turns it off.
    */
   crossTab?: false | TabParts;
+  /**
+   * Revalidates when the user comes back to the page and refreshes before the idle deadline
+   * while the user is active (in a page by default); `false` turns it off.
+   */
+  keepAlive?: false | (KeepAliveOptions & { environment?: KeepAliveEnvironment });
 }
 
 export interface UpdateDataOptions {
@@ -104,6 +111,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const setState = (next: SessionState, cause?: Cause): void => {
     state = next;
     if (cause) tabs?.tell(next, cause);
+    keepAlive?.onState(next);
     options.onStateChange?.(next);
     for (const listener of [...listeners]) listener(next);
   };
@@ -112,6 +120,10 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const tabs = parts
     ? new Tabs(channelName, parts.locks, parts.channel, parts.lastRefresh, (remote) => setState(remote))
     : null;
+  const keepAliveOptions = options.keepAlive === false ? null : (options.keepAlive ?? {});
+  const environment = keepAliveOptions ? (keepAliveOptions.environment ?? pageEnvironment()) : null;
+  // Started once the client exists (below); setState tells it every new state.
+  let keepAlive: KeepAlive | null = null;
 
   /** One request per purpose: a caller arriving while one is in flight gets its answer. */
   const once = <T>(purpose: string, run: () => Promise<T>): Promise<T> => {
@@ -267,7 +279,15 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
     close() {
       tabs?.close();
+      keepAlive?.stop();
     },
   };
+  if (environment && keepAliveOptions) {
+    keepAlive = new KeepAlive(
+      environment,
+      { revalidate: () => client.current({ force: true }), refresh: () => client.refresh() },
+      keepAliveOptions,
+    );
+  }
   return client;
 }
