@@ -18,6 +18,8 @@ set -m # every started process leads its own process group, so stop_started ends
 if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
   port="$(free_port)"
   start_dynamodb "$port"
+  # The browser test of the JavaScript client freezes it for a moment (SIGSTOP / SIGCONT).
+  export DYNAMODB_PID="${STARTED_PIDS[0]}"
   use_local_aws "http://127.0.0.1:$port"
 else
   log "using DynamoDB at $AWS_ENDPOINT_URL_DYNAMODB"

@@ -131,6 +131,35 @@ try {
     assert.deepEqual(merged.data, { cart: 1, coupon: "x" });
   });
 
+  await step("DynamoDB frozen mid-session: 503s, never signed out, working again when it is back", async () => {
+    // make test exports the PID of the DynamoDB Local it started (none when it was given one).
+    const pid = Number(process.env.DYNAMODB_PID);
+    if (!pid) {
+      console.log("# skipped the freeze: this DynamoDB was not started by make test");
+      return;
+    }
+    const [page, other] = tabs;
+    process.kill(pid, "SIGSTOP");
+    let outcome;
+    try {
+      outcome = await page.evaluate(() =>
+        window.sessions.current({ force: true }).then(
+          () => "answered",
+          (error) => `${error.name} ${error.status} ${error.code}`,
+        ),
+      );
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    assert.equal(outcome, "SessionApiError 503 service_unavailable", "retried, then failed: not signed out");
+    for (const tab of [page, other]) {
+      assert.equal(await tab.evaluate(() => window.sessions.state.status), "signed-in");
+    }
+    assert.ok(await cookie(), "the cookie is kept");
+    const back = await page.evaluate(() => window.sessions.current({ force: true }));
+    assert.equal(back.user_id, "sdk-user");
+  });
+
   await step("sign out in one tab: the others show signed out within a second", async () => {
     const [signingOut, ...others] = tabs;
     const requestsBefore = [];
