@@ -62,7 +62,11 @@ echo "$lambda"
 log "validate latency: handler vs raw GetItem"
 latency="$(cargo bench --quiet -p session-tests --bench validate)"
 echo "$latency"
-result="$(printf '%s\n\n%s\n\n%s' "$sizes" "$lambda" "$latency")"
+log "the JavaScript client's size (esbuild bundle, minified, gzipped)"
+ensure_node
+client_size="$(cd clients/js && npm ci --no-audit --no-fund --loglevel=error >&2 && node scripts/size.mjs)"
+echo "$client_size"
+result="$(printf '%s\n\n%s\n\n%s\n\nThe JavaScript client (clients/js), as a browser app ships it (budget 5 kB min+gzip):\n\n%s' "$sizes" "$lambda" "$latency" "$client_size")"
 
 out="docs/BENCHMARKS.md"
 mkdir -p docs
