@@ -1,6 +1,7 @@
 // Cross-tab coordination for one session API: every change of state is told to the other tabs
 // of the origin (they update without polling), and a refresh runs in one tab at a time (Web
-// Locks), so tabs refreshing at the same instant cause one rotation: the others take its result.
+// Locks, or a lease in localStorage where they are missing), so tabs refreshing at the same
+// instant cause one rotation: the others take its result.
 import type { Session, SessionState } from "./types.js";
 
 /** The part of the Web Locks API used here (`navigator.locks`). */
@@ -85,6 +86,62 @@ function withoutToken(session: Session): Session {
   return rest;
 }
 
+/** The part of `localStorage` used here. */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+/**
+ * Where Web Locks are missing: a lease in `localStorage` (owner and expiry), claimed, then
+ * confirmed after a short settle (when two tabs claim at once the last writer holds it), and
+ * waited for while another tab holds it. A holder that died frees it when the lease expires;
+ * a waiter gives up after `patience` and goes ahead (the server still gives concurrent
+ * refreshes of one token the same successor).
+ */
+export function leaseLocks(
+  storage: StorageLike,
+  options: { now?: () => number; wait?: (ms: number) => Promise<void>; patience?: number } = {},
+): LockManagerLike {
+  const now = options.now ?? Date.now;
+  const wait = options.wait ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const patience = options.patience ?? 10_000;
+  const read = (key: string): { owner: string; until: number } | null => {
+    try {
+      const lease = JSON.parse(storage.getItem(key) ?? "null") as { owner?: unknown; until?: unknown } | null;
+      return typeof lease?.owner === "string" && typeof lease.until === "number"
+        ? { owner: lease.owner, until: lease.until }
+        : null;
+    } catch {
+      return null;
+    }
+  };
+  return {
+    async request<T>(name: string, callback: () => Promise<T>): Promise<T> {
+      const key = `${name}:lease`;
+      const me = Math.random().toString(36).slice(2);
+      const giveUp = now() + patience;
+      for (;;) {
+        const lease = read(key);
+        if (lease === null || lease.until < now()) {
+          storage.setItem(key, JSON.stringify({ owner: me, until: now() + 5_000 }));
+          await wait(30);
+          if (read(key)?.owner === me) break;
+        } else if (now() > giveUp) {
+          break;
+        }
+        await wait(20 + Math.random() * 30);
+      }
+      try {
+        return await callback();
+      } finally {
+        if (read(key)?.owner === me) storage.removeItem(key);
+      }
+    },
+  };
+}
+
 /** A tab's own coordination parts (tests pass shared fakes). */
 export interface TabParts {
   locks: LockManagerLike | null;
@@ -98,14 +155,14 @@ export function browserParts(name: string): TabParts | null {
     document?: unknown;
     navigator?: { locks?: LockManagerLike };
     BroadcastChannel?: new (name: string) => ChannelLike;
-    localStorage?: { getItem(key: string): string | null; setItem(key: string, value: string): void };
+    localStorage?: StorageLike;
   };
   if (scope.document === undefined) return null;
   const storage = scope.localStorage;
   let memory = 0;
   const key = `${name}:last-refresh`;
   return {
-    locks: scope.navigator?.locks ?? null,
+    locks: scope.navigator?.locks ?? (storage ? leaseLocks(storage) : null),
     channel: scope.BroadcastChannel ? new scope.BroadcastChannel(name) : null,
     lastRefresh: {
       get: () => {

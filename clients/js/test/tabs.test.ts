@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { createSessionClient } from "../source/index.js";
+import { createSessionClient, leaseLocks } from "../source/index.js";
 import type { LockManagerLike, Session, SessionClient, TabParts } from "../source/index.js";
 
 const API = "https://api.example.com";
@@ -149,5 +149,36 @@ test("no token is ever told to the other tabs", async () => {
   } finally {
     tab.close();
     listener.close();
+  }
+});
+
+test("without Web Locks, a lease in localStorage makes five simultaneous refreshes one rotation", async () => {
+  const api = server();
+  const items = new Map<string, string>();
+  const storage = {
+    getItem: (key: string) => items.get(key) ?? null,
+    setItem: (key: string, value: string) => void items.set(key, value),
+    removeItem: (key: string) => void items.delete(key),
+  };
+  // Each tab its own lease client over the one shared storage, as separate pages would have.
+  const name = `tabs-test-${Math.random()}`;
+  let lastRefresh = 0;
+  const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
+  const shared = Array.from({ length: 5 }, () =>
+    createSessionClient({
+      baseUrl: API,
+      fetch: api.fetch,
+      crossTab: { locks: leaseLocks(storage), channel: new BroadcastChannel(name), lastRefresh: clock },
+    }),
+  );
+  try {
+    await Promise.all(shared.map((tab) => tab.current()));
+
+    await Promise.all(shared.map((tab) => tab.refresh()));
+
+    assert.equal(api.calls.filter((c) => c === "POST /sessions/current/refresh").length, 1);
+    assert.equal(items.size, 0, "every lease released");
+  } finally {
+    for (const tab of shared) tab.close();
   }
 });
