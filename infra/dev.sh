@@ -30,6 +30,9 @@ export RUST_LOG="${RUST_LOG:-info}"
 cd "$ROOT_DIR"
 cargo run --quiet -p dev-tools --bin create-table
 
+# The demo page runs on the JavaScript client: build it (clients/js/dist).
+ensure_node
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run --silent build)
 node infra/demo-server.mjs "$DEMO_PORT" &
 STARTED_PIDS+=($!)
 log "demo frontend on http://localhost:$DEMO_PORT (another origin: signs in with fetch + credentials)"

@@ -1,47 +1,42 @@
-// The whole frontend integration, in plain fetch calls. See README "Frontend integration".
+// The demo frontend on the JavaScript client (clients/js, served by the demo server under
+// /sdk/). See README "Frontend integration".
+import { createSessionClient } from "/sdk/index.js";
+
 const API = new URLSearchParams(location.search).get("api") || "http://localhost:9000";
+const sessions = createSessionClient({ baseUrl: API });
 
 const $ = (id) => document.getElementById(id);
 $("page-origin").textContent = location.origin;
 $("api-base").textContent = API;
 
-/** Calls the session API with the cookie; returns { status, body }. */
-async function api(method, path, body) {
-  const init = { method, credentials: "include", headers: {} };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const response = await fetch(API + path, init);
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
+function show(label, status, body) {
+  $("out").textContent = `${label}: ${status}\n` + JSON.stringify(body, null, 2);
+  $("out").dataset.status = String(status);
 }
 
-function show(label, result) {
-  $("out").textContent = `${label}: ${result.status}\n` + JSON.stringify(result.body, null, 2);
-  $("out").dataset.status = String(result.status);
-}
-
-function setSignedIn(session) {
-  const signedIn = Boolean(session);
-  $("status").dataset.state = signedIn ? "signed-in" : "signed-out";
-  $("status").textContent = signedIn
+// The page follows the client's state, whichever tab changed it.
+sessions.subscribe((state) => {
+  const session = state.status === "signed-in" ? state.session : null;
+  $("status").dataset.state = state.status;
+  $("status").textContent = session
     ? `signed in as ${session.user_id}${session.tenant_id ? " @ " + session.tenant_id : ""}`
-    : "signed out";
-  for (const id of ["show", "refresh", "devices-btn", "sign-out"]) $(id).disabled = !signedIn;
-  if (!signedIn) $("devices").replaceChildren();
-}
+    : state.status === "signed-out"
+      ? `signed out${state.reason && state.reason !== "signed_out" ? ` (${state.reason})` : ""}`
+      : "loading";
+  for (const id of ["show", "refresh", "devices-btn", "sign-out"]) $(id).disabled = !session;
+  if (!session) $("devices").replaceChildren();
+});
 
+/** Runs an action; an error is shown with its status and code (a 503 or a network error keeps the session). */
 async function run(label, action) {
   try {
     await action();
   } catch (error) {
-    $("out").textContent = `${label}: ${error}`;
-    $("out").dataset.status = "network-error";
+    show(label, error.status ?? "network-error", { error: { code: error.code, message: error.message } });
   }
 }
 
-$("sign-in").onclick = () => run("sign in", async () => {
+$("sign-in").onclick = () => run("POST /sessions", async () => {
   // 1. A login ticket from "your identity provider" (the demo server, same origin as this page).
   const ticket = await fetch("/dev-login", {
     method: "POST",
@@ -49,29 +44,24 @@ $("sign-in").onclick = () => run("sign in", async () => {
     body: JSON.stringify({ user: $("user").value, tenant: $("tenant").value || null }),
   }).then((r) => r.json());
   // 2. Trade it for a session: the answer sets the HttpOnly cookie.
-  const result = await api("POST", "/sessions", { id_token: ticket.id_token, data: { theme: "light" } });
-  show("POST /sessions", result);
-  if (result.status === 201) setSignedIn(result.body);
+  show("POST /sessions", 201, await sessions.signIn(ticket.id_token, { data: { theme: "light" } }));
 });
 
-$("show").onclick = () => run("show", async () => {
-  const result = await api("GET", "/sessions/current");
-  show("GET /sessions/current", result);
-  setSignedIn(result.status === 200 ? result.body : null);
+$("show").onclick = () => run("GET /sessions/current", async () => {
+  const session = await sessions.current({ force: true });
+  show("GET /sessions/current", session ? 200 : 401, session);
 });
 
-$("refresh").onclick = () => run("refresh", async () => {
-  const result = await api("POST", "/sessions/current/refresh");
-  show("POST /sessions/current/refresh", result);
-  setSignedIn(result.status === 200 ? result.body : null);
+$("refresh").onclick = () => run("POST /sessions/current/refresh", async () => {
+  const session = await sessions.refresh();
+  show("POST /sessions/current/refresh", session ? 200 : 401, session);
 });
 
-$("devices-btn").onclick = () => run("devices", async () => {
-  const result = await api("GET", "/sessions");
-  show("GET /sessions", result);
-  if (result.status !== 200) return setSignedIn(null);
+$("devices-btn").onclick = () => run("GET /sessions", async () => {
+  const devices = await sessions.devices();
+  show("GET /sessions", 200, { sessions: devices });
   $("devices").replaceChildren(
-    ...result.body.sessions.map((s) => {
+    ...devices.map((s) => {
       const li = document.createElement("li");
       li.textContent = `${s.device.label}${s.current ? " (this device)" : ""}, last seen ${s.last_seen_at}`;
       li.dataset.current = String(s.current);
@@ -80,14 +70,10 @@ $("devices-btn").onclick = () => run("devices", async () => {
   );
 });
 
-$("sign-out").onclick = () => run("sign out", async () => {
-  const result = await api("DELETE", "/sessions/current");
-  show("DELETE /sessions/current", result);
-  if (result.status === 204) setSignedIn(null);
+$("sign-out").onclick = () => run("DELETE /sessions/current", async () => {
+  await sessions.signOut();
+  show("DELETE /sessions/current", 204, null);
 });
 
 // On load: are we signed in already (the cookie survives reloads)?
-run("load", async () => {
-  const result = await api("GET", "/sessions/current");
-  if (result.status === 200) setSignedIn(result.body);
-});
+sessions.current().catch(() => {});

@@ -1,5 +1,6 @@
 // The browser end-to-end test (make test): real headless Chromium (Debian's package) driven by
-// playwright-core through the demo page (infra/demo), served on another origin than the API.
+// playwright-core through the demo page (infra/demo, built on the JavaScript client), served on
+// another origin than the API.
 // Checks what only a browser can: the cookie's attributes as the browser stored them, that page
 // script cannot read it, CORS preflights for the allowed origin and another one, and that
 // sign-out removes it. Saves a screenshot (SCREENSHOT, default .dev/artifacts/demo.png).
