@@ -3,7 +3,7 @@ export { createSessionClient, memoryTokenStore } from "./client.js";
 export type { SessionClient, SessionClientOptions, UpdateDataOptions } from "./client.js";
 export { SessionApiError, SessionNetworkError } from "./errors.js";
 export type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
-export { leaseLocks } from "./tabs.js";
+export { channelLocks, leaseLocks } from "./tabs.js";
 export type { ChannelLike, LockManagerLike, SharedClock, StorageLike, TabParts } from "./tabs.js";
 export type { Device, ErrorCode, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
 export type { components, paths } from "./openapi.js";

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { createSessionClient, leaseLocks } from "../source/index.js";
+import { channelLocks, createSessionClient, leaseLocks } from "../source/index.js";
 import type { LockManagerLike, Session, SessionClient, TabParts } from "../source/index.js";
 
 const API = "https://api.example.com";
@@ -180,5 +180,30 @@ test("without Web Locks, a lease in localStorage makes five simultaneous refresh
     assert.equal(items.size, 0, "every lease released");
   } finally {
     for (const tab of shared) tab.close();
+  }
+});
+
+test("without Web Locks, a lock negotiated over the BroadcastChannel makes five refreshes one rotation", async () => {
+  const api = server();
+  const name = `tabs-test-${Math.random()}`;
+  let lastRefresh = 0;
+  const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
+  const five = Array.from({ length: 5 }, () => {
+    const channel = new BroadcastChannel(name);
+    return createSessionClient({
+      baseUrl: API,
+      fetch: api.fetch,
+      crossTab: { locks: channelLocks(channel), channel, lastRefresh: clock },
+    });
+  });
+  try {
+    await Promise.all(five.map((tab) => tab.current()));
+
+    const answers = await Promise.all(five.map((tab) => tab.refresh()));
+
+    assert.equal(api.calls.filter((c) => c === "POST /sessions/current/refresh").length, 1);
+    assert.deepEqual(answers.map((s) => s?.version), [2, 2, 2, 2, 2]);
+  } finally {
+    for (const tab of five) tab.close();
   }
 });
