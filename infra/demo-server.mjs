@@ -60,7 +60,7 @@ createServer(async (req, res) => {
     }
   }
   const name = url.pathname === "/" ? "index.html" : url.pathname.slice(1);
-  if (req.method !== "GET" || !(name in { "index.html": 1, "app.js": 1, "sdk.html": 1 })) {
+  if (req.method !== "GET" || !(name in { "index.html": 1, "app.js": 1, "sdk.html": 1, "react.html": 1 })) {
     res.writeHead(404, { "Content-Type": "text/plain" });
     return res.end("not found");
   }

@@ -1,6 +1,7 @@
 // The JavaScript client (clients/js) in real headless Chromium against the real local stack
-// (make test): pages of infra/demo/sdk.html, on another origin than the API, each a tab of one
-// browser (shared cookies, BroadcastChannel, Web Locks, localStorage).
+// (make test): pages of infra/demo/sdk.html (and one of infra/demo/react.html, the React
+// bindings), on another origin than the API, each a tab of one browser (shared cookies,
+// BroadcastChannel, Web Locks, localStorage).
 // Usage: DEMO_URL=http://localhost:9001 API_URL=http://localhost:9000 node tests/browser/sdk.mjs
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
@@ -83,9 +84,14 @@ try {
   let first;
 
   let watching;
+  let react;
   await step("sign in through the client, reload, still signed in; another tab sees it within a second", async () => {
     first = await tab(context, "signed-out");
     watching = await tab(context, "signed-out");
+    // A tab on the React bindings (infra/demo/react.html): useSession() follows the others too.
+    react = await context.newPage();
+    await react.goto(`${demo}/react.html?api=${encodeURIComponent(apiUrl)}`);
+    await react.locator('#react-status[data-state="signed-out"]').waitFor({ timeout: 10_000 });
     const signedIn = await first.evaluate(async () => {
       const session = await window.sessions.signIn(await window.devLogin("sdk-user"), { data: { cart: 0 } });
       return session.user_id;
@@ -93,6 +99,8 @@ try {
     assert.equal(signedIn, "sdk-user");
     assert.ok(await cookie(), "the HttpOnly cookie is set");
     await watching.locator('#status[data-state="signed-in"]').waitFor({ timeout: 1_000 });
+    await react.locator('#react-status[data-state="signed-in"]').waitFor({ timeout: 1_000 });
+    assert.match(await react.textContent("#react-status"), /signed in as sdk-user/);
     await first.reload();
     await first.locator('#status[data-state="signed-in"]').waitFor({ timeout: 10_000 });
   });
@@ -182,6 +190,7 @@ try {
     for (const page of others) {
       await page.locator('#status[data-state="signed-out"][data-reason="signed_out"]').waitFor({ timeout: 1_000 });
     }
+    await react.locator('#react-status[data-state="signed-out"][data-reason="signed_out"]').waitFor({ timeout: 1_000 });
     assert.deepEqual(requestsBefore.map((c) => c.n), others.map(() => 0), "without a request of theirs");
     assert.equal(await cookie(), undefined, "the cookie is gone");
   });
