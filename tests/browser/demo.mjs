@@ -7,11 +7,9 @@
 // Usage: DEMO_URL=http://localhost:9001 API_URL=http://localhost:9000 node tests/browser/demo.mjs
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname } from "node:path";
 
-const require = createRequire(new URL("../../infra/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
+import { launch, steps } from "./harness.mjs";
 
 const demo = process.env.DEMO_URL || "http://localhost:9001";
 const apiUrl = process.env.API_URL || "http://localhost:9000";
@@ -19,29 +17,10 @@ const screenshot = process.env.SCREENSHOT || ".dev/artifacts/demo.png";
 // Same port, other host name: another origin (and another site) than the demo page.
 const otherOrigin = demo.replace("localhost", "127.0.0.1");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-let failed = false;
-const step = async (name, body) => {
-  try {
-    await body();
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failed = true;
-    console.log(`not ok - ${name}\n  ${String(error.stack || error).replaceAll("\n", "\n  ")}`);
-    throw error;
-  }
-};
+const browser = await launch();
+const run = steps();
+let crashed = false;
+const step = run.step;
 
 try {
   const context = await browser.newContext();
@@ -154,8 +133,9 @@ try {
     assert.equal(await sessionCookie(), undefined);
   });
 } catch {
-  failed = true;
+  // A step failed (reported by it) or something around the steps did: either way, exit 1.
+  crashed = true;
 } finally {
   await browser.close();
 }
-process.exit(failed ? 1 : 0);
+process.exit(run.failed || crashed ? 1 : 0);

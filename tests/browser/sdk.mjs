@@ -4,38 +4,16 @@
 // BroadcastChannel, Web Locks, localStorage).
 // Usage: DEMO_URL=http://localhost:9001 API_URL=http://localhost:9000 node tests/browser/sdk.mjs
 import assert from "node:assert/strict";
-import { createRequire } from "node:module";
 
-const require = createRequire(new URL("../../infra/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
+import { launch, steps } from "./harness.mjs";
 
 const demo = process.env.DEMO_URL || "http://localhost:9001";
 const apiUrl = process.env.API_URL || "http://localhost:9000";
 const page_url = `${demo}/sdk.html?api=${encodeURIComponent(apiUrl)}`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-let failed = false;
-const step = async (name, body) => {
-  try {
-    await body();
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failed = true;
-    console.log(`not ok - ${name}\n  ${String(error.stack || error).replaceAll("\n", "\n  ")}`);
-    throw error;
-  }
-};
+const browser = await launch();
+const run = steps();
+const step = run.step;
 
 /** A tab showing the client's state `status` (and waiting for it). */
 const tab = async (context, status) => {
@@ -197,5 +175,5 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failed ? "# sdk browser test failed" : "# sdk browser test passed");
-process.exit(failed ? 1 : 0);
+console.log(run.failed ? "# sdk browser test failed" : "# sdk browser test passed");
+process.exit(run.failed ? 1 : 0);

@@ -69,15 +69,20 @@ function api(clock: { now: number }) {
 
 const flush = () => new Promise((resolve) => setTimeout(resolve, 5));
 
-test("coming back to the page revalidates, at most once per interval", async () => {
-  const tab = page();
-  const server = api(tab);
-  const client = createSessionClient({
+/** A client in `tab` on `server`, with keep-alive on and no other tabs. */
+function clientIn(tab: ReturnType<typeof page>, server: ReturnType<typeof api>, revalidateAfter?: number) {
+  return createSessionClient({
     baseUrl: API,
     fetch: server.fetch,
     crossTab: false,
-    keepAlive: { environment: tab.environment, revalidateAfter: 30_000 },
+    keepAlive: { environment: tab.environment, ...(revalidateAfter === undefined ? {} : { revalidateAfter }) },
   });
+}
+
+test("coming back to the page revalidates, at most once per interval", async () => {
+  const tab = page();
+  const server = api(tab);
+  const client = clientIn(tab, server, 30_000);
   await client.current();
 
   tab.advance(10_000);
@@ -95,12 +100,7 @@ test("an active user is refreshed shortly before the idle deadline; an idle one 
   for (const active of [true, false]) {
     const tab = page();
     const server = api(tab);
-    const client = createSessionClient({
-      baseUrl: API,
-      fetch: server.fetch,
-      crossTab: false,
-      keepAlive: { environment: tab.environment },
-    });
+    const client = clientIn(tab, server);
     await client.current();
 
     tab.advance(HOUR);
@@ -117,12 +117,7 @@ test("an active user is refreshed shortly before the idle deadline; an idle one 
 test("signing out cancels the pending refresh", async () => {
   const tab = page();
   const server = api(tab);
-  const client = createSessionClient({
-    baseUrl: API,
-    fetch: server.fetch,
-    crossTab: false,
-    keepAlive: { environment: tab.environment },
-  });
+  const client = clientIn(tab, server);
   await client.current();
   tab.fire("activity");
 
