@@ -78,6 +78,9 @@ DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" \
 log "browser: the JavaScript client (clients/js) in tabs of headless Chromium, against the stack"
 DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" node tests/browser/sdk.mjs
 
+log "the client's server guards (Express-style middleware, Web Request handler) against the stack"
+ORIGIN="http://localhost:$demo_port" API_URL="http://localhost:$api_port" node tests/node/guards.mjs
+
 log "schemathesis: generated requests against docs/openapi.yaml"
 API_URL="http://localhost:$api_port" SCHEMATHESIS_EXAMPLES=20 bash infra/schemathesis.sh
 

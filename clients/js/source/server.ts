@@ -1,0 +1,184 @@
+// Guards for backends outside the API Gateway authorizer (`@session-service/client/server`):
+// Express/Connect middleware and a wrapper for Web-standard `Request` handlers (Next.js route
+// handlers and middleware, Hono, Remix loaders). Each forwards the caller's `Cookie` or
+// `Authorization` to `GET /sessions/current`, hands the session to the app, and passes every
+// `Set-Cookie` the session API returned (rotation, clearing) through to the caller.
+import type { ErrorCode, Session } from "./types.js";
+
+export interface GuardOptions {
+  /** The session API, e.g. `https://api.example.com`. */
+  apiUrl: string;
+  /** The `fetch` to use (default: the global one). */
+  fetch?: typeof globalThis.fetch;
+  /** Budget for the session API's answer, in ms (default 3000); past it the guard answers 503. */
+  timeout?: number;
+  /**
+   * Keep a verdict this long, in ms, keyed by a hash of the credential (never the credential);
+   * 0 (default) asks the session API on every request. This is also the bound on how long a
+   * revoked session may still be let through.
+   */
+  maxStaleness?: number;
+}
+
+/** What the session API said about a request's credential. */
+export type Verdict =
+  | { kind: "session"; session: Session; setCookies: string[] }
+  | { kind: "unauthenticated"; code: ErrorCode | "unknown_error"; setCookies: string[] }
+  | { kind: "unavailable"; retryAfter: number };
+
+const DEFAULT_TIMEOUT = 3_000;
+
+/** Asks the session API who holds the credential of these request headers. */
+export function guard(options: GuardOptions): (headers: Headers) => Promise<Verdict> {
+  const fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const url = options.apiUrl.replace(/\/+$/, "") + "/sessions/current";
+  const maxStaleness = options.maxStaleness ?? 0;
+  const cache = new Map<string, { verdict: Verdict; until: number }>();
+
+  const ask = async (credentials: Headers): Promise<Verdict> => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), options.timeout ?? DEFAULT_TIMEOUT);
+    try {
+      const response = await fetch(url, { headers: credentials, signal: controller.signal });
+      const setCookies = response.headers.getSetCookie();
+      const body = (await response.json().catch(() => null)) as { error?: { code?: string } } | null;
+      if (response.status === 200) return { kind: "session", session: body as unknown as Session, setCookies };
+      if (response.status === 401) {
+        const code = typeof body?.error?.code === "string" ? (body.error.code as ErrorCode) : "unknown_error";
+        return { kind: "unauthenticated", code, setCookies };
+      }
+      const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+      return { kind: "unavailable", retryAfter: Number.isFinite(retryAfter) ? retryAfter : 1 };
+    } catch {
+      return { kind: "unavailable", retryAfter: 1 }; // timeout or unreachable
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  return async (headers) => {
+    const credentials = new Headers();
+    for (const name of ["cookie", "authorization", "user-agent"]) {
+      const value = headers.get(name);
+      if (value !== null) credentials.set(name, value);
+    }
+    if (!credentials.has("cookie") && !credentials.has("authorization")) {
+      return { kind: "unauthenticated", code: "unauthenticated", setCookies: [] };
+    }
+    if (maxStaleness <= 0) return ask(credentials);
+    const key = await hash(`${credentials.get("cookie") ?? ""}\n${credentials.get("authorization") ?? ""}`);
+    const now = Date.now();
+    const cached = cache.get(key);
+    if (cached && cached.until > now) return cached.verdict;
+    const verdict = await ask(credentials);
+    // Only a plain yes is kept: rotations (a Set-Cookie to pass on) and refusals are not.
+    if (verdict.kind === "session" && verdict.setCookies.length === 0) {
+      cache.set(key, { verdict, until: now + maxStaleness });
+    } else {
+      cache.delete(key);
+    }
+    return verdict;
+  };
+}
+
+async function hash(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The guard's own answers, as Web `Response`s. */
+function refusal(verdict: Exclude<Verdict, { kind: "session" }>): Response {
+  const headers = new Headers({ "Content-Type": "application/json" });
+  if (verdict.kind === "unavailable") {
+    headers.set("Retry-After", String(verdict.retryAfter));
+    const body = { error: { code: "service_unavailable", message: "the session service is unavailable: retry shortly" } };
+    return new Response(JSON.stringify(body), { status: 503, headers });
+  }
+  for (const cookie of verdict.setCookies) headers.append("Set-Cookie", cookie);
+  const body = { error: { code: verdict.code, message: "sign in first" } };
+  return new Response(JSON.stringify(body), { status: 401, headers });
+}
+
+export interface WithSessionOptions extends GuardOptions {
+  /** The answer to a request without a usable session (default: JSON 401). */
+  onUnauthenticated?: (request: Request, code: ErrorCode | "unknown_error") => Response | Promise<Response>;
+}
+
+/**
+ * Wraps a Web-standard handler: it runs with the caller's session as its second argument;
+ * the session API's `Set-Cookie` headers are added to its response.
+ */
+export function withSession(
+  handler: (request: Request, session: Session) => Response | Promise<Response>,
+  options: WithSessionOptions,
+): (request: Request) => Promise<Response> {
+  const check = guard(options);
+  return async (request) => {
+    const verdict = await check(request.headers);
+    if (verdict.kind !== "session") {
+      if (verdict.kind === "unauthenticated" && options.onUnauthenticated) {
+        const response = await options.onUnauthenticated(request, verdict.code);
+        return withCookies(response, verdict.setCookies);
+      }
+      return refusal(verdict);
+    }
+    return withCookies(await handler(request, verdict.session), verdict.setCookies);
+  };
+}
+
+function withCookies(response: Response, cookies: string[]): Response {
+  if (cookies.length === 0) return response;
+  const headers = new Headers(response.headers);
+  for (const cookie of cookies) headers.append("Set-Cookie", cookie);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+/** The parts of Node's `IncomingMessage` / `ServerResponse` (and Express's) the middleware uses. */
+interface NodeRequest {
+  headers: Record<string, string | string[] | undefined>;
+  session?: Session;
+}
+interface NodeResponse {
+  statusCode: number;
+  setHeader(name: string, value: string | string[]): unknown;
+  getHeader(name: string): unknown;
+  end(body?: string): unknown;
+}
+
+export interface MiddlewareOptions extends GuardOptions {
+  /** The answer to a request without a usable session (default: JSON 401). */
+  onUnauthenticated?: (req: NodeRequest, res: NodeResponse, code: ErrorCode | "unknown_error") => void;
+}
+
+/** Express/Connect middleware: `req.session` is the caller's session, or the guard answers. */
+export function sessionMiddleware(options: MiddlewareOptions) {
+  const check = guard(options);
+  return (req: NodeRequest, res: NodeResponse, next: (error?: unknown) => void): void => {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+    }
+    check(headers)
+      .then(async (verdict) => {
+        if (verdict.kind !== "unavailable" && verdict.setCookies.length > 0) {
+          const existing = res.getHeader("Set-Cookie");
+          const before = existing === undefined ? [] : Array.isArray(existing) ? existing.map(String) : [String(existing)];
+          res.setHeader("Set-Cookie", [...before, ...verdict.setCookies]);
+        }
+        if (verdict.kind === "session") {
+          req.session = verdict.session;
+          return next();
+        }
+        if (verdict.kind === "unauthenticated" && options.onUnauthenticated) {
+          return options.onUnauthenticated(req, res, verdict.code);
+        }
+        const answer = refusal(verdict);
+        res.statusCode = answer.status;
+        answer.headers.forEach((value, name) => {
+          if (name !== "set-cookie") res.setHeader(name, value);
+        });
+        res.end(await answer.text());
+      })
+      .catch(next);
+  };
+}

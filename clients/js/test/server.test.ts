@@ -1,0 +1,153 @@
+// The server guards against a scripted session API served over real HTTP (node:http), and an
+// app behind the middleware served the same way.
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { test } from "node:test";
+
+import { sessionMiddleware, withSession } from "../source/server.js";
+
+const session = { session_id: "6f1c0000-0000-4000-8000-000000000000", user_id: "alice", tenant_id: null, data: {}, version: 1 };
+
+/** The session API: the cookie value says what it answers. `revoked` lists revoked tokens. */
+async function sessionApi() {
+  const revoked = new Set<string>();
+  let calls = 0;
+  const server = createServer((req, res) => {
+    calls += 1;
+    const token = /__Host-session=([^;]+)/.exec(req.headers.cookie ?? "")?.[1] ?? null;
+    if (token === "slow") return; // never answers
+    if (token === "down") {
+      res.writeHead(503, { "Content-Type": "application/json", "Retry-After": "2" });
+      return res.end(JSON.stringify({ error: { code: "service_unavailable", message: "later" } }));
+    }
+    if (token === null || revoked.has(token)) {
+      res.writeHead(401, {
+        "Content-Type": "application/json",
+        "Set-Cookie": "__Host-session=; Max-Age=0; Path=/; Secure; HttpOnly",
+      });
+      return res.end(JSON.stringify({ error: { code: token ? "session_revoked" : "unauthenticated", message: "no" } }));
+    }
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    if (token === "rotating") headers["Set-Cookie"] = "__Host-session=rotated; Path=/; Secure; HttpOnly";
+    res.writeHead(200, headers);
+    res.end(JSON.stringify(session));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const close = () => {
+    server.closeAllConnections();
+    server.close();
+  };
+  return { url, revoked, calls: () => calls, close };
+}
+
+/** An app behind the middleware: answers `{user}` from req.session. */
+async function app(apiUrl: string, options: { maxStaleness?: number; timeout?: number } = {}) {
+  const guard = sessionMiddleware({ apiUrl, ...options });
+  const server = createServer((req, res) => {
+    guard(req, res, () => {
+      res.setHeader("Content-Type", "application/json");
+      res.end(JSON.stringify({ user: (req as { session?: { user_id: string } }).session?.user_id }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    get: (cookie?: string) => fetch(url, { headers: cookie ? { Cookie: `__Host-session=${cookie}` } : {} }),
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+test("middleware: the session reaches the app; no session is a JSON 401", async () => {
+  const api = await sessionApi();
+  const express = await app(api.url);
+  try {
+    const signedIn = await express.get("good");
+    assert.equal(signedIn.status, 200);
+    assert.deepEqual(await signedIn.json(), { user: "alice" });
+
+    const signedOut = await express.get();
+    assert.equal(signedOut.status, 401);
+    assert.equal(((await signedOut.json()) as { error: { code: string } }).error.code, "unauthenticated");
+  } finally {
+    express.close();
+    api.close();
+  }
+});
+
+test("middleware: rotated and cleared cookies are passed through", async () => {
+  const api = await sessionApi();
+  const express = await app(api.url);
+  try {
+    const rotated = await express.get("rotating");
+    assert.equal(rotated.status, 200);
+    assert.deepEqual(rotated.headers.getSetCookie(), ["__Host-session=rotated; Path=/; Secure; HttpOnly"]);
+
+    api.revoked.add("good");
+    const revoked = await express.get("good");
+    assert.equal(revoked.status, 401);
+    assert.equal(((await revoked.json()) as { error: { code: string } }).error.code, "session_revoked");
+    assert.deepEqual(revoked.headers.getSetCookie(), ["__Host-session=; Max-Age=0; Path=/; Secure; HttpOnly"]);
+  } finally {
+    express.close();
+    api.close();
+  }
+});
+
+test("middleware: the session API down or too slow is a 503 with Retry-After, never a sign-out", async () => {
+  const api = await sessionApi();
+  const express = await app(api.url, { timeout: 200 });
+  try {
+    const down = await express.get("down");
+    assert.equal(down.status, 503);
+    assert.equal(down.headers.get("retry-after"), "2");
+    assert.deepEqual(down.headers.getSetCookie(), [], "the cookie is kept");
+
+    const slow = await express.get("slow");
+    assert.equal(slow.status, 503);
+    assert.equal(slow.headers.get("retry-after"), "1");
+  } finally {
+    express.close();
+    api.close();
+  }
+});
+
+test("withSession: the handler gets the session; cookies pass through; 503 and 401 answered", async () => {
+  const api = await sessionApi();
+  const handler = withSession((_request, s) => Response.json({ user: s.user_id }), { apiUrl: api.url });
+  const call = (cookie: string) => handler(new Request("https://app.example/orders", { headers: { Cookie: `__Host-session=${cookie}` } }));
+  try {
+    const rotated = await call("rotating");
+    assert.deepEqual(await rotated.json(), { user: "alice" });
+    assert.deepEqual(rotated.headers.getSetCookie(), ["__Host-session=rotated; Path=/; Secure; HttpOnly"]);
+    assert.equal((await call("down")).status, 503);
+    api.revoked.add("good");
+    assert.equal((await call("good")).status, 401);
+  } finally {
+    api.close();
+  }
+});
+
+test("with the micro-cache, a revoked session is let through at most maxStaleness", async () => {
+  const api = await sessionApi();
+  const express = await app(api.url, { maxStaleness: 300 });
+  try {
+    assert.equal((await express.get("good")).status, 200);
+    api.revoked.add("good");
+
+    const within = await express.get("good");
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const after = await express.get("good");
+
+    assert.equal(within.status, 200, "within maxStaleness the cached verdict holds");
+    assert.equal(after.status, 401, "after it, the revocation is seen");
+    assert.equal(api.calls(), 2, "the cached request did not reach the session API");
+  } finally {
+    express.close();
+    api.close();
+  }
+});
