@@ -1,5 +1,5 @@
 // What the browser tests share: Debian's Chromium launched headless by playwright-core (with the
-// flags this machine's closed network needs), and TAP-like steps that remember a failure.
+// flags this machine's closed network needs), and the steps of tests/steps.mjs.
 import { createRequire } from "node:module";
 
 const require = createRequire(new URL("../../infra/package.json", import.meta.url));
@@ -20,20 +20,4 @@ export function launch() {
   });
 }
 
-/** Steps printed as `ok - name` / `not ok - name`; `failed` tells whether one failed. */
-export function steps() {
-  const state = { failed: false };
-  const step = async (name, body) => {
-    try {
-      await body();
-      console.log(`ok - ${name}`);
-    } catch (error) {
-      state.failed = true;
-      console.log(`not ok - ${name}\n  ${String(error.stack || error).replaceAll("\n", "\n  ")}`);
-      throw error;
-    }
-  };
-  return { step, get failed() {
-    return state.failed;
-  } };
-}
+export { steps } from "../steps.mjs";

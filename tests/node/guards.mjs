@@ -8,19 +8,13 @@ import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 
 import { sessionMiddleware, withSession } from "../../clients/js/dist/source/server.js";
+import { steps } from "../steps.mjs";
 
 const api = process.env.API_URL || "http://localhost:9000";
 const origin = process.env.ORIGIN || "http://localhost:9001";
-let failed = false;
-const step = async (name, body) => {
-  try {
-    await body();
-    console.log(`ok - ${name}`);
-  } catch (error) {
-    failed = true;
-    console.log(`not ok - ${name}\n  ${String(error.stack || error).replaceAll("\n", "\n  ")}`);
-  }
-};
+const run = steps();
+// Every step runs; a failed one is reported and counted, and the next one still runs.
+const step = (name, body) => run.step(name, body).catch(() => {});
 
 const b64 = (data) => Buffer.from(data).toString("base64url");
 function ticket(user) {
@@ -135,5 +129,5 @@ try {
 } finally {
   app.close();
 }
-console.log(failed ? "# guards test failed" : "# guards test passed");
-process.exit(failed ? 1 : 0);
+console.log(run.failed ? "# guards test failed" : "# guards test passed");
+process.exit(run.failed ? 1 : 0);
