@@ -1,10 +1,10 @@
 // The server guards of clients/js (`@session-service/client/server`) against the real local
 // stack (make test): an app behind sessionMiddleware on node:http (the Express/Connect
 // signature) and a Web `Request` handler behind withSession, both asking the functions behind
-// cargo lambda watch. Usage: API_URL=http://localhost:9000 node tests/node/guards.mjs
-// (AUTH_JWT_* as make test exports them, to mint login tickets).
+// cargo lambda watch. Usage: API_URL=http://localhost:9000 ORIGIN=http://localhost:9001
+// node tests/node/guards.mjs (ORIGIN: the demo server, which mints the login tickets and is an
+// allowed origin).
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 
 import { sessionMiddleware, withSession } from "../../clients/js/dist/source/server.js";
@@ -16,19 +16,15 @@ const run = steps();
 // Every step runs; a failed one is reported and counted, and the next one still runs.
 const step = (name, body) => run.step(name, body).catch(() => {});
 
-const b64 = (data) => Buffer.from(data).toString("base64url");
-function ticket(user) {
-  const now = Math.floor(Date.now() / 1000);
-  const claims = { sub: user, iss: process.env.AUTH_JWT_ISSUER, aud: process.env.AUTH_JWT_AUDIENCE, iat: now, exp: now + 300 };
-  const unsigned = `${b64(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64(JSON.stringify(claims))}`;
-  return `${unsigned}.${createHmac("sha256", process.env.AUTH_JWT_HS256_SECRET).update(unsigned).digest("base64url")}`;
-}
-
 /** Signs `user` in; the session cookie's `name=value`. */
 async function signIn(user) {
+  // A login ticket from the demo server (ORIGIN), as the demo page gets one.
+  const { id_token: ticket } = await (
+    await fetch(`${origin}/dev-login`, { method: "POST", body: JSON.stringify({ user }) })
+  ).json();
   const response = await fetch(`${api}/sessions`, {
     method: "POST",
-    headers: { Authorization: `Bearer ${ticket(user)}`, Origin: origin },
+    headers: { Authorization: `Bearer ${ticket}`, Origin: origin },
   });
   assert.equal(response.status, 201);
   return response.headers.getSetCookie()[0].split(";")[0];

@@ -7,13 +7,24 @@ import { test } from "node:test";
 
 import { sessionMiddleware, withSession } from "../source/server.js";
 
+/** Serves `handler` on a free loopback port: its URL, and what closes it (open connections too). */
+async function listen(handler: Parameters<typeof createServer>[1]) {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const close = () => {
+    server.closeAllConnections();
+    server.close();
+  };
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close };
+}
+
 const session = { session_id: "6f1c0000-0000-4000-8000-000000000000", user_id: "alice", tenant_id: null, data: {}, version: 1 };
 
 /** The session API: the cookie value says what it answers. `revoked` lists revoked tokens. */
 async function sessionApi() {
   const revoked = new Set<string>();
   let calls = 0;
-  const server = createServer((req, res) => {
+  const { url, close } = await listen((req, res) => {
     calls += 1;
     const token = /__Host-session=([^;]+)/.exec(req.headers.cookie ?? "")?.[1] ?? null;
     if (token === "slow") return; // never answers
@@ -33,32 +44,21 @@ async function sessionApi() {
     res.writeHead(200, headers);
     res.end(JSON.stringify(session));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const close = () => {
-    server.closeAllConnections();
-    server.close();
-  };
   return { url, revoked, calls: () => calls, close };
 }
 
 /** An app behind the middleware: answers `{user}` from req.session. */
 async function app(apiUrl: string, options: { maxStaleness?: number; timeout?: number } = {}) {
   const guard = sessionMiddleware({ apiUrl, ...options });
-  const server = createServer((req, res) => {
+  const { url, close } = await listen((req, res) => {
     guard(req, res, () => {
       res.setHeader("Content-Type", "application/json");
       res.end(JSON.stringify({ user: (req as { session?: { user_id: string } }).session?.user_id }));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     get: (cookie?: string) => fetch(url, { headers: cookie ? { Cookie: `__Host-session=${cookie}` } : {} }),
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
+    close,
   };
 }
 

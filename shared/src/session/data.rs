@@ -53,9 +53,10 @@ impl SessionService {
                         new_token: head.switched.then_some(head.token),
                     });
                 }
-                // Changed, rotated or ended meanwhile: judge again from a fresh read.
-                Write::Stale(_) => retries.again()?,
-                Write::Contended => retries.wait().await?,
+                // Changed, rotated or ended meanwhile: judge again from a fresh read, after a
+                // jittered pause, so that writers patching one session at once spread out
+                // instead of colliding again (each collision is another's success).
+                Write::Stale(_) | Write::Contended => retries.wait().await?,
             }
         }
     }

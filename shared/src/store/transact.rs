@@ -51,15 +51,15 @@ const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 impl SessionStore {
     /// The puts of `events` (none when audit events are only logged).
-    pub(super) fn event_writes(
+    pub(super) fn event_writes<'a>(
         &self,
-        events: &[AuditEvent],
+        events: impl IntoIterator<Item = &'a AuditEvent>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let Some(retention) = self.audit_retention else {
             return Ok(Vec::new());
         };
         events
-            .iter()
+            .into_iter()
             .map(|e| put(&self.table, event_item(e, retention), None))
             .collect()
     }

@@ -180,8 +180,7 @@ impl SessionStore {
                 now,
             )?);
         }
-        let events: Vec<AuditEvent> = batch.iter().map(|(_, e)| e.clone()).collect();
-        writes.extend(self.event_writes(&events)?);
+        writes.extend(self.event_writes(batch.iter().map(|(_, event)| event))?);
         match self.send_transaction("revoke_batch", writes).await? {
             Sent::Done => Ok(vec![BatchOutcome::Revoked; batch.len()]),
             Sent::InProgress => Ok(vec![BatchOutcome::Retry; batch.len()]),
