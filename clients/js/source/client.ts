@@ -33,6 +33,12 @@ export interface SessionClientOptions {
    */
   crossTab?: false | TabParts;
   /**
+   * A refresh asked within this many ms after another tab's refresh takes that one's result
+   * instead of rotating again (default 2000): tabs that ask "at the same instant" never quite
+   * do, and a rotation seconds after another only adds a write.
+   */
+  coalesceRefreshes?: number;
+  /**
    * Revalidates when the user comes back to the page and refreshes before the idle deadline
    * while the user is active (in a page by default); `false` turns it off.
    */
@@ -115,6 +121,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     options.onStateChange?.(next);
     for (const listener of [...listeners]) listener(next);
   };
+  const coalesce = options.coalesceRefreshes ?? 2_000;
   const channelName = `session-client:${new URL(options.baseUrl).href}`;
   const parts = mode === "cookie" && options.crossTab !== false ? (options.crossTab ?? browserParts(channelName)) : null;
   const tabs = parts
@@ -150,7 +157,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
    * result (reading it, which rotates nothing) instead of rotating the token again. */
   const refreshInTurn = async (asked: number): Promise<Session | null> => {
     try {
-      if (tabs?.refreshedSince(asked)) {
+      if (tabs?.refreshedSince(asked - coalesce)) {
         const answer = await transport.call<Session>("GET", "/sessions/current");
         return await signedIn(answer.body);
       }

@@ -59,15 +59,36 @@ function server() {
   return { calls, fetch: fetch as typeof globalThis.fetch };
 }
 
+test("a refresh asked moments after another tab's takes its result", async () => {
+  const api = server();
+  const [a, b] = tabs(2, api);
+  try {
+    await a!.refresh();
+    await settle();
+    const later = await b!.refresh();
+
+    assert.equal(api.calls.filter((c) => c === "POST /sessions/current/refresh").length, 1);
+    assert.equal(later?.version, 2, "the session as the first refresh left it");
+  } finally {
+    a!.close();
+    b!.close();
+  }
+});
+
 /** `count` tabs on one server, coordinated through one channel name, one lock manager. */
-function tabs(count: number, api: ReturnType<typeof server>): SessionClient[] {
+function tabs(count: number, api: ReturnType<typeof server>, coalesceRefreshes?: number): SessionClient[] {
   const name = `tabs-test-${Math.random()}`;
   const locks = lockManager();
   let lastRefresh = 0;
   const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
   return Array.from({ length: count }, () => {
     const parts: TabParts = { locks, channel: new BroadcastChannel(name), lastRefresh: clock };
-    return createSessionClient({ baseUrl: API, fetch: api.fetch, crossTab: parts });
+    return createSessionClient({
+      baseUrl: API,
+      fetch: api.fetch,
+      crossTab: parts,
+      ...(coalesceRefreshes === undefined ? {} : { coalesceRefreshes }),
+    });
   });
 }
 
@@ -92,9 +113,9 @@ test("five tabs refreshing at the same instant cause one rotation and all stay s
   }
 });
 
-test("a refresh asked after the last one finished rotates again", async () => {
+test("a refresh asked after the last one finished rotates again (coalescing off)", async () => {
   const api = server();
-  const [a, b] = tabs(2, api);
+  const [a, b] = tabs(2, api, 0);
   try {
     await a!.refresh();
     await settle();
