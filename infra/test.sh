@@ -51,8 +51,11 @@ log "end-to-end: the functions behind cargo lambda watch, over HTTP"
 api_port="$(free_port)"
 export SESSION_TABLE_NAME="e2e-$(date +%s)-$RANDOM"
 demo_port="$(free_port)"
-# The Rust e2e test's frontend origin, and the demo page's (the browser test).
-export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_port"
+# The one-host front of the guards test (the API and an Express app behind one origin).
+front_port="$(free_port)"
+express_port="$(free_port)"
+# The Rust e2e test's frontend origin, the demo page's (the browser test), the one-host front's.
+export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_port,http://localhost:$front_port"
 cargo run --quiet -p dev-tools --bin create-table
 cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   >"$STATE_DIR/e2e-watch.log" 2>&1 &
@@ -78,8 +81,9 @@ DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" \
 log "browser: the JavaScript client (clients/js) in tabs of headless Chromium, against the stack"
 DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" node tests/browser/sdk.mjs
 
-log "the client's server guards (Express-style middleware, Web Request handler) against the stack"
-ORIGIN="http://localhost:$demo_port" API_URL="http://localhost:$api_port" node tests/node/guards.mjs
+log "the client's server guards (Express middleware, Web Request handler, the README's examples behind a one-host rewrite) against the stack"
+ORIGIN="http://localhost:$demo_port" API_URL="http://localhost:$api_port" FRONT_PORT="$front_port" \
+  EXPRESS_PORT="$express_port" node tests/node/guards.mjs
 
 log "schemathesis: generated requests against docs/openapi.yaml"
 API_URL="http://localhost:$api_port" SCHEMATHESIS_EXAMPLES=20 bash infra/schemathesis.sh

@@ -47,3 +47,31 @@ impl SignIn {
         Ok(sign_in)
     }
 }
+
+#[cfg(feature = "guard")]
+impl From<Api> for crate::guard::SessionGuard {
+    /// A guard with the API's operations and HTTP settings.
+    fn from(api: Api) -> Self {
+        Self::new(api.sessions, api.http)
+    }
+}
+
+#[cfg(feature = "guard")]
+impl crate::guard::SessionGuard {
+    /// Reads the same `SESSION_*` / `STORE_*` variables as the functions (no `AUTH_*`), and
+    /// builds the DynamoDB client with `aws-config`'s default chain: outside Lambda,
+    /// credentials come from profiles, SSO, web identity, the ECS task role or instance
+    /// metadata, and are refreshed before they expire.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok()).await
+    }
+
+    /// [`Self::from_env`] with the session settings read through `lookup` (the AWS settings
+    /// still come from the default chain).
+    pub async fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let config = Config::from_lookup(lookup)?;
+        let client = store::client_from_default_chain(&config.store_timeouts).await;
+        let store = SessionStore::new(client, config.table_name.clone());
+        Ok(Self::from(Api::new(config, store)))
+    }
+}

@@ -10,6 +10,7 @@
 //! | [`session`] | the operations: sign-in, validate, rotation, revocation, data | domain, store, identity |
 //! | [`http`] | request parsing, responses, routes, `ApiError` | domain, store, identity, session |
 //! | [`handlers`] | the Lambda entry handlers: http wired to session | all of the above |
+//! | `guard` (feature `guard`) | the tower layer and axum extractor for Rust services | domain, store, identity, session, http |
 //! | [`config`], [`app`] | the environment read once; what each function builds | everything |
 //!
 //! [`telemetry`] (logging set-up) stands apart and uses none of them.
@@ -18,6 +19,8 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+#[cfg(feature = "guard")]
+pub mod guard;
 pub mod handlers;
 pub mod http;
 pub mod identity;

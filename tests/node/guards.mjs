@@ -5,12 +5,17 @@
 // node tests/node/guards.mjs (ORIGIN: the demo server, which mints the login tickets and is an
 // allowed origin).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 
 import { sessionMiddleware, withSession } from "../../clients/js/dist/source/server.js";
 import { steps } from "../steps.mjs";
 
 const api = process.env.API_URL || "http://localhost:9000";
+// The one-host front (the rewrite); its origin is one of the API's allowed origins.
+const frontPort = Number(process.env.FRONT_PORT || 9400);
+const expressPort = Number(process.env.EXPRESS_PORT || 9401);
 const origin = process.env.ORIGIN || "http://localhost:9001";
 const run = steps();
 // Every step runs; a failed one is reported and counted, and the next one still runs.
@@ -43,6 +48,68 @@ async function expressApp(apiUrl, options = {}) {
   const url = `http://127.0.0.1:${server.address().port}/orders`;
   return {
     get: (cookie) => fetch(url, { headers: cookie ? { Cookie: cookie } : {} }),
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+
+/** Runs the README's Express example (clients/js/examples/express.mjs) on `port`. */
+async function expressExample(port) {
+  const child = spawn(process.execPath, [new URL("../../clients/js/examples/express.mjs", import.meta.url).pathname], {
+    env: { ...process.env, PORT: String(port), SESSION_API_URL: api },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  for (let i = 0; i < 100; i++) {
+    const up = await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false);
+    if (up) return child;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill();
+  throw new Error("the Express example did not start");
+}
+
+/**
+ * One host, as a CloudFront behaviour or Next.js would serve it: the rewrites of the Next.js
+ * example (next.config.mjs: /sessions/* to the session API), everything else to `app`.
+ */
+async function oneHost(port, app) {
+  process.env.SESSION_API_URL = api;
+  const { default: nextConfig } = await import("../../clients/js/examples/next/next.config.mjs");
+  const rewrites = (await nextConfig.rewrites()).map(({ source, destination }) => {
+    assert.ok(source.endsWith("/:path*") && destination.endsWith("/:path*"), source);
+    return { prefix: source.slice(0, -"/:path*".length), target: destination.slice(0, -"/:path*".length) };
+  });
+  const server = createServer(async (req, res) => {
+    const rule = rewrites.find(({ prefix }) => req.url === prefix || req.url.startsWith(`${prefix}/`) || req.url.startsWith(`${prefix}?`));
+    const target = rule ? rule.target + req.url.slice(rule.prefix.length) : app + req.url;
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (!["host", "connection", "content-length"].includes(name)) headers.set(name, String(value));
+    }
+    const answer = await fetch(target, {
+      method: req.method,
+      headers,
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+      redirect: "manual",
+    });
+    answer.headers.forEach((value, name) => {
+      if (!["set-cookie", "content-length", "content-encoding", "transfer-encoding", "connection"].includes(name)) {
+        res.setHeader(name, value);
+      }
+    });
+    const cookies = answer.headers.getSetCookie();
+    if (cookies.length) res.setHeader("Set-Cookie", cookies);
+    res.statusCode = answer.status;
+    res.end(Buffer.from(await answer.arrayBuffer()));
+  });
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return {
+    url: `http://localhost:${port}`,
     close: () => {
       server.closeAllConnections();
       server.close();
@@ -121,6 +188,66 @@ try {
     } finally {
       down.close();
     }
+  });
+
+  await step("one host: sign-in through the rewrite sets a host-only __Host- cookie the Express example reads", async () => {
+    const example = await expressExample(expressPort);
+    const front = await oneHost(frontPort, `http://127.0.0.1:${expressPort}`);
+    try {
+      const { id_token: ticket } = await (
+        await fetch(`${origin}/dev-login`, { method: "POST", body: JSON.stringify({ user: "one-host" }) })
+      ).json();
+      const signedIn = await fetch(`${front.url}/sessions`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Origin: front.url },
+        body: JSON.stringify({ id_token: ticket }),
+      });
+      assert.equal(signedIn.status, 201);
+      const [setCookie] = signedIn.headers.getSetCookie();
+      assert.match(setCookie, /^__Host-session=/);
+      assert.doesNotMatch(setCookie, /Domain=/i, "host-only: the browser sends it to this host alone");
+      const cookie = setCookie.split(";")[0];
+
+      const orders = await fetch(`${front.url}/api/orders`, { headers: { Cookie: cookie } });
+      assert.equal(orders.status, 200);
+      assert.deepEqual(await orders.json(), { user: "one-host", orders: [] });
+      const page = await fetch(`${front.url}/account`, { headers: { Cookie: cookie } });
+      assert.equal(await page.text(), "Signed in as one-host");
+      const anonymousPage = await fetch(`${front.url}/account`, { redirect: "manual" });
+      assert.equal(anonymousPage.status, 302);
+      assert.equal(anonymousPage.headers.get("location"), "/sign-in");
+
+      // Sign-out through the same host: the cookie's session is over for the backend too.
+      const signOut = await fetch(`${front.url}/sessions/current`, {
+        method: "DELETE",
+        headers: { Cookie: cookie, Origin: front.url },
+      });
+      assert.equal(signOut.status, 204);
+      const after = await fetch(`${front.url}/api/orders`, { headers: { Cookie: cookie } });
+      assert.equal(after.status, 401);
+      assert.match(after.headers.getSetCookie()[0], /^__Host-session=;.*Max-Age=0/);
+    } finally {
+      front.close();
+      example.kill();
+    }
+  });
+
+  await step("the README shows the examples as they are tested", async () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    for (const file of ["express.mjs", "next/next.config.mjs", "next/app/api/orders/route.js"]) {
+      const example = readFileSync(new URL(`../../clients/js/examples/${file}`, import.meta.url), "utf8");
+      assert.ok(readme.includes(example), `README.md must show clients/js/examples/${file} as it is`);
+    }
+  });
+
+  await step("the Next.js example's route handler (withSession) answers with the session", async () => {
+    process.env.SESSION_API_URL = api;
+    const { GET } = await import("../../clients/js/examples/next/app/api/orders/route.js");
+    const cookie = await signIn("next-route");
+    const answer = await GET(new Request("https://app.example/api/orders", { headers: { Cookie: cookie } }));
+    assert.equal(answer.status, 200);
+    assert.deepEqual(await answer.json(), { user: "next-route", orders: [] });
+    assert.equal((await GET(new Request("https://app.example/api/orders"))).status, 401);
   });
 } finally {
   app.close();

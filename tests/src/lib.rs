@@ -402,6 +402,18 @@ impl Event {
     }
 
     /// The event as API Gateway sends it to the function.
+    /// The method and path the event is for.
+    pub fn route(&self) -> Option<(String, String)> {
+        let (method, path) = match self.payload {
+            Payload::V2 => (
+                &self.json["requestContext"]["http"]["method"],
+                &self.json["rawPath"],
+            ),
+            Payload::V1 => (&self.json["httpMethod"], &self.json["path"]),
+        };
+        Some((method.as_str()?.to_owned(), path.as_str()?.to_owned()))
+    }
+
     pub fn to_json(&self) -> Value {
         self.json.clone()
     }
@@ -621,18 +633,6 @@ impl Reply {
 /// Runs one handler on one event through `lambda_http`'s adapter: the same request conversion
 /// and response serialization (`cookies` for v2, `multiValueHeaders` for v1) as in Lambda.
 pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
-    let payload = event.payload;
-    let (method, path) = match payload {
-        Payload::V2 => (
-            event.json["requestContext"]["http"]["method"].clone(),
-            event.json["rawPath"].clone(),
-        ),
-        Payload::V1 => (event.json["httpMethod"].clone(), event.json["path"].clone()),
-    };
-    // Read as the functions read it (handlers::run): the event's bytes, parsed once.
-    let bytes = serde_json::to_vec(&event.json).unwrap();
-    let request: ApiGatewayEvent =
-        serde_json::from_slice(&bytes).expect("the event is a valid API Gateway payload");
     let handler = service_fn(|req| async move {
         match function {
             Function::Create => handlers::create(app, req).await,
@@ -644,17 +644,38 @@ pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
             Function::Echo => handlers::echo(req).await,
         }
     });
-    let mut adapter = Adapter::from(handler);
+    let route = event.route();
+    let reply = invoke_service(handler, event).await;
+    if let Some((method, path)) = route {
+        record_status(&method, &path, reply.status);
+    }
+    reply
+}
+
+/// Runs any `lambda_http` service (a handler, or one behind tower layers such as the session
+/// guard) on one event, as Lambda would.
+pub async fn invoke_service<S, E>(service: S, event: Event) -> Reply
+where
+    S: Service<
+            lambda_http::Request,
+            Response = lambda_http::Response<lambda_http::Body>,
+            Error = E,
+        >,
+    S::Future: Send,
+    E: std::fmt::Debug,
+{
+    let payload = event.payload;
+    // Read as the functions read it (handlers::run): the event's bytes, parsed once.
+    let bytes = serde_json::to_vec(&event.json).unwrap();
+    let request: ApiGatewayEvent =
+        serde_json::from_slice(&bytes).expect("the event is a valid API Gateway payload");
+    let mut adapter = Adapter::from(service);
     let response = adapter
         .call(LambdaEvent::new(request.0, Context::default()))
         .await
         .expect("handlers answer every request with a response");
     let raw = serde_json::to_value(&response).unwrap();
-    let reply = Reply::parse(payload, raw);
-    if let (Some(method), Some(path)) = (method.as_str(), path.as_str()) {
-        record_status(method, path, reply.status);
-    }
-    reply
+    Reply::parse(payload, raw)
 }
 
 /// Appends `METHOD path status` to the file `SESSION_STATUS_LOG` names (`make test` sets it):

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The crate's top-level modules and the ones each may import (`crate::<module>`). The order
-/// is the layering: domain ← store, identity ← session ← http ← handlers ← config, app.
+/// is the layering: domain ← store, identity ← session ← http ← handlers, guard ← config, app.
 const LAYERS: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("telemetry", &[]),
@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "handlers",
         &["domain", "store", "identity", "session", "http"],
     ),
+    ("guard", &["domain", "store", "identity", "session", "http"]),
     (
         "config",
         &["domain", "store", "identity", "session", "http"],
@@ -26,7 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "app",
         &[
-            "domain", "store", "identity", "session", "http", "handlers", "config",
+            "domain", "store", "identity", "session", "http", "handlers", "guard", "config",
         ],
     ),
 ];

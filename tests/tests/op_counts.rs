@@ -326,3 +326,34 @@ async fn revoking_60_sessions_is_three_transactions_of_at_most_25() {
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn the_rust_guard_in_steady_state_is_one_read_per_request_and_no_write() {
+    use session_shared::guard::{Session, SessionGuard};
+    use tower::ServiceBuilder;
+
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = signed_in(&app, &counter).await;
+    let guard = SessionGuard::from(app.api);
+    let service = ServiceBuilder::new()
+        .layer(guard.layer())
+        .service(lambda_http::service_fn(
+            |req: lambda_http::Request| async move {
+                let session = req.extensions().get::<Session>().map(Session::body);
+                let body = serde_json::to_string(&session).unwrap();
+                Ok::<_, lambda_http::Error>(lambda_http::Response::new(lambda_http::Body::from(
+                    body,
+                )))
+            },
+        ));
+
+    for _ in 0..10 {
+        let reply = session_tests::invoke_service(service.clone(), current(&token)).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["user_id"], "alice");
+    }
+
+    assert_eq!(counter.take(), vec!["GetItem"; 10]);
+    table.drop_table().await;
+}

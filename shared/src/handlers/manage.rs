@@ -6,7 +6,7 @@ use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
-use super::{Api, auth_failure, caller_session, keeping_rotation, serve, session_response};
+use super::{Api, caller_session, keeping_rotation, serve, session_response};
 use crate::domain::SessionId;
 use crate::http::bodies::UpdateRequest;
 use crate::http::request::{client_info, json_body, session_credential};
@@ -160,7 +160,7 @@ async fn update_data(api: &Api, req: &Request) -> Result<Response<Body>, ApiErro
             Utc::now(),
         )
         .await
-        .map_err(|e| auth_failure(e.into(), credential.transport))?;
+        .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
     Ok(session_response(api, &current, credential.transport))
 }
 

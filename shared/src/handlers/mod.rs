@@ -27,7 +27,7 @@ pub use sessions::{create, logout, refresh, validate};
 
 use crate::http::origin::{apply_cors, check_csrf, preflight};
 use crate::http::request::{Credential, client_info, session_credential};
-use crate::http::response::{append_set_cookie, json_response, with_etag};
+use crate::http::response::{append_set_cookie, json_response, rotation_cookie, with_etag};
 use crate::http::{ApiError, HttpSettings, Matched, Route, SessionBody, Transport};
 use crate::identity::IdTokenVerifier;
 use crate::session::{Current, SessionService};
@@ -91,16 +91,6 @@ pub(crate) fn iam_caller(req: &Request) -> Option<String> {
     }
 }
 
-/// Marks an authentication failure according to how the token came: a cookie is cleared, a
-/// bearer client gets a challenge.
-fn auth_failure(error: ApiError, transport: Transport) -> ApiError {
-    match transport {
-        Transport::Cookie if error.is_unauthorized() => error.clearing_cookie(),
-        Transport::Bearer => error.with_bearer_challenge(),
-        Transport::Cookie => error,
-    }
-}
-
 /// 200 with the session. When the token changed (rotation, or a retired token resolved to its
 /// successor), a cookie client gets the new cookie and a bearer client the new token in the
 /// body.
@@ -131,7 +121,7 @@ async fn caller_session(api: &Api, req: &Request) -> Result<(Credential, Current
             Utc::now(),
         )
         .await
-        .map_err(|e| auth_failure(e.into(), credential.transport))?;
+        .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
     Ok((credential, current))
 }
 
@@ -143,11 +133,7 @@ fn keeping_rotation(
     current: &Current,
     transport: Transport,
 ) -> Response<Body> {
-    if let (Some(token), Transport::Cookie) = (&current.new_token, transport) {
-        let cookie = api.http.cookie.issue(
-            token.expose_secret(),
-            current.session.cookie_max_age(Utc::now()),
-        );
+    if let Some(cookie) = rotation_cookie(&api.http.cookie, current, transport) {
         append_set_cookie(&mut response, &cookie);
     }
     response

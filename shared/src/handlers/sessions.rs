@@ -6,7 +6,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Error, Request, Response};
 use tracing::instrument;
 
-use super::{Api, SignIn, auth_failure, caller_session, iam_caller, serve, session_response};
+use super::{Api, SignIn, caller_session, iam_caller, serve, session_response};
 use crate::domain::{SessionData, TenantId, UserId};
 use crate::http::bodies::CreateRequest;
 use crate::http::request::{bearer, client_info, json_body, session_credential};
@@ -163,7 +163,7 @@ async fn refresh_session(api: &Api, req: &Request) -> Result<Response<Body>, Api
         .sessions
         .refresh(&credential.token, &client_info(req), now)
         .await
-        .map_err(|e| auth_failure(e.into(), credential.transport))?;
+        .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
     Ok(session_response(api, &current, credential.transport))
 }
 

@@ -7,6 +7,7 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use super::Transport;
 use super::cookies::{ConflictingCookies, CookiePolicy};
 use super::response::json_response;
 use crate::domain::{DataError, RevocationReason, TokenFormatError};
@@ -208,6 +209,21 @@ impl ApiError {
     pub fn with_bearer_challenge(mut self) -> Self {
         self.bearer_challenge = true;
         self
+    }
+
+    /// Marks an authentication failure according to how the token came: a cookie is cleared,
+    /// a bearer client gets a challenge.
+    pub fn for_transport(self, transport: Transport) -> Self {
+        match transport {
+            Transport::Cookie if self.is_unauthorized() => self.clearing_cookie(),
+            Transport::Bearer => self.with_bearer_challenge(),
+            Transport::Cookie => self,
+        }
+    }
+
+    /// Whether the answer clears the session cookie.
+    pub fn clears_cookie(&self) -> bool {
+        self.clear_cookie
     }
 
     /// The status code.

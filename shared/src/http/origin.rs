@@ -78,11 +78,20 @@ fn is_unsafe(method: &Method) -> bool {
 /// Rejects a state-changing request that could carry the session cookie unless it comes from
 /// an allowed origin. Bearer requests (no ambient credential) pass.
 pub(crate) fn check_csrf(req: &Request, allowed: &[String]) -> Result<(), ApiError> {
-    if !is_unsafe(req.method()) || req.headers().contains_key(AUTHORIZATION) {
+    check_csrf_in(req.method(), req.headers(), allowed)
+}
+
+/// [`check_csrf`] from a request's method and headers.
+pub(crate) fn check_csrf_in(
+    method: &Method,
+    headers: &HeaderMap,
+    allowed: &[String],
+) -> Result<(), ApiError> {
+    if !is_unsafe(method) || headers.contains_key(AUTHORIZATION) {
         return Ok(());
     }
-    match request_origin(req.headers()) {
-        Some(origin) if is_allowed(&origin, req.headers(), allowed) => Ok(()),
+    match request_origin(headers) {
+        Some(origin) if is_allowed(&origin, headers, allowed) => Ok(()),
         Some(_) => Err(ApiError::csrf_rejected(
             "this origin may not send cookie-authenticated requests to this API",
         )),

@@ -2,8 +2,8 @@
 //! info API Gateway saw, and JSON bodies under a size limit. Every rejection is a 4xx
 //! [`ApiError`]; nothing here touches a session.
 
-use lambda_http::http::HeaderMap;
 use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
+use lambda_http::http::{Extensions, HeaderMap};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 use serde::de::DeserializeOwned;
@@ -81,13 +81,22 @@ pub(crate) fn credential_in(
     headers: &HeaderMap,
     cookies: &CookiePolicy,
 ) -> Result<Credential, ApiError> {
+    optional_credential_in(headers, cookies)?.ok_or_else(ApiError::unauthenticated)
+}
+
+/// The session token of a request, `None` when it carries neither `Authorization` nor the
+/// session cookie (an anonymous caller, where anonymous callers are allowed).
+pub(crate) fn optional_credential_in(
+    headers: &HeaderMap,
+    cookies: &CookiePolicy,
+) -> Result<Option<Credential>, ApiError> {
     if let Some(raw) = bearer_in(headers).map_err(ApiError::with_bearer_challenge)? {
         let token =
             SessionToken::parse(raw).map_err(|e| ApiError::from(e).with_bearer_challenge())?;
-        return Ok(Credential {
+        return Ok(Some(Credential {
             token,
             transport: Transport::Bearer,
-        });
+        }));
     }
     let cookie_bytes: usize = headers.get_all(COOKIE).iter().map(|v| v.len()).sum();
     if cookie_bytes > MAX_COOKIE_HEADER_BYTES {
@@ -96,23 +105,31 @@ pub(crate) fn credential_in(
         ))
         .clearing_cookie());
     }
-    let raw = cookies
+    let Some(raw) = cookies
         .read(headers)
         .map_err(|e| ApiError::from(e).clearing_cookie())?
-        .ok_or_else(ApiError::unauthenticated)?;
+    else {
+        return Ok(None);
+    };
     let token = SessionToken::parse(&raw).map_err(|e| ApiError::from(e).clearing_cookie())?;
-    Ok(Credential {
+    Ok(Some(Credential {
         token,
         transport: Transport::Cookie,
-    })
+    }))
 }
 
 /// Source IP from the API Gateway request context (v2 or v1), and the user agent. API Gateway
 /// copies the `User-Agent` header into the context; the header is read first because local
 /// runtimes (`cargo lambda watch`) fill the context with their own.
 pub(crate) fn client_info(req: &Request) -> ClientInfo {
-    let header_ua = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
-    match req.request_context_ref() {
+    client_info_in(req.headers(), req.extensions())
+}
+
+/// [`client_info`] from a request's parts: outside Lambda (no request context) only the user
+/// agent is known.
+pub(crate) fn client_info_in(headers: &HeaderMap, extensions: &Extensions) -> ClientInfo {
+    let header_ua = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
+    match extensions.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ClientInfo::new(
             ctx.http.source_ip.as_deref(),
             header_ua.or(ctx.http.user_agent.as_deref()),

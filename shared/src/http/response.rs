@@ -7,7 +7,10 @@ use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use super::Transport;
+use super::cookies::CookiePolicy;
 use crate::domain::{Device, Session, SessionEntry, SessionId, SessionToken, TenantId, UserId};
+use crate::session::Current;
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -160,4 +163,21 @@ pub(crate) fn with_etag(mut response: Response<Body>, session: &Session) -> Resp
         response.headers_mut().insert(header::ETAG, v);
     }
     response
+}
+
+/// The `Set-Cookie` that hands a cookie client the token a validation moved it to (rotation,
+/// or a retired token resolved to its successor). `None` for bearer clients: their tokens are
+/// not rotated on validate, and a successor reaches them in a body, never in a cookie.
+pub(crate) fn rotation_cookie(
+    cookies: &CookiePolicy,
+    current: &Current,
+    transport: Transport,
+) -> Option<String> {
+    match (&current.new_token, transport) {
+        (Some(token), Transport::Cookie) => Some(cookies.issue(
+            token.expose_secret(),
+            current.session.cookie_max_age(Utc::now()),
+        )),
+        _ => None,
+    }
 }

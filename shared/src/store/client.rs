@@ -42,6 +42,30 @@ pub fn client_from_env(timeouts: &StoreTimeouts) -> Client {
     Client::from_conf(client_config(|name| std::env::var(name).ok(), timeouts).build())
 }
 
+/// Builds the DynamoDB client of a service outside Lambda (the `guard` feature) with
+/// `aws-config`'s default chain: credentials from the environment, shared profiles and SSO,
+/// web identity (EKS), the ECS task role or instance metadata, refreshed before they expire;
+/// the region and `AWS_ENDPOINT_URL_DYNAMODB` likewise. Same HTTPS stack, timeouts and
+/// retries as the functions' client.
+#[cfg(feature = "guard")]
+pub async fn client_from_default_chain(timeouts: &StoreTimeouts) -> Client {
+    let shared = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .timeout_config(timeout_config(timeouts))
+        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts))
+        .load()
+        .await;
+    Client::new(&shared)
+}
+
+fn timeout_config(timeouts: &StoreTimeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(timeouts.attempt.min(StdDuration::from_secs(1)))
+        .operation_timeout(timeouts.operation)
+        .operation_attempt_timeout(timeouts.attempt)
+        .build()
+}
+
 /// The configuration [`client_from_env`] builds, with the variables read through `lookup`:
 /// what the tests build their clients from (adding only an operation counter), so the
 /// budgets and retries they exercise are the functions' own.
@@ -58,13 +82,7 @@ pub fn client_config(
                 .or_else(|| var("AWS_DEFAULT_REGION"))
                 .map(Region::new),
         )
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeouts.attempt.min(StdDuration::from_secs(1)))
-                .operation_timeout(timeouts.operation)
-                .operation_attempt_timeout(timeouts.attempt)
-                .build(),
-        )
+        .timeout_config(timeout_config(timeouts))
         .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts));
     if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
         config = config.credentials_provider(Credentials::new(

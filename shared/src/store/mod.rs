@@ -28,6 +28,8 @@ mod writes;
 use aws_sdk_dynamodb::Client;
 use chrono::Duration;
 
+#[cfg(feature = "guard")]
+pub use client::client_from_default_chain;
 pub use client::{StoreTimeouts, client_config, client_from_env, https_client};
 pub use error::StoreError;
 pub use reads::{Owner, PageKey};

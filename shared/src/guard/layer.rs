@@ -1,0 +1,129 @@
+//! The tower layer: validates each request's session before the inner service runs, answers
+//! refusals itself, and passes a rotated cookie back on the inner service's response.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use lambda_http::http::{HeaderValue, Request, Response, header};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{Session, SessionGuard, Verdict};
+
+/// Marks a request the guard has seen, so the extractor can tell "no session" (401) from "no
+/// guard installed" (a bug: 500).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GuardRan;
+
+/// A tower layer that validates the session of every request (see [`SessionGuard`]).
+///
+/// By default a session is required: a request without one gets the session API's JSON 401
+/// (clearing a dead cookie, or a bearer challenge) and never reaches the service.
+/// [`SessionLayer::optional`] lets anonymous requests through instead. Either way a store
+/// failure is 503 with `Retry-After` and never signs anyone out, and a cookie-authenticated
+/// `POST`/`PUT`/`PATCH`/`DELETE` must come from an allowed origin (403 `csrf_rejected`).
+#[derive(Clone)]
+pub struct SessionLayer {
+    guard: Arc<SessionGuard>,
+    optional: bool,
+}
+
+impl SessionLayer {
+    /// A layer that requires a session.
+    pub fn new(guard: SessionGuard) -> Self {
+        Self {
+            guard: Arc::new(guard),
+            optional: false,
+        }
+    }
+
+    /// Lets requests without a valid session through to the service, which sees no
+    /// [`Session`] (axum: extract `Option<Session>`). A dead cookie is still cleared.
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = GuardService<S>;
+
+    fn layer(&self, inner: S) -> GuardService<S> {
+        GuardService {
+            inner,
+            guard: Arc::clone(&self.guard),
+            optional: self.optional,
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around another.
+#[derive(Clone)]
+pub struct GuardService<S> {
+    inner: S,
+    guard: Arc<SessionGuard>,
+    optional: bool,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for GuardService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<String> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The clone that was made ready is the one that runs (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let guard = Arc::clone(&self.guard);
+        let optional = self.optional;
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let verdict = guard
+                .check(&parts.method, &parts.headers, &parts.extensions)
+                .await;
+            parts.extensions.insert(GuardRan);
+            let set_cookie = match verdict {
+                Verdict::Admitted {
+                    session,
+                    set_cookie,
+                } => {
+                    parts.extensions.insert::<Session>(session);
+                    set_cookie
+                }
+                Verdict::Anonymous if optional => None,
+                Verdict::Refused(error) if optional && error.is_unauthorized() => {
+                    error.clears_cookie().then(|| guard.clearing_cookie())
+                }
+                Verdict::Anonymous => {
+                    let error = crate::http::ApiError::unauthenticated();
+                    return Ok(into_body(guard.answer(error)));
+                }
+                Verdict::Refused(error) => return Ok(into_body(guard.answer(error))),
+            };
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// A JSON answer of the session API with the body type of the guarded service.
+pub(crate) fn into_body<B: From<String>>(response: Response<lambda_http::Body>) -> Response<B> {
+    let (parts, body) = response.into_parts();
+    let text = String::from_utf8_lossy(body.as_ref()).into_owned();
+    Response::from_parts(parts, B::from(text))
+}
