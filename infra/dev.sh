@@ -25,6 +25,8 @@ use_dev_auth_defaults
 export SESSION_TABLE_NAME="${SESSION_TABLE_NAME:-sessions}"
 # The local demo frontend's origin may send cookie-authenticated requests (CSRF allowlist, CORS).
 export SESSION_ALLOWED_ORIGINS="${SESSION_ALLOWED_ORIGINS:-http://localhost:$DEMO_PORT}"
+# The API's own origin (the CSRF check never trusts Host): what the README's curl examples send.
+export SESSION_PUBLIC_ORIGIN="${SESSION_PUBLIC_ORIGIN:-http://localhost:$API_PORT}"
 export RUST_LOG="${RUST_LOG:-info}"
 
 cd "$ROOT_DIR"

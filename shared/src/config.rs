@@ -16,6 +16,7 @@ use chrono::Duration;
 use crate::domain::{Lifetimes, LifetimesError};
 use crate::http::HttpSettings;
 use crate::http::cookies::{CookiePolicy, CookiePolicyError, SameSite};
+use crate::http::origin::Origins;
 use crate::identity::{Hs256Config, JwtConfig, parse_issuers};
 use crate::session::Policy;
 use crate::store::StoreTimeouts;
@@ -145,6 +146,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "SESSION_ALLOWED_ORIGINS",
         default: None,
         meaning: "comma-separated origins allowed to send cookie-authenticated POST/PATCH/DELETE, and CORS",
+    },
+    Setting {
+        name: "SESSION_PUBLIC_ORIGIN",
+        default: None,
+        meaning: "the API's own origin (scheme, host, port); unset: https:// and API Gateway's domain name",
     },
     Setting {
         name: "SESSION_TRUSTED_CALLER",
@@ -289,15 +295,30 @@ impl Config {
             ip_change: env.parsed("SESSION_IP_CHANGE")?,
             max_per_user: (max_per_user > 0).then_some(max_per_user),
         };
-        let allowed_origins = env
-            .optional("SESSION_ALLOWED_ORIGINS")
-            .map(|raw| parse_origins(&raw))
-            .transpose()?
-            .unwrap_or_default();
+        let origins = Origins {
+            allowed: env
+                .optional("SESSION_ALLOWED_ORIGINS")
+                .map(|raw| parse_origins("SESSION_ALLOWED_ORIGINS", &raw))
+                .transpose()?
+                .unwrap_or_default(),
+            public: env
+                .optional("SESSION_PUBLIC_ORIGIN")
+                .map(|raw| parse_origins("SESSION_PUBLIC_ORIGIN", &raw))
+                .transpose()?
+                .map(|mut one| match one.len() {
+                    1 => Ok(one.remove(0)),
+                    _ => Err(ConfigError::Invalid {
+                        name: "SESSION_PUBLIC_ORIGIN",
+                        value: one.join(","),
+                        reason: "expected one origin".into(),
+                    }),
+                })
+                .transpose()?,
+        };
 
         let http = HttpSettings {
             cookie,
-            allowed_origins,
+            origins,
             trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
             authorizer_data_keys: env
                 .optional("SESSION_AUTHORIZER_DATA_KEYS")
@@ -377,13 +398,13 @@ pub fn identity_from_lookup(
 
 /// `https://app.example.com, http://localhost:9001` → normalised origins (scheme://host[:port],
 /// lowercase, no path). A value that is not an origin fails start-up.
-fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+fn parse_origins(name: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
     raw.split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .map(|o| {
             crate::http::origin::normalize(o).ok_or_else(|| ConfigError::Invalid {
-                name: "SESSION_ALLOWED_ORIGINS",
+                name,
                 value: o.to_owned(),
                 reason:
                     "expected an origin like https://app.example.com (scheme and host, no path)"

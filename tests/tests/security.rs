@@ -230,3 +230,151 @@ async fn a_replayed_token_answers_session_revoked() {
     assert_eq!((after.status, after.error_code()), (401, "session_revoked"));
     table.drop_table().await;
 }
+
+/// A cookie refresh from `origin` headers (after dropping the test frontend's `Origin`): its
+/// status and error code.
+async fn refresh_from(
+    app: &session_shared::SignIn,
+    payload: Payload,
+    token: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut event = Event::new(payload, "POST", "/sessions/current/refresh")
+        .without_header("origin")
+        .session_cookie(token);
+    for (name, value) in headers {
+        event = event.header(name, value);
+    }
+    let reply = invoke(app, Function::Refresh, event).await;
+    let code = if reply.status >= 400 {
+        reply.error_code().to_owned()
+    } else {
+        String::new()
+    };
+    (reply.status, code)
+}
+
+#[tokio::test]
+async fn origin_null_is_refused_even_beside_an_allowed_referer() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let token = signed_in(&app).await;
+
+    for payload in [Payload::V2, Payload::V1] {
+        let answer = refresh_from(
+            &app,
+            payload,
+            &token,
+            &[
+                ("Origin", "null"),
+                ("Referer", &format!("{ALLOWED_ORIGIN}/account")),
+            ],
+        )
+        .await;
+        assert_eq!(answer, (403, "csrf_rejected".to_owned()), "{payload:?}");
+    }
+    // The Referer still stands in when there is no Origin header at all.
+    let referer_only = refresh_from(
+        &app,
+        Payload::V2,
+        &token,
+        &[("Referer", &format!("{ALLOWED_ORIGIN}/account"))],
+    )
+    .await;
+    assert_eq!(referer_only.0, 200);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_host_header_chosen_by_the_client_never_makes_its_origin_the_apis_own() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let token = signed_in(&app).await;
+
+    for payload in [Payload::V2, Payload::V1] {
+        let answer = refresh_from(
+            &app,
+            payload,
+            &token,
+            &[("Origin", "http://evil.example"), ("Host", "evil.example")],
+        )
+        .await;
+        assert_eq!(answer, (403, "csrf_rejected".to_owned()), "{payload:?}");
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn the_configured_own_origin_is_matched_by_scheme_host_and_port() {
+    let table = TestTable::new().await;
+    let app = app(
+        &table,
+        &[("SESSION_PUBLIC_ORIGIN", "http://127.0.0.1:9300")],
+    );
+    let token = signed_in(&app).await;
+
+    let other_scheme = refresh_from(
+        &app,
+        Payload::V2,
+        &token,
+        &[("Origin", "https://127.0.0.1:9300")],
+    )
+    .await;
+    let other_port = refresh_from(
+        &app,
+        Payload::V2,
+        &token,
+        &[("Origin", "http://127.0.0.1:9301")],
+    )
+    .await;
+    let own = refresh_from(
+        &app,
+        Payload::V2,
+        &token,
+        &[("Origin", "http://127.0.0.1:9300")],
+    )
+    .await;
+
+    assert_eq!(other_scheme, (403, "csrf_rejected".to_owned()));
+    assert_eq!(other_port, (403, "csrf_rejected".to_owned()));
+    assert_eq!(own.0, 200);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn unconfigured_the_own_origin_is_api_gateways_domain_name_over_https() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+
+    // The fixtures' request contexts name these domains.
+    for (payload, domain) in [
+        (
+            Payload::V2,
+            "aaaaaaaaaa.execute-api.us-west-2.amazonaws.com",
+        ),
+        (
+            Payload::V1,
+            "gy415nuibc.execute-api.us-east-1.amazonaws.com",
+        ),
+    ] {
+        let token = signed_in(&app).await;
+        let https = refresh_from(
+            &app,
+            payload,
+            &token,
+            &[("Origin", &format!("https://{domain}"))],
+        )
+        .await;
+        assert_eq!(https.0, 200, "{payload:?}");
+        let token_now = signed_in(&app).await;
+        let http = refresh_from(
+            &app,
+            payload,
+            &token_now,
+            &[("Origin", &format!("http://{domain}"))],
+        )
+        .await;
+        assert_eq!(http, (403, "csrf_rejected".to_owned()), "{payload:?}");
+    }
+    table.drop_table().await;
+}

@@ -74,7 +74,7 @@ impl SessionGuard {
         };
         let transport = credential.transport;
         if transport == Transport::Cookie
-            && let Err(error) = check_csrf_in(method, headers, &self.http.allowed_origins)
+            && let Err(error) = check_csrf_in(method, headers, extensions, &self.http.origins)
         {
             return Verdict::Refused(error);
         }

@@ -56,7 +56,7 @@ async fn serve(
     routes: &[Route],
     handler: impl AsyncFnOnce(Matched) -> Result<Response<Body>, ApiError>,
 ) -> Result<Response<Body>, Error> {
-    let allowed = &api.http.allowed_origins;
+    let allowed = &api.http.origins;
     let result = if req.method() == Method::OPTIONS {
         preflight(req, allowed)
     } else {

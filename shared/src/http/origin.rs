@@ -2,17 +2,20 @@
 //! answers for the allowlisted origins.
 //!
 //! A browser attaches the session cookie to requests any site makes, so a POST/PATCH/DELETE
-//! carrying the cookie is only accepted when its `Origin` (or, lacking one, its `Referer`) is the
-//! API's own origin or one of `SESSION_ALLOWED_ORIGINS`. Requests with `Authorization: Bearer`
-//! carry no ambient credential and are exempt.
+//! carrying the cookie is only accepted when its `Origin` (or, only when there is no `Origin`
+//! header, its `Referer`) is the API's own origin or one of `SESSION_ALLOWED_ORIGINS`, compared
+//! by scheme, host and port. The API's own origin comes from configuration
+//! (`SESSION_PUBLIC_ORIGIN`) or API Gateway's request context, never from `Host`. `Origin: null`
+//! is never allowed. Requests with `Authorization` carry no ambient credential and are exempt.
 
 use lambda_http::http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, HOST, ORIGIN, REFERER, VARY,
+    ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN, REFERER, VARY,
 };
-use lambda_http::http::{HeaderMap, HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::ApiError;
 
@@ -43,32 +46,65 @@ pub fn normalize(raw: &str) -> Option<String> {
     valid.then(|| format!("{scheme}://{authority}"))
 }
 
-/// The origin a browser says the request comes from: `Origin`, else the origin of `Referer`.
-/// `Origin: null` (sandboxed frames, some redirects) counts as no origin.
-fn request_origin(headers: &HeaderMap) -> Option<String> {
+/// Which origins may send cookie-authenticated unsafe requests, and get credentialed CORS
+/// answers: the allowlist and the API's own origin. Never decided by the `Host` header, which
+/// the client chooses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origins {
+    /// `SESSION_ALLOWED_ORIGINS`, normalized.
+    pub allowed: Vec<String>,
+    /// The API's own origin (`SESSION_PUBLIC_ORIGIN`). When unset: `https://` and the domain
+    /// name in API Gateway's request context, where there is one.
+    pub public: Option<String>,
+}
+
+impl Origins {
+    /// The API's own origin for a request: the configured one, else API Gateway's.
+    fn own(&self, extensions: &Extensions) -> Option<String> {
+        if self.public.is_some() {
+            return self.public.clone();
+        }
+        let domain = match extensions.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.as_deref(),
+            Some(RequestContext::ApiGatewayV1(ctx)) => ctx.domain_name.as_deref(),
+            _ => None,
+        }?;
+        normalize(&format!("https://{domain}"))
+    }
+
+    /// Whether `origin` (normalized: scheme, host and port) may act with the cookie.
+    fn allow(&self, origin: &str, extensions: &Extensions) -> bool {
+        self.allowed.iter().any(|a| a == origin) || self.own(extensions).as_deref() == Some(origin)
+    }
+}
+
+/// Where a browser says the request comes from.
+enum Claimed {
+    /// `Origin`, or the origin of `Referer` when there is no `Origin` header.
+    Origin(String),
+    /// An `Origin` that is no origin: `null` (sandboxed frames, some redirects) or garbage.
+    /// It alone decides: a `Referer` beside it is not consulted.
+    Opaque,
+    /// Neither header.
+    Nothing,
+}
+
+fn claimed_origin(headers: &HeaderMap) -> Claimed {
     let header = |name| {
         headers
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    match header(ORIGIN) {
-        Some(origin) if origin != "null" => normalize(origin),
-        _ => header(REFERER).and_then(normalize),
+    if headers.contains_key(ORIGIN) {
+        return match header(ORIGIN).and_then(normalize) {
+            Some(origin) => Claimed::Origin(origin),
+            None => Claimed::Opaque,
+        };
     }
-}
-
-/// Whether `origin` is the API's own (same host and port as the request's `Host`).
-fn is_same_origin(origin: &str, headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host.trim()))
-}
-
-fn is_allowed(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
-    allowed.iter().any(|a| a == origin) || is_same_origin(origin, headers)
+    match header(REFERER).and_then(normalize) {
+        Some(origin) => Claimed::Origin(origin),
+        None => Claimed::Nothing,
+    }
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -77,36 +113,36 @@ fn is_unsafe(method: &Method) -> bool {
 
 /// Rejects a state-changing request that could carry the session cookie unless it comes from
 /// an allowed origin. Bearer requests (no ambient credential) pass.
-pub(crate) fn check_csrf(req: &Request, allowed: &[String]) -> Result<(), ApiError> {
-    check_csrf_in(req.method(), req.headers(), allowed)
+pub(crate) fn check_csrf(req: &Request, origins: &Origins) -> Result<(), ApiError> {
+    check_csrf_in(req.method(), req.headers(), req.extensions(), origins)
 }
 
-/// [`check_csrf`] from a request's method and headers.
+/// [`check_csrf`] from a request's parts.
 pub(crate) fn check_csrf_in(
     method: &Method,
     headers: &HeaderMap,
-    allowed: &[String],
+    extensions: &Extensions,
+    origins: &Origins,
 ) -> Result<(), ApiError> {
     if !is_unsafe(method) || headers.contains_key(AUTHORIZATION) {
         return Ok(());
     }
-    match request_origin(headers) {
-        Some(origin) if is_allowed(&origin, headers, allowed) => Ok(()),
-        Some(_) => Err(ApiError::csrf_rejected(
+    match claimed_origin(headers) {
+        Claimed::Origin(origin) if origins.allow(&origin, extensions) => Ok(()),
+        Claimed::Origin(_) | Claimed::Opaque => Err(ApiError::csrf_rejected(
             "this origin may not send cookie-authenticated requests to this API",
         )),
-        None => Err(ApiError::csrf_rejected(
+        Claimed::Nothing => Err(ApiError::csrf_rejected(
             "a cookie-authenticated request must carry an Origin (or Referer) header",
         )),
     }
 }
 
 /// Answers a CORS preflight: 204 with the allowances for an allowed origin, 403 otherwise.
-pub(crate) fn preflight(req: &Request, allowed: &[String]) -> Result<Response<Body>, ApiError> {
-    let origin = request_origin(req.headers());
+pub(crate) fn preflight(req: &Request, origins: &Origins) -> Result<Response<Body>, ApiError> {
     let requested = req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
-    match origin {
-        Some(origin) if requested && is_allowed(&origin, req.headers(), allowed) => {
+    match claimed_origin(req.headers()) {
+        Claimed::Origin(origin) if requested && origins.allow(&origin, req.extensions()) => {
             let mut response = Response::builder()
                 .status(StatusCode::NO_CONTENT)
                 .body(Body::Empty)
@@ -130,7 +166,7 @@ pub(crate) fn preflight(req: &Request, allowed: &[String]) -> Result<Response<Bo
 
 /// Adds the credentialed CORS headers to a response when the request's `Origin` is allowed.
 /// Always `Vary: Origin`, so caches never hand one origin's answer to another.
-pub(crate) fn apply_cors(req: &Request, allowed: &[String], response: &mut Response<Body>) {
+pub(crate) fn apply_cors(req: &Request, origins: &Origins, response: &mut Response<Body>) {
     let headers = response.headers_mut();
     headers.append(VARY, HeaderValue::from_static("Origin"));
     let Some(origin) = req
@@ -141,7 +177,7 @@ pub(crate) fn apply_cors(req: &Request, allowed: &[String], response: &mut Respo
     else {
         return;
     };
-    if !is_allowed(&origin, req.headers(), allowed) {
+    if !origins.allow(&origin, req.extensions()) {
         return;
     }
     if let Ok(value) = HeaderValue::from_str(&origin) {
@@ -173,8 +209,11 @@ mod tests {
 
     const ALLOWED: &[&str] = &["https://app.example.com"];
 
-    fn allowed() -> Vec<String> {
-        ALLOWED.iter().map(|s| s.to_string()).collect()
+    fn allowed() -> Origins {
+        Origins {
+            allowed: ALLOWED.iter().map(|s| s.to_string()).collect(),
+            public: None,
+        }
     }
 
     #[test]
@@ -239,16 +278,94 @@ mod tests {
         assert!(check_csrf(&bad, &allowed()).is_err());
     }
 
+    fn public(origin: &str) -> Origins {
+        Origins {
+            allowed: Vec::new(),
+            public: Some(origin.to_owned()),
+        }
+    }
+
     #[test]
-    fn the_apis_own_origin_is_always_allowed() {
+    fn the_apis_configured_own_origin_is_allowed() {
+        let req = request(Method::POST, &[("origin", "http://localhost:9000")]);
+        assert!(check_csrf(&req, &public("http://localhost:9000")).is_ok());
+    }
+
+    #[test]
+    fn the_host_header_never_makes_an_origin_the_apis_own() {
+        // Origin and Host agree, as an attacker's own request can make them.
         let req = request(
             Method::POST,
-            &[
-                ("origin", "http://localhost:9000"),
-                ("host", "localhost:9000"),
-            ],
+            &[("origin", "http://evil.example"), ("host", "evil.example")],
         );
-        assert!(check_csrf(&req, &[]).is_ok());
+        assert_eq!(
+            check_csrf(&req, &Origins::default()).unwrap_err().code(),
+            "csrf_rejected"
+        );
+        assert!(check_csrf(&req, &public("https://api.example.com")).is_err());
+    }
+
+    #[test]
+    fn the_own_origin_is_compared_by_scheme_host_and_port() {
+        let own = public("http://127.0.0.1:9300");
+        for other in [
+            "https://127.0.0.1:9300",
+            "http://127.0.0.1:9301",
+            "http://localhost:9300",
+        ] {
+            let req = request(Method::POST, &[("origin", other)]);
+            assert!(check_csrf(&req, &own).is_err(), "{other}");
+        }
+    }
+
+    #[test]
+    fn without_configuration_the_own_origin_is_https_and_api_gateways_domain_name() {
+        let mut req = request(
+            Method::POST,
+            &[(
+                "origin",
+                "https://abc123.execute-api.eu-west-1.amazonaws.com",
+            )],
+        );
+        let context: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext =
+            serde_json::from_value(serde_json::json!({
+                "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+                "http": {"method": "POST"}
+            }))
+            .unwrap();
+        req.extensions_mut()
+            .insert(RequestContext::ApiGatewayV2(context));
+        assert!(check_csrf(&req, &Origins::default()).is_ok());
+        let mut plain = request(
+            Method::POST,
+            &[(
+                "origin",
+                "http://abc123.execute-api.eu-west-1.amazonaws.com",
+            )],
+        );
+        *plain.extensions_mut() = req.extensions().clone();
+        assert!(
+            check_csrf(&plain, &Origins::default()).is_err(),
+            "http is not the API's scheme"
+        );
+    }
+
+    #[test]
+    fn an_origin_header_alone_decides_even_beside_an_allowed_referer() {
+        for origin in ["null", "https://evil.example", "not an origin"] {
+            let req = request(
+                Method::POST,
+                &[
+                    ("origin", origin),
+                    ("referer", "https://app.example.com/account"),
+                ],
+            );
+            assert_eq!(
+                check_csrf(&req, &allowed()).unwrap_err().code(),
+                "csrf_rejected",
+                "{origin}"
+            );
+        }
     }
 
     #[test]

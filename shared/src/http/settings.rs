@@ -1,6 +1,7 @@
 //! The HTTP layer's settings type, assembled by `config` from the `SESSION_*` variables.
 
 use super::cookies::CookiePolicy;
+use super::origin::Origins;
 
 /// How requests are read and answered.
 #[derive(Debug, Clone)]
@@ -8,8 +9,8 @@ pub struct HttpSettings {
     /// The session cookie: name, attributes.
     pub cookie: CookiePolicy,
     /// Origins whose cookie-authenticated unsafe requests are accepted (CSRF) and that get
-    /// credentialed CORS answers. The API's own origin is always accepted.
-    pub allowed_origins: Vec<String>,
+    /// credentialed CORS answers: the allowlist and the API's own origin.
+    pub origins: Origins,
     /// `POST /sessions` trusts `user_id` / `tenant_id` from the body of IAM-signed callers.
     pub trusted_caller: bool,
     /// Keys of the session data the authorizer passes on in its context.
