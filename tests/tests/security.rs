@@ -378,3 +378,36 @@ async fn unconfigured_the_own_origin_is_api_gateways_domain_name_over_https() {
     }
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_login_ticket_with_a_critical_header_extension_is_refused() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "sub": "alice", "iss": session_tests::ISSUER, "aud": session_tests::AUDIENCE,
+        "iat": now, "exp": now + 300,
+    });
+    let mut header = Header::new(Algorithm::HS256);
+    header.crit = Some(vec!["x-unknown".to_owned()]);
+    let ticket = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(session_tests::SECRET.as_bytes()),
+    )
+    .unwrap();
+
+    for payload in [Payload::V2, Payload::V1] {
+        let reply = invoke(
+            &app,
+            Function::Create,
+            Event::new(payload, "POST", "/sessions").bearer(&ticket),
+        )
+        .await;
+        assert_eq!((reply.status, reply.error_code()), (401, "invalid_token"));
+        assert!(reply.set_cookies.is_empty());
+    }
+    assert!(table.token_items().await.is_empty(), "no session was made");
+    table.drop_table().await;
+}

@@ -79,6 +79,10 @@ pub enum IdentityError {
     /// A key the issuer does not publish.
     #[error("the identity token is signed with a key its issuer does not publish")]
     UnknownKey,
+    /// The header lists critical extensions (`crit`): this service understands none, and
+    /// RFC 7515 §4.1.11 requires refusing a token whose critical extensions are not understood.
+    #[error("the identity token requires header extensions (crit) this service does not support")]
+    UnsupportedCriticalExtension,
     /// The issuer's keys could not be fetched: not the caller's fault (503).
     #[error("the identity provider's keys are unavailable")]
     KeysUnavailable,

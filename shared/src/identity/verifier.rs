@@ -105,6 +105,9 @@ impl IdTokenVerifier {
             }
             other => other,
         })?;
+        if header.crit.is_some() {
+            return Err(IdentityError::UnsupportedCriticalExtension);
+        }
         let issuer = self.issuer_of(token)?;
         if !issuer.algorithms.contains(&header.alg) {
             return Err(IdentityError::UnsupportedAlgorithm);
@@ -458,6 +461,30 @@ mod tests {
         );
         let token = format!("{header}.{body}.");
         assert_eq!(verify(&token), Err(IdentityError::UnsupportedAlgorithm));
+    }
+
+    #[test]
+    fn a_ticket_with_critical_header_extensions_is_rejected() {
+        for crit in [vec!["x-unknown".to_owned()], vec!["b64".to_owned()], vec![]] {
+            let mut header = Header::new(Algorithm::HS256);
+            header.crit = Some(crit.clone());
+            let token =
+                jsonwebtoken::encode(&header, &claims("alice"), &EncodingKey::from_secret(SECRET))
+                    .unwrap();
+            assert_eq!(
+                verify(&token),
+                Err(IdentityError::UnsupportedCriticalExtension),
+                "{crit:?}"
+            );
+        }
+        // The same ticket without `crit` passes: the check is what refuses it.
+        let plain = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims("alice"),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(verify(&plain).is_ok());
     }
 
     #[test]
