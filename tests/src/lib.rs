@@ -647,7 +647,11 @@ pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
     let route = event.route();
     let reply = invoke_service(handler, event).await;
     if let Some((method, path)) = route {
-        record_status(&method, &path, reply.status);
+        let mut headers: Vec<&str> = reply.headers.keys().map(String::as_str).collect();
+        if !reply.set_cookies.is_empty() {
+            headers.push("set-cookie");
+        }
+        record_status(&method, &path, reply.status, &headers);
     }
     reply
 }
@@ -678,15 +682,19 @@ where
     Reply::parse(payload, raw)
 }
 
-/// Appends `METHOD path status` to the file `SESSION_STATUS_LOG` names (`make test` sets it):
-/// the statuses the tests saw, which `documented-statuses` checks against docs/openapi.yaml.
-pub fn record_status(method: &str, path: &str, status: u16) {
+/// Appends `METHOD path status header,header,...` to the file `SESSION_STATUS_LOG` names
+/// (`make test` sets it): the statuses (and the names of the response headers) the tests saw,
+/// which `documented-statuses` checks against docs/openapi.yaml.
+pub fn record_status(method: &str, path: &str, status: u16, headers: &[&str]) {
     use std::io::Write as _;
     let Some(file) = std::env::var_os("SESSION_STATUS_LOG") else {
         return;
     };
     let path = path.split('?').next().unwrap_or(path);
-    let line = format!("{method} {path} {status}\n");
+    let mut names: Vec<String> = headers.iter().map(|h| h.to_ascii_lowercase()).collect();
+    names.sort();
+    names.dedup();
+    let line = format!("{method} {path} {status} {}\n", names.join(","));
     // One short write in append mode: lines of parallel tests do not interleave.
     let written = std::fs::OpenOptions::new()
         .create(true)

@@ -154,6 +154,66 @@ async fn routes_that_need_a_session_answer_401_without_one() {
     table.drop_table().await;
 }
 
+/// Every route that reads the caller's session answers a dead credential as documented: a 401
+/// that clears a cookie, or challenges a bearer token (`WWW-Authenticate`).
+#[tokio::test]
+async fn every_session_route_clears_a_dead_cookie_and_challenges_a_dead_bearer_token() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    // A well-formed token of no session.
+    let dead = session_shared::domain::SessionToken::generate().unwrap();
+    let dead = dead.expose_secret();
+    let routes = [
+        (Function::Validate, "GET", "/sessions/current"),
+        (Function::Refresh, "POST", "/sessions/current/refresh"),
+        (Function::Manage, "GET", "/sessions"),
+        (Function::Manage, "DELETE", "/sessions"),
+        (
+            Function::Manage,
+            "DELETE",
+            "/sessions/6f1c0000-0000-4000-8000-000000000000",
+        ),
+        (Function::Manage, "PATCH", "/sessions/current"),
+    ];
+    for (function, method, path) in routes {
+        let event = || {
+            let event = Event::new(Payload::V2, method, path);
+            if method == "PATCH" {
+                event.json_body(&serde_json::json!({"data": {"theme": "dark"}}))
+            } else {
+                event
+            }
+        };
+        let cookie = invoke(&app, function, event().session_cookie(dead)).await;
+        let bearer = invoke(
+            &app,
+            function,
+            event().without_header("origin").bearer(dead),
+        )
+        .await;
+
+        assert_eq!(cookie.status, 401, "{method} {path}: {:?}", cookie.body);
+        assert_eq!(
+            cookie.set_cookies.len(),
+            1,
+            "{method} {path} clears the cookie"
+        );
+        assert!(cookie.set_cookies[0].contains("Max-Age=0"));
+        assert_eq!(bearer.status, 401, "{method} {path}: {:?}", bearer.body);
+        assert!(
+            bearer
+                .header("www-authenticate")
+                .is_some_and(|c| c.starts_with("Bearer ")),
+            "{method} {path} challenges"
+        );
+        assert!(
+            bearer.set_cookies.is_empty(),
+            "{method} {path}: no cookie to clear"
+        );
+    }
+    table.drop_table().await;
+}
+
 #[tokio::test]
 async fn cookie_requests_from_a_foreign_origin_are_refused_on_every_unsafe_route() {
     let table = TestTable::new().await;

@@ -103,7 +103,8 @@ impl Browser {
         let response = request.send().await.expect("the local stack answers");
         self.jar.absorb(&response);
         let status = response.status();
-        session_tests::record_status(method.as_str(), path, status.as_u16());
+        let names: Vec<&str> = response.headers().keys().map(|h| h.as_str()).collect();
+        session_tests::record_status(method.as_str(), path, status.as_u16(), &names);
         let text = response.text().await.unwrap();
         let body = if text.is_empty() {
             Value::Null

@@ -149,10 +149,20 @@ async fn trusted_callers_sign_users_in_by_id_only_when_enabled_and_iam_signed() 
         (refused.status, refused.error_code()),
         (400, "invalid_request")
     );
+    // Like any unknown field: no word of the trusted-caller mode or its other field.
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    for leak in ["trusted", "TRUSTED", "tenant_id", "IAM"] {
+        assert!(!message.contains(leak), "{message}");
+    }
 
     let on = app(&table, &[("SESSION_TRUSTED_CALLER", "true")]);
     let unsigned = invoke(&on, Function::Create, trusted(Payload::V2)).await;
     assert_eq!((unsigned.status, unsigned.error_code()), (403, "forbidden"));
+    let message = unsigned.body["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("IAM") && !message.contains("trusted"),
+        "{message}"
+    );
 
     for payload in [Payload::V2, Payload::V1] {
         let reply = invoke(
@@ -164,6 +174,107 @@ async fn trusted_callers_sign_users_in_by_id_only_when_enabled_and_iam_signed() 
         assert_eq!(reply.status, 201, "{payload:?}: {}", reply.body);
         assert_eq!(reply.body["user_id"], "u-42");
         assert_eq!(reply.body["tenant_id"], "shop-7");
+    }
+    // Without token_in_body the backend gets the cookie to hand to the browser.
+    let cookie_mode = invoke(
+        &on,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/internal/sessions")
+            .without_header("origin")
+            .header("Authorization", "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261122/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc")
+            .json_body(&json!({ "user_id": "u-43" }))
+            .iam_caller("arn:aws:iam::123456789012:role/backend"),
+    )
+    .await;
+    assert_eq!(cookie_mode.status, 201);
+    assert!(cookie_mode.only_cookie().starts_with("__Host-session="));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_hsts_only_over_https() {
+    let table = TestTable::new().await;
+    let secure = app(&table, &[]);
+    let plain = app(&table, &[("SESSION_COOKIE_SECURE", "false")]);
+    let token = signed_in(&secure).await;
+
+    let cases = [
+        (
+            Function::Validate,
+            Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token),
+        ),
+        (
+            Function::Validate,
+            Event::new(Payload::V1, "GET", "/sessions/current"),
+        ),
+        (
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").raw_body("{", Some("application/json")),
+        ),
+        (
+            Function::Validate,
+            Event::new(Payload::V2, "GET", "/no/such/route"),
+        ),
+        (
+            Function::Echo,
+            Event::new(Payload::V2, "GET", "/example/whoami"),
+        ),
+    ];
+    for (function, event) in cases {
+        let reply = invoke(&secure, function, event.clone()).await;
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{event:?}"
+        );
+        assert_eq!(
+            reply.header("content-security-policy"),
+            Some("default-src 'none'; frame-ancestors 'none'")
+        );
+        assert_eq!(reply.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(
+            reply.header("strict-transport-security"),
+            Some("max-age=31536000")
+        );
+    }
+    let over_http = invoke(
+        &plain,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current"),
+    )
+    .await;
+    assert_eq!(over_http.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(over_http.header("strict-transport-security"), None);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_body_error_names_no_rust_type_and_no_field_of_trusted_callers() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+
+    for body in [
+        r#"[1, 2, 3, 4, 5]"#,
+        r#"{"surprise": 1}"#,
+        r#"{"id_token": 7}"#,
+    ] {
+        let reply = invoke(
+            &app,
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").raw_body(body, Some("application/json")),
+        )
+        .await;
+        assert_eq!((reply.status, reply.error_code()), (400, "invalid_request"));
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        for leak in [
+            "struct",
+            "CreateRequest",
+            "elements",
+            "user_id",
+            "tenant_id",
+        ] {
+            assert!(!message.contains(leak), "{body}: {message}");
+        }
     }
     table.drop_table().await;
 }

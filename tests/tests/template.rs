@@ -341,3 +341,74 @@ fn the_openapi_error_codes_are_exactly_the_codes_the_code_answers_with() {
     let in_code: BTreeSet<&str> = in_code.iter().map(String::as_str).collect();
     assert_eq!(documented, in_code);
 }
+
+/// The statuses of the README's API table, per route: `METHOD path` → every 3-digit number in
+/// its success and failure columns.
+fn readme_api_table() -> Vec<(String, BTreeSet<u16>)> {
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("\n## API\n")
+        .nth(1)
+        .and_then(|rest| rest.trim_start().split("\n\n").next())
+        .expect("README has an API table under ## API");
+    table
+        .lines()
+        .skip(2)
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let route = cells.get(1)?.trim_matches('`');
+            if route.starts_with("OPTIONS") {
+                return None;
+            }
+            let statuses = cells[3..]
+                .iter()
+                .flat_map(|cell| cell.split(|c: char| !c.is_ascii_digit()))
+                .filter(|n| n.len() == 3)
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            Some((route.to_owned(), statuses))
+        })
+        .collect()
+}
+
+/// The README's API table lists, for each route, exactly the statuses docs/openapi.yaml
+/// documents for it, apart from the ones every route may answer (listed under the table's
+/// errors: 431 for oversized headers, 500 and 503), so neither drifts from the other.
+#[test]
+fn the_readme_api_table_lists_the_documented_statuses_of_each_route() {
+    const ANY_ROUTE: [u16; 3] = [431, 500, 503];
+    let doc = openapi();
+    let rows = readme_api_table();
+    assert!(rows.len() >= 10, "{rows:?}");
+    let mut drift = Vec::new();
+    for (route, in_readme) in &rows {
+        let (method, path) = route.split_once(' ').unwrap();
+        let operation = &doc["paths"][path][method.to_ascii_lowercase()];
+        assert!(
+            operation.is_object(),
+            "README route {route} is not in docs/openapi.yaml"
+        );
+        let documented: BTreeSet<u16> = operation["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter_map(|s| s.parse().ok())
+            .filter(|s| !ANY_ROUTE.contains(s))
+            .collect();
+        let in_readme: BTreeSet<u16> = in_readme
+            .iter()
+            .copied()
+            .filter(|s| !ANY_ROUTE.contains(s))
+            .collect();
+        if documented != in_readme {
+            drift.push(format!(
+                "{route}: README {in_readme:?}, docs/openapi.yaml {documented:?}"
+            ));
+        }
+    }
+    assert!(
+        drift.is_empty(),
+        "README API table vs openapi:\n{}",
+        drift.join("\n")
+    );
+}

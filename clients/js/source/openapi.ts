@@ -242,6 +242,18 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /**
+         * @description `unauthenticated` (no login ticket) or `invalid_token` (the ticket failed a check).
+         *     Sign-in reads no session cookie, so it neither clears one nor challenges.
+         */
+        TicketRejected: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description `csrf_rejected` (cookie request from an origin not allowed) or `forbidden` (IAM caller required). */
         Forbidden: {
             headers: {
@@ -367,7 +379,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidRequest"];
-            401: components["responses"]["Unauthenticated"];
+            401: components["responses"]["TicketRejected"];
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -585,7 +597,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["InvalidRequest"];
-            401: components["responses"]["Unauthenticated"];
+            401: components["responses"]["TicketRejected"];
             403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -21,7 +21,7 @@ pub use layer::{GuardService, SessionLayer};
 
 use crate::http::origin::check_csrf_in;
 use crate::http::request::{client_info_in, optional_credential_in};
-use crate::http::response::rotation_cookie;
+use crate::http::response::{add_security_headers, rotation_cookie};
 use crate::http::{ApiError, HttpSettings, Transport};
 use crate::session::SessionService;
 
@@ -103,6 +103,8 @@ impl SessionGuard {
 
     /// The JSON error answer for `error`, with its cookie and headers.
     pub(crate) fn answer(&self, error: ApiError) -> lambda_http::Response<lambda_http::Body> {
-        error.into_response(&self.http.cookie)
+        let mut response = error.into_response(&self.http.cookie);
+        add_security_headers(&mut response, self.http.cookie.is_secure());
+        response
     }
 }

@@ -6,7 +6,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 use crate::http::ApiError;
-use crate::http::response::json_response;
+use crate::http::response::{add_security_headers, json_response};
 
 /// The example protected route: echoes what the session authorizer told API Gateway about the
 /// caller. A request that did not pass the authorizer (no context) gets 401.
@@ -19,7 +19,7 @@ pub async fn echo(req: Request) -> Result<Response<Body>, Error> {
             .filter(|fields| !fields.is_empty()),
         _ => None,
     };
-    let response = match context {
+    let mut response = match context {
         Some(fields) => json_response(
             StatusCode::OK,
             &serde_json::json!({ "authorizer": fields, "path": req.uri().path() }),
@@ -28,5 +28,7 @@ pub async fn echo(req: Request) -> Result<Response<Body>, Error> {
             .with_message("this route is protected by the session authorizer")
             .into_plain_response(),
     };
+    // Behind API Gateway's HTTPS endpoint: HSTS too.
+    add_security_headers(&mut response, true);
     Ok(response)
 }

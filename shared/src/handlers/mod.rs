@@ -27,7 +27,9 @@ pub use sessions::{create, logout, refresh, validate};
 
 use crate::http::origin::{apply_cors, check_csrf, preflight};
 use crate::http::request::{Credential, client_info, session_credential};
-use crate::http::response::{append_set_cookie, json_response, rotation_cookie, with_etag};
+use crate::http::response::{
+    add_security_headers, append_set_cookie, json_response, rotation_cookie, with_etag,
+};
 use crate::http::{ApiError, HttpSettings, Matched, Route, SessionBody, Transport};
 use crate::identity::IdTokenVerifier;
 use crate::session::{Current, SessionService};
@@ -71,6 +73,7 @@ async fn serve(
     };
     let mut response = result.unwrap_or_else(|error| error.into_response(&api.http.cookie));
     apply_cors(req, allowed, &mut response);
+    add_security_headers(&mut response, api.http.cookie.is_secure());
     Ok(response)
 }
 

@@ -10,7 +10,7 @@ use super::{Api, SignIn, caller_session, iam_caller, serve, session_response};
 use crate::domain::{SessionData, TenantId, UserId};
 use crate::http::bodies::CreateRequest;
 use crate::http::request::{bearer, client_info, json_body, session_credential};
-use crate::http::response::{append_set_cookie, json_response, no_content};
+use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
 use crate::http::{ApiError, Route, SessionBody};
 use crate::identity::Identity;
 
@@ -89,7 +89,8 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
         header::LOCATION,
         HeaderValue::from_static("/sessions/current"),
     );
-    Ok(response)
+    // The data's version, as every answer with the session JSON gives it (If-Match of PATCH).
+    Ok(with_etag(response, &session))
 }
 
 /// The identity proven by a login ticket (Bearer header or `id_token`).
@@ -120,13 +121,20 @@ async fn verified_identity(
 /// IAM auth cannot be used to mint sessions.
 fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Identity, ApiError> {
     if !api.http.trusted_caller {
-        return Err(ApiError::invalid_request(
-            "user_id / tenant_id are only accepted from trusted callers (SESSION_TRUSTED_CALLER)",
-        ));
+        // As for any other unknown field: the message names what the caller sent, and no
+        // field that only trusted callers may send.
+        let field = if body.user_id.is_some() {
+            "user_id"
+        } else {
+            "tenant_id"
+        };
+        return Err(ApiError::invalid_request(format!(
+            "the body does not fit this route: unknown field `{field}`"
+        )));
     }
     let Some(caller) = iam_caller(req) else {
         return Err(ApiError::forbidden(
-            "trusted-caller sign-in requires an IAM-signed request",
+            "this request may not name the user to sign in",
         ));
     };
     if body.id_token.is_some() {

@@ -126,6 +126,11 @@ impl CookiePolicy {
         })
     }
 
+    /// Whether the cookie is `Secure` (the API is served over HTTPS).
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
     /// The full cookie name, prefix included.
     pub fn name(&self) -> &str {
         &self.name

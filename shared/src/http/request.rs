@@ -175,13 +175,90 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     if !is_json {
         return Err(ApiError::unsupported_media_type());
     }
-    serde_json::from_slice(bytes).map(Some).map_err(|e| {
-        ApiError::invalid_request(format!("the body is not valid JSON for this route: {e}"))
-    })
+    serde_json::from_slice(bytes)
+        .map(Some)
+        .map_err(|e| ApiError::invalid_request(describe_json_error(&e)))
+}
+
+/// What is wrong with a body, in the client's terms: where the JSON breaks, or which value is
+/// of the wrong kind. Never serde's internals (Rust type names, "struct X with 5 elements"),
+/// and never the list of accepted fields (some are for trusted callers only).
+fn describe_json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let at = format!("(line {}, column {})", error.line(), error.column());
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            format!("the body is not valid JSON {at}")
+        }
+        Category::Data => {
+            let text = error.to_string();
+            // serde appends " at line L column C"; we say it our way.
+            let text = text.split(" at line ").next().unwrap_or(&text);
+            let (what, expected) = text.split_once(", expected ").unwrap_or((text, ""));
+            let internal = [
+                "struct ",
+                "enum ",
+                "variant",
+                "elements",
+                "one of",
+                "field identifier",
+            ]
+            .iter()
+            .any(|word| expected.contains(word));
+            if expected.is_empty() || internal {
+                format!("the body does not fit this route: {what} {at}")
+            } else {
+                format!("the body does not fit this route: {what}, expected {expected} {at}")
+            }
+        }
+    }
 }
 
 /// Property tests: whatever a client sends in the cookie, `Authorization`, or body, the parsers
 /// never panic, and every rejection is a 4xx with a stable code (the JSON error body).
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::bodies::CreateRequest;
+
+    fn message(body: &str) -> String {
+        let error = serde_json::from_str::<CreateRequest>(body).unwrap_err();
+        describe_json_error(&error)
+    }
+
+    #[test]
+    fn body_errors_name_no_rust_type_and_no_accepted_field() {
+        for body in [
+            r#"[1, 2]"#,
+            r#""text""#,
+            r#"{"id_token": 5}"#,
+            r#"{"surprise": true}"#,
+            r#"{"token_in_body": "yes"}"#,
+            r#"{"id_token": "#,
+        ] {
+            let message = message(body);
+            for leak in [
+                "struct",
+                "CreateRequest",
+                "elements",
+                "user_id",
+                "tenant_id",
+                "one of",
+            ] {
+                assert!(!message.contains(leak), "{body} -> {message}");
+            }
+            assert!(message.contains("line 1, column"), "{body} -> {message}");
+        }
+    }
+
+    #[test]
+    fn body_errors_still_say_what_is_wrong() {
+        assert!(message(r#"{"surprise": true}"#).contains("unknown field `surprise`"));
+        assert!(message(r#"{"id_token": 5}"#).contains("expected a string"));
+        assert!(message(r#"{"id_token": "#).starts_with("the body is not valid JSON"));
+    }
+}
+
 #[cfg(test)]
 mod properties {
     use lambda_http::Body;

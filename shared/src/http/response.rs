@@ -181,3 +181,28 @@ pub(crate) fn rotation_cookie(
         _ => None,
     }
 }
+
+/// The headers every answer of the API carries: nothing in it is to be sniffed, framed, run as
+/// a document or leak a referrer; and, when the cookie is `Secure` (the API is served over
+/// HTTPS), browsers are told to use HTTPS only from now on.
+pub(crate) fn add_security_headers(response: &mut Response<Body>, https: bool) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+}

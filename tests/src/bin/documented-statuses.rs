@@ -1,9 +1,10 @@
 //! `make test`'s last check, both ways, per operation: every status docs/openapi.yaml documents
 //! for an operation was produced by that operation somewhere in the tests (the
 //! `METHOD path status` lines the test harness appends to SESSION_STATUS_LOG), and every status
-//! a test saw an operation answer is documented for it. Requests that are no documented
-//! operation (unknown routes, other methods, preflights) are not checked here. Exits 1 listing
-//! the gaps. Usage: `documented-statuses <statuses.log>`.
+//! a test saw an operation answer is documented for it; and every response header it documents
+//! for a status (directly or through a `$ref`) was sent with that status by some test. Requests
+//! that are no documented operation (unknown routes, other methods, preflights) are not checked
+//! here. Exits 1 listing the gaps. Usage: `documented-statuses <statuses.log>`.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -15,6 +16,20 @@ fn matches(pattern: &str, path: &str) -> bool {
         && p.iter()
             .zip(&c)
             .all(|(p, c)| (p.starts_with('{') && p.ends_with('}') && !c.is_empty()) || p == c)
+}
+
+/// A response object, following a `$ref` into `components/responses`.
+fn resolve<'a>(
+    doc: &'a serde_json::Value,
+    response: &'a serde_json::Value,
+) -> &'a serde_json::Value {
+    match response["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/responses/"))
+    {
+        Some(name) => &doc["components"]["responses"][name],
+        None => response,
+    }
 }
 
 fn main() -> ExitCode {
@@ -33,15 +48,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let seen: BTreeSet<(String, String, u16)> = std::fs::read_to_string(&log)
+    let lines: Vec<(String, String, u16, BTreeSet<String>)> = std::fs::read_to_string(&log)
         .unwrap_or_default()
         .lines()
         .filter_map(|line| {
             let mut parts = line.split(' ');
             let (method, path, status) = (parts.next()?, parts.next()?, parts.next()?);
-            Some((method.to_owned(), path.to_owned(), status.parse().ok()?))
+            let headers = parts
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect();
+            Some((
+                method.to_owned(),
+                path.to_owned(),
+                status.parse().ok()?,
+                headers,
+            ))
         })
         .collect();
+    let seen: BTreeSet<(String, String, u16)> = lines
+        .iter()
+        .map(|(m, p, s, _)| (m.clone(), p.clone(), *s))
+        .collect();
+    let mut headers_missing = Vec::new();
 
     let mut documented = 0;
     let mut missing = Vec::new();
@@ -59,6 +91,29 @@ fn main() -> ExitCode {
                 .collect();
             if operation["responses"].get("default").is_some() {
                 defaults.push(format!("{method} {pattern}"));
+            }
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                let Ok(status) = status.parse::<u16>() else {
+                    continue;
+                };
+                let response = resolve(&doc, response);
+                for header in response["headers"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(h, _)| h)
+                {
+                    let header = header.to_ascii_lowercase();
+                    let sent = lines.iter().any(|(m, p, s, names)| {
+                        *m == method
+                            && *s == status
+                            && matches(pattern, p)
+                            && names.contains(&header)
+                    });
+                    if !sent {
+                        headers_missing.push(format!("{method} {pattern} {status} {header}"));
+                    }
+                }
             }
             for status in &listed {
                 documented += 1;
@@ -103,6 +158,13 @@ fn main() -> ExitCode {
         failed = true;
         eprintln!("documented in docs/openapi.yaml but produced by no test:");
         for gap in &missing {
+            eprintln!("  {gap}");
+        }
+    }
+    if !headers_missing.is_empty() {
+        failed = true;
+        eprintln!("response headers documented in docs/openapi.yaml that no test saw sent:");
+        for gap in &headers_missing {
             eprintln!("  {gap}");
         }
     }
