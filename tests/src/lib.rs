@@ -523,6 +523,14 @@ impl Event {
         self.cookie(&format!("__Host-session={token}"))
     }
 
+    /// Drops every cookie (the v2 `cookies` array, the v1 `Cookie` header).
+    pub fn without_cookies(mut self) -> Self {
+        if let Some(obj) = self.json.as_object_mut() {
+            obj.remove("cookies");
+        }
+        self.without_header("cookie")
+    }
+
     pub fn bearer(self, token: &str) -> Self {
         self.header("Authorization", &format!("Bearer {token}"))
     }

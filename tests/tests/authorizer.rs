@@ -269,3 +269,21 @@ async fn the_example_route_echoes_what_the_authorizer_passed_on() {
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_session_cookie_with_an_authorization_header_is_denied() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let (token, _) = signed_in(&app, json!({})).await;
+
+    let both = AuthorizerEvent::new().session_cookie(&token).bearer(&token);
+    let answer = authorize(&app, both).await;
+
+    assert_eq!(answer["isAuthorized"], false, "{answer}");
+    let cookie_only = authorize(&app, AuthorizerEvent::new().session_cookie(&token)).await;
+    assert_eq!(
+        cookie_only["isAuthorized"], true,
+        "the same cookie alone passes"
+    );
+    table.drop_table().await;
+}

@@ -344,3 +344,81 @@ async fn the_trusted_route_without_a_named_user_verifies_a_login_ticket_like_sig
     );
     table.drop_table().await;
 }
+
+/// A live session cookie plus any `Authorization` header is ambiguous: 400 on every route, no
+/// cookie cleared, nothing ended (the session still works afterwards).
+#[tokio::test]
+async fn a_session_cookie_with_an_authorization_header_is_400_on_every_route_and_ends_nothing() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_TRUSTED_CALLER", "true")]);
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+    )
+    .await;
+    let token = created.cookie_token();
+
+    for (function, event) in every_operation() {
+        for authorization in ["Bearer junk", "Bearer", "Basic YWxpY2U6cHc="] {
+            let event = event
+                .clone()
+                .without_header("authorization")
+                .without_cookies()
+                .session_cookie(&token)
+                .header("Authorization", authorization);
+            let reply = invoke(&app, function, event.clone()).await;
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (400, "invalid_request"),
+                "{authorization}: {event:?}"
+            );
+            assert!(
+                reply.set_cookies.is_empty(),
+                "{event:?}: {:?}",
+                reply.set_cookies
+            );
+        }
+    }
+    let still = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token),
+    )
+    .await;
+    assert_eq!(still.status, 200, "the cookie's session was not ended");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_bearer_sign_out_ends_the_bearer_session_and_clears_no_cookie() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").json_body(
+            &serde_json::json!({"id_token": ticket("cli", None), "token_in_body": true}),
+        ),
+    )
+    .await;
+    let token = created.body["token"].as_str().unwrap().to_owned();
+
+    let out = invoke(
+        &app,
+        Function::Logout,
+        Event::new(Payload::V2, "DELETE", "/sessions/current").bearer(&token),
+    )
+    .await;
+    let after = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").bearer(&token),
+    )
+    .await;
+
+    assert_eq!(out.status, 204);
+    assert!(out.set_cookies.is_empty(), "{:?}", out.set_cookies);
+    assert_eq!(after.status, 401);
+    table.drop_table().await;
+}

@@ -60,6 +60,18 @@ fn authorization_header_inputs_pass_the_checks() {
     assert_eq!(valid.unwrap().unwrap().transport, Transport::Bearer);
     let basic = fuzzing::authorization_header(&input("authorization_header", "seeds/basic"));
     assert_eq!(basic.unwrap().unwrap_err().code(), "invalid_request");
+    // Beside a session cookie every Authorization header is ambiguous, the valid one too.
+    for (name, data) in inputs("authorization_header") {
+        if let Some(outcome) = fuzzing::authorization_beside_a_cookie(&data) {
+            let error = outcome.expect_err(&name);
+            assert_eq!(
+                (error.status().as_u16(), error.code()),
+                (400, "invalid_request"),
+                "{name}"
+            );
+            assert!(format!("{error:?}").contains("ambiguous"), "{name}");
+        }
+    }
 }
 
 #[test]

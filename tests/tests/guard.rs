@@ -257,6 +257,27 @@ async fn bearer_tokens_pass_and_a_bad_one_gets_a_bearer_challenge() {
 }
 
 #[tokio::test]
+async fn a_session_cookie_with_an_authorization_header_is_400_and_keeps_the_cookie() {
+    let table = TestTable::new().await;
+    let (sign_in, guard) = stack(&table, &[]);
+    let token = signed_in(&sign_in, "alice").await;
+    let app = guarded_app::app(guard);
+    let both = Request::get("/orders")
+        .header("cookie", format!("__Host-session={token}"))
+        .header("authorization", "Bearer junk")
+        .body(Body::empty())
+        .unwrap();
+
+    let answer = call(&app, both).await;
+
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.error_code(), "invalid_request");
+    assert!(answer.set_cookies.is_empty());
+    assert_eq!(call(&app, get("/orders", Some(&token))).await.status, 200);
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn a_cookie_authenticated_post_must_come_from_an_allowed_origin() {
     let table = TestTable::new().await;
     let (sign_in, guard) = stack(&table, &[]);

@@ -198,7 +198,10 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     async signIn(ticket, signInOptions = {}) {
       const body: Record<string, unknown> = { token_in_body: mode === "bearer" };
       if (signInOptions.data !== undefined) body["data"] = signInOptions.data;
-      const answer = await transport.call<Session>("POST", "/sessions", { body, bearer: ticket });
+      // In cookie mode the browser may still hold a session cookie: the ticket goes in the body,
+      // since a cookie beside an Authorization header is refused as ambiguous.
+      if (mode === "cookie") body["id_token"] = ticket;
+      const answer = await transport.call<Session>("POST", "/sessions", mode === "bearer" ? { body, bearer: ticket } : { body });
       return signedIn(answer.body);
     },
 

@@ -157,6 +157,19 @@ test("concurrent refresh() callers share one rotation", async () => {
   assert.equal(api.calls.filter((c) => c.url.endsWith("/sessions/current/refresh")).length, 1);
 });
 
+test("cookie mode sends the ticket in the body, never beside the cookie as Authorization", async () => {
+  const api = scripted(() => json(201, session()));
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+
+  await client.signIn("the-ticket", { data: { theme: "dark" } });
+
+  const [signIn] = api.calls;
+  assert.equal(signIn?.headers.get("Authorization"), null);
+  assert.deepEqual(signIn?.body, { token_in_body: false, data: { theme: "dark" }, id_token: "the-ticket" });
+  assert.equal(signIn?.credentials, "include");
+  assert.equal(client.state.status, "signed-in");
+});
+
 test("bearer mode keeps the token it was given and sends it", async () => {
   let issued = 0;
   const api = scripted((call) => {

@@ -26,7 +26,7 @@ pub use manage::manage;
 pub use sessions::{create, logout, refresh, validate};
 
 use crate::http::origin::{apply_cors, check_csrf, preflight};
-use crate::http::request::{Credential, client_info, session_credential};
+use crate::http::request::{Credential, check_unambiguous, client_info, session_credential};
 use crate::http::response::{
     add_security_headers, append_set_cookie, json_response, rotation_cookie, with_etag,
 };
@@ -63,10 +63,14 @@ async fn serve(
         preflight(req, allowed)
     } else {
         match Route::matched(req) {
-            Ok(found) if routes.contains(&found.route) => match check_csrf(req, allowed) {
-                Ok(()) => handler(found).await,
-                Err(error) => Err(error),
-            },
+            Ok(found) if routes.contains(&found.route) => {
+                match check_unambiguous(req.headers(), &api.http.cookie)
+                    .and_then(|()| check_csrf(req, allowed))
+                {
+                    Ok(()) => handler(found).await,
+                    Err(error) => Err(error),
+                }
+            }
             Ok(_) => Err(ApiError::not_found()),
             Err(error) => Err(error),
         }

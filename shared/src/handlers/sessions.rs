@@ -185,6 +185,10 @@ async fn logout_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiE
             .map_err(ApiError::from)?;
     }
     let mut response = no_content();
-    append_set_cookie(&mut response, &api.http.cookie.clear());
+    // A bearer sign-out ends the bearer's session and leaves cookies alone: a response never
+    // clears a cookie whose session it did not end.
+    if !req.headers().contains_key(header::AUTHORIZATION) {
+        append_set_cookie(&mut response, &api.http.cookie.clear());
+    }
     Ok(response)
 }

@@ -36,9 +36,17 @@ pub fn cookie_header(raw: &[u8]) -> Option<Result<Credential, ApiError>> {
     Some(credential_in(&headers(COOKIE, raw)?, &policy()))
 }
 
-/// The session credential of a request whose `Authorization` header is `raw` (and that also
-/// carries a valid-looking session cookie, which a bearer header must win over).
+/// The session credential of a request whose `Authorization` header is `raw`. (Beside a
+/// session cookie any `Authorization` is refused as ambiguous, whatever it holds: the
+/// regression tests check that separately.)
 pub fn authorization_header(raw: &[u8]) -> Option<Result<Credential, ApiError>> {
+    let mut map = HeaderMap::new();
+    map.insert(AUTHORIZATION, HeaderValue::from_bytes(raw).ok()?);
+    Some(credential_in(&map, &policy()))
+}
+
+/// [`authorization_header`] on a request that also carries a valid-looking session cookie.
+pub fn authorization_beside_a_cookie(raw: &[u8]) -> Option<Result<Credential, ApiError>> {
     let mut map = HeaderMap::new();
     map.insert(AUTHORIZATION, HeaderValue::from_bytes(raw).ok()?);
     map.insert(

@@ -84,12 +84,29 @@ pub(crate) fn credential_in(
     optional_credential_in(headers, cookies)?.ok_or_else(ApiError::unauthenticated)
 }
 
+/// Refuses a request that carries both the session cookie and an `Authorization` header: which
+/// one speaks for the caller would be a guess, and a guess lets one credential act while the
+/// other is answered (a sign-out that clears the cookie while ending the bearer's session).
+pub(crate) fn check_unambiguous(
+    headers: &HeaderMap,
+    cookies: &CookiePolicy,
+) -> Result<(), ApiError> {
+    let has_cookie = !matches!(cookies.read(headers), Ok(None));
+    if has_cookie && headers.contains_key(AUTHORIZATION) {
+        return Err(ApiError::invalid_request(
+            "ambiguous credentials: send the session cookie or an Authorization header, not both",
+        ));
+    }
+    Ok(())
+}
+
 /// The session token of a request, `None` when it carries neither `Authorization` nor the
 /// session cookie (an anonymous caller, where anonymous callers are allowed).
 pub(crate) fn optional_credential_in(
     headers: &HeaderMap,
     cookies: &CookiePolicy,
 ) -> Result<Option<Credential>, ApiError> {
+    check_unambiguous(headers, cookies)?;
     if let Some(raw) = bearer_in(headers).map_err(ApiError::with_bearer_challenge)? {
         let token =
             SessionToken::parse(raw).map_err(|e| ApiError::from(e).with_bearer_challenge())?;
