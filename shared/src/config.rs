@@ -133,6 +133,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "log (record an ip_changed event) or reject (revoke) when the client IP changes",
     },
     Setting {
+        name: "SESSION_CLIENT_EVENT_INTERVAL",
+        default: Some("1h"),
+        meaning: "record a session's user-agent and IP changes at most once per interval (0s: every change)",
+    },
+    Setting {
         name: "SESSION_MAX_PER_USER",
         default: Some("0"),
         meaning: "most concurrent sessions per user, evicting the least recently used (0: no cap)",
@@ -293,6 +298,7 @@ impl Config {
             rotate_after: env.optional_duration("SESSION_ROTATE_AFTER")?,
             user_agent_change: env.parsed("SESSION_USER_AGENT_CHANGE")?,
             ip_change: env.parsed("SESSION_IP_CHANGE")?,
+            client_event_interval: env.duration("SESSION_CLIENT_EVENT_INTERVAL")?,
             max_per_user: (max_per_user > 0).then_some(max_per_user),
         };
         let origins = Origins {

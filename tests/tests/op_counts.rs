@@ -357,3 +357,30 @@ async fn the_rust_guard_in_steady_state_is_one_read_per_request_and_no_write() {
     assert_eq!(counter.take(), vec!["GetItem"; 10]);
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_flapping_user_agent_costs_one_write_per_interval_not_one_per_validate() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = signed_in(&app, &counter).await;
+    let from = |ua: &str| current(&token).client("203.0.113.7", ua);
+
+    for i in 0..10 {
+        let ua = if i % 2 == 0 {
+            "Chrome/131"
+        } else {
+            "Firefox/132"
+        };
+        let reply = invoke(&app, Function::Validate, from(ua)).await;
+        assert_eq!(reply.status, 200);
+    }
+
+    let mut expected = vec!["GetItem", "TransactWriteItems"];
+    expected.extend(["GetItem"; 9]);
+    assert_eq!(
+        counter.take(),
+        expected,
+        "one recorded change, then reads only"
+    );
+    table.drop_table().await;
+}

@@ -509,6 +509,65 @@ async fn a_changed_user_agent_is_recorded_and_tolerated_by_default() {
 }
 
 #[tokio::test]
+async fn a_flapping_user_agent_is_recorded_once_per_interval() {
+    let table = TestTable::new().await;
+    let sessions = service(&table); // SESSION_CLIENT_EVENT_INTERVAL: 1h
+    let t0 = Utc::now();
+    let firefox = ClientInfo::new(Some("203.0.113.7"), Some("Firefox/132"));
+    let chrome = ClientInfo::new(Some("203.0.113.7"), Some("Chrome/131"));
+    let token = started_from(&sessions, &firefox, t0).await;
+
+    // Alternating every minute for 50 minutes: one anomaly.
+    for minute in 1..=50 {
+        let client = if minute % 2 == 1 { &chrome } else { &firefox };
+        let validated = sessions
+            .validate(&token, client, true, t0 + Duration::minutes(minute))
+            .await;
+        assert!(validated.is_ok(), "minute {minute}");
+    }
+    assert_eq!(table.event_names("alice").await, ["created", "anomaly"]);
+
+    // An hour after the recorded one, a change is recorded again (no renewal rotation here:
+    // `may_rotate` is off, as for a bearer client).
+    sessions
+        .validate(&token, &firefox, false, t0 + Duration::minutes(62))
+        .await
+        .unwrap();
+    assert_eq!(
+        table.event_names("alice").await,
+        ["created", "anomaly", "anomaly"]
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn within_the_interval_a_reject_policy_still_acts_on_every_change() {
+    let table = TestTable::new().await;
+    let sessions = service_with(&table, &[("SESSION_IP_CHANGE", "reject")]);
+    let t0 = Utc::now();
+    let home = ClientInfo::new(Some("203.0.113.7"), Some("Firefox/132"));
+    let new_ua = ClientInfo::new(Some("203.0.113.7"), Some("Firefox/133"));
+    let elsewhere = ClientInfo::new(Some("198.51.100.9"), Some("Firefox/133"));
+    let token = started_from(&sessions, &home, t0).await;
+
+    // A logged user-agent change starts the interval...
+    sessions
+        .validate(&token, &new_ua, true, t0 + Duration::minutes(1))
+        .await
+        .unwrap();
+    // ...which does not make an IP change under `reject` pass.
+    let moved = sessions
+        .validate(&token, &elsewhere, true, t0 + Duration::minutes(2))
+        .await;
+
+    assert!(matches!(
+        moved,
+        Err(SessionError::Revoked(RevocationReason::Anomaly))
+    ));
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn a_changed_user_agent_revokes_the_session_under_the_reject_policy() {
     let table = TestTable::new().await;
     let sessions = service_with(&table, &[("SESSION_USER_AGENT_CHANGE", "reject")]);

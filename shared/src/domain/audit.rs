@@ -32,6 +32,11 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Whether the event records a change of the client (user agent, IP).
+    pub fn is_client_change(self) -> bool {
+        matches!(self, Self::Anomaly | Self::IpChanged)
+    }
+
     /// The stable name stored and logged.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -254,6 +254,9 @@ pub struct Session {
     pub data_version: u64,
     /// When the token currently holding this session was issued (creation or last rotation).
     pub token_issued_at: DateTime<Utc>,
+    /// When a change of its client (user agent or IP) was last recorded: the start of the
+    /// interval within which further changes are not recorded again.
+    pub client_event_at: Option<DateTime<Utc>>,
 }
 
 impl Session {
@@ -281,6 +284,7 @@ impl Session {
             version: 1,
             data_version: 1,
             token_issued_at: now,
+            client_event_at: None,
         }
     }
 

@@ -41,6 +41,10 @@ pub struct Policy {
     pub user_agent_change: BindingPolicy,
     /// What a changed client IP does.
     pub ip_change: BindingPolicy,
+    /// A session's client changes (`anomaly`, `ip_changed`) are recorded at most once per
+    /// this interval: a client flapping between two user agents or IPs does not turn every
+    /// validate into a write. A `reject` policy acts on every change.
+    pub client_event_interval: Duration,
     /// Most concurrent sessions per user; one more evicts the least recently used.
     pub max_per_user: Option<u32>,
 }
@@ -55,6 +59,7 @@ impl Policy {
             rotate_after: Some(Duration::hours(1)),
             user_agent_change: BindingPolicy::Log,
             ip_change: BindingPolicy::Log,
+            client_event_interval: Duration::hours(1),
             max_per_user: None,
         }
     }

@@ -96,7 +96,10 @@ impl SessionService {
         let mut retries = Retries::new("rotate", MAX_WRITE_ATTEMPTS);
         loop {
             let new_token = SessionToken::generate().map_err(SealError::Random)?;
-            let next = head.session.rotated(&self.policy.lifetimes, client, now);
+            let mut next = head.session.rotated(&self.policy.lifetimes, client, now);
+            if changes.iter().any(|e| e.kind.is_client_change()) {
+                next.client_event_at = Some(now);
+            }
             let sealed = SealedSuccessor::seal(&head.token, &new_token, head.session.id)?;
             let mut events = changes.clone();
             events.push(

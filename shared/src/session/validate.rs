@@ -5,7 +5,7 @@
 //! expired session is recorded once and refused; a broken client binding may revoke.
 
 use chrono::{DateTime, Utc};
-use tracing::{instrument, warn};
+use tracing::{debug, instrument, warn};
 
 use super::policy::BindingPolicy;
 use super::rotation::RotationTrigger;
@@ -61,8 +61,14 @@ impl SessionService {
             Ok(Write::Done) => {
                 events.iter().for_each(AuditEvent::log);
                 // The session as written: what the update set, nothing re-read.
+                let client_event = events.iter().any(|e| e.kind.is_client_change());
                 let session = Session {
                     client: head.session.client.merged(client),
+                    client_event_at: if client_event {
+                        Some(now)
+                    } else {
+                        head.session.client_event_at
+                    },
                     expires_at: extend_to.unwrap_or(head.session.expires_at),
                     last_seen_at: now,
                     version: version + 1,
@@ -182,6 +188,12 @@ impl SessionService {
         let seen = &session.client;
         let mut events = Vec::new();
         let mut fatal = false;
+        // A change was recorded lately: under `log` policies, changes within the interval are
+        // not recorded again (nor is the client info rewritten), so a client flapping between
+        // two user agents or IPs costs no writes. A `reject` policy still acts on every one.
+        let quiet = session
+            .client_event_at
+            .is_some_and(|at| now - at < self.policy.client_event_interval);
         if let (Some(before), Some(after)) = (&seen.user_agent, &client.user_agent)
             && before != after
         {
@@ -200,6 +212,13 @@ impl SessionService {
                     .with("previous_ip", before.as_str()),
             );
             fatal |= self.policy.ip_change == BindingPolicy::Reject;
+        }
+        if quiet && !fatal && !events.is_empty() {
+            debug!(
+                signals = events.len(),
+                "client change within the event interval: not recorded"
+            );
+            return (Vec::new(), false);
         }
         (events, fatal)
     }

@@ -42,6 +42,7 @@ pub(super) mod attr {
     pub const EXPIRES_AT: &str = "expires_at";
     pub const ABSOLUTE_EXPIRES_AT: &str = "absolute_expires_at";
     pub const TOKEN_ISSUED_AT: &str = "token_issued_at";
+    pub const CLIENT_EVENT_AT: &str = "client_event_at";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";
@@ -152,6 +153,9 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
     }
     if let Some(ua) = &session.client.user_agent {
         item.insert(attr::USER_AGENT.into(), s(ua));
+    }
+    if let Some(at) = session.client_event_at {
+        item.insert(attr::CLIENT_EVENT_AT.into(), millis(at));
     }
     item
 }
@@ -305,6 +309,7 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
             })?,
         },
         token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
+        client_event_at: get_opt_time(item, attr::CLIENT_EVENT_AT)?,
     })
 }
 

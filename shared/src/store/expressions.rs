@@ -93,6 +93,7 @@ pub(super) fn touch(
     client: &ClientInfo,
     now: DateTime<Utc>,
     extend_to: Option<DateTime<Utc>>,
+    client_event: bool,
 ) -> Result<TransactWriteItem, StoreError> {
     let mut sets = vec!["#ver = :next", "#seen = :now"];
     let mut update = head_update(table, hash, Expect::HeadAt(version))
@@ -116,6 +117,10 @@ pub(super) fn touch(
         update = update
             .expression_attribute_names("#ua", attr::USER_AGENT)
             .expression_attribute_values(":ua", s(ua));
+    }
+    if client_event {
+        sets.push("#cev = :now");
+        update = update.expression_attribute_names("#cev", attr::CLIENT_EVENT_AT);
     }
     update_write(update.update_expression(format!("SET {}", sets.join(", "))))
 }

@@ -75,7 +75,17 @@ impl SessionStore {
         extend_to: Option<DateTime<Utc>>,
         events: &[AuditEvent],
     ) -> Result<Write, StoreError> {
-        let write = expressions::touch(&self.table, hash, version, client, now, extend_to)?;
+        // The events record a client change: the interval of the next one starts now.
+        let client_event = events.iter().any(|e| e.kind.is_client_change());
+        let write = expressions::touch(
+            &self.table,
+            hash,
+            version,
+            client,
+            now,
+            extend_to,
+            client_event,
+        )?;
         let operation = if extend_to.is_some() {
             "extend"
         } else {
