@@ -139,7 +139,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "SESSION_MAX_PER_USER",
-        default: Some("0"),
+        default: Some("20"),
         meaning: "most concurrent sessions per user, evicting the least recently used (0: no cap)",
     },
     Setting {

@@ -92,6 +92,107 @@ async fn list_shows_each_device_with_its_label_and_marks_the_current_one() {
 }
 
 #[tokio::test]
+async fn list_pages_walk_every_device_once_with_the_caller_first() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let mut tokens = Vec::new();
+    for i in 0..7 {
+        tokens.push(sign_in(&app, "pager", &format!("198.51.100.{i}"), CHROME_WINDOWS).await);
+    }
+    let me = tokens.last().unwrap();
+
+    let mut seen: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut event = laptop("GET", "/sessions", me).query("limit", "3");
+        if let Some(cursor) = &cursor {
+            event = event.query("cursor", cursor);
+        }
+        let reply = invoke(&app, Function::Manage, event).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let page = reply.body["sessions"].as_array().unwrap().clone();
+        assert!(page.len() <= 3);
+        seen.extend(page);
+        pages += 1;
+        match reply.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 7);
+    assert_eq!(seen[0]["current"], true, "the caller first");
+    let ids: std::collections::BTreeSet<&str> = seen
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 7, "no device twice");
+    let others: Vec<&str> = seen[1..]
+        .iter()
+        .map(|s| s["last_seen_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        others.windows(2).all(|w| w[0] >= w[1]),
+        "most recent first: {others:?}"
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn list_refuses_a_limit_out_of_range_and_a_cursor_it_did_not_give() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let token = sign_in(&app, "pager", "198.51.100.1", CHROME_WINDOWS).await;
+
+    for (name, value) in [
+        ("limit", "0"),
+        ("limit", "101"),
+        ("limit", "ten"),
+        ("cursor", "bm90LWEtY3Vyc29y"),
+    ] {
+        let reply = invoke(
+            &app,
+            Function::Manage,
+            laptop("GET", "/sessions", &token).query(name, value),
+        )
+        .await;
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (400, "invalid_request"),
+            "{name}={value}"
+        );
+    }
+    let default = invoke(&app, Function::Manage, laptop("GET", "/sessions", &token)).await;
+    assert_eq!(default.body["next_cursor"], Value::Null);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn by_default_a_user_keeps_at_most_20_sessions() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let first = sign_in(&app, "busy", "198.51.100.1", CHROME_WINDOWS).await;
+    let mut last = String::new();
+    for _ in 0..20 {
+        last = sign_in(&app, "busy", "198.51.100.1", CHROME_WINDOWS).await;
+    }
+
+    let listed = invoke(
+        &app,
+        Function::Manage,
+        laptop("GET", "/sessions", &last).query("limit", "100"),
+    )
+    .await;
+    let evicted = status_of_validate(&app, laptop("GET", "/sessions/current", &first)).await;
+
+    assert_eq!(listed.body["sessions"].as_array().unwrap().len(), 20);
+    assert_eq!(evicted, (401, "session_evicted".to_owned()));
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn list_never_shows_an_expired_session() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);

@@ -662,7 +662,7 @@ async fn audit_events_are_queryable_per_user_and_hold_no_token_or_hash() {
         .items()
         .await
         .into_iter()
-        .filter(|i| i["pk"].as_s().unwrap().starts_with("USER#"))
+        .filter(|i| i["sk"].as_s().unwrap().starts_with("EVENT#"))
         .collect();
     assert_eq!(event_items.len(), 3);
     let events_text = format!("{event_items:?}");

@@ -70,7 +70,7 @@ export interface SessionClient {
   signOut(): Promise<void>;
   /** Ends every session of the user (with `keepCurrent`, every other one); how many ended. */
   signOutEverywhere(options?: { keepCurrent?: boolean }): Promise<number>;
-  /** The user's signed-in devices, the calling one marked `current`. */
+  /** The user's signed-in devices (every page), the calling one first and marked `current`. */
   devices(): Promise<Device[]>;
   /** Ends one of the user's sessions; ending the calling one signs out here too. */
   revokeDevice(sessionId: string): Promise<void>;
@@ -247,8 +247,16 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
 
     async devices() {
-      const answer = await onSession(() => transport.call<{ sessions: Device[] }>("GET", "/sessions"));
-      return answer.body.sessions;
+      // Every page: the calling device first, then the others most recently seen first.
+      const devices: Device[] = [];
+      let cursor: string | null = null;
+      do {
+        const path: string = cursor === null ? "/sessions?limit=100" : `/sessions?limit=100&cursor=${encodeURIComponent(cursor)}`;
+        const answer = await onSession(() => transport.call<{ sessions: Device[]; next_cursor: string | null }>("GET", path));
+        devices.push(...answer.body.sessions);
+        cursor = answer.body.next_cursor ?? null;
+      } while (cursor !== null);
+      return devices;
     },
 
     async revokeDevice(sessionId) {

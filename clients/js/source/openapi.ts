@@ -11,7 +11,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The caller's active sessions (devices), most recently seen first */
+        /**
+         * The caller's active sessions (devices), a page at a time
+         * @description The calling session first (`current` true, on the first page), then the others most
+         *     recently seen first. Follow `next_cursor` (as `cursor`) until it is null.
+         */
         get: operations["listSessions"];
         put?: never;
         /**
@@ -330,14 +334,19 @@ export type $defs = Record<string, never>;
 export interface operations {
     listSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Entries per page, 1 to 100 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description Every usable session of the caller; the calling one has `current` true. */
+            /** @description A page of the caller's usable sessions. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -345,6 +354,8 @@ export interface operations {
                 content: {
                     "application/json": {
                         sessions: components["schemas"]["SessionListItem"][];
+                        /** @description Where the next page starts; null on the last page. */
+                        next_cursor: string | null;
                     };
                 };
             };

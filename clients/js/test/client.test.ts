@@ -262,3 +262,23 @@ test("revoking the calling device signs out here; another device does not", asyn
   assert.deepEqual(client.state, { status: "signed-out", reason: "signed_out" });
   assert.equal(api.calls[1]?.url, `${API}/sessions/7a2d0000-0000-4000-8000-000000000000`);
 });
+
+test("devices() follows next_cursor through every page", async () => {
+  const device = (id: string) => ({ session_id: id, current: id === "a" });
+  const api = scripted((call) =>
+    call.url.includes("cursor=page%2F2")
+      ? json(200, { sessions: [device("c")], next_cursor: null })
+      : json(200, { sessions: [device("a"), device("b")], next_cursor: "page/2" }),
+  );
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+
+  const devices = await client.devices();
+
+  assert.deepEqual(
+    devices.map((d) => d.session_id),
+    ["a", "b", "c"],
+  );
+  assert.equal(api.calls.length, 2);
+  assert.match(api.calls[0]?.url ?? "", /\/sessions\?limit=100$/);
+  assert.match(api.calls[1]?.url ?? "", /cursor=page%2F2/);
+});

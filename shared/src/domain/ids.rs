@@ -83,6 +83,11 @@ impl SessionId {
         Self(Uuid::new_v4())
     }
 
+    /// The id of a UUID (no check: any UUID names a session).
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
     /// The id as a UUID.
     pub fn as_uuid(&self) -> Uuid {
         self.0

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::ids::{SessionId, TenantId, UserId};
-use super::session::{ClientInfo, SessionStatus};
+use super::session::{ClientInfo, SessionStatus, at_storage_precision};
 use super::token::TokenHash;
 
 /// A live session as the `by_user` / `by_tenant` indexes list it (eventually consistent).
@@ -30,10 +30,136 @@ pub struct SessionEntry {
     pub client: ClientInfo,
 }
 
+/// Where a page of a device listing ended: its last entry, in the listing's order (most
+/// recently seen first, ties by session id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    /// The last entry's last use.
+    pub last_seen_at: DateTime<Utc>,
+    /// The last entry's session id.
+    pub session_id: SessionId,
+}
+
+impl ListPosition {
+    /// Before every entry: where a walk starts when its first page showed none of them.
+    pub fn start() -> Self {
+        Self {
+            last_seen_at: at_storage_precision(DateTime::<Utc>::MAX_UTC),
+            session_id: SessionId::from_uuid(uuid::Uuid::nil()),
+        }
+    }
+
+    fn of(entry: &SessionEntry) -> Self {
+        Self {
+            last_seen_at: entry.last_seen_at,
+            session_id: entry.session_id,
+        }
+    }
+
+    /// The sort key: most recent first, then by id, so that every entry has one place.
+    fn key(&self) -> (std::cmp::Reverse<DateTime<Utc>>, uuid::Uuid) {
+        (
+            std::cmp::Reverse(self.last_seen_at),
+            self.session_id.as_uuid(),
+        )
+    }
+}
+
+/// One page of a listing: the entries after `after` in the listing's order, at most `limit`,
+/// and the position to continue from when more follow. Keyset paging: an entry that moves
+/// (used meanwhile) may show twice or not at all across pages, never breaking the walk.
+pub fn page_of(
+    mut entries: Vec<SessionEntry>,
+    after: Option<ListPosition>,
+    limit: usize,
+) -> (Vec<SessionEntry>, Option<ListPosition>) {
+    entries.sort_by_key(|e| ListPosition::of(e).key());
+    if let Some(after) = after {
+        entries.retain(|e| ListPosition::of(e).key() > after.key());
+    }
+    if limit == 0 {
+        let next = (!entries.is_empty()).then(|| after.unwrap_or_else(ListPosition::start));
+        return (Vec::new(), next);
+    }
+    let next = (entries.len() > limit)
+        .then(|| entries.get(limit.saturating_sub(1)).map(ListPosition::of))
+        .flatten();
+    entries.truncate(limit);
+    (entries, next)
+}
+
 impl SessionEntry {
     /// Usable at `now` ([`SessionStatus::at`]: the index may still list expired sessions until
     /// TTL deletes them).
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         SessionStatus::at(self.expires_at, self.absolute_expires_at, now).is_active()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TokenHash;
+    use chrono::Duration;
+
+    fn entry(minutes_ago: i64, now: DateTime<Utc>) -> SessionEntry {
+        SessionEntry {
+            token: TokenHash::from_encoded(&"A".repeat(43)).unwrap(),
+            session_id: SessionId::random(),
+            user_id: UserId::parse("alice").unwrap(),
+            tenant_id: None,
+            created_at: now - Duration::days(1),
+            last_seen_at: now - Duration::minutes(minutes_ago),
+            expires_at: now + Duration::hours(1),
+            absolute_expires_at: now + Duration::days(1),
+            client: ClientInfo::default(),
+        }
+    }
+
+    #[test]
+    fn pages_walk_every_entry_once_most_recent_first() {
+        let now = Utc::now();
+        // Two entries share a last use: the id breaks the tie.
+        let entries: Vec<_> = [5, 1, 9, 3, 3, 7, 2]
+            .iter()
+            .map(|m| entry(*m, now))
+            .collect();
+        let mut seen = Vec::new();
+        let mut after = None;
+        let mut pages = 0;
+        loop {
+            let (page, next) = page_of(entries.clone(), after, 3);
+            assert!(page.len() <= 3);
+            seen.extend(page);
+            pages += 1;
+            match next {
+                Some(position) => after = Some(position),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen.len(), entries.len());
+        let ages: Vec<i64> = seen
+            .iter()
+            .map(|e| (now - e.last_seen_at).num_minutes())
+            .collect();
+        assert_eq!(ages, [1, 2, 3, 3, 5, 7, 9]);
+    }
+
+    #[test]
+    fn an_empty_page_continues_from_where_it_was() {
+        let now = Utc::now();
+        let entries: Vec<_> = (0..2).map(|m| entry(m, now)).collect();
+        let (none, next) = page_of(entries.clone(), None, 0);
+        assert!(none.is_empty());
+        assert_eq!(page_of(entries, next, 5).0.len(), 2, "nothing skipped");
+    }
+
+    #[test]
+    fn an_exact_last_page_has_no_next_position() {
+        let now = Utc::now();
+        let entries: Vec<_> = (0..4).map(|m| entry(m, now)).collect();
+        assert!(page_of(entries.clone(), None, 4).1.is_none());
+        assert!(page_of(entries, None, 3).1.is_some());
     }
 }

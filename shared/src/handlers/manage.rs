@@ -7,8 +7,9 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
 use super::{Api, caller_session, keeping_rotation, serve, session_response};
-use crate::domain::SessionId;
+use crate::domain::{SessionId, page_of};
 use crate::http::bodies::UpdateRequest;
+use crate::http::paging::{cursor, page_request};
 use crate::http::request::{client_info, json_body, session_credential};
 use crate::http::response::{SessionListItem, append_set_cookie, json_response, no_content};
 use crate::http::{ApiError, Matched, Route};
@@ -36,20 +37,34 @@ pub async fn manage(api: &Api, req: Request) -> Result<Response<Body>, Error> {
     .await
 }
 
-/// `GET /sessions`: the caller's usable sessions, most recently seen first, the calling one
-/// marked `current`.
+/// `GET /sessions`: the caller's usable sessions, the calling one first (marked `current`),
+/// then the others most recently seen first; a page at a time (`limit`, `cursor`).
 async fn list_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let page = page_request(req)?;
     let (credential, current) = caller_session(api, req).await?;
     let me = &current.session;
-    let entries = api.sessions.list(&me.user_id, Utc::now()).await?;
-    let mut items = vec![SessionListItem::current(me)];
-    items.extend(
-        entries
-            .iter()
-            .filter(|e| e.session_id != me.id)
-            .map(|e| SessionListItem::of(e, false)),
-    );
-    let response = json_response(StatusCode::OK, &serde_json::json!({ "sessions": items }));
+    let others: Vec<_> = api
+        .sessions
+        .list(&me.user_id, Utc::now())
+        .await?
+        .into_iter()
+        .filter(|e| e.session_id != me.id)
+        .collect();
+    let mut items = Vec::new();
+    let (rest, next) = match page.after {
+        // The first page starts with the calling session.
+        None => {
+            items.push(SessionListItem::current(me));
+            page_of(others, None, page.limit - 1)
+        }
+        Some(after) => page_of(others, Some(after), page.limit),
+    };
+    items.extend(rest.iter().map(|e| SessionListItem::of(e, false)));
+    let body = serde_json::json!({
+        "sessions": items,
+        "next_cursor": next.as_ref().map(cursor),
+    });
+    let response = json_response(StatusCode::OK, &body);
     Ok(keeping_rotation(
         api,
         response,

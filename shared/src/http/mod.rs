@@ -12,6 +12,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod origin;
+pub(crate) mod paging;
 pub(crate) mod request;
 pub(crate) mod response;
 mod routes;

@@ -217,22 +217,26 @@ pub(super) fn delete(
 }
 
 /// Bumps the user's guard item from `version` (creating it at 0): concurrent creates for one
-/// user under a cap serialize on it.
+/// user under a cap serialize on it. It expires with the newest session (`ttl_epoch_seconds`
+/// of the session being created, the latest of the user's): no item outlives the sessions.
 pub(super) fn bump_guard(
     table: &str,
     user: &UserId,
     version: u64,
     now: DateTime<Utc>,
+    ttl_epoch_seconds: i64,
 ) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(guard_key(user)))
         .condition_expression("attribute_not_exists(#ver) OR #ver = :ver")
-        .update_expression("SET #ver = :next, #at = :now")
+        .update_expression("SET #ver = :next, #at = :now, #ttl = :ttl")
         .expression_attribute_names("#ver", attr::VERSION)
         .expression_attribute_names("#at", attr::AT)
+        .expression_attribute_names("#ttl", attr::TTL)
         .expression_attribute_values(":ver", n(version))
         .expression_attribute_values(":next", n(version + 1))
-        .expression_attribute_values(":now", millis(now));
+        .expression_attribute_values(":now", millis(now))
+        .expression_attribute_values(":ttl", n(ttl_epoch_seconds));
     update_write(update)
 }

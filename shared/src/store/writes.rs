@@ -56,6 +56,7 @@ impl SessionStore {
                 &session.user_id,
                 version,
                 now,
+                ttl_epoch_seconds,
             )?);
         }
         self.commit("create", writes, events).await
