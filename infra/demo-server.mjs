@@ -3,7 +3,7 @@
 // POST /dev-login mints an HS256 login ticket with the dev secret, standing in for your
 // identity provider. Local use only. Node's standard library only.
 // Usage: node infra/demo-server.mjs [port]   (env: AUTH_JWT_HS256_SECRET, _ISSUER, _AUDIENCE)
-import { createHmac } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { extname, join } from "node:path";
@@ -22,7 +22,8 @@ const b64url = (data) => Buffer.from(data).toString("base64url");
 
 function ticket(user, tenant) {
   const now = Math.floor(Date.now() / 1000);
-  const claims = { sub: user, iss: issuer, aud: audience, iat: now, exp: now + 300 };
+  // A jti per ticket: tickets are single-use, and two minted in one second must differ.
+  const claims = { sub: user, iss: issuer, aud: audience, iat: now, exp: now + 300, jti: randomUUID() };
   if (tenant) claims.tenant_id = tenant;
   const unsigned = `${b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64url(JSON.stringify(claims))}`;
   return `${unsigned}.${createHmac("sha256", secret).update(unsigned).digest("base64url")}`;

@@ -40,6 +40,7 @@ def login_ticket(user: str) -> str:
                 "iat": now,
                 "nbf": now,
                 "exp": now + 300,
+                "jti": uuid.uuid4().hex,
                 "tenant_id": "acme",
             }
         ).encode()

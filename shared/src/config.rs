@@ -138,6 +138,16 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "record a session's user-agent and IP changes at most once per interval (0s: every change)",
     },
     Setting {
+        name: "SESSION_SINGLE_USE_TICKETS",
+        default: Some("true"),
+        meaning: "an identity token signs in once (its jti, or its hash, is recorded until it expires)",
+    },
+    Setting {
+        name: "SESSION_BEARER_FOR_BROWSERS",
+        default: Some("false"),
+        meaning: "allow token_in_body on requests with an Origin header (browsers get the HttpOnly cookie)",
+    },
+    Setting {
         name: "SESSION_MAX_PER_USER",
         default: Some("20"),
         meaning: "most concurrent sessions per user, evicting the least recently used (0: no cap)",
@@ -300,6 +310,7 @@ impl Config {
             ip_change: env.parsed("SESSION_IP_CHANGE")?,
             client_event_interval: env.duration("SESSION_CLIENT_EVENT_INTERVAL")?,
             max_per_user: (max_per_user > 0).then_some(max_per_user),
+            single_use_tickets: env.parsed("SESSION_SINGLE_USE_TICKETS")?,
         };
         let origins = Origins {
             allowed: env
@@ -326,6 +337,7 @@ impl Config {
             cookie,
             origins,
             trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
+            bearer_for_browsers: env.parsed("SESSION_BEARER_FOR_BROWSERS")?,
             authorizer_data_keys: env
                 .optional("SESSION_AUTHORIZER_DATA_KEYS")
                 .map(|raw| parse_data_keys(&raw))

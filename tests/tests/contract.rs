@@ -397,9 +397,10 @@ async fn a_bearer_sign_out_ends_the_bearer_session_and_clears_no_cookie() {
     let created = invoke(
         &app,
         Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions").json_body(
-            &serde_json::json!({"id_token": ticket("cli", None), "token_in_body": true}),
-        ),
+        Event::new(Payload::V2, "POST", "/sessions")
+            .without_header("origin")
+            .bearer(&ticket("cli", None))
+            .json_body(&serde_json::json!({"token_in_body": true})),
     )
     .await;
     let token = created.body["token"].as_str().unwrap().to_owned();

@@ -100,10 +100,22 @@ impl OwnDynamo {
         }
     }
 
-    /// The process is gone: connections are refused.
+    /// The process is gone: connections are refused. Stopped with SIGTERM, so that DynamoDB
+    /// Local closes its database file: a SIGKILL right after a write has lost acknowledged
+    /// items of its file store (seen in CI). The real DynamoDB keeps what it acknowledged,
+    /// which is what the test relies on; how the process ends is not what it tests.
     fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    child.kill().unwrap();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             child.wait().unwrap();
         }
     }

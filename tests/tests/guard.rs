@@ -232,7 +232,9 @@ async fn bearer_tokens_pass_and_a_bad_one_gets_a_bearer_challenge() {
         &sign_in,
         Function::Create,
         Event::new(Payload::V2, "POST", "/sessions")
-            .json_body(&json!({"id_token": ticket("cli", None), "token_in_body": true})),
+            .without_header("origin")
+            .bearer(&ticket("cli", None))
+            .json_body(&json!({"token_in_body": true})),
     )
     .await;
     let token = created.body["token"].as_str().unwrap().to_owned();

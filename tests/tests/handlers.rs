@@ -178,12 +178,15 @@ async fn create_stores_only_the_token_hash_with_client_details_and_a_ttl_in_seco
 async fn create_in_bearer_mode_returns_the_token_in_the_body_and_sets_no_cookie() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
-    let body = json!({ "id_token": ticket("cli", None), "token_in_body": true });
+    let body = json!({ "token_in_body": true });
 
     let reply = invoke(
         &app,
         Function::Create,
-        create_event(Payload::V2).json_body(&body),
+        create_event(Payload::V2)
+            .without_header("origin")
+            .bearer(&ticket("cli", None))
+            .json_body(&body),
     )
     .await;
 

@@ -49,8 +49,9 @@ async fn create_without_a_cap_is_one_transaction() {
 
     assert_eq!(
         counter.take(),
-        ["TransactWriteItems"],
-        "create = one transaction (session + created event)"
+        ["PutItem", "TransactWriteItems"],
+        "create = the ticket's single use (one conditional put) + one transaction (session + \
+         created event)"
     );
     table.drop_table().await;
 }
@@ -141,7 +142,10 @@ async fn create_under_the_default_per_user_cap_adds_the_guard_read_and_one_index
 
     invoke(&app, Function::Create, sign_in_event()).await;
 
-    assert_eq!(counter.take(), ["GetItem", "Query", "TransactWriteItems"]);
+    assert_eq!(
+        counter.take(),
+        ["PutItem", "GetItem", "Query", "TransactWriteItems"]
+    );
     table.drop_table().await;
 }
 

@@ -52,6 +52,7 @@ async fn bearer_requests_need_no_origin() {
         Event::new(Payload::V2, "POST", "/sessions")
             .without_header("origin")
             .bearer(&ticket("cli", None))
+            .without_header("origin") // a non-browser client
             .json_body(&json!({ "token_in_body": true })),
     )
     .await;
@@ -520,5 +521,126 @@ async fn a_login_ticket_with_a_critical_header_extension_is_refused() {
         assert!(reply.set_cookies.is_empty());
     }
     assert!(table.token_items().await.is_empty(), "no session was made");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_login_ticket_signs_in_once() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let ticket = ticket("alice", None);
+
+    let first = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+    )
+    .await;
+    let again: Vec<_> = [Payload::V2, Payload::V1]
+        .into_iter()
+        .map(|payload| {
+            Event::new(payload, "POST", "/sessions").json_body(&json!({"id_token": ticket}))
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for event in again {
+        replies.push(invoke(&app, Function::Create, event).await);
+    }
+
+    assert_eq!(first.status, 201);
+    for reply in &replies {
+        assert_eq!((reply.status, reply.error_code()), (401, "ticket_reused"));
+        assert!(reply.set_cookies.is_empty());
+    }
+    assert_eq!(table.items_of_kind("session").await.len(), 1, "one session");
+    let at_rest = format!("{:?}", table.items().await);
+    assert!(
+        !at_rest.contains(&ticket),
+        "the ticket itself is not stored"
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn tickets_may_be_reused_when_single_use_is_off() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_SINGLE_USE_TICKETS", "false")]);
+    let ticket = ticket("alice", None);
+
+    for _ in 0..2 {
+        let reply = invoke(
+            &app,
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+        )
+        .await;
+        assert_eq!(reply.status, 201);
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_browser_request_may_not_take_the_token_in_the_body() {
+    let table = TestTable::new().await;
+    let strict = app(&table, &[]);
+    let lenient = app(&table, &[("SESSION_BEARER_FOR_BROWSERS", "true")]);
+    let bearer_sign_in = |origin: Option<&str>| {
+        let event = Event::new(Payload::V2, "POST", "/sessions")
+            .without_header("origin")
+            .bearer(&ticket("cli", None))
+            .json_body(&json!({"token_in_body": true}));
+        match origin {
+            Some(origin) => event.header("Origin", origin),
+            None => event,
+        }
+    };
+
+    let from_browser = invoke(
+        &strict,
+        Function::Create,
+        bearer_sign_in(Some(ALLOWED_ORIGIN)),
+    )
+    .await;
+    let from_cli = invoke(&strict, Function::Create, bearer_sign_in(None)).await;
+    let allowed = invoke(
+        &lenient,
+        Function::Create,
+        bearer_sign_in(Some(ALLOWED_ORIGIN)),
+    )
+    .await;
+
+    assert_eq!(
+        (from_browser.status, from_browser.error_code()),
+        (403, "forbidden")
+    );
+    assert!(from_browser.body.get("token").is_none());
+    assert_eq!(from_cli.status, 201);
+    assert!(from_cli.body["token"].is_string());
+    assert_eq!(allowed.status, 201);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_refused_browser_bearer_sign_in_leaves_the_ticket_usable() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let ticket = ticket("alice", None);
+
+    let refused = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .json_body(&json!({"id_token": ticket, "token_in_body": true})),
+    )
+    .await;
+    let cookie = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").json_body(&json!({"id_token": ticket})),
+    )
+    .await;
+
+    assert_eq!(refused.status, 403);
+    assert_eq!(cookie.status, 201, "{}", cookie.body);
     table.drop_table().await;
 }

@@ -29,6 +29,8 @@ fn alice() -> Identity {
     Identity {
         user_id: UserId::parse("alice").unwrap(),
         tenant_id: Some(TenantId::parse("acme").unwrap()),
+        // As from a trusted caller: these tests are about sessions, not tickets.
+        ticket: None,
     }
 }
 

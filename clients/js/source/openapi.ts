@@ -147,7 +147,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
             };
         };
@@ -247,8 +247,9 @@ export interface components {
             };
         };
         /**
-         * @description `unauthenticated` (no login ticket) or `invalid_token` (the ticket failed a check).
-         *     Sign-in reads no session cookie, so it neither clears one nor challenges.
+         * @description `unauthenticated` (no login ticket), `invalid_token` (the ticket failed a check) or
+         *     `ticket_reused` (it signed in before: tickets are single-use). Sign-in reads no
+         *     session cookie, so it neither clears one nor challenges.
          */
         TicketRejected: {
             headers: {

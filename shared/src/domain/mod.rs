@@ -13,6 +13,7 @@ mod listing;
 mod record;
 mod session;
 mod successor;
+mod ticket;
 mod token;
 
 pub use audit::{AuditEvent, EventKind};
@@ -25,4 +26,5 @@ pub use session::{
     at_storage_precision,
 };
 pub use successor::{SealError, SealedSuccessor};
+pub use ticket::TicketUse;
 pub use token::{SessionToken, TokenFormatError, TokenHash};

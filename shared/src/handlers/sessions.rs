@@ -59,6 +59,16 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
         // An IAM-signed request carries `Authorization: AWS4-HMAC-SHA256 ...`, not a ticket.
         _ => trusted_identity(api, req, &body)?,
     };
+    if body.token_in_body
+        && !api.http.bearer_for_browsers
+        && req.headers().contains_key(header::ORIGIN)
+    {
+        // A script that saw a ticket must not turn it into a bearer token that leaves the
+        // browser: browsers get the HttpOnly cookie.
+        return Err(ApiError::forbidden(
+            "token_in_body is not available to browser requests (an Origin header): use the cookie",
+        ));
+    }
     let data = match body.data {
         None => SessionData::default(),
         Some(value) => SessionData::parse(value, api.http.max_data_bytes)?,
@@ -156,7 +166,11 @@ fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Id
         .transpose()
         .map_err(|e| ApiError::invalid_request(format!("tenant_id: {e}")))?;
     tracing::info!(caller = %caller, user_id = user_id.as_str(), "trusted caller sign-in");
-    Ok(Identity { user_id, tenant_id })
+    Ok(Identity {
+        user_id,
+        tenant_id,
+        ticket: None,
+    })
 }
 
 async fn validate_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {

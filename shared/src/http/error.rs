@@ -66,6 +66,11 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
     }
 
+    /// 401 `ticket_reused`: a login ticket presented a second time.
+    pub fn ticket_reused(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "ticket_reused", message)
+    }
+
     /// 401 `session_expired`.
     pub fn session_expired() -> Self {
         Self::new(
@@ -338,6 +343,7 @@ impl From<CreateError> for ApiError {
     fn from(error: CreateError) -> Self {
         match error {
             CreateError::Store(e) => e.into(),
+            reused @ CreateError::TicketReused => Self::ticket_reused(reused.to_string()),
             random @ CreateError::Random(_) => Self::from_backend(&random, false),
         }
     }

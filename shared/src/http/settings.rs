@@ -13,6 +13,8 @@ pub struct HttpSettings {
     pub origins: Origins,
     /// `POST /sessions` trusts `user_id` / `tenant_id` from the body of IAM-signed callers.
     pub trusted_caller: bool,
+    /// `token_in_body` is allowed on requests that carry an `Origin` header (a browser's).
+    pub bearer_for_browsers: bool,
     /// Keys of the session data the authorizer passes on in its context.
     pub authorizer_data_keys: Vec<String>,
     /// Largest request body accepted.

@@ -31,11 +31,18 @@ pub struct TicketClaims<'a> {
 }
 
 /// Signs a login ticket with HS256: what a backend that authenticated the user would do.
-/// Used by the `dev-token` helper and by tests.
+/// Used by the `dev-token` helper and by tests. Each ticket gets a random `jti` unless the
+/// claims name one: tickets are single-use, and two minted in the same second must differ.
 pub fn mint_hs256(claims: &TicketClaims<'_>, secret: &[u8]) -> Result<String, IdentityError> {
+    let mut value = serde_json::to_value(claims).map_err(|_| IdentityError::Malformed)?;
+    if let Some(object) = value.as_object_mut() {
+        object
+            .entry("jti")
+            .or_insert_with(|| Value::String(uuid::Uuid::new_v4().to_string()));
+    }
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        claims,
+        &value,
         &EncodingKey::from_secret(secret),
     )
     .map_err(|_| IdentityError::Malformed)

@@ -24,7 +24,7 @@ mod mint;
 mod settings;
 mod verifier;
 
-use crate::domain::{TenantId, UserId};
+use crate::domain::{TenantId, TicketUse, UserId};
 
 #[cfg(any(test, feature = "dev"))]
 pub use mint::{TicketClaims, mint_hs256};
@@ -38,6 +38,9 @@ pub struct Identity {
     pub user_id: UserId,
     /// The tenant, from the issuer's tenant claim.
     pub tenant_id: Option<TenantId>,
+    /// The identity token's single use, when the identity came from one (`None` for
+    /// trusted callers, who present no token).
+    pub ticket: Option<TicketUse>,
 }
 
 /// Why an identity token was refused. Messages are safe to return to the caller.

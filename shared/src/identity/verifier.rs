@@ -13,11 +13,12 @@ use serde_json::Value;
 
 use super::jwks::{Fetcher, Jwks};
 use super::{Identity, IdentityError, JwksSource, JwtConfig};
-use crate::domain::{TenantId, UserId};
+use crate::domain::{TenantId, TicketUse, UserId};
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    exp: i64,
     #[serde(default)]
     iat: Option<i64>,
     #[serde(flatten)]
@@ -152,7 +153,24 @@ impl IdTokenVerifier {
             ),
             Some(_) => return Err(IdentityError::InvalidClaim(issuer.tenant_claim.clone())),
         };
-        Ok(Identity { user_id, tenant_id })
+        let usable_until = chrono::DateTime::from_timestamp(
+            data.claims
+                .exp
+                .saturating_add(i64::try_from(self.leeway.as_secs()).unwrap_or(0)),
+            0,
+        )
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let ticket = match data.claims.other.get("jti") {
+            Some(Value::String(jti)) if !jti.is_empty() => {
+                TicketUse::of_jti(&issuer.issuer, jti, usable_until)
+            }
+            _ => TicketUse::of_token(token, usable_until),
+        };
+        Ok(Identity {
+            user_id,
+            tenant_id,
+            ticket: Some(ticket),
+        })
     }
 
     /// The configured issuer named by the token's (not yet verified) `iss`: only used to pick

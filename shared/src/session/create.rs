@@ -22,6 +22,35 @@ impl SessionService {
         client: ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<(SessionToken, Session), CreateError> {
+        // The ticket's one use first: a replayed ticket writes nothing else. If the sign-in then
+        // fails on our side, the use is given back so that the user can retry with it.
+        let ticket = identity
+            .ticket
+            .clone()
+            .filter(|_| self.policy.single_use_tickets);
+        if let Some(ticket) = &ticket
+            && !self.store.claim_ticket(ticket, now).await?
+        {
+            tracing::warn!(user_id = identity.user_id.as_str(), "login ticket replayed");
+            return Err(CreateError::TicketReused);
+        }
+        let created = self.start(identity, data, client, now).await;
+        if let (Err(_), Some(ticket)) = (&created, &ticket)
+            && let Err(error) = self.store.release_ticket(ticket).await
+        {
+            tracing::warn!(error = %error, "giving back a login ticket's use failed");
+        }
+        created
+    }
+
+    /// [`Self::create`] once the ticket is accounted for.
+    async fn start(
+        &self,
+        identity: Identity,
+        data: SessionData,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<(SessionToken, Session), CreateError> {
         let token = SessionToken::generate().map_err(CreateError::Random)?;
         let session = Session::start(
             identity.user_id,

@@ -50,6 +50,9 @@ impl From<StoreError> for UpdateError {
 /// Why a session could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
+    /// The login ticket was used before: tickets are single-use.
+    #[error("this login ticket was already used to sign in; get a new one")]
+    TicketReused,
     /// The operating system's random source failed.
     #[error("the operating system's random source failed")]
     Random(#[source] getrandom::Error),

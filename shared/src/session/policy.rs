@@ -47,6 +47,8 @@ pub struct Policy {
     pub client_event_interval: Duration,
     /// Most concurrent sessions per user; one more evicts the least recently used.
     pub max_per_user: Option<u32>,
+    /// An identity token signs in once: its use is recorded until it expires.
+    pub single_use_tickets: bool,
 }
 
 impl Policy {
@@ -61,6 +63,7 @@ impl Policy {
             ip_change: BindingPolicy::Log,
             client_event_interval: Duration::hours(1),
             max_per_user: None,
+            single_use_tickets: true,
         }
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, RevokedToken,
-    SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId, TokenHash,
+    SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId, TicketUse, TokenHash,
     TokenRecord, UserId,
 };
 
@@ -21,6 +21,8 @@ pub(super) const TOKEN_PREFIX: &str = "TOKEN#";
 pub(super) const USER_PREFIX: &str = "USER#";
 pub(super) const EVENT_PREFIX: &str = "EVENT#";
 pub(super) const GUARD_SK: &str = "GUARD";
+pub(super) const TICKET_PREFIX: &str = "TICKET#";
+pub(super) const TICKET_SK: &str = "USED";
 pub(super) const TENANT_PREFIX: &str = "TENANT#";
 pub(super) const SESSION_PREFIX: &str = "SESSION#";
 pub(super) const BY_USER_INDEX: &str = "by_user";
@@ -66,6 +68,7 @@ pub(super) mod kind {
     pub const RETIRED: &str = "retired";
     pub const REVOKED: &str = "revoked";
     pub const EVENT: &str = "event";
+    pub const TICKET: &str = "ticket";
 }
 
 /// The key of the token item stored under `hash`.
@@ -82,6 +85,26 @@ pub(super) fn guard_key(user: &UserId) -> Item {
         (attr::PK.to_owned(), s(user_pk(user))),
         (attr::SK.to_owned(), s(GUARD_SK)),
     ])
+}
+
+/// The key under which the one use of a login ticket is recorded.
+pub(super) fn ticket_key(ticket: &TicketUse) -> Item {
+    HashMap::from([
+        (
+            attr::PK.to_owned(),
+            s(format!("{TICKET_PREFIX}{}", ticket.encoded_key())),
+        ),
+        (attr::SK.to_owned(), s(TICKET_SK)),
+    ])
+}
+
+/// The record of a ticket's use: its key, when, and a TTL at the end of its validity.
+pub(super) fn ticket_item(ticket: &TicketUse, now: DateTime<Utc>) -> Item {
+    let mut item = ticket_key(ticket);
+    item.insert(attr::KIND.into(), s(kind::TICKET));
+    item.insert(attr::AT.into(), millis(now));
+    item.insert(attr::TTL.into(), n(ticket.usable_until.timestamp() + 1));
+    item
 }
 
 /// A new head item: the key of `hash`, the session, and its TTL.

@@ -6,12 +6,13 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use chrono::{DateTime, Utc};
 
-use super::codec::{event_item, head_item};
+use super::codec::{event_item, head_item, ticket_item, ticket_key};
 use super::expressions::{self, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
-    AuditEvent, ClientInfo, RevocationReason, SealedSuccessor, Session, SessionData, TokenHash,
+    AuditEvent, ClientInfo, RevocationReason, SealedSuccessor, Session, SessionData, TicketUse,
+    TokenHash,
 };
 
 /// A session to revoke: the token item believed to be its head.
@@ -24,6 +25,45 @@ pub struct Revocation {
 }
 
 impl SessionStore {
+    /// Records the one use of a login ticket: `true` if this is its first use, `false` if it
+    /// was used before. One conditional `PutItem` (no transaction); the record expires with
+    /// the ticket.
+    pub async fn claim_ticket(
+        &self,
+        ticket: &TicketUse,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(ticket_item(ticket, now)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .on_heap()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::from_sdk("put_item", e)),
+        }
+    }
+
+    /// Undoes [`Self::claim_ticket`] when the sign-in it was for failed on our side, so the
+    /// user may try again with the same ticket.
+    pub async fn release_ticket(&self, ticket: &TicketUse) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(ticket_key(ticket)))
+            .send()
+            .on_heap()
+            .await
+            .map_err(|e| StoreError::from_sdk("delete_item", e))?;
+        Ok(())
+    }
     /// Writes a new session with its `created` event; never overwrites an existing item.
     /// `evict` revokes other sessions of the user in the same transaction (per-user cap);
     /// `guard` is the user's guard version read before choosing them, so two concurrent
