@@ -644,3 +644,61 @@ async fn a_refused_browser_bearer_sign_in_leaves_the_ticket_usable() {
     assert_eq!(cookie.status, 201, "{}", cookie.body);
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_sign_in_that_fails_on_our_side_gives_the_tickets_use_back() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let table = TestTable::new().await;
+    let app = app(&table, &[]); // under the default per-user cap: the guard item is read
+    let ticket = ticket("alice", None);
+    let guard_key = |item: &mut std::collections::HashMap<String, AttributeValue>| {
+        item.insert("pk".into(), AttributeValue::S("USER#alice".into()));
+        item.insert("sk".into(), AttributeValue::S("GUARD".into()));
+    };
+    // A guard item the store cannot read: the sign-in fails after the ticket was claimed.
+    let mut broken = std::collections::HashMap::new();
+    guard_key(&mut broken);
+    broken.insert("version".into(), AttributeValue::S("not a number".into()));
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .set_item(Some(broken))
+        .send()
+        .await
+        .unwrap();
+    let sign_in = || {
+        invoke(
+            &app,
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+        )
+    };
+
+    let failed = sign_in().await;
+    let mut key = std::collections::HashMap::new();
+    guard_key(&mut key);
+    table
+        .client
+        .delete_item()
+        .table_name(&table.name)
+        .set_key(Some(key))
+        .send()
+        .await
+        .unwrap();
+    let retried = sign_in().await;
+    let replayed = sign_in().await;
+
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    assert_eq!(
+        retried.status, 201,
+        "the same ticket works again: {}",
+        retried.body
+    );
+    assert_eq!(
+        (replayed.status, replayed.error_code()),
+        (401, "ticket_reused"),
+        "and is used up by the sign-in that succeeded"
+    );
+    table.drop_table().await;
+}

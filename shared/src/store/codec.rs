@@ -45,6 +45,7 @@ pub(super) mod attr {
     pub const ABSOLUTE_EXPIRES_AT: &str = "absolute_expires_at";
     pub const TOKEN_ISSUED_AT: &str = "token_issued_at";
     pub const CLIENT_EVENT_AT: &str = "client_event_at";
+    pub const RELEASED: &str = "released";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";

@@ -4,9 +4,10 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::codec::{event_item, head_item, ticket_item, ticket_key};
+use super::codec::{attr, event_item, head_item, ticket_item, ticket_key};
 use super::expressions::{self, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
@@ -38,7 +39,10 @@ impl SessionStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(ticket_item(ticket, now)))
-            .condition_expression("attribute_not_exists(pk)")
+            // Unused, or given back by a sign-in that failed.
+            .condition_expression("attribute_not_exists(pk) OR #released = :yes")
+            .expression_attribute_names("#released", attr::RELEASED)
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .on_heap()
             .await;
@@ -52,16 +56,21 @@ impl SessionStore {
     }
 
     /// Undoes [`Self::claim_ticket`] when the sign-in it was for failed on our side, so the
-    /// user may try again with the same ticket.
+    /// user may try again with the same ticket: marks the record released (an update, so
+    /// sign-in needs no `DeleteItem` permission), which the next claim may overwrite.
     pub async fn release_ticket(&self, ticket: &TicketUse) -> Result<(), StoreError> {
         self.client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(ticket_key(ticket)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #released = :yes")
+            .expression_attribute_names("#released", attr::RELEASED)
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .send()
             .on_heap()
             .await
-            .map_err(|e| StoreError::from_sdk("delete_item", e))?;
+            .map_err(|e| StoreError::from_sdk("update_item", e))?;
         Ok(())
     }
     /// Writes a new session with its `created` event; never overwrites an existing item.
