@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use session_shared::domain::{
-    ClientInfo, RevocationReason, Session, SessionData, SessionToken, TenantId, TokenRecord, UserId,
+    ClientInfo, RevocationReason, Session, SessionData, SessionToken, TenantId, TokenRecord,
+    Transport, UserId,
 };
 use session_shared::identity::Identity;
 use session_shared::session::{Current, Policy, SessionError, SessionService};
@@ -48,7 +49,13 @@ async fn started_from(
     now: DateTime<Utc>,
 ) -> SessionToken {
     let (token, _) = service
-        .create(alice(), SessionData::default(), client.clone(), now)
+        .create(
+            alice(),
+            SessionData::default(),
+            client.clone(),
+            Transport::Cookie,
+            now,
+        )
         .await
         .unwrap();
     token
@@ -82,7 +89,12 @@ async fn validate_before_half_the_idle_window_writes_nothing() {
     let token = started(&sessions, t0).await;
 
     let seen = sessions
-        .validate(&token, &nobody(), true, t0 + Duration::minutes(30))
+        .validate(
+            &token,
+            &nobody(),
+            Transport::Cookie,
+            t0 + Duration::minutes(30),
+        )
         .await
         .unwrap();
 
@@ -105,7 +117,7 @@ async fn validate_past_half_the_idle_window_extends_it_once() {
     let later = t0 + Duration::hours(5);
 
     let extended = sessions
-        .validate(&token, &nobody(), false, later)
+        .validate_without_rotation(&token, &nobody(), Transport::Cookie, later)
         .await
         .unwrap()
         .session;
@@ -120,7 +132,12 @@ async fn validate_past_half_the_idle_window_extends_it_once() {
         later.timestamp_millis()
     );
     let again = sessions
-        .validate(&token, &nobody(), false, later + Duration::minutes(1))
+        .validate_without_rotation(
+            &token,
+            &nobody(),
+            Transport::Cookie,
+            later + Duration::minutes(1),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -140,13 +157,23 @@ async fn an_expired_item_that_ttl_has_not_removed_is_rejected_and_recorded_once(
     let token = started(&sessions, t0).await;
 
     let idle = sessions
-        .validate(&token, &nobody(), true, t0 + Duration::hours(8))
+        .validate(
+            &token,
+            &nobody(),
+            Transport::Cookie,
+            t0 + Duration::hours(8),
+        )
         .await;
     let again = sessions
-        .validate(&token, &nobody(), true, t0 + Duration::hours(9))
+        .validate(
+            &token,
+            &nobody(),
+            Transport::Cookie,
+            t0 + Duration::hours(9),
+        )
         .await;
     let absolute = sessions
-        .refresh(&token, &nobody(), t0 + Duration::days(8))
+        .refresh(&token, &nobody(), Transport::Cookie, t0 + Duration::days(8))
         .await;
 
     assert!(matches!(idle, Err(SessionError::Expired)));
@@ -166,7 +193,11 @@ async fn fifty_parallel_validates_past_the_threshold_all_succeed_with_one_write(
     let later = t0 + Duration::minutes(45);
 
     let client = nobody();
-    let results = join_all((0..50).map(|_| sessions.validate(&token, &client, false, later))).await;
+    let results =
+        join_all((0..50).map(|_| {
+            sessions.validate_without_rotation(&token, &client, Transport::Cookie, later)
+        }))
+        .await;
 
     for result in &results {
         assert!(result.is_ok(), "{result:?}");
@@ -188,7 +219,9 @@ async fn refresh_rotates_the_token_and_retires_the_old_one() {
     let token = started(&sessions, t0).await;
     let t1 = t0 + Duration::minutes(10);
 
-    let refreshed = sessions.refresh(&token, &nobody(), t1).await;
+    let refreshed = sessions
+        .refresh(&token, &nobody(), Transport::Cookie, t1)
+        .await;
     let new = successor(&refreshed);
 
     assert_ne!(new, token);
@@ -226,9 +259,14 @@ async fn fifty_parallel_refreshes_of_one_token_all_get_the_same_successor() {
     let t1 = t0 + Duration::minutes(10);
 
     let client = nobody();
-    let results = join_all(
-        (0..50).map(|i| sessions.refresh(&token, &client, t1 + Duration::milliseconds(i))),
-    )
+    let results = join_all((0..50).map(|i| {
+        sessions.refresh(
+            &token,
+            &client,
+            Transport::Cookie,
+            t1 + Duration::milliseconds(i),
+        )
+    }))
     .await;
 
     for result in &results {
@@ -253,7 +291,12 @@ async fn fifty_parallel_refreshes_of_one_token_all_get_the_same_successor() {
     let new = successor(&results[0]);
     assert!(
         sessions
-            .validate(&new, &nobody(), false, t1 + Duration::minutes(1))
+            .validate_without_rotation(
+                &new,
+                &nobody(),
+                Transport::Cookie,
+                t1 + Duration::minutes(1)
+            )
             .await
             .is_ok()
     );
@@ -267,14 +310,28 @@ async fn a_retired_token_within_the_grace_window_resolves_to_its_successor() {
     let t0 = Utc::now();
     let token = started(&sessions, t0).await;
     let t1 = t0 + Duration::minutes(10);
-    let new = successor(&sessions.refresh(&token, &nobody(), t1).await);
+    let new = successor(
+        &sessions
+            .refresh(&token, &nobody(), Transport::Cookie, t1)
+            .await,
+    );
 
     let late_tab = sessions
-        .validate(&token, &nobody(), true, t1 + Duration::seconds(20))
+        .validate(
+            &token,
+            &nobody(),
+            Transport::Cookie,
+            t1 + Duration::seconds(20),
+        )
         .await
         .unwrap();
     let late_refresh = sessions
-        .refresh(&token, &nobody(), t1 + Duration::seconds(25))
+        .refresh(
+            &token,
+            &nobody(),
+            Transport::Cookie,
+            t1 + Duration::seconds(25),
+        )
         .await;
 
     assert_eq!(
@@ -298,13 +355,26 @@ async fn a_retired_token_after_the_grace_window_revokes_the_whole_lineage() {
     let t0 = Utc::now();
     let t0_token = started(&sessions, t0).await;
     let t1 = t0 + Duration::minutes(10);
-    let t1_token = successor(&sessions.refresh(&t0_token, &nobody(), t1).await);
+    let t1_token = successor(
+        &sessions
+            .refresh(&t0_token, &nobody(), Transport::Cookie, t1)
+            .await,
+    );
     let t2 = t1 + Duration::minutes(10);
-    let t2_token = successor(&sessions.refresh(&t1_token, &nobody(), t2).await);
+    let t2_token = successor(
+        &sessions
+            .refresh(&t1_token, &nobody(), Transport::Cookie, t2)
+            .await,
+    );
 
     // The first token comes back long after its grace window: a stolen copy.
     let replay = sessions
-        .validate(&t0_token, &nobody(), true, t2 + Duration::minutes(1))
+        .validate(
+            &t0_token,
+            &nobody(),
+            Transport::Cookie,
+            t2 + Duration::minutes(1),
+        )
         .await;
 
     assert!(
@@ -312,7 +382,12 @@ async fn a_retired_token_after_the_grace_window_revokes_the_whole_lineage() {
         "{replay:?}"
     );
     let legit = sessions
-        .validate(&t2_token, &nobody(), true, t2 + Duration::minutes(2))
+        .validate(
+            &t2_token,
+            &nobody(),
+            Transport::Cookie,
+            t2 + Duration::minutes(2),
+        )
         .await;
     assert!(
         matches!(legit, Err(SessionError::Revoked(RevocationReason::Replay))),
@@ -339,10 +414,12 @@ async fn validate_rotates_a_cookie_session_once_the_renewal_interval_passed() {
     let t1 = t0 + Duration::minutes(16);
 
     let bearer = sessions
-        .validate(&token, &nobody(), false, t1)
+        .validate_without_rotation(&token, &nobody(), Transport::Cookie, t1)
         .await
         .unwrap();
-    let cookie = sessions.validate(&token, &nobody(), true, t1).await;
+    let cookie = sessions
+        .validate(&token, &nobody(), Transport::Cookie, t1)
+        .await;
 
     assert!(
         bearer.new_token.is_none(),
@@ -363,8 +440,12 @@ async fn refreshes_racing_a_logout_never_resurrect_the_session() {
     let now = t0 + Duration::hours(1);
     let client = nobody();
 
-    let refreshes = join_all((0..20).map(|_| sessions.refresh(&token, &client, now)));
-    let (results, logout) = tokio::join!(refreshes, sessions.logout(&token, &client, now));
+    let refreshes =
+        join_all((0..20).map(|_| sessions.refresh(&token, &client, Transport::Cookie, now)));
+    let (results, logout) = tokio::join!(
+        refreshes,
+        sessions.logout(&token, &client, Transport::Cookie, now)
+    );
 
     assert!(logout.unwrap().is_some());
     for result in results {
@@ -378,7 +459,9 @@ async fn refreshes_racing_a_logout_never_resurrect_the_session() {
         "gone for good"
     );
     assert!(matches!(
-        sessions.validate(&token, &client, true, now).await,
+        sessions
+            .validate(&token, &client, Transport::Cookie, now)
+            .await,
         Err(SessionError::NotFound)
     ));
     table.drop_table().await;
@@ -391,17 +474,31 @@ async fn logout_with_a_just_retired_token_signs_out_its_successor() {
     let t0 = Utc::now();
     let token = started(&sessions, t0).await;
     let t1 = t0 + Duration::minutes(5);
-    let new = successor(&sessions.refresh(&token, &nobody(), t1).await);
+    let new = successor(
+        &sessions
+            .refresh(&token, &nobody(), Transport::Cookie, t1)
+            .await,
+    );
 
     let out = sessions
-        .logout(&token, &nobody(), t1 + Duration::seconds(2))
+        .logout(
+            &token,
+            &nobody(),
+            Transport::Cookie,
+            t1 + Duration::seconds(2),
+        )
         .await
         .unwrap();
 
     assert!(out.is_some());
     assert!(matches!(
         sessions
-            .validate(&new, &nobody(), true, t1 + Duration::seconds(3))
+            .validate(
+                &new,
+                &nobody(),
+                Transport::Cookie,
+                t1 + Duration::seconds(3)
+            )
             .await,
         Err(SessionError::NotFound)
     ));
@@ -423,7 +520,12 @@ async fn creating_one_session_over_the_cap_evicts_the_least_recently_used() {
     let phone = started(&sessions, t0 + Duration::minutes(1)).await;
     // The laptop is used again (a sliding write), so the phone becomes the least recently used.
     sessions
-        .validate(&laptop, &nobody(), false, t0 + Duration::minutes(15))
+        .validate_without_rotation(
+            &laptop,
+            &nobody(),
+            Transport::Cookie,
+            t0 + Duration::minutes(15),
+        )
         .await
         .unwrap();
 
@@ -431,18 +533,20 @@ async fn creating_one_session_over_the_cap_evicts_the_least_recently_used() {
 
     let now = t0 + Duration::minutes(17);
     assert!(matches!(
-        sessions.validate(&phone, &nobody(), true, now).await,
+        sessions
+            .validate(&phone, &nobody(), Transport::Cookie, now)
+            .await,
         Err(SessionError::Revoked(RevocationReason::Evicted))
     ));
     assert!(
         sessions
-            .validate(&laptop, &nobody(), true, now)
+            .validate(&laptop, &nobody(), Transport::Cookie, now)
             .await
             .is_ok()
     );
     assert!(
         sessions
-            .validate(&tablet, &nobody(), true, now)
+            .validate(&tablet, &nobody(), Transport::Cookie, now)
             .await
             .is_ok()
     );
@@ -466,6 +570,7 @@ async fn parallel_creates_never_exceed_the_cap() {
             alice(),
             SessionData::default(),
             nobody(),
+            Transport::Cookie,
             t0 + Duration::milliseconds(i),
         )
     }))
@@ -487,10 +592,20 @@ async fn a_changed_user_agent_is_recorded_and_tolerated_by_default() {
     let token = started_from(&sessions, &firefox, t0).await;
 
     let first = sessions
-        .validate(&token, &chrome, true, t0 + Duration::minutes(1))
+        .validate(
+            &token,
+            &chrome,
+            Transport::Cookie,
+            t0 + Duration::minutes(1),
+        )
         .await;
     let second = sessions
-        .validate(&token, &chrome, true, t0 + Duration::minutes(2))
+        .validate(
+            &token,
+            &chrome,
+            Transport::Cookie,
+            t0 + Duration::minutes(2),
+        )
         .await;
 
     assert!(first.is_ok() && second.is_ok());
@@ -523,7 +638,12 @@ async fn a_flapping_user_agent_is_recorded_once_per_interval() {
     for minute in 1..=50 {
         let client = if minute % 2 == 1 { &chrome } else { &firefox };
         let validated = sessions
-            .validate(&token, client, true, t0 + Duration::minutes(minute))
+            .validate(
+                &token,
+                client,
+                Transport::Cookie,
+                t0 + Duration::minutes(minute),
+            )
             .await;
         assert!(validated.is_ok(), "minute {minute}");
     }
@@ -532,7 +652,12 @@ async fn a_flapping_user_agent_is_recorded_once_per_interval() {
     // An hour after the recorded one, a change is recorded again (no renewal rotation here:
     // `may_rotate` is off, as for a bearer client).
     sessions
-        .validate(&token, &firefox, false, t0 + Duration::minutes(62))
+        .validate_without_rotation(
+            &token,
+            &firefox,
+            Transport::Cookie,
+            t0 + Duration::minutes(62),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -554,12 +679,22 @@ async fn within_the_interval_a_reject_policy_still_acts_on_every_change() {
 
     // A logged user-agent change starts the interval...
     sessions
-        .validate(&token, &new_ua, true, t0 + Duration::minutes(1))
+        .validate(
+            &token,
+            &new_ua,
+            Transport::Cookie,
+            t0 + Duration::minutes(1),
+        )
         .await
         .unwrap();
     // ...which does not make an IP change under `reject` pass.
     let moved = sessions
-        .validate(&token, &elsewhere, true, t0 + Duration::minutes(2))
+        .validate(
+            &token,
+            &elsewhere,
+            Transport::Cookie,
+            t0 + Duration::minutes(2),
+        )
         .await;
 
     assert!(matches!(
@@ -579,10 +714,15 @@ async fn a_changed_user_agent_revokes_the_session_under_the_reject_policy() {
     let token = started_from(&sessions, &firefox, t0).await;
 
     let stolen = sessions
-        .validate(&token, &curl, true, t0 + Duration::minutes(1))
+        .validate(&token, &curl, Transport::Cookie, t0 + Duration::minutes(1))
         .await;
     let owner = sessions
-        .validate(&token, &firefox, true, t0 + Duration::minutes(2))
+        .validate(
+            &token,
+            &firefox,
+            Transport::Cookie,
+            t0 + Duration::minutes(2),
+        )
         .await;
 
     assert!(matches!(
@@ -608,7 +748,12 @@ async fn a_changed_ip_is_an_event_never_a_rejection_by_default() {
     let token = started_from(&sessions, &wifi, t0).await;
 
     let seen = sessions
-        .validate(&token, &mobile, true, t0 + Duration::minutes(1))
+        .validate(
+            &token,
+            &mobile,
+            Transport::Cookie,
+            t0 + Duration::minutes(1),
+        )
         .await
         .unwrap();
 
@@ -627,7 +772,7 @@ async fn a_changed_ip_revokes_the_session_when_configured() {
     let token = started_from(&sessions, &wifi, t0).await;
 
     let result = sessions
-        .validate(&token, &other, true, t0 + Duration::minutes(1))
+        .validate(&token, &other, Transport::Cookie, t0 + Duration::minutes(1))
         .await;
 
     assert!(matches!(
@@ -645,11 +790,21 @@ async fn audit_events_are_queryable_per_user_and_hold_no_token_or_hash() {
     let token = started(&sessions, t0).await;
     let new = successor(
         &sessions
-            .refresh(&token, &nobody(), t0 + Duration::minutes(1))
+            .refresh(
+                &token,
+                &nobody(),
+                Transport::Cookie,
+                t0 + Duration::minutes(1),
+            )
             .await,
     );
     sessions
-        .logout(&new, &nobody(), t0 + Duration::minutes(2))
+        .logout(
+            &new,
+            &nobody(),
+            Transport::Cookie,
+            t0 + Duration::minutes(2),
+        )
         .await
         .unwrap();
 
@@ -730,7 +885,12 @@ async fn every_item_carries_a_ttl_in_epoch_seconds_on_the_tables_ttl_attribute()
     let token = started(&sessions, t0).await;
     let new = successor(
         &sessions
-            .refresh(&token, &nobody(), t0 + Duration::minutes(1))
+            .refresh(
+                &token,
+                &nobody(),
+                Transport::Cookie,
+                t0 + Duration::minutes(1),
+            )
             .await,
     );
 

@@ -23,7 +23,7 @@ pub use listing::{ListPosition, SessionEntry, page_of};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
 pub use session::{
     ClientInfo, DataError, Lifetimes, LifetimesError, Session, SessionData, SessionStatus,
-    at_storage_precision,
+    Transport, at_storage_precision,
 };
 pub use successor::{SealError, SealedSuccessor};
 pub use ticket::TicketUse;

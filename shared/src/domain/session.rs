@@ -95,6 +95,35 @@ impl Lifetimes {
     }
 }
 
+/// How a session token travels: in the session cookie or as `Authorization: Bearer`. Recorded
+/// when the token is issued; a token is only accepted the way it was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// In the session cookie.
+    Cookie,
+    /// In `Authorization: Bearer`.
+    Bearer,
+}
+
+impl Transport {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cookie => "cookie",
+            Self::Bearer => "bearer",
+        }
+    }
+
+    /// Reads back [`Transport::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "cookie" => Some(Self::Cookie),
+            "bearer" => Some(Self::Bearer),
+            _ => None,
+        }
+    }
+}
+
 /// Where the session was created from, taken from the API Gateway request context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
@@ -257,6 +286,8 @@ pub struct Session {
     /// When a change of its client (user agent or IP) was last recorded: the start of the
     /// interval within which further changes are not recorded again.
     pub client_event_at: Option<DateTime<Utc>>,
+    /// How its tokens travel, fixed at sign-in (`None`: issued before tokens were bound).
+    pub transport: Option<Transport>,
 }
 
 impl Session {
@@ -285,6 +316,7 @@ impl Session {
             data_version: 1,
             token_issued_at: now,
             client_event_at: None,
+            transport: None,
         }
     }
 

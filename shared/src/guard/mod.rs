@@ -83,7 +83,7 @@ impl SessionGuard {
             .validate(
                 &credential.token,
                 &client_info_in(headers, extensions),
-                transport == Transport::Cookie,
+                transport,
                 Utc::now(),
             )
             .await;

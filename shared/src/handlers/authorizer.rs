@@ -55,7 +55,7 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
     // No rotation here: the authorizer cannot hand a new cookie to the browser.
     match api
         .sessions
-        .validate(&credential.token, &client, false, Utc::now())
+        .validate_without_rotation(&credential.token, &client, credential.transport, Utc::now())
         .await
     {
         Ok(current) => AuthorizerResponse {

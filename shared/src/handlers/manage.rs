@@ -142,7 +142,12 @@ async fn revoke_all_sessions(api: &Api, req: &Request) -> Result<Response<Body>,
     }
     // The caller's own session last, as an ordinary sign-out of the token it holds.
     let token = current.new_token.as_ref().unwrap_or(&credential.token);
-    if api.sessions.logout(token, &client, now).await?.is_some() {
+    if api
+        .sessions
+        .logout(token, &client, credential.transport, now)
+        .await?
+        .is_some()
+    {
         revoked += 1;
     }
     let mut response = json_response(StatusCode::OK, &body(revoked));
@@ -169,6 +174,7 @@ async fn update_data(api: &Api, req: &Request) -> Result<Response<Body>, ApiErro
         .update_data(
             &credential.token,
             &client_info(req),
+            credential.transport,
             &body.data,
             expected,
             api.http.max_data_bytes,

@@ -124,7 +124,7 @@ async fn caller_session(api: &Api, req: &Request) -> Result<(Credential, Current
         .validate(
             &credential.token,
             &client_info(req),
-            credential.transport == Transport::Cookie,
+            credential.transport,
             Utc::now(),
         )
         .await

@@ -11,7 +11,7 @@ use crate::domain::{SessionData, TenantId, UserId};
 use crate::http::bodies::CreateRequest;
 use crate::http::request::{bearer, client_info, json_body, session_credential};
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
-use crate::http::{ApiError, Route, SessionBody};
+use crate::http::{ApiError, Route, SessionBody, Transport};
 use crate::identity::Identity;
 
 /// `POST /sessions`: verify the login ticket, start a session, set the cookie.
@@ -75,9 +75,14 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
     };
 
     let now = Utc::now();
+    let transport = if body.token_in_body {
+        Transport::Bearer
+    } else {
+        Transport::Cookie
+    };
     let (token, session) = api
         .sessions
-        .create(identity, data, client_info(req), now)
+        .create(identity, data, client_info(req), transport, now)
         .await?;
 
     let mut response = if body.token_in_body {
@@ -183,7 +188,12 @@ async fn refresh_session(api: &Api, req: &Request) -> Result<Response<Body>, Api
     let now = Utc::now();
     let current = api
         .sessions
-        .refresh(&credential.token, &client_info(req), now)
+        .refresh(
+            &credential.token,
+            &client_info(req),
+            credential.transport,
+            now,
+        )
         .await
         .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
     Ok(session_response(api, &current, credential.transport))
@@ -193,7 +203,12 @@ async fn logout_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiE
     // No usable credential means nothing to delete: still a clean sign-out.
     if let Ok(credential) = session_credential(req, &api.http.cookie) {
         api.sessions
-            .logout(&credential.token, &client_info(req), Utc::now())
+            .logout(
+                &credential.token,
+                &client_info(req),
+                credential.transport,
+                Utc::now(),
+            )
             .await
             // The session may still be live: keep the cookie so the client can retry.
             .map_err(ApiError::from)?;

@@ -323,6 +323,7 @@ impl From<SessionError> for ApiError {
                 Self::invalid_token("the session does not exist or was signed out")
             }
             SessionError::Expired => Self::session_expired(),
+            wrong @ SessionError::WrongTransport => Self::invalid_token(wrong.to_string()),
             SessionError::Revoked(RevocationReason::Evicted) => Self::session_evicted(),
             SessionError::Revoked(RevocationReason::Replay) => Self::session_revoked(
                 "this session was revoked: an old copy of its token was used again; sign in again",

@@ -17,14 +17,7 @@ const MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
 /// Largest `Authorization` header we read.
 const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 
-/// How the client sent its session token; decides whether answers carry cookies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// In the session cookie.
-    Cookie,
-    /// In `Authorization: Bearer`.
-    Bearer,
-}
+pub use crate::domain::Transport;
 
 /// A session token and how it came.
 #[derive(Debug)]

@@ -6,7 +6,9 @@ use tracing::instrument;
 
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{CreateError, SessionService};
-use crate::domain::{AuditEvent, ClientInfo, EventKind, Session, SessionData, SessionToken};
+use crate::domain::{
+    AuditEvent, ClientInfo, EventKind, Session, SessionData, SessionToken, Transport,
+};
 use crate::identity::Identity;
 use crate::store::{Revocation, StoreError, Write};
 
@@ -20,6 +22,7 @@ impl SessionService {
         identity: Identity,
         data: SessionData,
         client: ClientInfo,
+        transport: Transport,
         now: DateTime<Utc>,
     ) -> Result<(SessionToken, Session), CreateError> {
         // The ticket's one use first: a replayed ticket writes nothing else. If the sign-in then
@@ -34,7 +37,7 @@ impl SessionService {
             tracing::warn!(user_id = identity.user_id.as_str(), "login ticket replayed");
             return Err(CreateError::TicketReused);
         }
-        let created = self.start(identity, data, client, now).await;
+        let created = self.start(identity, data, client, transport, now).await;
         if let (Err(_), Some(ticket)) = (&created, &ticket)
             && let Err(error) = self.store.release_ticket(ticket).await
         {
@@ -49,10 +52,11 @@ impl SessionService {
         identity: Identity,
         data: SessionData,
         client: ClientInfo,
+        transport: Transport,
         now: DateTime<Utc>,
     ) -> Result<(SessionToken, Session), CreateError> {
         let token = SessionToken::generate().map_err(CreateError::Random)?;
-        let session = Session::start(
+        let mut session = Session::start(
             identity.user_id,
             identity.tenant_id,
             data,
@@ -60,6 +64,7 @@ impl SessionService {
             &self.policy.lifetimes,
             now,
         );
+        session.transport = Some(transport);
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
         let created = AuditEvent::of(EventKind::Created, &session, &session.client, now);
         let ttl = session.ttl_epoch_seconds(self.policy.ttl_margin);

@@ -5,8 +5,9 @@ use serde_json::Value;
 use tracing::{info, instrument};
 
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
+use super::validate::bound_to;
 use super::{Current, SessionService, UpdateError};
-use crate::domain::{ClientInfo, Session, SessionToken, at_storage_precision};
+use crate::domain::{ClientInfo, Session, SessionToken, Transport, at_storage_precision};
 use crate::store::Write;
 
 impl SessionService {
@@ -15,10 +16,12 @@ impl SessionService {
     /// patch is re-applied to the newest data when a concurrent write wins, so no update is
     /// lost either way.
     #[instrument(skip_all, fields(session_id))]
+    #[allow(clippy::too_many_arguments)] // the presented credential (2), the patch (3), the moment
     pub async fn update_data(
         &self,
         token: &SessionToken,
         client: &ClientInfo,
+        transport: Transport,
         patch: &Value,
         expected: Option<u64>,
         max_bytes: usize,
@@ -28,6 +31,7 @@ impl SessionService {
         let mut retries = Retries::new("update_data", MAX_WRITE_ATTEMPTS);
         loop {
             let head = self.resolve(token, now).await?;
+            bound_to(&head.session, transport)?;
             self.active_or_record_expiry(&head.session, client, now)
                 .await?;
             let current = head.session.data_version;

@@ -13,6 +13,10 @@ pub enum SessionError {
     /// The session has expired.
     #[error("the session has expired")]
     Expired,
+    /// The token came the other way than it was issued (a cookie's token as a bearer token,
+    /// or the reverse).
+    #[error("this session token was issued for the other transport (cookie or bearer)")]
+    WrongTransport,
     /// The session was revoked, for this reason.
     #[error("the session was revoked ({})", .0.as_str())]
     Revoked(RevocationReason),

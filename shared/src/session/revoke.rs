@@ -8,10 +8,11 @@ use tracing::{info, instrument};
 
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::rotation::MAX_LINEAGE;
+use super::validate::bound_to;
 use super::{SessionError, SessionService};
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, RevocationReason, SessionEntry, SessionId, SessionToken,
-    UserId, at_storage_precision,
+    Transport, UserId, at_storage_precision,
 };
 use crate::store::{BatchOutcome, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write};
 
@@ -56,6 +57,7 @@ impl SessionService {
         &self,
         token: &SessionToken,
         client: &ClientInfo,
+        transport: Transport,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionId>, StoreError> {
         let now = at_storage_precision(now);
@@ -66,6 +68,10 @@ impl SessionService {
                 Err(SessionError::Store(e)) => return Err(e),
                 Err(_) => return Ok(None),
             };
+            // A token that came the other way than it was issued ends nothing.
+            if bound_to(&head.session, transport).is_err() {
+                return Ok(None);
+            }
             let session = &head.session;
             tracing::Span::current().record("session_id", tracing::field::display(session.id));
             let event =

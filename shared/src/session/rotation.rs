@@ -9,7 +9,7 @@ use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{Current, Head, SessionError, SessionService};
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, SealError, SealedSuccessor,
-    SessionToken, TokenRecord, at_storage_precision,
+    SessionToken, TokenRecord, Transport, at_storage_precision,
 };
 use crate::store::{StoreError, Write};
 
@@ -48,9 +48,10 @@ impl SessionService {
         &self,
         token: &SessionToken,
         client: &ClientInfo,
+        transport: Transport,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
-        self.rotate_presented(token, client, RotationTrigger::Refresh, now)
+        self.rotate_presented(token, client, transport, RotationTrigger::Refresh, now)
             .await
     }
 
@@ -59,21 +60,29 @@ impl SessionService {
         &self,
         token: &SessionToken,
         client: &ClientInfo,
+        transport: Transport,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
-        self.rotate_presented(token, client, RotationTrigger::PrivilegeChange, now)
-            .await
+        self.rotate_presented(
+            token,
+            client,
+            transport,
+            RotationTrigger::PrivilegeChange,
+            now,
+        )
+        .await
     }
 
     async fn rotate_presented(
         &self,
         token: &SessionToken,
         client: &ClientInfo,
+        transport: Transport,
         trigger: RotationTrigger,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
         let now = at_storage_precision(now);
-        let (head, changes) = self.admit(token, client, now).await?;
+        let (head, changes) = self.admit(token, client, transport, now).await?;
         if head.switched && matches!(trigger, RotationTrigger::Refresh) {
             // Another request rotated this token moments ago: its successor is the answer.
             return Ok(head.into_current());

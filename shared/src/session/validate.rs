@@ -12,7 +12,7 @@ use super::rotation::RotationTrigger;
 use super::{Current, Head, SessionError, SessionService};
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, RevocationReason, Session, SessionStatus, SessionToken,
-    TokenRecord, at_storage_precision,
+    TokenRecord, Transport, at_storage_precision,
 };
 use crate::store::Write;
 
@@ -27,11 +27,41 @@ impl SessionService {
         &self,
         token: &SessionToken,
         client: &ClientInfo,
+        transport: Transport,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        self.checked(
+            token,
+            client,
+            transport,
+            transport == Transport::Cookie,
+            now,
+        )
+        .await
+    }
+
+    /// [`Self::validate`] for callers that cannot hand a new cookie to the browser (the
+    /// authorizer): never rotates.
+    pub async fn validate_without_rotation(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        transport: Transport,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        self.checked(token, client, transport, false, now).await
+    }
+
+    async fn checked(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        transport: Transport,
         may_rotate: bool,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
         let now = at_storage_precision(now);
-        let (head, mut events) = self.admit(token, client, now).await?;
+        let (head, mut events) = self.admit(token, client, transport, now).await?;
 
         if may_rotate
             && self
@@ -111,9 +141,11 @@ impl SessionService {
         &self,
         token: &SessionToken,
         client: &ClientInfo,
+        transport: Transport,
         now: DateTime<Utc>,
     ) -> Result<(Head, Vec<AuditEvent>), SessionError> {
         let head = self.resolve(token, now).await?;
+        bound_to(&head.session, transport)?;
         self.active_or_record_expiry(&head.session, client, now)
             .await?;
         let changes = self.revoke_if_binding_broken(&head, client, now).await?;
@@ -221,5 +253,15 @@ impl SessionService {
             return (Vec::new(), false);
         }
         (events, fatal)
+    }
+}
+
+/// `Ok` when the token came the way its session was issued (a cookie session's token in the
+/// cookie, a bearer session's as `Authorization: Bearer`); sessions from before tokens were
+/// bound accept either.
+pub(super) fn bound_to(session: &Session, transport: Transport) -> Result<(), SessionError> {
+    match session.transport {
+        Some(bound) if bound != transport => Err(SessionError::WrongTransport),
+        _ => Ok(()),
     }
 }

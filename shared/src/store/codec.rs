@@ -13,7 +13,7 @@ use super::StoreError;
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, RevokedToken,
     SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId, TicketUse, TokenHash,
-    TokenRecord, UserId,
+    TokenRecord, Transport, UserId,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -46,6 +46,7 @@ pub(super) mod attr {
     pub const TOKEN_ISSUED_AT: &str = "token_issued_at";
     pub const CLIENT_EVENT_AT: &str = "client_event_at";
     pub const RELEASED: &str = "released";
+    pub const TRANSPORT: &str = "transport";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";
@@ -180,6 +181,9 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
     }
     if let Some(at) = session.client_event_at {
         item.insert(attr::CLIENT_EVENT_AT.into(), millis(at));
+    }
+    if let Some(transport) = session.transport {
+        item.insert(attr::TRANSPORT.into(), s(transport.as_str()));
     }
     item
 }
@@ -334,6 +338,12 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
         },
         token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
         client_event_at: get_opt_time(item, attr::CLIENT_EVENT_AT)?,
+        transport: match get_opt_s(item, attr::TRANSPORT) {
+            None => None,
+            Some(raw) => Some(Transport::parse(raw).ok_or(StoreError::CorruptItem {
+                attribute: attr::TRANSPORT,
+            })?),
+        },
     })
 }
 
