@@ -148,6 +148,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "allow token_in_body on requests with an Origin header (browsers get the HttpOnly cookie)",
     },
     Setting {
+        name: "SESSION_PROTECTED_DATA_KEYS",
+        default: None,
+        meaning: "comma-separated data keys only IAM-signed callers may set (every authorizer data key must be one)",
+    },
+    Setting {
         name: "SESSION_MAX_PER_USER",
         default: Some("20"),
         meaning: "most concurrent sessions per user, evicting the least recently used (0: no cap)",
@@ -333,11 +338,22 @@ impl Config {
                 .transpose()?,
         };
 
+        let protected_data_keys: Vec<String> = env
+            .optional("SESSION_PROTECTED_DATA_KEYS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
         let http = HttpSettings {
             cookie,
             origins,
             trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
             bearer_for_browsers: env.parsed("SESSION_BEARER_FOR_BROWSERS")?,
+            protected_data_keys,
             authorizer_data_keys: env
                 .optional("SESSION_AUTHORIZER_DATA_KEYS")
                 .map(|raw| parse_data_keys(&raw))
@@ -347,6 +363,21 @@ impl Config {
             max_data_bytes: env.parsed("SESSION_MAX_DATA_BYTES")?,
         };
 
+        // What the authorizer forwards as facts about the caller must be server-only data:
+        // otherwise a user could write their own roles.
+        if let Some(key) = http
+            .authorizer_data_keys
+            .iter()
+            .find(|k| !http.protected_data_keys.contains(k))
+        {
+            return Err(ConfigError::Invalid {
+                name: "SESSION_AUTHORIZER_DATA_KEYS",
+                value: key.clone(),
+                reason: "every authorizer data key must also be in SESSION_PROTECTED_DATA_KEYS, \
+                         or the session holder could set it"
+                    .into(),
+            });
+        }
         Ok(Self {
             table_name: env.string("SESSION_TABLE_NAME")?,
             store_timeouts,

@@ -273,6 +273,10 @@ pub fn session_started(
 
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 
+/// The `Authorization` header of a SigV4-signed request (API Gateway checked it; the handlers
+/// see the IAM caller in the request context).
+pub const SIGV4_AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20261122/us-east-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+
 /// The environment of the test configuration: the test table, the test secret, the test origin.
 /// Also what the benchmarks give the real `bootstrap` binaries.
 pub fn config_vars(table: &str) -> Vec<(&'static str, String)> {

@@ -14,17 +14,37 @@ use session_tests::{
     invoke, ticket,
 };
 
+/// Signs alice in; `data` (server-only keys among it) is then set by an administrator, as
+/// the authorizer's data keys must be.
 async fn signed_in(app: &SignIn, data: Value) -> (String, Value) {
     let reply = invoke(
         app,
         Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions")
-            .bearer(&ticket("alice", Some("acme")))
-            .json_body(&json!({ "data": data })),
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", Some("acme"))),
     )
     .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    (reply.cookie_token(), reply.body)
+    let token = reply.cookie_token();
+    if data.as_object().is_none_or(|d| d.is_empty()) {
+        return (token, reply.body);
+    }
+    let session_id = reply.body["session_id"].as_str().unwrap();
+    let patched = invoke(
+        app,
+        Function::Admin,
+        Event::new(
+            Payload::V2,
+            "PATCH",
+            &format!("/admin/users/alice/sessions/{session_id}"),
+        )
+        .without_header("origin")
+        .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
+        .iam_caller("arn:aws:iam::123456789012:role/backend")
+        .json_body(&json!({ "data": data })),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    (token, patched.body)
 }
 
 fn denied() -> Value {
@@ -34,7 +54,13 @@ fn denied() -> Value {
 #[tokio::test]
 async fn a_live_session_cookie_is_authorized_with_its_identity_in_the_context() {
     let table = TestTable::new().await;
-    let app = app(&table, &[("SESSION_AUTHORIZER_DATA_KEYS", "plan, roles")]);
+    let app = app(
+        &table,
+        &[
+            ("SESSION_AUTHORIZER_DATA_KEYS", "plan, roles"),
+            ("SESSION_PROTECTED_DATA_KEYS", "plan,roles"),
+        ],
+    );
     let (token, session) = signed_in(
         &app,
         json!({"plan": "pro", "roles": ["admin"], "private": 1}),
@@ -240,7 +266,13 @@ async fn an_unreachable_store_denies_without_an_error() {
 #[tokio::test]
 async fn the_example_route_echoes_what_the_authorizer_passed_on() {
     let table = TestTable::new().await;
-    let app = app(&table, &[("SESSION_AUTHORIZER_DATA_KEYS", "plan")]);
+    let app = app(
+        &table,
+        &[
+            ("SESSION_AUTHORIZER_DATA_KEYS", "plan"),
+            ("SESSION_PROTECTED_DATA_KEYS", "plan"),
+        ],
+    );
     let (token, session) = signed_in(&app, json!({"plan": "pro"})).await;
     let answer = authorize(&app, AuthorizerEvent::new().session_cookie(&token)).await;
 

@@ -78,6 +78,16 @@ fn every_operation() -> Vec<(Function, Event)> {
             Event::new(Payload::V2, "DELETE", "/admin/tenants/acme/sessions")
                 .iam_caller(IAM_CALLER),
         ),
+        (
+            Function::Admin,
+            Event::new(
+                Payload::V2,
+                "PATCH",
+                "/admin/users/alice/sessions/6f1c0000-0000-4000-8000-000000000000",
+            )
+            .iam_caller(IAM_CALLER)
+            .json_body(&serde_json::json!({"data": {"roles": ["admin"]}})),
+        ),
     ]
 }
 

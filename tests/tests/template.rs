@@ -151,7 +151,7 @@ const EXAMPLE_ROUTE: (&str, &str) = ("/example/whoami", "session-echo");
 
 /// Every route of the session API: the template serves these (and the example route), and
 /// docs/openapi.yaml documents exactly these.
-const CONTRACT_ROUTES: [&str; 11] = [
+const CONTRACT_ROUTES: [&str; 12] = [
     "POST /sessions",
     "POST /internal/sessions",
     "GET /sessions/current",
@@ -163,6 +163,7 @@ const CONTRACT_ROUTES: [&str; 11] = [
     "PATCH /sessions/current",
     "DELETE /admin/users/{user_id}/sessions",
     "DELETE /admin/tenants/{tenant_id}/sessions",
+    "PATCH /admin/users/{user_id}/sessions/{session_id}",
 ];
 
 /// `/sessions/{session_id}` → `/sessions/x1`: a concrete path for a route pattern.
@@ -195,7 +196,9 @@ fn binary_of(route: Route) -> &'static str {
         Route::Refresh => "session-refresh",
         Route::Logout => "session-logout",
         Route::List | Route::RevokeAll | Route::RevokeOne | Route::UpdateData => "session-manage",
-        Route::AdminRevokeUser | Route::AdminRevokeTenant => "session-admin",
+        Route::AdminRevokeUser | Route::AdminRevokeTenant | Route::AdminUpdateData => {
+            "session-admin"
+        }
     }
 }
 

@@ -123,6 +123,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/users/{user_id}/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Merge-patch a session's data, server-only keys included (IAM auth)
+         * @description How the keys in SESSION_PROTECTED_DATA_KEYS get set: the session holder may neither set
+         *     nor remove them (403 `protected_data`). Applied to the data as it is.
+         */
+        patch: operations["patchSessionData"];
+        trace?: never;
+    };
     "/admin/tenants/{tenant_id}/sessions": {
         parameters: {
             query?: never;
@@ -147,7 +168,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
             };
         };
@@ -215,6 +236,10 @@ export interface components {
             /** @description Trusted-caller sign-in only. */
             tenant_id?: string;
         };
+        AdminDataRequest: {
+            /** @description RFC 7386 merge patch of data: null removes a key. */
+            data: Record<string, unknown>;
+        };
         UpdateRequest: {
             /** @description RFC 7386 merge patch of data: null removes a key. */
             data: Record<string, unknown>;
@@ -259,7 +284,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `csrf_rejected` (cookie request from an origin not allowed) or `forbidden` (IAM caller required). */
+        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -638,6 +663,49 @@ export interface operations {
             };
             400: components["responses"]["InvalidRequest"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    patchSessionData: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminDataRequest"];
+            };
+        };
+        responses: {
+            /** @description The session with its new data and version. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            403: components["responses"]["Forbidden"];
+            /** @description `session_not_found`: the user has no such usable session. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

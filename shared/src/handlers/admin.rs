@@ -1,5 +1,7 @@
-//! The IAM-protected admin routes: `DELETE /admin/users/{user_id}/sessions` and
-//! `DELETE /admin/tenants/{tenant_id}/sessions`.
+//! The IAM-protected admin routes: `DELETE /admin/users/{user_id}/sessions`,
+//! `DELETE /admin/tenants/{tenant_id}/sessions`, and
+//! `PATCH /admin/users/{user_id}/sessions/{session_id}` (a session's data, server-only keys
+//! included).
 
 use chrono::Utc;
 use lambda_http::http::StatusCode;
@@ -7,10 +9,11 @@ use lambda_http::{Body, Error, Request, Response};
 use tracing::instrument;
 
 use super::{Api, iam_caller, serve};
-use crate::domain::{TenantId, UserId};
-use crate::http::request::client_info;
-use crate::http::response::json_response;
-use crate::http::{ApiError, Matched, Route};
+use crate::domain::{SessionId, TenantId, UserId};
+use crate::http::bodies::AdminDataRequest;
+use crate::http::request::{client_info, json_body};
+use crate::http::response::{json_response, with_etag};
+use crate::http::{ApiError, Matched, Route, SessionBody};
 use crate::session::Revoker;
 use crate::store::Owner;
 
@@ -19,11 +22,59 @@ use crate::store::Owner;
 /// caller.
 #[instrument(skip_all, fields(route = "admin"))]
 pub async fn admin(api: &Api, req: Request) -> Result<Response<Body>, Error> {
-    let routes = [Route::AdminRevokeUser, Route::AdminRevokeTenant];
+    let routes = [
+        Route::AdminRevokeUser,
+        Route::AdminRevokeTenant,
+        Route::AdminUpdateData,
+    ];
     serve(api, &req, &routes, async |matched: Matched| {
-        admin_revoke(api, &req, matched).await
+        if matched.route == Route::AdminUpdateData {
+            admin_update_data(api, &req, &matched).await
+        } else {
+            admin_revoke(api, &req, matched).await
+        }
     })
     .await
+}
+
+/// `PATCH /admin/users/{user_id}/sessions/{session_id}`: merge-patch a session's data for
+/// the IAM caller, protected keys included (`{"data": <merge patch>}`). 404 when the user has
+/// no such usable session.
+async fn admin_update_data(
+    api: &Api,
+    req: &Request,
+    matched: &Matched,
+) -> Result<Response<Body>, ApiError> {
+    let Some(caller) = iam_caller(req) else {
+        return Err(ApiError::forbidden(
+            "the admin routes require an IAM-signed request",
+        ));
+    };
+    let (Some(user), Some(session)) = (matched.params.first(), matched.params.get(1)) else {
+        return Err(ApiError::not_found());
+    };
+    let user =
+        UserId::parse(user).map_err(|e| ApiError::invalid_request(format!("user id: {e}")))?;
+    let session_id = SessionId::parse(session)
+        .map_err(|e| ApiError::invalid_request(format!("session id: {e}")))?;
+    let body: AdminDataRequest = json_body(req, api.http.max_body_bytes)?
+        .ok_or_else(|| ApiError::invalid_request("send {\"data\": <merge patch>}"))?;
+    tracing::info!(caller = %caller, session_id = %session_id, "admin data update");
+    let updated = api
+        .sessions
+        .update_data_of(
+            &user,
+            session_id,
+            &body.data,
+            api.http.max_data_bytes,
+            Utc::now(),
+        )
+        .await?
+        .ok_or_else(ApiError::session_not_found)?;
+    Ok(with_etag(
+        json_response(StatusCode::OK, &SessionBody::of(&updated)),
+        &updated,
+    ))
 }
 
 /// The admin routes: every session of a user or a tenant, for the IAM caller.

@@ -10,7 +10,7 @@ use super::{Api, caller_session, keeping_rotation, serve, session_response};
 use crate::domain::{SessionId, page_of};
 use crate::http::bodies::UpdateRequest;
 use crate::http::paging::{cursor, page_request};
-use crate::http::request::{client_info, json_body, session_credential};
+use crate::http::request::{client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{SessionListItem, append_set_cookie, json_response, no_content};
 use crate::http::{ApiError, Matched, Route};
 use crate::session::Revoker;
@@ -168,6 +168,7 @@ async fn update_data(api: &Api, req: &Request) -> Result<Response<Body>, ApiErro
         }
         (a, b) => a.or(b),
     };
+    protected_key_in(&body.data, &api.http.protected_data_keys)?;
     let credential = session_credential(req, &api.http.cookie)?;
     let current = api
         .sessions

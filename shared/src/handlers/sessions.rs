@@ -9,7 +9,7 @@ use tracing::instrument;
 use super::{Api, SignIn, caller_session, iam_caller, serve, session_response};
 use crate::domain::{SessionData, TenantId, UserId};
 use crate::http::bodies::CreateRequest;
-use crate::http::request::{bearer, client_info, json_body, session_credential};
+use crate::http::request::{bearer, client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
 use crate::http::{ApiError, Route, SessionBody, Transport};
 use crate::identity::Identity;
@@ -68,6 +68,11 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
         return Err(ApiError::forbidden(
             "token_in_body is not available to browser requests (an Origin header): use the cookie",
         ));
+    }
+    // Server-only keys come from IAM-signed callers alone (the trusted-caller sign-in).
+    let trusted = body.user_id.is_some() || body.tenant_id.is_some();
+    if !trusted && let Some(data) = &body.data {
+        protected_key_in(data, &api.http.protected_data_keys)?;
     }
     let data = match body.data {
         None => SessionData::default(),

@@ -24,3 +24,11 @@ pub(crate) struct UpdateRequest {
     pub(crate) data: Value,
     pub(crate) version: Option<u64>,
 }
+
+/// Body of `PATCH /admin/users/{user_id}/sessions/{session_id}`: a JSON merge patch for
+/// `data`, applied to the data as it is (an administrator's write wins).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminDataRequest {
+    pub(crate) data: Value,
+}

@@ -71,6 +71,15 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "ticket_reused", message)
     }
 
+    /// 403 `protected_data`: the session holder tried to set or remove a server-only key.
+    pub fn protected_data(key: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "protected_data",
+            format!("the data key {key:?} is set by the server only"),
+        )
+    }
+
     /// 401 `session_expired`.
     pub fn session_expired() -> Self {
         Self::new(

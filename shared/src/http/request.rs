@@ -152,6 +152,24 @@ pub(crate) fn client_info_in(headers: &HeaderMap, extensions: &Extensions) -> Cl
     }
 }
 
+/// Refuses `data` (a session's data, or a merge patch of it) that sets or removes one of the
+/// `protected` top-level keys: 403 `protected_data`, naming the key.
+pub(crate) fn protected_key_in(
+    data: &serde_json::Value,
+    protected: &[String],
+) -> Result<(), ApiError> {
+    let Some(object) = data.as_object() else {
+        return Ok(());
+    };
+    match protected
+        .iter()
+        .find(|key| object.contains_key(key.as_str()))
+    {
+        Some(key) => Err(ApiError::protected_data(key)),
+        None => Ok(()),
+    }
+}
+
 /// The JSON body, if any: size-limited, `application/json` only, parsed into `T`.
 pub(crate) fn json_body<T: DeserializeOwned>(
     req: &Request,

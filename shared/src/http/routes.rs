@@ -30,6 +30,9 @@ pub enum Route {
     AdminRevokeUser,
     /// `DELETE /admin/tenants/{tenant_id}/sessions`
     AdminRevokeTenant,
+    /// `PATCH /admin/users/{user_id}/sessions/{session_id}`: a session's data, protected keys
+    /// included
+    AdminUpdateData,
 }
 
 /// A route and the value of its `{...}` path segment, if it has one.
@@ -37,8 +40,10 @@ pub enum Route {
 pub struct Matched {
     /// The route.
     pub route: Route,
-    /// Its path parameter (a session, user or tenant id), if it has one.
+    /// Its (last) path parameter (a session, user or tenant id), if it has one.
     pub param: Option<String>,
+    /// Every path parameter, in order.
+    pub params: Vec<String>,
 }
 
 /// A path pattern (`{}` matches one segment), the methods it accepts (for `Allow`), and each
@@ -90,19 +95,24 @@ const TABLE: &[RouteEntry] = &[
         "DELETE",
         &[(Method::DELETE, Route::AdminRevokeTenant)],
     ),
+    (
+        "/admin/users/{}/sessions/{}",
+        "PATCH",
+        &[(Method::PATCH, Route::AdminUpdateData)],
+    ),
 ];
 
-/// The value of the `{}` segment when `path` matches `pattern` (`Some(None)` for a literal
-/// match), `None` when it does not match.
-fn match_pattern(pattern: &str, path: &str) -> Option<Option<String>> {
-    let mut param = None;
+/// The values of the `{}` segments when `path` matches `pattern` (none for a literal match),
+/// `None` when it does not match.
+fn match_pattern(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
     let mut pattern_segments = pattern.split('/');
     let mut path_segments = path.split('/');
     loop {
         match (pattern_segments.next(), path_segments.next()) {
-            (None, None) => return Some(param),
+            (None, None) => return Some(params),
             (Some("{}"), Some(value)) if !value.is_empty() => {
-                param = Some(percent_decoded(value)?);
+                params.push(percent_decoded(value)?);
             }
             (Some(p), Some(v)) if p == v => {}
             _ => return None,
@@ -143,10 +153,10 @@ impl Route {
             .strip_suffix('/')
             .filter(|p| !p.is_empty())
             .unwrap_or(&path);
-        let (param, allow, methods) = TABLE
+        let (params, allow, methods) = TABLE
             .iter()
             .find_map(|(pattern, allow, methods)| {
-                match_pattern(pattern, path).map(|param| (param, *allow, *methods))
+                match_pattern(pattern, path).map(|params| (params, *allow, *methods))
             })
             .ok_or_else(ApiError::not_found)?;
         methods
@@ -154,7 +164,8 @@ impl Route {
             .find(|(m, _)| m == req.method())
             .map(|(_, route)| Matched {
                 route: *route,
-                param,
+                param: params.last().cloned(),
+                params,
             })
             .ok_or_else(|| ApiError::method_not_allowed(allow))
     }

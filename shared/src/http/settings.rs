@@ -15,6 +15,9 @@ pub struct HttpSettings {
     pub trusted_caller: bool,
     /// `token_in_body` is allowed on requests that carry an `Origin` header (a browser's).
     pub bearer_for_browsers: bool,
+    /// Top-level keys of the session data only IAM-signed callers may set or remove (the
+    /// trusted-caller sign-in, the admin data route); the session holder gets 403.
+    pub protected_data_keys: Vec<String>,
     /// Keys of the session data the authorizer passes on in its context.
     pub authorizer_data_keys: Vec<String>,
     /// Largest request body accepted.

@@ -5,9 +5,13 @@ use serde_json::Value;
 use tracing::{info, instrument};
 
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
+use super::rotation::MAX_LINEAGE;
 use super::validate::bound_to;
 use super::{Current, SessionService, UpdateError};
-use crate::domain::{ClientInfo, Session, SessionToken, Transport, at_storage_precision};
+use crate::domain::{
+    ClientInfo, Session, SessionId, SessionToken, TokenRecord, Transport, UserId,
+    at_storage_precision,
+};
 use crate::store::Write;
 
 impl SessionService {
@@ -60,6 +64,61 @@ impl SessionService {
                 // Changed, rotated or ended meanwhile: judge again from a fresh read, after a
                 // jittered pause, so that writers patching one session at once spread out
                 // instead of colliding again (each collision is another's success).
+                Write::Stale(_) | Write::Contended => retries.wait().await?,
+            }
+        }
+    }
+
+    /// Merge-patches the data of `user`'s session `session_id` for an administrator (an
+    /// IAM-signed caller): no token, so the session is found through the `by_user` index and
+    /// its head followed through rotations. Protected keys included: this is how server-only
+    /// data is set. `None` when the user has no such usable session.
+    #[instrument(skip_all, fields(session_id = %session_id))]
+    pub async fn update_data_of(
+        &self,
+        user: &UserId,
+        session_id: SessionId,
+        patch: &Value,
+        max_bytes: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, UpdateError> {
+        let now = at_storage_precision(now);
+        let Some(entry) = self
+            .store
+            .find_session(user, session_id)
+            .await?
+            .filter(|e| e.is_active(now))
+        else {
+            return Ok(None);
+        };
+        let mut hash = entry.token;
+        let mut hops = 0;
+        let mut retries = Retries::new("update_data_of", MAX_WRITE_ATTEMPTS);
+        loop {
+            let session = match self.store.load(&hash).await? {
+                Some(TokenRecord::Active(session)) if session.is_active(now) => session,
+                Some(TokenRecord::Retired(retired)) if hops < MAX_LINEAGE => {
+                    hash = retired.successor;
+                    hops += 1;
+                    continue;
+                }
+                _ => return Ok(None),
+            };
+            let data = session.data.merge_patched(patch, max_bytes)?;
+            let current = session.data_version;
+            match self.store.update_data(&hash, current, &data).await? {
+                Write::Done => {
+                    info!(
+                        data_version = current + 1,
+                        "session data updated by an administrator"
+                    );
+                    return Ok(Some(Session {
+                        data,
+                        data_version: current + 1,
+                        version: session.version + 1,
+                        ..session
+                    }));
+                }
                 Write::Stale(_) | Write::Contended => retries.wait().await?,
             }
         }
