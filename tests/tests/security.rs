@@ -977,7 +977,10 @@ fn start_up_fails_when_the_authorizer_would_forward_an_unprotected_key() {
             .find(|(var, _)| *var == name)
             .map(|(_, value)| (*value).to_owned())
     });
-    let error = result.err().expect("a configuration error").to_string();
+    let Err(error) = result else {
+        panic!("start-up must fail")
+    };
+    let error = error.to_string();
     assert!(error.contains("SESSION_AUTHORIZER_DATA_KEYS"), "{error}");
     assert!(error.contains("plan"), "{error}");
 }
