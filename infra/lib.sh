@@ -59,6 +59,19 @@ pip_install() {
   hash -r
 }
 
+# moto in server mode: a local AWS Secrets Manager endpoint for the secret-reading tests.
+MOTO_VERSION=5.2.5
+ensure_moto() {
+  command -v moto_server >/dev/null 2>&1 || pip_install "moto[server]==$MOTO_VERSION"
+}
+
+start_moto() { # port
+  log "starting moto (AWS Secrets Manager) on 127.0.0.1:$1"
+  moto_server -H 127.0.0.1 -p "$1" >"$STATE_DIR/moto.log" 2>&1 &
+  STARTED_PIDS+=($!)
+  wait_for_port "$1" 60 "moto" || { cat "$STATE_DIR/moto.log" >&2; return 1; }
+}
+
 # Debian's Chromium for the browser test (playwright-core cannot download a browser here).
 ensure_chromium() {
   [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && return

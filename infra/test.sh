@@ -10,6 +10,7 @@ ensure_dynamodb_local
 ensure_cargo_lambda
 ensure_chromium
 ensure_node
+ensure_moto
 command -v curl >/dev/null 2>&1 || apt_install curl
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -27,6 +28,10 @@ else
 fi
 use_dev_auth_defaults
 cd "$ROOT_DIR"
+# A local Secrets Manager for the tests that read the ticket secret by its ARN.
+moto_port="$(free_port)"
+start_moto "$moto_port"
+export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
 # The fault tests start (and stop) a DynamoDB Local of their own.
 export DYNAMODB_LOCAL_JAR="$(dynamodb_jar)"
 

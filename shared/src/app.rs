@@ -40,9 +40,11 @@ impl SignIn {
         }
     }
 
-    /// [`Api::from_env`] plus the identity settings; fetches every file and URL JWKS once.
+    /// [`Api::from_env`] plus the identity settings: reads the HS256 secret from Secrets Manager
+    /// when given by its ARN, and fetches every file and URL JWKS, once.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let sign_in = Self::new(Api::from_env()?, &config::identity_from_env()?);
+        let identity = config::identity_resolving_secrets(|name| std::env::var(name).ok()).await?;
+        let sign_in = Self::new(Api::from_env()?, &identity);
         sign_in.verifier.prefetch().await;
         Ok(sign_in)
     }

@@ -65,6 +65,14 @@ pub enum ConfigError {
     /// The cookie settings contradict each other.
     #[error("cookie settings (SESSION_COOKIE_*): {0}")]
     Cookie(#[from] CookiePolicyError),
+    /// A secret named by its ARN could not be read.
+    #[error("{name}: the secret could not be read from AWS Secrets Manager: {reason}")]
+    Secret {
+        /// The variable naming the secret.
+        name: &'static str,
+        /// Why (the service's error; never the secret).
+        reason: String,
+    },
 }
 
 /// One row of the configuration table: the variable, its default, what it means.
@@ -216,6 +224,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "AUTH_JWT_HS256_SECRET",
         default: None,
         meaning: "shared secret (>= 32 bytes) verifying HS256 login tickets; this or AUTH_ISSUERS",
+    },
+    Setting {
+        name: "AUTH_JWT_HS256_SECRET_ARN",
+        default: None,
+        meaning: "AWS Secrets Manager secret holding the HS256 secret, read once at cold start (the template's way; AUTH_JWT_HS256_SECRET stays for local runs)",
     },
     Setting {
         name: "AUTH_JWT_ISSUER",
@@ -388,10 +401,89 @@ impl Config {
     }
 }
 
-/// The identity settings (`AUTH_*`) from the process environment: only for the functions that
-/// verify identity tokens.
+/// Settings that are read from the environment of local runs but never set by the template:
+/// the plain HS256 secret (deployed, it comes from Secrets Manager by its ARN).
+pub const LOCAL_ONLY: &[&str] = &["AUTH_JWT_HS256_SECRET"];
+
+/// The identity settings (`AUTH_*`) from the process environment, the HS256 secret given in
+/// plain (local runs, the dev tools). Deployed functions use [`identity_resolving_secrets`].
 pub fn identity_from_env() -> Result<JwtConfig, ConfigError> {
     identity_from_lookup(|name| std::env::var(name).ok())
+}
+
+/// The identity settings read through `lookup`, with the HS256 secret fetched from AWS Secrets
+/// Manager when `AUTH_JWT_HS256_SECRET_ARN` names it: once, at cold start, by the functions
+/// that verify tickets. A secret that cannot be read fails start-up, naming the variable.
+/// The Secrets Manager client is built from the same `lookup` (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` for a local endpoint).
+pub async fn identity_resolving_secrets(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<JwtConfig, ConfigError> {
+    const ARN: &str = "AUTH_JWT_HS256_SECRET_ARN";
+    let env = Env(&lookup);
+    let fetched = match (env.optional("AUTH_JWT_HS256_SECRET"), env.optional(ARN)) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                name: ARN,
+                value: "<set>".into(),
+                reason: "set AUTH_JWT_HS256_SECRET or its ARN, not both".into(),
+            });
+        }
+        (None, Some(arn)) => Some(
+            secret_string(&lookup, &arn)
+                .await
+                .map_err(|reason| ConfigError::Secret { name: ARN, reason })?,
+        ),
+        _ => None,
+    };
+    identity_from_lookup(|name| match (name, &fetched) {
+        ("AUTH_JWT_HS256_SECRET", Some(secret)) => Some(secret.clone()),
+        _ => lookup(name),
+    })
+}
+
+/// The string value of the secret `arn`.
+async fn secret_string(
+    lookup: &impl Fn(&str) -> Option<String>,
+    arn: &str,
+) -> Result<String, String> {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let mut config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::store::https_client())
+        .region(
+            var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+        );
+    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        config = config.credentials_provider(Credentials::new(
+            key,
+            secret,
+            var("AWS_SESSION_TOKEN"),
+            None,
+            "environment",
+        ));
+    }
+    if let Some(endpoint) =
+        var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| var("AWS_ENDPOINT_URL"))
+    {
+        config = config.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
+    let output = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            let error = aws_sdk_secretsmanager::error::DisplayErrorContext(e);
+            error.to_string()
+        })?;
+    output
+        .secret_string
+        .ok_or_else(|| "the secret has no string value".to_owned())
 }
 
 /// The identity settings read through `lookup`. At least one issuer is required: the HS256

@@ -75,8 +75,16 @@ fn the_template_sets_exactly_the_settings_the_code_reads() {
         .chain(create.keys())
         .map(String::as_str)
         .collect();
-    let in_code: BTreeSet<&str> = SETTINGS.iter().map(|s| s.name).collect();
+    let in_code: BTreeSet<&str> = SETTINGS
+        .iter()
+        .map(|s| s.name)
+        .filter(|name| !session_shared::config::LOCAL_ONLY.contains(name))
+        .collect();
     assert_eq!(in_template, in_code);
+    assert!(
+        !in_template.contains("AUTH_JWT_HS256_SECRET"),
+        "the plain secret is for local runs: the template reads it from Secrets Manager"
+    );
 }
 
 #[test]
@@ -87,8 +95,9 @@ fn only_the_sign_in_function_gets_the_identity_settings() {
         .iter()
         .filter(|s| s.is_identity())
         .map(|s| s.name)
+        .filter(|name| !session_shared::config::LOCAL_ONLY.contains(name))
         .collect();
-    assert!(identity.contains("AUTH_JWT_HS256_SECRET"));
+    assert!(identity.contains("AUTH_JWT_HS256_SECRET_ARN"));
     let in_create: BTreeSet<&str> = create.keys().map(String::as_str).collect();
     assert_eq!(in_create, identity, "CreateFunction's own variables");
     for name in globals.keys() {
@@ -114,7 +123,10 @@ fn only_the_sign_in_function_gets_the_identity_settings() {
 fn every_parameter_default_matches_the_code_default() {
     let template = to_json(&template());
     let (globals, create) = template_variables(&template);
-    for setting in SETTINGS {
+    let deployed = SETTINGS
+        .iter()
+        .filter(|s| !session_shared::config::LOCAL_ONLY.contains(&s.name));
+    for setting in deployed {
         let variable = globals
             .get(setting.name)
             .or(create.get(setting.name))
@@ -414,4 +426,29 @@ fn the_readme_api_table_lists_the_documented_statuses_of_each_route() {
         "README API table vs openapi:\n{}",
         drift.join("\n")
     );
+}
+
+/// The login-ticket secret is readable by the sign-in function alone, and only that secret.
+#[test]
+fn only_the_sign_in_function_may_read_the_ticket_secret() {
+    let template = to_json(&template());
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let policies = serde_json::to_string(&resource["Properties"]["Policies"]).unwrap();
+        if name == "CreateFunction" {
+            assert!(
+                policies.contains("secretsmanager:GetSecretValue"),
+                "{policies}"
+            );
+            assert!(policies.contains("AuthJwtHs256SecretArn"), "{policies}");
+            assert_eq!(policies.matches("secretsmanager:").count(), 1, "{policies}");
+        } else {
+            assert!(
+                !policies.contains("secretsmanager:"),
+                "{name} may read secrets"
+            );
+        }
+    }
 }
