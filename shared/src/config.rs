@@ -447,7 +447,7 @@ async fn secret_string(
     lookup: &impl Fn(&str) -> Option<String>,
     arn: &str,
 ) -> Result<String, String> {
-    use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
     let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
     let mut config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -457,14 +457,8 @@ async fn secret_string(
                 .or_else(|| var("AWS_DEFAULT_REGION"))
                 .map(Region::new),
         );
-    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        config = config.credentials_provider(Credentials::new(
-            key,
-            secret,
-            var("AWS_SESSION_TOKEN"),
-            None,
-            "environment",
-        ));
+    if let Some(credentials) = crate::store::environment_credentials(lookup) {
+        config = config.credentials_provider(credentials);
     }
     if let Some(endpoint) =
         var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| var("AWS_ENDPOINT_URL"))

@@ -66,6 +66,20 @@ fn timeout_config(timeouts: &StoreTimeouts) -> TimeoutConfig {
         .build()
 }
 
+/// The credentials Lambda puts in the environment (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), read through `lookup`; `None` when absent.
+/// The same type serves every AWS SDK client of the functions.
+pub fn environment_credentials(lookup: &impl Fn(&str) -> Option<String>) -> Option<Credentials> {
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    Some(Credentials::new(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "environment",
+    ))
+}
+
 /// The configuration [`client_from_env`] builds, with the variables read through `lookup`:
 /// what the tests build their clients from (adding only an operation counter), so the
 /// budgets and retries they exercise are the functions' own.
@@ -84,14 +98,8 @@ pub fn client_config(
         )
         .timeout_config(timeout_config(timeouts))
         .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts));
-    if let (Some(key), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
-        config = config.credentials_provider(Credentials::new(
-            key,
-            secret,
-            var("AWS_SESSION_TOKEN"),
-            None,
-            "environment",
-        ));
+    if let Some(credentials) = environment_credentials(&lookup) {
+        config = config.credentials_provider(credentials);
     }
     if let Some(endpoint) = var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("AWS_ENDPOINT_URL")) {
         config = config.endpoint_url(endpoint);

@@ -30,7 +30,9 @@ use chrono::Duration;
 
 #[cfg(feature = "guard")]
 pub use client::client_from_default_chain;
-pub use client::{StoreTimeouts, client_config, client_from_env, https_client};
+pub use client::{
+    StoreTimeouts, client_config, client_from_env, environment_credentials, https_client,
+};
 pub use error::StoreError;
 pub use reads::{Owner, PageKey};
 pub use table::{TABLE_DEFINITION_JSON, TableDefinition, Ttl, delete_table};
