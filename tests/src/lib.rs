@@ -196,10 +196,35 @@ impl TestTable {
             .collect()
     }
 
-    /// The names of the audit events stored for `user`, oldest first.
+    /// The names of the audit events stored for the subject `user` (in any tenant, from any
+    /// issuer), oldest first.
     pub async fn event_names(&self, user: &str) -> Vec<String> {
-        let user = session_shared::domain::UserId::parse(user).unwrap();
-        let mut events = self.store().events_for_user(&user, 1000).await.unwrap();
+        let mut events: Vec<(String, String)> = self
+            .items()
+            .await
+            .into_iter()
+            .filter(|i| i["sk"].as_s().is_ok_and(|sk| sk.starts_with("EVENT#")))
+            .filter(|i| {
+                i.get("user_id")
+                    .and_then(|u| u.as_s().ok())
+                    .map(String::as_str)
+                    == Some(user)
+            })
+            .map(|i| {
+                (
+                    i["sk"].as_s().unwrap().clone(),
+                    i["event"].as_s().unwrap().clone(),
+                )
+            })
+            .collect();
+        events.sort();
+        events.into_iter().map(|(_, name)| name).collect()
+    }
+
+    /// The names of the audit events filed under `key` (one user: issuer, tenant, subject),
+    /// oldest first, as the store reads them.
+    pub async fn event_names_of(&self, key: &session_shared::domain::UserKey) -> Vec<String> {
+        let mut events = self.store().events_for_user(key, 1000).await.unwrap();
         events.reverse();
         events.iter().map(|e| e.kind.as_str().to_owned()).collect()
     }

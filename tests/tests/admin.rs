@@ -4,7 +4,8 @@
 
 use chrono::{Duration, Utc};
 use session_shared::domain::{
-    AuditEvent, ClientInfo, EventKind, RevocationReason, Session, SessionToken, TokenRecord, UserId,
+    AuditEvent, ClientInfo, EventKind, RevocationReason, Session, SessionToken, TokenRecord,
+    UserId, UserKey,
 };
 use session_shared::session::Revoker;
 use session_shared::store::{BatchOutcome, Revocation};
@@ -62,7 +63,7 @@ async fn a_user_with_500_sessions_is_revoked_completely() {
     let reply = invoke(
         &app,
         Function::Admin,
-        admin_delete("/admin/users/alice/sessions"),
+        admin_delete("/admin/users/alice/sessions").query("tenant_id", "acme"),
     )
     .await;
 
@@ -284,7 +285,7 @@ async fn revoking_a_stale_listing_follows_rotations_and_skips_sign_outs() {
     let app = app(&table, &[]);
     let store = table.store();
     let seeded = seed(&table, "alice", None, 40).await;
-    let user = UserId::parse("alice").unwrap();
+    let user = UserKey::of(None, None, &UserId::parse("alice").unwrap());
     let (listing, _) = store.sessions_of(&user).await.unwrap();
     assert_eq!(listing.len(), 40);
     // After the listing: one session signs out, two rotate (refresh).

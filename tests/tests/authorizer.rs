@@ -37,6 +37,8 @@ async fn signed_in(app: &SignIn, data: Value) -> (String, Value) {
             "PATCH",
             &format!("/admin/users/alice/sessions/{session_id}"),
         )
+        .query("tenant_id", "acme")
+        .query("issuer", session_tests::ISSUER)
         .without_header("origin")
         .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
         .iam_caller("arn:aws:iam::123456789012:role/backend")

@@ -318,6 +318,7 @@ async fn revoking_60_sessions_is_three_transactions_of_at_most_25() {
         &app,
         Function::Admin,
         Event::new(Payload::V2, "DELETE", "/admin/users/alice/sessions")
+            .query("issuer", session_tests::ISSUER)
             .iam_caller("arn:aws:iam::123456789012:role/admin")
             .header("Authorization", "AWS4-HMAC-SHA256 Credential=x"),
     )

@@ -651,8 +651,16 @@ async fn a_sign_in_that_fails_on_our_side_gives_the_tickets_use_back() {
     let table = TestTable::new().await;
     let app = app(&table, &[]); // under the default per-user cap: the guard item is read
     let ticket = ticket("alice", None);
+    let alice = session_shared::domain::UserKey::of(
+        Some(session_tests::ISSUER),
+        None,
+        &session_shared::domain::UserId::parse("alice").unwrap(),
+    );
     let guard_key = |item: &mut std::collections::HashMap<String, AttributeValue>| {
-        item.insert("pk".into(), AttributeValue::S("USER#alice".into()));
+        item.insert(
+            "pk".into(),
+            AttributeValue::S(format!("USER#{}", alice.as_str())),
+        );
         item.insert("sk".into(), AttributeValue::S("GUARD".into()));
     };
     // A guard item the store cannot read: the sign-in fails after the ticket was claimed.
@@ -844,6 +852,8 @@ fn admin_patch(user: &str, session_id: &str, data: serde_json::Value) -> Event {
         "PATCH",
         &format!("/admin/users/{user}/sessions/{session_id}"),
     )
+    // The sessions of these tests come from login tickets of the test issuer, no tenant.
+    .query("issuer", session_tests::ISSUER)
     .without_header("origin")
     .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
     .iam_caller("arn:aws:iam::123456789012:role/backend")
@@ -1044,6 +1054,136 @@ async fn the_admin_data_route_refuses_bad_input_clearly() {
     assert_eq!(
         (not_json.status, not_json.error_code()),
         (415, "unsupported_media_type")
+    );
+    table.drop_table().await;
+}
+
+/// Signs `user` in under `tenant` through the real handler; the cookie's token.
+async fn signed_in_to(app: &session_shared::SignIn, user: &str, tenant: &str) -> String {
+    let reply = invoke(
+        app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket(user, Some(tenant))),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.cookie_token()
+}
+
+#[tokio::test]
+async fn one_subject_in_two_tenants_is_two_users() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_MAX_PER_USER", "1")]);
+    let in_a = signed_in_to(&app, "alice", "tenant-a").await;
+    // Under a cap of one: signing in to tenant B does not evict the tenant-A session.
+    let in_b = signed_in_to(&app, "alice", "tenant-b").await;
+    let current =
+        |token: &str| Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(token);
+    let a_id = invoke(&app, Function::Validate, current(&in_a)).await.body["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let listed = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "GET", "/sessions").session_cookie(&in_b),
+    )
+    .await;
+    let revoke_other = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "DELETE", &format!("/sessions/{a_id}")).session_cookie(&in_b),
+    )
+    .await;
+    let everywhere = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "DELETE", "/sessions").session_cookie(&in_b),
+    )
+    .await;
+    let a_after = invoke(&app, Function::Validate, current(&in_a)).await;
+
+    let ids: Vec<&str> = listed.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "only tenant B's own session: {ids:?}");
+    assert!(!ids.contains(&a_id.as_str()));
+    assert_eq!(
+        (revoke_other.status, revoke_other.error_code()),
+        (404, "session_not_found")
+    );
+    assert_eq!(
+        everywhere.body["revoked"], 1,
+        "sign-out everywhere is tenant B's"
+    );
+    assert_eq!(a_after.status, 200, "the tenant-A session is untouched");
+    // Each tenant's audit trail holds its own events only.
+    let key = |tenant: &str| {
+        session_shared::domain::UserKey::of(
+            Some(session_tests::ISSUER),
+            Some(&session_shared::domain::TenantId::parse(tenant).unwrap()),
+            &session_shared::domain::UserId::parse("alice").unwrap(),
+        )
+    };
+    assert_eq!(table.event_names_of(&key("tenant-a")).await, ["created"]);
+    assert_eq!(
+        table.event_names_of(&key("tenant-b")).await,
+        ["created", "revoked"]
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn the_admin_user_route_reaches_only_the_tenant_and_issuer_it_names() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let in_a = signed_in_to(&app, "alice", "tenant-a").await;
+    let in_b = signed_in_to(&app, "alice", "tenant-b").await;
+    let revoke = |query: &[(&str, &str)]| {
+        let mut event = Event::new(Payload::V2, "DELETE", "/admin/users/alice/sessions")
+            .without_header("origin")
+            .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
+            .iam_caller("arn:aws:iam::123456789012:role/admin");
+        for (name, value) in query {
+            event = event.query(name, value);
+        }
+        event
+    };
+
+    let other_issuer = invoke(
+        &app,
+        Function::Admin,
+        revoke(&[
+            ("tenant_id", "tenant-a"),
+            ("issuer", "https://elsewhere.example"),
+        ]),
+    )
+    .await;
+    let tenant_a = invoke(
+        &app,
+        Function::Admin,
+        revoke(&[("tenant_id", "tenant-a"), ("issuer", session_tests::ISSUER)]),
+    )
+    .await;
+    let status = |token: &str| {
+        invoke(
+            &app,
+            Function::Validate,
+            Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(token),
+        )
+    };
+
+    assert_eq!(other_issuer.body["revoked"], 0);
+    assert_eq!(tenant_a.body["revoked"], 1);
+    assert_eq!(status(&in_a).await.status, 401);
+    assert_eq!(
+        status(&in_b).await.status,
+        200,
+        "tenant B's alice is another user"
     );
     table.drop_table().await;
 }

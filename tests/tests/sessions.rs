@@ -31,6 +31,7 @@ fn alice() -> Identity {
         user_id: UserId::parse("alice").unwrap(),
         tenant_id: Some(TenantId::parse("acme").unwrap()),
         // As from a trusted caller: these tests are about sessions, not tickets.
+        issuer: None,
         ticket: None,
     }
 }

@@ -643,7 +643,12 @@ export interface operations {
     };
     revokeUserSessions: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The tenant the user signed in to (none for users without one). */
+                tenant_id?: string;
+                /** @description The `iss` of the user's identity tokens (none for trusted-caller sessions). */
+                issuer?: string;
+            };
             header?: never;
             path: {
                 user_id: string;
@@ -669,7 +674,12 @@ export interface operations {
     };
     patchSessionData: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The tenant the user signed in to (none for users without one). */
+                tenant_id?: string;
+                /** @description The `iss` of the user's identity tokens (none for trusted-caller sessions). */
+                issuer?: string;
+            };
             header?: never;
             path: {
                 user_id: string;

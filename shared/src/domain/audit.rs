@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::ids::{SessionId, TenantId, UserId};
+use super::ids::{SessionId, TenantId, UserId, UserKey};
 use super::session::{ClientInfo, Session};
 
 /// What happened to a session.
@@ -79,6 +79,8 @@ pub struct AuditEvent {
     pub kind: EventKind,
     /// When.
     pub at: DateTime<Utc>,
+    /// Whose session, scoped by issuer and tenant: the trail it is filed under.
+    pub user_key: UserKey,
     /// Whose session.
     pub user_id: UserId,
     /// The session's tenant, if any.
@@ -95,6 +97,7 @@ impl AuditEvent {
     /// An event of `kind` about a session known by its ids.
     pub fn new(
         kind: EventKind,
+        user_key: &UserKey,
         user_id: &UserId,
         tenant_id: Option<&TenantId>,
         session_id: SessionId,
@@ -105,6 +108,7 @@ impl AuditEvent {
             id: Uuid::new_v4(),
             kind,
             at: now,
+            user_key: user_key.clone(),
             user_id: user_id.clone(),
             tenant_id: tenant_id.cloned(),
             session_id,
@@ -117,6 +121,7 @@ impl AuditEvent {
     pub fn of(kind: EventKind, session: &Session, client: &ClientInfo, now: DateTime<Utc>) -> Self {
         Self::new(
             kind,
+            &session.user_key(),
             &session.user_id,
             session.tenant_id.as_ref(),
             session.id,

@@ -55,6 +55,42 @@ impl UserId {
     }
 }
 
+/// A user as the service keeps them apart: the subject scoped by the issuer that vouched for it
+/// and the tenant it signed in to. The same `sub` from two identity providers, or in two
+/// tenants, is two users: their sessions are listed, capped, revoked and audited apart. Stored
+/// as a SHA-256 (base64url) of the three, so no separator in a `sub` can make two users one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserKey(String);
+
+impl UserKey {
+    /// The key of `user` in `tenant` as `issuer` (`None`: a trusted caller's session) vouches.
+    pub fn of(issuer: Option<&str>, tenant: Option<&TenantId>, user: &UserId) -> Self {
+        use base64::Engine as _;
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        for part in [
+            "user-key-v1",
+            issuer.unwrap_or(""),
+            tenant.map_or("", TenantId::as_str),
+            user.as_str(),
+        ] {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.finalize()))
+    }
+
+    /// A key as stored (read back from an index key).
+    pub fn from_stored(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+
+    /// The key as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The tenant (shop, organisation, ...) the user signed in to, when the identity token names one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -110,6 +146,30 @@ impl fmt::Display for SessionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_sub_under_two_tenants_or_two_issuers_is_two_users() {
+        let alice = UserId::parse("alice").unwrap();
+        let (a, b) = (TenantId::parse("a").unwrap(), TenantId::parse("b").unwrap());
+        let key = |iss, tenant| UserKey::of(iss, tenant, &alice);
+        assert_eq!(
+            key(Some("https://idp"), Some(&a)),
+            key(Some("https://idp"), Some(&a))
+        );
+        assert_ne!(
+            key(Some("https://idp"), Some(&a)),
+            key(Some("https://idp"), Some(&b))
+        );
+        assert_ne!(
+            key(Some("https://idp"), Some(&a)),
+            key(Some("https://other"), Some(&a))
+        );
+        assert_ne!(key(None, None), key(Some(""), Some(&a)));
+        // No separator games: ("a#b", "c") and ("a", "b#c") differ.
+        let x = UserKey::of(Some("a#b"), None, &UserId::parse("c").unwrap());
+        let y = UserKey::of(Some("a"), None, &UserId::parse("b#c").unwrap());
+        assert_ne!(x, y);
+    }
 
     #[test]
     fn empty_user_id_is_rejected() {

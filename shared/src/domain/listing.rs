@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{SessionId, TenantId, UserId};
+use super::ids::{SessionId, TenantId, UserId, UserKey};
 use super::session::{ClientInfo, SessionStatus, at_storage_precision};
 use super::token::TokenHash;
 
@@ -14,6 +14,8 @@ pub struct SessionEntry {
     pub token: TokenHash,
     /// The public session id.
     pub session_id: SessionId,
+    /// Whose session it is, scoped by issuer and tenant.
+    pub user_key: UserKey,
     /// Whose session it is.
     pub user_id: UserId,
     /// The tenant it belongs to, if any.
@@ -106,6 +108,7 @@ mod tests {
         SessionEntry {
             token: TokenHash::from_encoded(&"A".repeat(43)).unwrap(),
             session_id: SessionId::random(),
+            user_key: UserKey::from_stored("alice"),
             user_id: UserId::parse("alice").unwrap(),
             tenant_id: None,
             created_at: now - Duration::days(1),

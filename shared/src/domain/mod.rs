@@ -18,7 +18,7 @@ mod token;
 
 pub use audit::{AuditEvent, EventKind};
 pub use device::Device;
-pub use ids::{IdError, SessionId, TenantId, UserId};
+pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
 pub use listing::{ListPosition, SessionEntry, page_of};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
 pub use session::{

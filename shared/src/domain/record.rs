@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::ids::{SessionId, TenantId, UserId};
+use super::ids::{SessionId, TenantId, UserId, UserKey};
 use super::session::Session;
 use super::successor::SealedSuccessor;
 use super::token::TokenHash;
@@ -48,6 +48,8 @@ impl RevocationReason {
 pub struct RetiredToken {
     /// The session the token belonged to.
     pub session_id: SessionId,
+    /// Whose session, scoped by issuer and tenant.
+    pub user_key: UserKey,
     /// Whose session.
     pub user_id: UserId,
     /// The session's tenant, if any.
@@ -109,6 +111,7 @@ mod tests {
         let token = SessionToken::generate().unwrap();
         let retired = RetiredToken {
             session_id: SessionId::random(),
+            user_key: UserKey::from_stored("u"),
             user_id: UserId::parse("u").unwrap(),
             tenant_id: None,
             retired_at,

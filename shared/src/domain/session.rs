@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde_json::{Map, Value};
 
-use super::ids::{SessionId, TenantId, UserId};
+use super::ids::{SessionId, TenantId, UserId, UserKey};
 
 /// `t` at the precision timestamps are stored with (milliseconds). Every operation takes its
 /// `now` through this, so what it keeps in memory equals what it stores.
@@ -288,9 +288,20 @@ pub struct Session {
     pub client_event_at: Option<DateTime<Utc>>,
     /// How its tokens travel, fixed at sign-in (`None`: issued before tokens were bound).
     pub transport: Option<Transport>,
+    /// The issuer of the identity token it was started with (`None`: a trusted caller's).
+    pub issuer: Option<String>,
 }
 
 impl Session {
+    /// Whose session it is, scoped by issuer and tenant: the key of every per-user listing.
+    pub fn user_key(&self) -> UserKey {
+        UserKey::of(
+            self.issuer.as_deref(),
+            self.tenant_id.as_ref(),
+            &self.user_id,
+        )
+    }
+
     /// A new session signed in at `now`, with full idle and absolute windows.
     pub fn start(
         user_id: UserId,
@@ -317,6 +328,7 @@ impl Session {
             token_issued_at: now,
             client_event_at: None,
             transport: None,
+            issuer: None,
         }
     }
 

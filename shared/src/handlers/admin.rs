@@ -5,11 +5,11 @@
 
 use chrono::Utc;
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
 use super::{Api, iam_caller, serve};
-use crate::domain::{SessionId, TenantId, UserId};
+use crate::domain::{SessionId, TenantId, UserId, UserKey};
 use crate::http::bodies::AdminDataRequest;
 use crate::http::request::{client_info, json_body};
 use crate::http::response::{json_response, with_etag};
@@ -53,8 +53,7 @@ async fn admin_update_data(
     let (Some(user), Some(session)) = (matched.params.first(), matched.params.get(1)) else {
         return Err(ApiError::not_found());
     };
-    let user =
-        UserId::parse(user).map_err(|e| ApiError::invalid_request(format!("user id: {e}")))?;
+    let user = user_key(req, user)?;
     let session_id = SessionId::parse(session)
         .map_err(|e| ApiError::invalid_request(format!("session id: {e}")))?;
     let body: AdminDataRequest = json_body(req, api.http.max_body_bytes)?
@@ -101,8 +100,7 @@ async fn admin_revoke(
                 .await?
         }
         _ => {
-            let user = UserId::parse(&raw)
-                .map_err(|e| ApiError::invalid_request(format!("user id: {e}")))?;
+            let user = user_key(req, &raw)?;
             api.sessions
                 .revoke_all(Owner::User(&user), None, &by, &client, now)
                 .await?
@@ -112,4 +110,23 @@ async fn admin_revoke(
         StatusCode::OK,
         &serde_json::json!({ "revoked": revoked }),
     ))
+}
+
+/// The user an admin route names: the `{user_id}` of the path, scoped by the `tenant_id` and
+/// `issuer` query parameters (the tenant and the identity provider the user signed in with;
+/// leave `issuer` out for sessions a trusted caller started). The same subject in another
+/// tenant, or from another issuer, is another user.
+fn user_key(req: &Request, raw_user: &str) -> Result<UserKey, ApiError> {
+    let user =
+        UserId::parse(raw_user).map_err(|e| ApiError::invalid_request(format!("user id: {e}")))?;
+    let query = req.query_string_parameters_ref();
+    let tenant = query
+        .and_then(|q| q.first("tenant_id"))
+        .map(TenantId::parse)
+        .transpose()
+        .map_err(|e| ApiError::invalid_request(format!("tenant_id: {e}")))?;
+    let issuer = query
+        .and_then(|q| q.first("issuer"))
+        .filter(|i| !i.is_empty());
+    Ok(UserKey::of(issuer, tenant.as_ref(), &user))
 }

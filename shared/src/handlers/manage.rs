@@ -45,7 +45,7 @@ async fn list_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiEr
     let me = &current.session;
     let others: Vec<_> = api
         .sessions
-        .list(&me.user_id, Utc::now())
+        .list(&me.user_key(), Utc::now())
         .await?
         .into_iter()
         .filter(|e| e.session_id != me.id)
@@ -88,7 +88,7 @@ async fn revoke_session(
     let by = Revoker::User { session_id: me.id };
     let revoked = api
         .sessions
-        .revoke_one(&me.user_id, target, &by, &client_info(req), Utc::now())
+        .revoke_one(&me.user_key(), target, &by, &client_info(req), Utc::now())
         .await?;
     if !revoked {
         return Err(ApiError::session_not_found());
@@ -128,7 +128,7 @@ async fn revoke_all_sessions(api: &Api, req: &Request) -> Result<Response<Body>,
     let now = Utc::now();
     let mut revoked = api
         .sessions
-        .revoke_all(Owner::User(&me.user_id), Some(me.id), &by, &client, now)
+        .revoke_all(Owner::User(&me.user_key()), Some(me.id), &by, &client, now)
         .await?;
     let body = |revoked: usize| serde_json::json!({ "revoked": revoked });
     if keep_current {

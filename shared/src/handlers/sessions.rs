@@ -179,6 +179,7 @@ fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Id
     Ok(Identity {
         user_id,
         tenant_id,
+        issuer: None,
         ticket: None,
     })
 }

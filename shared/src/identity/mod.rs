@@ -38,6 +38,9 @@ pub struct Identity {
     pub user_id: UserId,
     /// The tenant, from the issuer's tenant claim.
     pub tenant_id: Option<TenantId>,
+    /// The issuer that vouched for it (`iss`); `None` for trusted callers. With the tenant, it
+    /// scopes the user: the same `sub` from two issuers is two users.
+    pub issuer: Option<String>,
     /// The identity token's single use, when the identity came from one (`None` for
     /// trusted callers, who present no token).
     pub ticket: Option<TicketUse>,

@@ -169,6 +169,7 @@ impl IdTokenVerifier {
         Ok(Identity {
             user_id,
             tenant_id,
+            issuer: Some(issuer.issuer.clone()),
             ticket: Some(ticket),
         })
     }

@@ -65,6 +65,7 @@ impl SessionService {
             now,
         );
         session.transport = Some(transport);
+        session.issuer = identity.issuer;
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
         let created = AuditEvent::of(EventKind::Created, &session, &session.client, now);
         let ttl = session.ttl_epoch_seconds(self.policy.ttl_margin);
@@ -77,6 +78,7 @@ impl SessionService {
             events.extend(evict.iter().map(|e| {
                 AuditEvent::new(
                     EventKind::Evicted,
+                    &session.user_key(),
                     &session.user_id,
                     session.tenant_id.as_ref(),
                     e.session_id,
@@ -111,7 +113,7 @@ impl SessionService {
         let Some(max) = self.policy.max_per_user else {
             return Ok((Vec::new(), None));
         };
-        let (mut live, guard) = self.store.sessions_of(&session.user_id).await?;
+        let (mut live, guard) = self.store.sessions_of(&session.user_key()).await?;
         live.retain(|e| e.is_active(now));
         live.sort_by_key(|e| e.last_seen_at);
         let excess = (live.len() + 1).saturating_sub(max as usize);

@@ -9,7 +9,7 @@ use super::rotation::MAX_LINEAGE;
 use super::validate::bound_to;
 use super::{Current, SessionService, UpdateError};
 use crate::domain::{
-    ClientInfo, Session, SessionId, SessionToken, TokenRecord, Transport, UserId,
+    ClientInfo, Session, SessionId, SessionToken, TokenRecord, Transport, UserKey,
     at_storage_precision,
 };
 use crate::store::Write;
@@ -76,7 +76,7 @@ impl SessionService {
     #[instrument(skip_all, fields(session_id = %session_id))]
     pub async fn update_data_of(
         &self,
-        user: &UserId,
+        user: &UserKey,
         session_id: SessionId,
         patch: &Value,
         max_bytes: usize,

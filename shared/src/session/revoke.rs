@@ -12,7 +12,7 @@ use super::validate::bound_to;
 use super::{SessionError, SessionService};
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, RevocationReason, SessionEntry, SessionId, SessionToken,
-    Transport, UserId, at_storage_precision,
+    Transport, UserKey, at_storage_precision,
 };
 use crate::store::{BatchOutcome, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write};
 
@@ -95,7 +95,7 @@ impl SessionService {
     /// session created or changed a moment ago may lag behind).
     pub async fn list(
         &self,
-        user: &UserId,
+        user: &UserKey,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionEntry>, StoreError> {
         let mut entries = self.store.all_listed(Owner::User(user)).await?;
@@ -109,7 +109,7 @@ impl SessionService {
     #[instrument(skip_all, fields(session_id = %session_id))]
     pub async fn revoke_one(
         &self,
-        user: &UserId,
+        user: &UserKey,
         session_id: SessionId,
         by: &Revoker,
         client: &ClientInfo,
@@ -183,6 +183,7 @@ impl SessionService {
             .map(|e| {
                 let event = AuditEvent::new(
                     EventKind::Revoked,
+                    &e.user_key,
                     &e.user_id,
                     e.tenant_id.as_ref(),
                     e.session_id,

@@ -205,6 +205,7 @@ impl SessionService {
     ) -> Result<(), StoreError> {
         let detected = AuditEvent::new(
             EventKind::ReplayDetected,
+            &retired.user_key,
             &retired.user_id,
             retired.tenant_id.as_ref(),
             retired.session_id,
@@ -217,6 +218,7 @@ impl SessionService {
         self.store.record(&detected).await?;
         let revoked = AuditEvent::new(
             EventKind::Revoked,
+            &retired.user_key,
             &retired.user_id,
             retired.tenant_id.as_ref(),
             retired.session_id,

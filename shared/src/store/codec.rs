@@ -13,7 +13,7 @@ use super::StoreError;
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, RevokedToken,
     SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId, TicketUse, TokenHash,
-    TokenRecord, Transport, UserId,
+    TokenRecord, Transport, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -47,6 +47,7 @@ pub(super) mod attr {
     pub const CLIENT_EVENT_AT: &str = "client_event_at";
     pub const RELEASED: &str = "released";
     pub const TRANSPORT: &str = "transport";
+    pub const ISSUER: &str = "issuer";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";
@@ -82,7 +83,7 @@ pub(super) fn token_key(hash: &TokenHash) -> Item {
 }
 
 /// The key of the user's guard item (the per-user cap serializes on it).
-pub(super) fn guard_key(user: &UserId) -> Item {
+pub(super) fn guard_key(user: &UserKey) -> Item {
     HashMap::from([
         (attr::PK.to_owned(), s(user_pk(user))),
         (attr::SK.to_owned(), s(GUARD_SK)),
@@ -121,8 +122,25 @@ pub(super) fn token_pk(hash: &TokenHash) -> String {
     format!("{TOKEN_PREFIX}{}", hash.encoded())
 }
 
-pub(super) fn user_pk(user: &UserId) -> String {
+/// The partition of a user's per-user items (index entries, events, guard): their key, scoped
+/// by issuer and tenant.
+pub(super) fn user_pk(user: &UserKey) -> String {
     format!("{USER_PREFIX}{}", user.as_str())
+}
+
+/// The key of a token item's user: from its issuer, tenant and subject.
+pub(super) fn user_key_of(item: &Item) -> Result<UserKey, StoreError> {
+    Ok(UserKey::of(
+        get_opt_s(item, attr::ISSUER),
+        tenant_of(item)?.as_ref(),
+        &user_of(item)?,
+    ))
+}
+
+/// The sort key of a session in the `by_tenant` index: its id, and its user's key, so that a
+/// tenant listing knows whose trail each session's events go to.
+pub(super) fn tenant_sk(id: SessionId, user: &UserKey) -> String {
+    format!("{SESSION_PREFIX}{id}#{}", user.as_str())
 }
 
 pub(super) fn tenant_pk(tenant: &TenantId) -> String {
@@ -165,13 +183,16 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
             attr::TOKEN_ISSUED_AT.to_owned(),
             millis(session.token_issued_at),
         ),
-        (attr::GSI1PK.to_owned(), s(user_pk(&session.user_id))),
+        (attr::GSI1PK.to_owned(), s(user_pk(&session.user_key()))),
         (attr::GSI1SK.to_owned(), s(session_sk(session.id))),
     ]);
     if let Some(tenant) = &session.tenant_id {
         item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
         item.insert(attr::GSI2PK.into(), s(tenant_pk(tenant)));
-        item.insert(attr::GSI2SK.into(), s(session_sk(session.id)));
+        item.insert(
+            attr::GSI2SK.into(),
+            s(tenant_sk(session.id, &session.user_key())),
+        );
     }
     if let Some(ip) = &session.client.ip {
         item.insert(attr::IP.into(), s(ip));
@@ -184,6 +205,9 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
     }
     if let Some(transport) = session.transport {
         item.insert(attr::TRANSPORT.into(), s(transport.as_str()));
+    }
+    if let Some(issuer) = &session.issuer {
+        item.insert(attr::ISSUER.into(), s(issuer));
     }
     item
 }
@@ -272,6 +296,7 @@ pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
         kind::SESSION => session_of(item).map(TokenRecord::Active),
         kind::RETIRED => Ok(TokenRecord::Retired(RetiredToken {
             session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+            user_key: user_key_of(item)?,
             user_id: user_of(item)?,
             tenant_id: tenant_of(item)?,
             retired_at: get_time(item, attr::RETIRED_AT)?,
@@ -338,6 +363,7 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
         },
         token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
         client_event_at: get_opt_time(item, attr::CLIENT_EVENT_AT)?,
+        issuer: get_opt_s(item, attr::ISSUER).map(str::to_owned),
         transport: match get_opt_s(item, attr::TRANSPORT) {
             None => None,
             Some(raw) => Some(Transport::parse(raw).ok_or(StoreError::CorruptItem {
@@ -349,10 +375,23 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
 
 /// A session as an index lists it (the projection in `infra/table.json`).
 pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
+    // The index keys carry the user's key (`by_user`: the partition; `by_tenant`: after the
+    // session id); an entry written before keys were scoped has neither and is filed under
+    // its bare user id, as it was then.
+    let user_key = match (get_opt_s(item, attr::GSI1PK), get_opt_s(item, attr::GSI2SK)) {
+        (Some(pk), _) => pk.strip_prefix(USER_PREFIX).map(UserKey::from_stored),
+        (None, Some(sk)) => sk
+            .strip_prefix(SESSION_PREFIX)
+            .and_then(|rest| rest.split_once('#'))
+            .map(|(_, key)| UserKey::from_stored(key)),
+        (None, None) => None,
+    };
+    let user_id = user_of(item)?;
     Ok(SessionEntry {
         token: token_hash_of(item)?,
         session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
-        user_id: user_of(item)?,
+        user_key: user_key.unwrap_or_else(|| UserKey::from_stored(user_id.as_str())),
+        user_id,
         tenant_id: tenant_of(item)?,
         created_at: get_time(item, attr::CREATED_AT)?,
         last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
@@ -384,6 +423,11 @@ pub(super) fn event_of(item: &Item) -> Result<AuditEvent, StoreError> {
             attribute: attr::EVENT,
         })?,
         at: get_time(item, attr::AT)?,
+        user_key: UserKey::from_stored(get_s(item, attr::PK)?.strip_prefix(USER_PREFIX).ok_or(
+            StoreError::CorruptItem {
+                attribute: attr::PK,
+            },
+        )?),
         user_id: user_of(item)?,
         tenant_id: tenant_of(item)?,
         session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
@@ -395,7 +439,7 @@ pub(super) fn event_of(item: &Item) -> Result<AuditEvent, StoreError> {
 /// The item of an audit event, kept for `retention` (its TTL).
 pub(super) fn event_item(event: &AuditEvent, retention: Duration) -> Item {
     let mut item = HashMap::from([
-        (attr::PK.to_owned(), s(user_pk(&event.user_id))),
+        (attr::PK.to_owned(), s(user_pk(&event.user_key))),
         (
             attr::SK.to_owned(),
             s(format!(
@@ -482,11 +526,40 @@ mod tests {
     fn index_keys_name_the_user_and_tenant() {
         let (_, session) = sample();
         let item = session_attributes(&session);
-        assert_eq!(item[attr::GSI1PK].as_s().unwrap(), "USER#alice");
+        let key = session.user_key();
+        assert_eq!(
+            item[attr::GSI1PK].as_s().unwrap(),
+            &format!("USER#{}", key.as_str())
+        );
         assert_eq!(item[attr::GSI2PK].as_s().unwrap(), "TENANT#acme");
         assert_eq!(
             item[attr::GSI1SK].as_s().unwrap(),
             &format!("SESSION#{}", session.id)
+        );
+        assert_eq!(
+            item[attr::GSI2SK].as_s().unwrap(),
+            &format!("SESSION#{}#{}", session.id, key.as_str())
+        );
+    }
+
+    #[test]
+    fn an_index_entry_knows_whose_it_is_from_either_index() {
+        let (hash, session) = sample();
+        let item = item_of(&hash, &session);
+        let mut from_tenant_index = item.clone();
+        from_tenant_index.remove(attr::GSI1PK);
+        let mut from_before_scoping = from_tenant_index.clone();
+        from_before_scoping.remove(attr::GSI2SK);
+
+        assert_eq!(entry_of(&item).unwrap().user_key, session.user_key());
+        assert_eq!(
+            entry_of(&from_tenant_index).unwrap().user_key,
+            session.user_key()
+        );
+        assert_eq!(
+            entry_of(&from_before_scoping).unwrap().user_key,
+            UserKey::from_stored("alice"),
+            "an entry written before keys were scoped is filed under its bare user id"
         );
     }
 

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::StoreError;
 use super::codec::{Item, attr, guard_key, kind, millis, n, s, token_key};
 use crate::domain::{
-    ClientInfo, RevocationReason, SealedSuccessor, SessionData, TokenHash, UserId,
+    ClientInfo, RevocationReason, SealedSuccessor, SessionData, TokenHash, UserKey,
 };
 
 /// Which state of the token item a write requires.
@@ -221,7 +221,7 @@ pub(super) fn delete(
 /// of the session being created, the latest of the user's): no item outlives the sessions.
 pub(super) fn bump_guard(
     table: &str,
-    user: &UserId,
+    user: &UserKey,
     version: u64,
     now: DateTime<Utc>,
     ttl_epoch_seconds: i64,

@@ -8,14 +8,14 @@ use super::codec::{
 };
 use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{
-    AuditEvent, SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserId,
+    AuditEvent, SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserKey,
 };
 
 /// Whose sessions an index lists.
 #[derive(Debug, Clone, Copy)]
 pub enum Owner<'a> {
-    /// A user's sessions (`by_user`).
-    User(&'a UserId),
+    /// A user's sessions (`by_user`), the user scoped by issuer and tenant.
+    User(&'a UserKey),
     /// A tenant's sessions (`by_tenant`).
     Tenant(&'a TenantId),
 }
@@ -56,7 +56,7 @@ impl SessionStore {
     /// The user's audit events, newest first, at most `limit`.
     pub async fn events_for_user(
         &self,
-        user: &UserId,
+        user: &UserKey,
         limit: i32,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         let output = self
@@ -78,7 +78,10 @@ impl SessionStore {
 
     /// The user's sessions as the `by_user` index lists them (eventually consistent), and
     /// the version of the user's guard item (0 when it does not exist yet).
-    pub async fn sessions_of(&self, user: &UserId) -> Result<(Vec<SessionEntry>, u64), StoreError> {
+    pub async fn sessions_of(
+        &self,
+        user: &UserKey,
+    ) -> Result<(Vec<SessionEntry>, u64), StoreError> {
         let guard = self
             .client
             .get_item()
@@ -149,7 +152,7 @@ impl SessionStore {
     /// another user's session (they are under another partition key).
     pub async fn find_session(
         &self,
-        user: &UserId,
+        user: &UserKey,
         session_id: SessionId,
     ) -> Result<Option<SessionEntry>, StoreError> {
         let output = self

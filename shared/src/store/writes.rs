@@ -102,7 +102,7 @@ impl SessionStore {
         if let Some(version) = guard {
             writes.push(expressions::bump_guard(
                 &self.table,
-                &session.user_id,
+                &session.user_key(),
                 version,
                 now,
                 ttl_epoch_seconds,
