@@ -776,12 +776,7 @@ async fn a_retired_cookie_token_used_as_bearer_never_yields_its_successor_in_a_b
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let token = signed_in(&app).await;
-    let refreshed = invoke(
-        &app,
-        Function::Refresh,
-        Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie(&token),
-    )
-    .await;
+    let refreshed = refresh_with_cookie(&app, &token).await;
     assert_eq!(refreshed.status, 200);
 
     // Within the grace window, as a bearer token: refused, no token in the body.
@@ -1186,4 +1181,96 @@ async fn the_admin_user_route_reaches_only_the_tenant_and_issuer_it_names() {
         "tenant B's alice is another user"
     );
     table.drop_table().await;
+}
+
+#[tokio::test]
+async fn the_session_knows_when_and_how_the_user_authenticated_and_can_ask_for_a_fresh_proof() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
+    let ticket = session_tests::ticket_with("alice", None, |claims| {
+        claims
+            .extra
+            .insert("auth_time".into(), json!(ten_minutes_ago));
+        claims.extra.insert("amr".into(), json!(["pwd", "otp"]));
+        claims
+            .extra
+            .insert("acr".into(), json!("urn:example:loa:2"));
+    });
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+    )
+    .await;
+    let token = created.cookie_token();
+    let current = |max_age: Option<&str>| {
+        let event = Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token);
+        match max_age {
+            Some(seconds) => event.query("max_auth_age", seconds),
+            None => event,
+        }
+    };
+
+    let authenticated_at =
+        chrono::DateTime::parse_from_rfc3339(created.body["authenticated_at"].as_str().unwrap())
+            .unwrap();
+    let stale = invoke(&app, Function::Validate, current(Some("300"))).await;
+    let fresh_enough = invoke(&app, Function::Validate, current(Some("3600"))).await;
+    let plain = invoke(&app, Function::Validate, current(None)).await;
+    let bad = invoke(&app, Function::Validate, current(Some("soon"))).await;
+
+    assert_eq!(authenticated_at.timestamp(), ten_minutes_ago);
+    assert_eq!(created.body["amr"], json!(["pwd", "otp"]));
+    assert_eq!(created.body["acr"], "urn:example:loa:2");
+    assert_eq!(
+        (stale.status, stale.error_code()),
+        (401, "reauthentication_required")
+    );
+    assert!(
+        stale.set_cookies.is_empty(),
+        "the cookie stays: {:?}",
+        stale.set_cookies
+    );
+    assert_eq!(fresh_enough.status, 200);
+    assert_eq!(plain.status, 200, "the session itself is fine");
+    assert_eq!(plain.body["amr"], json!(["pwd", "otp"]));
+    assert_eq!((bad.status, bad.error_code()), (400, "invalid_request"));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn without_auth_time_the_tickets_iat_is_the_proof_and_rotations_keep_it() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let token = signed_in(&app).await;
+    let refreshed = refresh_with_cookie(&app, &token).await;
+    let me = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current")
+            .session_cookie(&refreshed.cookie_token()),
+    )
+    .await;
+
+    let at = chrono::DateTime::parse_from_rfc3339(me.body["authenticated_at"].as_str().unwrap())
+        .unwrap();
+    assert!((chrono::Utc::now().timestamp() - at.timestamp()).abs() < 60);
+    assert_eq!(me.body["amr"], json!([]));
+    assert_eq!(me.body["acr"], serde_json::Value::Null);
+    assert_eq!(
+        me.body["authenticated_at"],
+        refreshed.body["authenticated_at"]
+    );
+    table.drop_table().await;
+}
+
+/// A cookie refresh of `token` through the real handler.
+async fn refresh_with_cookie(app: &session_shared::SignIn, token: &str) -> session_tests::Reply {
+    invoke(
+        app,
+        Function::Refresh,
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie(token),
+    )
+    .await
 }

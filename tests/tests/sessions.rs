@@ -32,6 +32,7 @@ fn alice() -> Identity {
         tenant_id: Some(TenantId::parse("acme").unwrap()),
         // As from a trusted caller: these tests are about sessions, not tickets.
         issuer: None,
+        authentication: None,
         ticket: None,
     }
 }

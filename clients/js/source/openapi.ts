@@ -43,6 +43,8 @@ export interface paths {
          * Who holds this cookie (or bearer token)
          * @description One DynamoDB read in steady state. Past the sliding threshold the idle deadline is
          *     extended; a cookie older than `SESSION_ROTATE_AFTER` is rotated (new `Set-Cookie`).
+         *     With `max_auth_age`, a session whose last proof of identity is older answers 401
+         *     `reauthentication_required`, keeping the session and its cookie.
          */
         get: operations["validateSession"];
         put?: never;
@@ -168,7 +170,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
             };
         };
@@ -193,6 +195,12 @@ export interface components {
             last_seen_at: components["schemas"]["Timestamp"];
             expires_at: components["schemas"]["Timestamp"];
             absolute_expires_at: components["schemas"]["Timestamp"];
+            /** @description When the user last proved who they are (auth_time, else iat, else sign-in). */
+            authenticated_at: components["schemas"]["Timestamp"];
+            /** @description How (the identity token's amr). */
+            amr: string[];
+            /** @description The assurance level (acr) */
+            acr: string | null;
             /** @description Only for token_in_body sign-ins and their refreshes. */
             token?: string;
             /** @constant */
@@ -260,6 +268,8 @@ export interface components {
         /**
          * @description `unauthenticated`, `invalid_token`, `session_expired`, `session_revoked` or
          *     `session_evicted`. Clears the cookie (cookie credentials) or challenges (bearer).
+         *     On `GET /sessions/current?max_auth_age=`, also `reauthentication_required`, which
+         *     keeps the session and its cookie.
          */
         Unauthenticated: {
             headers: {
@@ -455,7 +465,10 @@ export interface operations {
     };
     validateSession: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Seconds; how recent the user's last authentication must be. */
+                max_auth_age?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;

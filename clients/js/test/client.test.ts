@@ -19,6 +19,9 @@ function session(overrides: Partial<Session> = {}): Session {
     last_seen_at: "2026-11-25T10:00:00.000Z",
     expires_at: "2026-11-25T18:00:00.000Z",
     absolute_expires_at: "2026-12-02T10:00:00.000Z",
+    authenticated_at: "2026-11-25T10:00:00.000Z",
+    amr: [],
+    acr: null,
     ...overrides,
   };
 }

@@ -61,6 +61,9 @@ function api(clock: { now: number }) {
       last_seen_at: new Date(clock.now).toISOString(),
       expires_at: new Date(clock.now + 8 * HOUR).toISOString(),
       absolute_expires_at: new Date(clock.now + 7 * 24 * HOUR).toISOString(),
+      authenticated_at: new Date(clock.now).toISOString(),
+      amr: [],
+      acr: null,
     };
     return new Response(JSON.stringify(session), { status: 200 });
   };

@@ -22,8 +22,8 @@ pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
 pub use listing::{ListPosition, SessionEntry, page_of};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
 pub use session::{
-    ClientInfo, DataError, Lifetimes, LifetimesError, Session, SessionData, SessionStatus,
-    Transport, at_storage_precision,
+    Authentication, ClientInfo, DataError, Lifetimes, LifetimesError, Session, SessionData,
+    SessionStatus, Transport, at_storage_precision,
 };
 pub use successor::{SealError, SealedSuccessor};
 pub use ticket::TicketUse;

@@ -124,6 +124,34 @@ impl Transport {
     }
 }
 
+/// When and how the user last proved who they are: from the identity token's `auth_time`
+/// (else `iat`), `amr` and `acr`. Routes that need a recent proof ask for a maximum age.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentication {
+    /// When the user authenticated.
+    pub at: DateTime<Utc>,
+    /// How (`amr`: `pwd`, `mfa`, `hwk`, ...), as the identity provider said.
+    pub methods: Vec<String>,
+    /// The assurance level (`acr`), if the identity provider gave one.
+    pub context_class: Option<String>,
+}
+
+impl Authentication {
+    /// A proof at `at`, with nothing said about how (a trusted caller's sign-in).
+    pub fn at(at: DateTime<Utc>) -> Self {
+        Self {
+            at: at_storage_precision(at),
+            methods: Vec::new(),
+            context_class: None,
+        }
+    }
+
+    /// Whether the proof is older than `max_age` at `now`.
+    pub fn is_older_than(&self, max_age: Duration, now: DateTime<Utc>) -> bool {
+        now - self.at > max_age
+    }
+}
+
 /// Where the session was created from, taken from the API Gateway request context.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientInfo {
@@ -290,6 +318,8 @@ pub struct Session {
     pub transport: Option<Transport>,
     /// The issuer of the identity token it was started with (`None`: a trusted caller's).
     pub issuer: Option<String>,
+    /// When and how the user last proved who they are.
+    pub authentication: Authentication,
 }
 
 impl Session {
@@ -329,6 +359,7 @@ impl Session {
             client_event_at: None,
             transport: None,
             issuer: None,
+            authentication: Authentication::at(now),
         }
     }
 

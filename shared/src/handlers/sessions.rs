@@ -3,10 +3,10 @@
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
-use super::{Api, SignIn, caller_session, iam_caller, serve, session_response};
+use super::{Api, SignIn, caller_session, iam_caller, keeping_rotation, serve, session_response};
 use crate::domain::{SessionData, TenantId, UserId};
 use crate::http::bodies::CreateRequest;
 use crate::http::request::{bearer, client_info, json_body, protected_key_in, session_credential};
@@ -180,13 +180,45 @@ fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Id
         user_id,
         tenant_id,
         issuer: None,
+        authentication: None,
         ticket: None,
     })
 }
 
 async fn validate_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let max_auth_age = max_auth_age(req)?;
     let (credential, current) = caller_session(api, req).await?;
+    if let Some(max_age) = max_auth_age
+        && current
+            .session
+            .authentication
+            .is_older_than(max_age, Utc::now())
+    {
+        // Not signed out: the session stays, the cookie stays (and a rotation it just got is
+        // still handed over); the app asks the user to prove who they are again.
+        let answer = ApiError::reauthentication_required().into_response(&api.http.cookie);
+        return Ok(keeping_rotation(
+            api,
+            answer,
+            &current,
+            credential.transport,
+        ));
+    }
     Ok(session_response(api, &current, credential.transport))
+}
+
+/// `?max_auth_age=<seconds>`: how recent the user's last proof of identity must be.
+fn max_auth_age(req: &Request) -> Result<Option<chrono::Duration>, ApiError> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first("max_auth_age"))
+        .map(|raw| {
+            raw.parse::<u32>()
+                .map(|s| chrono::Duration::seconds(i64::from(s)))
+                .map_err(|_| {
+                    ApiError::invalid_request("max_auth_age must be a whole number of seconds")
+                })
+        })
+        .transpose()
 }
 
 async fn refresh_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -80,6 +80,17 @@ impl ApiError {
         )
     }
 
+    /// 401 `reauthentication_required`: the session is fine, but the user's last proof of
+    /// identity is older than the caller asked for. Neither ends the session nor clears the
+    /// cookie.
+    pub fn reauthentication_required() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "reauthentication_required",
+            "the last sign-in is older than this action allows: authenticate again",
+        )
+    }
+
     /// 401 `session_expired`.
     pub fn session_expired() -> Self {
         Self::new(

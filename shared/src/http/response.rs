@@ -41,6 +41,13 @@ pub struct SessionBody<'a> {
     /// The absolute deadline.
     #[serde(serialize_with = "rfc3339")]
     pub absolute_expires_at: DateTime<Utc>,
+    /// When the user last proved who they are (`auth_time`, else `iat`, else sign-in).
+    #[serde(serialize_with = "rfc3339")]
+    pub authenticated_at: DateTime<Utc>,
+    /// How (`amr`), as the identity provider said; empty when it did not.
+    pub amr: &'a [String],
+    /// The assurance level (`acr`), if given.
+    pub acr: Option<&'a str>,
     /// The token, in bearer mode only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'a str>,
@@ -62,6 +69,9 @@ impl<'a> SessionBody<'a> {
             last_seen_at: session.last_seen_at,
             expires_at: session.expires_at,
             absolute_expires_at: session.absolute_expires_at,
+            authenticated_at: session.authentication.at,
+            amr: &session.authentication.methods,
+            acr: session.authentication.context_class.as_deref(),
             token: None,
             token_type: None,
         }

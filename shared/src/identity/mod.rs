@@ -24,7 +24,7 @@ mod mint;
 mod settings;
 mod verifier;
 
-use crate::domain::{TenantId, TicketUse, UserId};
+use crate::domain::{Authentication, TenantId, TicketUse, UserId};
 
 #[cfg(any(test, feature = "dev"))]
 pub use mint::{TicketClaims, mint_hs256};
@@ -41,6 +41,9 @@ pub struct Identity {
     /// The issuer that vouched for it (`iss`); `None` for trusted callers. With the tenant, it
     /// scopes the user: the same `sub` from two issuers is two users.
     pub issuer: Option<String>,
+    /// When and how the user authenticated (`auth_time` or `iat`, `amr`, `acr`); `None` when
+    /// the token says nothing (the sign-in time stands in).
+    pub authentication: Option<Authentication>,
     /// The identity token's single use, when the identity came from one (`None` for
     /// trusted callers, who present no token).
     pub ticket: Option<TicketUse>,

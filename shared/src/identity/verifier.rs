@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::jwks::{Fetcher, Jwks};
 use super::{Identity, IdentityError, JwksSource, JwtConfig};
-use crate::domain::{TenantId, TicketUse, UserId};
+use crate::domain::{Authentication, TenantId, TicketUse, UserId};
 
 #[derive(Deserialize)]
 struct Claims {
@@ -166,10 +166,12 @@ impl IdTokenVerifier {
             }
             _ => TicketUse::of_token(token, usable_until),
         };
+        let authentication = authentication_of(&data.claims);
         Ok(Identity {
             user_id,
             tenant_id,
             issuer: Some(issuer.issuer.clone()),
+            authentication,
             ticket: Some(ticket),
         })
     }
@@ -207,6 +209,27 @@ impl IdTokenVerifier {
             Keys::Jwks(jwks) => jwks.key_for(&issuer.issuer, header, &self.fetcher).await,
         }
     }
+}
+
+/// When and how the user authenticated, as the token says: `auth_time` (OpenID Connect), else
+/// `iat`; `amr` (strings only); `acr`. `None` when it gives no time.
+fn authentication_of(claims: &Claims) -> Option<Authentication> {
+    let at = match claims.other.get("auth_time") {
+        Some(Value::Number(n)) => n.as_i64(),
+        _ => claims.iat,
+    }?;
+    let mut authentication = Authentication::at(chrono::DateTime::from_timestamp(at, 0)?);
+    if let Some(Value::Array(methods)) = claims.other.get("amr") {
+        authentication.methods = methods
+            .iter()
+            .filter_map(|m| m.as_str().map(str::to_owned))
+            .take(16)
+            .collect();
+    }
+    if let Some(Value::String(acr)) = claims.other.get("acr") {
+        authentication.context_class = Some(acr.clone());
+    }
+    Some(authentication)
 }
 
 /// Whether the JWT header is readable JSON naming an `alg` other than HS256.

@@ -66,6 +66,9 @@ impl SessionService {
         );
         session.transport = Some(transport);
         session.issuer = identity.issuer;
+        if let Some(authentication) = identity.authentication {
+            session.authentication = authentication;
+        }
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
         let created = AuditEvent::of(EventKind::Created, &session, &session.client, now);
         let ttl = session.ttl_epoch_seconds(self.policy.ttl_margin);

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::domain::{
-    AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, RevokedToken,
-    SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId, TicketUse, TokenHash,
-    TokenRecord, Transport, UserId, UserKey,
+    AuditEvent, Authentication, ClientInfo, EventKind, RetiredToken, RevocationReason,
+    RevokedToken, SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId,
+    TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -48,6 +48,9 @@ pub(super) mod attr {
     pub const RELEASED: &str = "released";
     pub const TRANSPORT: &str = "transport";
     pub const ISSUER: &str = "issuer";
+    pub const AUTHENTICATED_AT: &str = "authenticated_at";
+    pub const AMR: &str = "amr";
+    pub const ACR: &str = "acr";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";
@@ -209,6 +212,17 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
     if let Some(issuer) = &session.issuer {
         item.insert(attr::ISSUER.into(), s(issuer));
     }
+    let authentication = &session.authentication;
+    item.insert(attr::AUTHENTICATED_AT.into(), millis(authentication.at));
+    if !authentication.methods.is_empty() {
+        item.insert(
+            attr::AMR.into(),
+            s(Value::from(authentication.methods.clone()).to_string()),
+        );
+    }
+    if let Some(acr) = &authentication.context_class {
+        item.insert(attr::ACR.into(), s(acr));
+    }
     item
 }
 
@@ -364,6 +378,17 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
         token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
         client_event_at: get_opt_time(item, attr::CLIENT_EVENT_AT)?,
         issuer: get_opt_s(item, attr::ISSUER).map(str::to_owned),
+        // Sessions stored before this was kept: their sign-in is the proof.
+        authentication: Authentication {
+            at: get_opt_time(item, attr::AUTHENTICATED_AT)?.unwrap_or(created_at),
+            methods: match get_opt_s(item, attr::AMR) {
+                None => Vec::new(),
+                Some(raw) => serde_json::from_str(raw).map_err(|_| StoreError::CorruptItem {
+                    attribute: attr::AMR,
+                })?,
+            },
+            context_class: get_opt_s(item, attr::ACR).map(str::to_owned),
+        },
         transport: match get_opt_s(item, attr::TRANSPORT) {
             None => None,
             Some(raw) => Some(Transport::parse(raw).ok_or(StoreError::CorruptItem {
