@@ -821,6 +821,12 @@ impl AuthorizerEvent {
         Self(json)
     }
 
+    /// The same request under another route key (`GET /orders`).
+    pub fn route_key(mut self, route_key: &str) -> Self {
+        self.0["routeKey"] = json!(route_key);
+        self
+    }
+
     /// The event exactly as the fixture has it (its cookies are `cookie1`, `cookie2`).
     pub fn fixture() -> Self {
         Self(

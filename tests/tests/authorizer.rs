@@ -322,3 +322,53 @@ async fn a_session_cookie_with_an_authorization_header_is_denied() {
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_fresh_route_denies_a_session_whose_last_authentication_is_too_old() {
+    let table = TestTable::new().await;
+    let ten_minutes_ago = Utc::now().timestamp() - 600;
+    let ticket = session_tests::ticket_with("alice", None, |claims| {
+        claims
+            .extra
+            .insert("auth_time".into(), json!(ten_minutes_ago));
+        claims.extra.insert("amr".into(), json!(["pwd"]));
+    });
+    let with_limit = |limit: &str| {
+        let routes = format!(r#"{{"GET /example/whoami": "{limit}"}}"#);
+        app(&table, &[("SESSION_FRESH_ROUTES", routes.as_str())])
+    };
+    let strict = with_limit("5m");
+    let lenient = with_limit("1h");
+    let created = invoke(
+        &strict,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+    )
+    .await;
+    let token = created.cookie_token();
+
+    let denied_answer = authorize(&strict, AuthorizerEvent::new().session_cookie(&token)).await;
+    let allowed = authorize(&lenient, AuthorizerEvent::new().session_cookie(&token)).await;
+    let other_route = authorize(
+        &strict,
+        AuthorizerEvent::new()
+            .session_cookie(&token)
+            .route_key("GET /orders"),
+    )
+    .await;
+
+    assert_eq!(denied_answer, denied());
+    assert_eq!(allowed["isAuthorized"], true, "{allowed}");
+    assert_eq!(allowed["context"]["amr"], r#"["pwd"]"#);
+    assert_eq!(allowed["context"]["acr"], "");
+    let at = chrono::DateTime::parse_from_rfc3339(
+        allowed["context"]["authenticated_at"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(at.timestamp(), ten_minutes_ago);
+    assert_eq!(
+        other_route["isAuthorized"], true,
+        "only the listed route asks"
+    );
+    table.drop_table().await;
+}

@@ -58,10 +58,28 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
         .validate_without_rotation(&credential.token, &client, credential.transport, Utc::now())
         .await
     {
-        Ok(current) => AuthorizerResponse {
-            is_authorized: true,
-            context: context_of(&current.session, &api.http.authorizer_data_keys),
-        },
+        Ok(current) => {
+            // A route that needs a recent proof of identity (SESSION_FRESH_ROUTES).
+            let max_age = request.route_key.as_deref().and_then(|route| {
+                api.http
+                    .fresh_routes
+                    .iter()
+                    .find(|(fresh, _)| fresh == route)
+                    .map(|(_, age)| *age)
+            });
+            if let Some(max_age) = max_age
+                && current
+                    .session
+                    .authentication
+                    .is_older_than(max_age, Utc::now())
+            {
+                return denied("reauthentication_required");
+            }
+            AuthorizerResponse {
+                is_authorized: true,
+                context: context_of(&current.session, &api.http.authorizer_data_keys),
+            }
+        }
         Err(error) => denied(ApiError::from(error).code()),
     }
 }

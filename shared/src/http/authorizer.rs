@@ -17,7 +17,15 @@ use crate::domain::Session;
 pub type AuthorizerRequest = ApiGatewayV2CustomAuthorizerV2Request;
 
 /// Context keys the authorizer sets itself; session data may not use them.
-pub const RESERVED_CONTEXT_KEYS: &[&str] = &["user_id", "tenant_id", "session_id", "expires_at"];
+pub const RESERVED_CONTEXT_KEYS: &[&str] = &[
+    "user_id",
+    "tenant_id",
+    "session_id",
+    "expires_at",
+    "authenticated_at",
+    "amr",
+    "acr",
+];
 
 /// A simple response: API Gateway passes `context` to the integration as
 /// `$context.authorizer.<key>` (and in `requestContext.authorizer.lambda`).
@@ -55,6 +63,25 @@ pub(crate) fn context_of(session: &Session, data_keys: &[String]) -> Map<String,
             .deadline()
             .to_rfc3339_opts(SecondsFormat::Millis, true)
             .into(),
+    );
+    let authentication = &session.authentication;
+    context.insert(
+        "authenticated_at".into(),
+        authentication
+            .at
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+            .into(),
+    );
+    // Context values are strings, numbers or booleans: the list travels as JSON text.
+    context.insert(
+        "amr".into(),
+        Value::from(authentication.methods.clone())
+            .to_string()
+            .into(),
+    );
+    context.insert(
+        "acr".into(),
+        authentication.context_class.as_deref().unwrap_or("").into(),
     );
     for key in data_keys {
         let value = match session.data.as_map().get(key) {

@@ -18,6 +18,9 @@ pub struct HttpSettings {
     /// Top-level keys of the session data only IAM-signed callers may set or remove (the
     /// trusted-caller sign-in, the admin data route); the session holder gets 403.
     pub protected_data_keys: Vec<String>,
+    /// The authorizer's routes that need a recent proof of identity: `routeKey` (`GET
+    /// /orders`) to the largest age of the user's last authentication (`SESSION_FRESH_ROUTES`).
+    pub fresh_routes: Vec<(String, chrono::Duration)>,
     /// Keys of the session data the authorizer passes on in its context.
     pub authorizer_data_keys: Vec<String>,
     /// Largest request body accepted.

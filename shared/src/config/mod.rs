@@ -21,6 +21,10 @@ use crate::identity::{Hs256Config, JwtConfig, parse_issuers};
 use crate::session::Policy;
 use crate::store::StoreTimeouts;
 
+mod secrets;
+
+pub use secrets::identity_resolving_secrets;
+
 /// Shortest HS256 secret accepted: 32 bytes, the size of the SHA-256 output it keys.
 const MIN_HS256_SECRET_BYTES: usize = 32;
 
@@ -159,6 +163,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "SESSION_PROTECTED_DATA_KEYS",
         default: None,
         meaning: "comma-separated data keys only IAM-signed callers may set (every authorizer data key must be one)",
+    },
+    Setting {
+        name: "SESSION_FRESH_ROUTES",
+        default: None,
+        meaning: "JSON map of API Gateway routeKey to the largest age of the last authentication the authorizer lets through, e.g. {\"POST /payments\": \"5m\"}",
     },
     Setting {
         name: "SESSION_MAX_PER_USER",
@@ -367,6 +376,11 @@ impl Config {
             trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
             bearer_for_browsers: env.parsed("SESSION_BEARER_FOR_BROWSERS")?,
             protected_data_keys,
+            fresh_routes: env
+                .optional("SESSION_FRESH_ROUTES")
+                .map(|raw| parse_fresh_routes(&raw))
+                .transpose()?
+                .unwrap_or_default(),
             authorizer_data_keys: env
                 .optional("SESSION_AUTHORIZER_DATA_KEYS")
                 .map(|raw| parse_data_keys(&raw))
@@ -409,75 +423,6 @@ pub const LOCAL_ONLY: &[&str] = &["AUTH_JWT_HS256_SECRET"];
 /// plain (local runs, the dev tools). Deployed functions use [`identity_resolving_secrets`].
 pub fn identity_from_env() -> Result<JwtConfig, ConfigError> {
     identity_from_lookup(|name| std::env::var(name).ok())
-}
-
-/// The identity settings read through `lookup`, with the HS256 secret fetched from AWS Secrets
-/// Manager when `AUTH_JWT_HS256_SECRET_ARN` names it: once, at cold start, by the functions
-/// that verify tickets. A secret that cannot be read fails start-up, naming the variable.
-/// The Secrets Manager client is built from the same `lookup` (`AWS_REGION`, credentials,
-/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` for a local endpoint).
-pub async fn identity_resolving_secrets(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<JwtConfig, ConfigError> {
-    const ARN: &str = "AUTH_JWT_HS256_SECRET_ARN";
-    let env = Env(&lookup);
-    let fetched = match (env.optional("AUTH_JWT_HS256_SECRET"), env.optional(ARN)) {
-        (Some(_), Some(_)) => {
-            return Err(ConfigError::Invalid {
-                name: ARN,
-                value: "<set>".into(),
-                reason: "set AUTH_JWT_HS256_SECRET or its ARN, not both".into(),
-            });
-        }
-        (None, Some(arn)) => Some(
-            secret_string(&lookup, &arn)
-                .await
-                .map_err(|reason| ConfigError::Secret { name: ARN, reason })?,
-        ),
-        _ => None,
-    };
-    identity_from_lookup(|name| match (name, &fetched) {
-        ("AUTH_JWT_HS256_SECRET", Some(secret)) => Some(secret.clone()),
-        _ => lookup(name),
-    })
-}
-
-/// The string value of the secret `arn`.
-async fn secret_string(
-    lookup: &impl Fn(&str) -> Option<String>,
-    arn: &str,
-) -> Result<String, String> {
-    use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
-    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
-    let mut config = aws_sdk_secretsmanager::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .http_client(crate::store::https_client())
-        .region(
-            var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        );
-    if let Some(credentials) = crate::store::environment_credentials(lookup) {
-        config = config.credentials_provider(credentials);
-    }
-    if let Some(endpoint) =
-        var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| var("AWS_ENDPOINT_URL"))
-    {
-        config = config.endpoint_url(endpoint);
-    }
-    let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
-    let output = client
-        .get_secret_value()
-        .secret_id(arn)
-        .send()
-        .await
-        .map_err(|e| {
-            let error = aws_sdk_secretsmanager::error::DisplayErrorContext(e);
-            error.to_string()
-        })?;
-    output
-        .secret_string
-        .ok_or_else(|| "the secret has no string value".to_owned())
 }
 
 /// The identity settings read through `lookup`. At least one issuer is required: the HS256
@@ -545,6 +490,25 @@ fn parse_origins(name: &'static str, raw: &str) -> Result<Vec<String>, ConfigErr
                     "expected an origin like https://app.example.com (scheme and host, no path)"
                         .into(),
             })
+        })
+        .collect()
+}
+
+/// `{"POST /payments": "5m"}` → `[("POST /payments", 5 minutes)]`.
+fn parse_fresh_routes(raw: &str) -> Result<Vec<(String, Duration)>, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: "SESSION_FRESH_ROUTES",
+        value: raw.to_owned(),
+        reason,
+    };
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(raw)
+        .map_err(|_| invalid("expected a JSON object of routeKey to duration".into()))?;
+    map.into_iter()
+        .map(|(route, age)| {
+            let age = humantime::parse_duration(&age)
+                .map_err(|e| invalid(format!("{route}: {e}")))
+                .and_then(|d| Duration::from_std(d).map_err(|e| invalid(e.to_string())))?;
+            Ok((route, age))
         })
         .collect()
 }

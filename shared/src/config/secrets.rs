@@ -1,0 +1,75 @@
+//! The HS256 login-ticket secret read from AWS Secrets Manager by its ARN, once, at the cold
+//! start of the functions that verify tickets (the template's way; local runs give it in
+//! plain).
+
+use super::{ConfigError, Env, identity_from_lookup};
+use crate::identity::JwtConfig;
+
+/// The identity settings read through `lookup`, with the HS256 secret fetched from AWS Secrets
+/// Manager when `AUTH_JWT_HS256_SECRET_ARN` names it: once, at cold start, by the functions
+/// that verify tickets. A secret that cannot be read fails start-up, naming the variable.
+/// The Secrets Manager client is built from the same `lookup` (`AWS_REGION`, credentials,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER` for a local endpoint).
+pub async fn identity_resolving_secrets(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<JwtConfig, ConfigError> {
+    const ARN: &str = "AUTH_JWT_HS256_SECRET_ARN";
+    let env = Env(&lookup);
+    let fetched = match (env.optional("AUTH_JWT_HS256_SECRET"), env.optional(ARN)) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                name: ARN,
+                value: "<set>".into(),
+                reason: "set AUTH_JWT_HS256_SECRET or its ARN, not both".into(),
+            });
+        }
+        (None, Some(arn)) => Some(
+            secret_string(&lookup, &arn)
+                .await
+                .map_err(|reason| ConfigError::Secret { name: ARN, reason })?,
+        ),
+        _ => None,
+    };
+    identity_from_lookup(|name| match (name, &fetched) {
+        ("AUTH_JWT_HS256_SECRET", Some(secret)) => Some(secret.clone()),
+        _ => lookup(name),
+    })
+}
+
+/// The string value of the secret `arn`.
+async fn secret_string(
+    lookup: &impl Fn(&str) -> Option<String>,
+    arn: &str,
+) -> Result<String, String> {
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let mut config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(crate::store::https_client())
+        .region(
+            var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .map(Region::new),
+        );
+    if let Some(credentials) = crate::store::environment_credentials(lookup) {
+        config = config.credentials_provider(credentials);
+    }
+    if let Some(endpoint) =
+        var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| var("AWS_ENDPOINT_URL"))
+    {
+        config = config.endpoint_url(endpoint);
+    }
+    let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
+    let output = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            let error = aws_sdk_secretsmanager::error::DisplayErrorContext(e);
+            error.to_string()
+        })?;
+    output
+        .secret_string
+        .ok_or_else(|| "the secret has no string value".to_owned())
+}
