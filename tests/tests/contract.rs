@@ -45,6 +45,11 @@ fn every_operation() -> Vec<(Function, Event)> {
             cookie(Event::new(Payload::V2, "POST", "/sessions/current/refresh")),
         ),
         (
+            Function::Create,
+            cookie(Event::new(Payload::V2, "POST", "/sessions/current/reauth"))
+                .json_body(&serde_json::json!({"id_token": ticket("alice", None)})),
+        ),
+        (
             Function::Logout,
             cookie(Event::new(Payload::V2, "DELETE", "/sessions/current")),
         ),
@@ -184,12 +189,15 @@ async fn every_session_route_clears_a_dead_cookie_and_challenges_a_dead_bearer_t
             "/sessions/6f1c0000-0000-4000-8000-000000000000",
         ),
         (Function::Manage, "PATCH", "/sessions/current"),
+        (Function::Create, "POST", "/sessions/current/reauth"),
     ];
     for (function, method, path) in routes {
         let event = || {
             let event = Event::new(Payload::V2, method, path);
             if method == "PATCH" {
                 event.json_body(&serde_json::json!({"data": {"theme": "dark"}}))
+            } else if path.ends_with("/reauth") {
+                event.json_body(&serde_json::json!({"id_token": ticket("alice", None)}))
             } else {
                 event
             }

@@ -1274,3 +1274,162 @@ async fn refresh_with_cookie(app: &session_shared::SignIn, token: &str) -> sessi
     )
     .await
 }
+
+fn reauth(token: &str, id_token: &str) -> Event {
+    Event::new(Payload::V2, "POST", "/sessions/current/reauth")
+        .session_cookie(token)
+        .json_body(&json!({ "id_token": id_token }))
+}
+
+#[tokio::test]
+async fn reauthentication_records_a_fresh_proof_rotates_and_keeps_the_session() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let an_hour_ago = chrono::Utc::now().timestamp() - 3600;
+    let old_ticket = session_tests::ticket_with("alice", None, |claims| {
+        claims.extra.insert("auth_time".into(), json!(an_hour_ago));
+    });
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .bearer(&old_ticket)
+            .json_body(&json!({"data": {"cart": 2}})),
+    )
+    .await;
+    let token = created.cookie_token();
+    let fresh = session_tests::ticket_with("alice", None, |claims| {
+        claims.extra.insert("amr".into(), json!(["pwd", "mfa"]));
+    });
+
+    let answer = invoke(&app, Function::Create, reauth(&token, &fresh)).await;
+    let new_token = answer.cookie_token();
+    let now_fresh = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current")
+            .session_cookie(&new_token)
+            .query("max_auth_age", "60"),
+    )
+    .await;
+    let replayed = invoke(&app, Function::Create, reauth(&new_token, &fresh)).await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_ne!(new_token, token, "a privilege change rotates the token");
+    assert_eq!(answer.body["session_id"], created.body["session_id"]);
+    assert_eq!(answer.body["data"], json!({"cart": 2}));
+    assert_eq!(
+        answer.body["absolute_expires_at"],
+        created.body["absolute_expires_at"]
+    );
+    assert_eq!(answer.body["amr"], json!(["pwd", "mfa"]));
+    assert_eq!(
+        now_fresh.status, 200,
+        "fresh enough now: {}",
+        now_fresh.body
+    );
+    assert_eq!(
+        (replayed.status, replayed.error_code()),
+        (401, "ticket_reused")
+    );
+    assert!(
+        replayed.set_cookies.is_empty(),
+        "a replayed proof keeps the cookie"
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn reauthentication_as_another_user_is_refused_and_changes_nothing() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let token = signed_in(&app).await;
+    let before = table.token_items().await.len();
+
+    let mallory = invoke(
+        &app,
+        Function::Create,
+        reauth(&token, &ticket("mallory", None)),
+    )
+    .await;
+    let other_tenant = invoke(
+        &app,
+        Function::Create,
+        reauth(&token, &ticket("alice", Some("elsewhere"))),
+    )
+    .await;
+    let still = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token),
+    )
+    .await;
+
+    for refused in [&mallory, &other_tenant] {
+        assert_eq!(
+            (refused.status, refused.error_code()),
+            (403, "reauth_user_mismatch")
+        );
+        assert!(refused.set_cookies.is_empty());
+    }
+    assert_eq!(still.status, 200, "the session and its token are unchanged");
+    assert_eq!(table.token_items().await.len(), before, "nothing written");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn reauthentication_refuses_bad_input_clearly() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let token = signed_in(&app).await;
+    let post = |body: &str, content_type: &str| {
+        Event::new(Payload::V2, "POST", "/sessions/current/reauth")
+            .session_cookie(&token)
+            .raw_body(body, Some(content_type))
+    };
+
+    let no_session = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions/current/reauth")
+            .json_body(&json!({"id_token": ticket("alice", None)})),
+    )
+    .await;
+    let unknown_field = invoke(
+        &app,
+        Function::Create,
+        post(
+            r#"{"id_token": "x", "user_id": "root"}"#,
+            "application/json",
+        ),
+    )
+    .await;
+    let too_large = invoke(
+        &app,
+        Function::Create,
+        post(
+            &format!(r#"{{"id_token": "{}"}}"#, "x".repeat(64 * 1024)),
+            "application/json",
+        ),
+    )
+    .await;
+    let not_json = invoke(&app, Function::Create, post("id_token=x", "text/plain")).await;
+
+    assert_eq!(
+        (no_session.status, no_session.error_code()),
+        (401, "unauthenticated")
+    );
+    assert_eq!(
+        (unknown_field.status, unknown_field.error_code()),
+        (400, "invalid_request")
+    );
+    assert_eq!(
+        (too_large.status, too_large.error_code()),
+        (413, "payload_too_large")
+    );
+    assert_eq!(
+        (not_json.status, not_json.error_code()),
+        (415, "unsupported_media_type")
+    );
+    table.drop_table().await;
+}

@@ -163,11 +163,12 @@ const EXAMPLE_ROUTE: (&str, &str) = ("/example/whoami", "session-echo");
 
 /// Every route of the session API: the template serves these (and the example route), and
 /// docs/openapi.yaml documents exactly these.
-const CONTRACT_ROUTES: [&str; 12] = [
+const CONTRACT_ROUTES: [&str; 13] = [
     "POST /sessions",
     "POST /internal/sessions",
     "GET /sessions/current",
     "POST /sessions/current/refresh",
+    "POST /sessions/current/reauth",
     "DELETE /sessions/current",
     "GET /sessions",
     "DELETE /sessions",
@@ -203,7 +204,7 @@ fn route_of(method: &str, path: &str) -> Result<Route, String> {
 
 fn binary_of(route: Route) -> &'static str {
     match route {
-        Route::Create => "session-create",
+        Route::Create | Route::Reauth => "session-create",
         Route::Validate => "session-validate",
         Route::Refresh => "session-refresh",
         Route::Logout => "session-logout",

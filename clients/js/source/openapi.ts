@@ -74,6 +74,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions/current/reauth": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prove again who you are, without a new session
+         * @description A fresh identity token for the same user (issuer, tenant and subject) in the body, as
+         *     `id_token` (`Authorization` here carries the session token). Records the new
+         *     `authenticated_at` / `amr` / `acr` and rotates the token (a new cookie, or a new
+         *     `token` for bearer clients); session id, data and deadlines stay. A token for another
+         *     user is 403 `reauth_user_mismatch` and changes nothing. Identity tokens are single-use.
+         */
+        post: operations["reauthenticate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sessions/{session_id}": {
         parameters: {
             query?: never;
@@ -170,7 +194,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
             };
         };
@@ -244,6 +268,10 @@ export interface components {
             /** @description Trusted-caller sign-in only. */
             tenant_id?: string;
         };
+        ReauthRequest: {
+            /** @description A fresh identity token for the session's user. */
+            id_token: string;
+        };
         AdminDataRequest: {
             /** @description RFC 7386 merge patch of data: null removes a key. */
             data: Record<string, unknown>;
@@ -294,7 +322,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key). */
+        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key) or `reauth_user_mismatch` (re-authentication as another user). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -584,6 +612,39 @@ export interface operations {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthRequest"];
+            };
+        };
+        responses: {
+            /** @description The session with its new proof, and its new token. */
+            200: {
+                headers: {
+                    "Set-Cookie": components["headers"]["SetSessionCookie"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -7,20 +7,67 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
 use super::{Api, SignIn, caller_session, iam_caller, keeping_rotation, serve, session_response};
-use crate::domain::{SessionData, TenantId, UserId};
-use crate::http::bodies::CreateRequest;
+use crate::domain::{Authentication, SessionData, TenantId, UserId, UserKey};
+use crate::http::bodies::{CreateRequest, ReauthRequest};
 use crate::http::request::{bearer, client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
-use crate::http::{ApiError, Route, SessionBody, Transport};
+use crate::http::{ApiError, Matched, Route, SessionBody, Transport};
 use crate::identity::Identity;
+use crate::session::SessionError;
 
-/// `POST /sessions`: verify the login ticket, start a session, set the cookie.
+/// `POST /sessions`: verify the login ticket, start a session, set the cookie. Also
+/// `POST /sessions/current/reauth`: the routes that verify identity tokens.
 #[instrument(skip_all, fields(route = "create"))]
 pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Error> {
-    serve(&sign_in.api, &req, &[Route::Create], async |_| {
-        create_session(sign_in, &req).await
-    })
+    serve(
+        &sign_in.api,
+        &req,
+        &[Route::Create, Route::Reauth],
+        async |matched: Matched| match matched.route {
+            Route::Reauth => reauth_session(sign_in, &req).await,
+            _ => create_session(sign_in, &req).await,
+        },
+    )
     .await
+}
+
+/// `POST /sessions/current/reauth`: the holder of a session proves again who they are with a
+/// fresh identity token (`{"id_token"}`) for the same user (issuer, tenant and subject). The
+/// proof's time and methods are recorded and the token rotates (a privilege change); session
+/// id, data and deadlines stay. Another user's token is 403 and changes nothing.
+async fn reauth_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body>, ApiError> {
+    let api = &sign_in.api;
+    let body: ReauthRequest = json_body(req, api.http.max_body_bytes)?
+        .ok_or_else(|| ApiError::invalid_request("send {\"id_token\": \"<jwt>\"}"))?;
+    let credential = session_credential(req, &api.http.cookie)?;
+    let identity = sign_in.verifier.verify(&body.id_token).await?;
+    let user = UserKey::of(
+        identity.issuer.as_deref(),
+        identity.tenant_id.as_ref(),
+        &identity.user_id,
+    );
+    let now = Utc::now();
+    let authentication = identity
+        .authentication
+        .unwrap_or_else(|| Authentication::at(now));
+    let current = api
+        .sessions
+        .reauthenticate(
+            &credential.token,
+            &client_info(req),
+            credential.transport,
+            &user,
+            authentication,
+            identity.ticket,
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            // About the proof, not the session: the cookie stays.
+            SessionError::OtherUser | SessionError::TicketReused => ApiError::from(e),
+            e => ApiError::from(e).for_transport(credential.transport),
+        })?;
+    Ok(session_response(api, &current, credential.transport))
 }
 
 /// `GET /sessions/current`: who holds this cookie (or bearer token). Also the fallback for

@@ -32,3 +32,11 @@ pub(crate) struct UpdateRequest {
 pub(crate) struct AdminDataRequest {
     pub(crate) data: Value,
 }
+
+/// Body of `POST /sessions/current/reauth`: the fresh identity token (never sent as
+/// `Authorization`, which on these routes is a session token).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ReauthRequest {
+    pub(crate) id_token: String,
+}

@@ -344,6 +344,12 @@ impl From<SessionError> for ApiError {
             }
             SessionError::Expired => Self::session_expired(),
             wrong @ SessionError::WrongTransport => Self::invalid_token(wrong.to_string()),
+            other @ SessionError::OtherUser => Self::new(
+                StatusCode::FORBIDDEN,
+                "reauth_user_mismatch",
+                other.to_string(),
+            ),
+            reused @ SessionError::TicketReused => Self::ticket_reused(reused.to_string()),
             SessionError::Revoked(RevocationReason::Evicted) => Self::session_evicted(),
             SessionError::Revoked(RevocationReason::Replay) => Self::session_revoked(
                 "this session was revoked: an old copy of its token was used again; sign in again",

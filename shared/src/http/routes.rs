@@ -16,6 +16,8 @@ pub enum Route {
     Validate,
     /// `POST /sessions/current/refresh`
     Refresh,
+    /// `POST /sessions/current/reauth`: a fresh proof of identity for the same user
+    Reauth,
     /// `DELETE /sessions/current`
     Logout,
     /// `GET /sessions`
@@ -79,6 +81,11 @@ const TABLE: &[RouteEntry] = &[
         "/sessions/current/refresh",
         "POST",
         &[(Method::POST, Route::Refresh)],
+    ),
+    (
+        "/sessions/current/reauth",
+        "POST",
+        &[(Method::POST, Route::Reauth)],
     ),
     (
         "/sessions/{}",

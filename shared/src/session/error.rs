@@ -13,6 +13,12 @@ pub enum SessionError {
     /// The session has expired.
     #[error("the session has expired")]
     Expired,
+    /// A re-authentication proved another user than the session's.
+    #[error("the identity token is for another user than this session's")]
+    OtherUser,
+    /// The identity token of a re-authentication was used before.
+    #[error("this identity token was already used; get a new one")]
+    TicketReused,
     /// The token came the other way than it was issued (a cookie's token as a bearer token,
     /// or the reverse).
     #[error("this session token was issued for the other transport (cookie or bearer)")]

@@ -8,8 +8,9 @@ use tracing::{info, instrument, warn};
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{Current, Head, SessionError, SessionService};
 use crate::domain::{
-    AuditEvent, ClientInfo, EventKind, RetiredToken, RevocationReason, SealError, SealedSuccessor,
-    SessionToken, TokenRecord, Transport, at_storage_precision,
+    AuditEvent, Authentication, ClientInfo, EventKind, RetiredToken, RevocationReason, SealError,
+    SealedSuccessor, SessionToken, TicketUse, TokenRecord, Transport, UserKey,
+    at_storage_precision,
 };
 use crate::store::{StoreError, Write};
 
@@ -27,6 +28,8 @@ pub(super) enum RotationTrigger {
     Renewal,
     /// The session's privileges changed (every future privilege change must rotate).
     PrivilegeChange,
+    /// The user proved who they are again (`POST /sessions/current/reauth`).
+    Reauthentication,
 }
 
 impl RotationTrigger {
@@ -35,6 +38,7 @@ impl RotationTrigger {
             Self::Refresh => "refresh",
             Self::Renewal => "renewal",
             Self::PrivilegeChange => "privilege_change",
+            Self::Reauthentication => "reauthentication",
         }
     }
 }
@@ -87,7 +91,54 @@ impl SessionService {
             // Another request rotated this token moments ago: its successor is the answer.
             return Ok(head.into_current());
         }
-        self.rotate(head, client, trigger, changes, now).await
+        self.rotate(head, client, trigger, changes, None, now).await
+    }
+
+    /// The same user proved who they are again: records the new proof (`authentication`)
+    /// and rotates the token, as for any privilege change; the session id, data and
+    /// deadlines stay. A proof for another user (issuer, tenant and subject compared) is
+    /// refused and changes nothing. `ticket`, the proof's single use, is recorded once the
+    /// session is known to be the user's, and given back if the rotation then fails.
+    #[instrument(skip_all, fields(session_id))]
+    #[allow(clippy::too_many_arguments)] // the presented credential (3), the proof (3), the moment
+    pub async fn reauthenticate(
+        &self,
+        token: &SessionToken,
+        client: &ClientInfo,
+        transport: Transport,
+        user: &UserKey,
+        authentication: Authentication,
+        ticket: Option<TicketUse>,
+        now: DateTime<Utc>,
+    ) -> Result<Current, SessionError> {
+        let now = at_storage_precision(now);
+        let (head, changes) = self.admit(token, client, transport, now).await?;
+        if head.session.user_key() != *user {
+            warn!(session_id = %head.session.id, "re-authentication by another user refused");
+            return Err(SessionError::OtherUser);
+        }
+        let ticket = ticket.filter(|_| self.policy.single_use_tickets);
+        if let Some(ticket) = &ticket
+            && !self.store.claim_ticket(ticket, now).await?
+        {
+            return Err(SessionError::TicketReused);
+        }
+        let rotated = self
+            .rotate(
+                head,
+                client,
+                RotationTrigger::Reauthentication,
+                changes,
+                Some(&authentication),
+                now,
+            )
+            .await;
+        if let (Err(_), Some(ticket)) = (&rotated, &ticket)
+            && let Err(error) = self.store.release_ticket(ticket).await
+        {
+            warn!(error = %error, "giving back a login ticket's use failed");
+        }
+        rotated
     }
 
     /// Rotates `head`; when a concurrent request rotated it first, its successor is ours too.
@@ -97,6 +148,7 @@ impl SessionService {
         client: &ClientInfo,
         trigger: RotationTrigger,
         changes: Vec<AuditEvent>,
+        authentication: Option<&Authentication>,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
         tracing::Span::current().record("session_id", tracing::field::display(head.session.id));
@@ -108,6 +160,9 @@ impl SessionService {
             let mut next = head.session.rotated(&self.policy.lifetimes, client, now);
             if changes.iter().any(|e| e.kind.is_client_change()) {
                 next.client_event_at = Some(now);
+            }
+            if let Some(authentication) = authentication {
+                next.authentication = authentication.clone();
             }
             let sealed = SealedSuccessor::seal(&head.token, &new_token, head.session.id)?;
             let mut events = changes.clone();
@@ -145,7 +200,9 @@ impl SessionService {
             let fresh = self.resolve(&presented, now).await?;
             self.active_or_record_expiry(&fresh.session, client, now)
                 .await?;
-            if fresh.token != head.token {
+            // Someone else rotated: their successor is ours too, unless this rotation carries
+            // a new proof of identity, which must land: rotate their successor in turn.
+            if fresh.token != head.token && authentication.is_none() {
                 return Ok(Current {
                     session: fresh.session,
                     new_token: Some(fresh.token),

@@ -70,8 +70,15 @@ impl SessionService {
                 .is_some_and(|after| head.session.is_renewal_due(after, now))
         {
             // Boxed: a rare path whose future would otherwise make every validate's as large.
-            return Box::pin(self.rotate(head, client, RotationTrigger::Renewal, events, now))
-                .await;
+            return Box::pin(self.rotate(
+                head,
+                client,
+                RotationTrigger::Renewal,
+                events,
+                None,
+                now,
+            ))
+            .await;
         }
         let extend_to = self.policy.lifetimes.slide(&head.session, now);
         if let Some(deadline) = extend_to {
