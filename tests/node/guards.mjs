@@ -232,6 +232,23 @@ try {
     }
   });
 
+  await step("with maxAuthAge, a session whose sign-in is too old gets reauthentication_required and keeps its cookie", async () => {
+    const strict = await expressApp(api, { maxAuthAge: 3 });
+    try {
+      const cookie = await signIn("guard-fresh");
+      assert.equal((await strict.get(cookie)).status, 200, "just signed in: fresh");
+      // The proof's time is the ticket's iat, in whole seconds: wait past the 3 s with room.
+      await new Promise((resolve) => setTimeout(resolve, 4_200));
+      const stale = await strict.get(cookie);
+      assert.equal(stale.status, 401);
+      assert.equal((await stale.json()).error.code, "reauthentication_required");
+      assert.deepEqual(stale.headers.getSetCookie(), [], "the cookie is kept");
+      assert.equal((await app.get(cookie)).status, 200, "the session itself is fine");
+    } finally {
+      strict.close();
+    }
+  });
+
   await step("the README shows the examples as they are tested", async () => {
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
     for (const file of ["express.mjs", "next/next.config.mjs", "next/app/api/orders/route.js"]) {

@@ -515,3 +515,45 @@ fn no_function_compiles_the_guard() {
         }
     }
 }
+
+#[tokio::test]
+async fn max_auth_age_asks_for_a_fresh_proof_and_keeps_the_session() {
+    let table = TestTable::new().await;
+    let (sign_in, _) = stack(&table, &[]);
+    let ten_minutes_ago = chrono::Utc::now().timestamp() - 600;
+    let ticket = session_tests::ticket_with("alice", None, |claims| {
+        claims
+            .extra
+            .insert("auth_time".into(), json!(ten_minutes_ago));
+    });
+    let created = invoke(
+        &sign_in,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+    )
+    .await;
+    let token = created.cookie_token();
+    let guarded = |max_age: u64| {
+        let guard = SessionGuard::from(Api::new(config(&table.name, &[]), table.store()));
+        axum::Router::new()
+            .route(
+                "/payments",
+                axum::routing::get(|session: Session| async move {
+                    session.user_id.as_str().to_owned()
+                }),
+            )
+            .route_layer(guard.layer().max_auth_age(Duration::from_secs(max_age)))
+    };
+
+    let strict = call(&guarded(300), get("/payments", Some(&token))).await;
+    let lenient = call(&guarded(3600), get("/payments", Some(&token))).await;
+
+    assert_eq!(strict.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(strict.error_code(), "reauthentication_required");
+    assert!(strict.set_cookies.is_empty(), "the cookie stays");
+    assert_eq!(
+        (lenient.status, lenient.body.as_str()),
+        (StatusCode::OK, "alice")
+    );
+    table.drop_table().await;
+}

@@ -61,9 +61,17 @@ export interface SessionClient {
   signIn(ticket: string, options?: { data?: SessionData }): Promise<Session>;
   /**
    * The current session, or `null` when signed out. Answers from the state when signed in
-   * unless `force`; concurrent callers share one request.
+   * unless `force`; concurrent callers share one request. With `maxAuthAge` (seconds) it
+   * always asks, and rejects with `reauthentication_required` (the session stays signed in)
+   * when the user's last authentication is older: call `reauthenticate` then.
    */
-  current(options?: { force?: boolean }): Promise<Session | null>;
+  current(options?: { force?: boolean; maxAuthAge?: number }): Promise<Session | null>;
+  /**
+   * Proves again who the user is with a fresh ID token of the same user, without a new
+   * session: records the new proof and rotates the token. Rejects with `reauth_user_mismatch`
+   * (403) for another user's token; the session stays either way.
+   */
+  reauthenticate(idToken: string): Promise<Session>;
   /** A new token and a fresh idle window; concurrent callers share one request. */
   refresh(): Promise<Session | null>;
   /** Ends the session on the server and here. */
@@ -205,15 +213,17 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       return signedIn(answer.body);
     },
 
-    current({ force = false } = {}) {
-      if (!force && state.status === "signed-in") return Promise.resolve(state.session);
-      return once("current", async () => {
+    current({ force = false, maxAuthAge }: { force?: boolean; maxAuthAge?: number } = {}) {
+      const fresh = maxAuthAge !== undefined;
+      if (!force && !fresh && state.status === "signed-in") return Promise.resolve(state.session);
+      const path = fresh ? `/sessions/current?max_auth_age=${Math.max(0, Math.floor(maxAuthAge))}` : "/sessions/current";
+      return once(fresh ? `current:${path}` : "current", async () => {
         if (mode === "bearer" && (await tokenStore.get()) === null) {
           await signedOut(null);
           return null;
         }
         try {
-          const answer = await transport.call<Session>("GET", "/sessions/current");
+          const answer = await transport.call<Session>("GET", path);
           return await signedIn(answer.body);
         } catch (error) {
           if (error instanceof SessionApiError && error.isSignedOut) {
@@ -230,6 +240,13 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         const asked = Date.now();
         return tabs ? tabs.exclusive("refresh", () => refreshInTurn(asked)) : refreshInTurn(asked);
       });
+    },
+
+    async reauthenticate(idToken) {
+      const answer = await onSession(() =>
+        transport.call<Session>("POST", "/sessions/current/reauth", { body: { id_token: idToken } }),
+      );
+      return signedIn(answer.body);
     },
 
     signOut() {

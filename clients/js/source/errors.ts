@@ -15,9 +15,13 @@ export class SessionApiError extends Error {
     super(message);
   }
 
-  /** The session is over (401): the server's code says why. */
+  /**
+   * The session is over (401): the server's code says why. Not for the 401s that are about a
+   * proof of identity, not the session: `reauthentication_required` (ask the user to
+   * authenticate again, the session stays) and `ticket_reused`.
+   */
   get isSignedOut(): boolean {
-    return this.status === 401;
+    return this.status === 401 && this.code !== "reauthentication_required" && this.code !== "ticket_reused";
   }
 }
 

@@ -18,6 +18,12 @@ export interface GuardOptions {
    * revoked session may still be let through.
    */
   maxStaleness?: number;
+  /**
+   * Seconds: a session whose user authenticated longer ago is refused with
+   * `reauthentication_required` (a 401 that keeps the session and its cookie), for routes
+   * that need a recent proof of identity.
+   */
+  maxAuthAge?: number;
 }
 
 /** What the session API said about a request's credential. */
@@ -31,7 +37,10 @@ const DEFAULT_TIMEOUT = 3_000;
 /** Asks the session API who holds the credential of these request headers. */
 export function guard(options: GuardOptions): (headers: Headers) => Promise<Verdict> {
   const fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const url = options.apiUrl.replace(/\/+$/, "") + "/sessions/current";
+  const url =
+    options.apiUrl.replace(/\/+$/, "") +
+    "/sessions/current" +
+    (options.maxAuthAge === undefined ? "" : `?max_auth_age=${Math.max(0, Math.floor(options.maxAuthAge))}`);
   const maxStaleness = options.maxStaleness ?? 0;
   const cache = new Map<string, { verdict: Verdict; until: number }>();
 

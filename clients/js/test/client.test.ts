@@ -285,3 +285,41 @@ test("devices() follows next_cursor through every page", async () => {
   assert.match(api.calls[0]?.url ?? "", /\/sessions\?limit=100$/);
   assert.match(api.calls[1]?.url ?? "", /cursor=page%2F2/);
 });
+
+test("current({ maxAuthAge }) always asks; a stale proof rejects without signing out", async () => {
+  const api = scripted((call) =>
+    call.url.includes("max_auth_age=300")
+      ? error(401, "reauthentication_required")
+      : json(call.url.endsWith("/sessions") ? 201 : 200, session()),
+  );
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  await client.signIn("the-ticket");
+
+  await assert.rejects(client.current({ maxAuthAge: 300 }), (e: unknown) => {
+    assert.ok(e instanceof SessionApiError);
+    assert.equal(e.code, "reauthentication_required");
+    assert.equal(e.isSignedOut, false);
+    return true;
+  });
+
+  assert.equal(client.state.status, "signed-in", "the session stays");
+  assert.match(api.calls[1]?.url ?? "", /\/sessions\/current\?max_auth_age=300$/);
+});
+
+test("reauthenticate sends the ID token in the body and takes the rotated session", async () => {
+  const api = scripted((call) =>
+    json(call.url.endsWith("/sessions") ? 201 : 200, session({ amr: call.url.endsWith("/reauth") ? ["mfa"] : [] })),
+  );
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+  await client.signIn("the-ticket");
+
+  const fresh = await client.reauthenticate("fresh-id-token");
+
+  const reauth = api.calls[1];
+  assert.equal(reauth?.method, "POST");
+  assert.match(reauth?.url ?? "", /\/sessions\/current\/reauth$/);
+  assert.deepEqual(reauth?.body, { id_token: "fresh-id-token" });
+  assert.equal(reauth?.headers.get("Authorization"), null, "the ID token never travels as Authorization");
+  assert.deepEqual(fresh.amr, ["mfa"]);
+  assert.deepEqual(client.state.status === "signed-in" && client.state.session.amr, ["mfa"]);
+});

@@ -28,6 +28,7 @@ pub(crate) struct GuardRan;
 pub struct SessionLayer {
     guard: Arc<SessionGuard>,
     optional: bool,
+    max_auth_age: Option<chrono::Duration>,
 }
 
 impl SessionLayer {
@@ -36,7 +37,16 @@ impl SessionLayer {
         Self {
             guard: Arc::new(guard),
             optional: false,
+            max_auth_age: None,
         }
+    }
+
+    /// For routes that need a recent proof of identity: a session whose user authenticated
+    /// longer than `max_age` ago gets 401 `reauthentication_required`, which keeps the session
+    /// and its cookie (`POST /sessions/current/reauth` renews the proof).
+    pub fn max_auth_age(mut self, max_age: std::time::Duration) -> Self {
+        self.max_auth_age = chrono::Duration::from_std(max_age).ok();
+        self
     }
 
     /// Lets requests without a valid session through to the service, which sees no
@@ -55,6 +65,7 @@ impl<S> Layer<S> for SessionLayer {
             inner,
             guard: Arc::clone(&self.guard),
             optional: self.optional,
+            max_auth_age: self.max_auth_age,
         }
     }
 }
@@ -65,6 +76,7 @@ pub struct GuardService<S> {
     inner: S,
     guard: Arc<SessionGuard>,
     optional: bool,
+    max_auth_age: Option<chrono::Duration>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for GuardService<S>
@@ -88,6 +100,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let guard = Arc::clone(&self.guard);
         let optional = self.optional;
+        let max_auth_age = self.max_auth_age;
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let verdict = guard
@@ -99,6 +112,20 @@ where
                     session,
                     set_cookie,
                 } => {
+                    if let Some(max_age) = max_auth_age
+                        && session
+                            .authentication
+                            .is_older_than(max_age, chrono::Utc::now())
+                    {
+                        let error = crate::http::ApiError::reauthentication_required();
+                        let mut answer = into_body(guard.answer(error));
+                        if let Some(cookie) =
+                            set_cookie.and_then(|c| HeaderValue::from_str(&c).ok())
+                        {
+                            answer.headers_mut().append(header::SET_COOKIE, cookie);
+                        }
+                        return Ok(answer);
+                    }
                     parts.extensions.insert::<Session>(session);
                     set_cookie
                 }
