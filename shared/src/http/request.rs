@@ -84,8 +84,13 @@ pub(crate) fn check_unambiguous(
     headers: &HeaderMap,
     cookies: &CookiePolicy,
 ) -> Result<(), ApiError> {
-    let has_cookie = !matches!(cookies.read(headers), Ok(None));
-    if has_cookie && headers.contains_key(AUTHORIZATION) {
+    // Every request passes here (and a credential reader again): parse the cookies only in
+    // the rare case that both headers came.
+    if !headers.contains_key(AUTHORIZATION) || !headers.contains_key(COOKIE) {
+        return Ok(());
+    }
+    let has_session_cookie = !matches!(cookies.read(headers), Ok(None));
+    if has_session_cookie {
         return Err(ApiError::invalid_request(
             "ambiguous credentials: send the session cookie or an Authorization header, not both",
         ));

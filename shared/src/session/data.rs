@@ -83,12 +83,7 @@ impl SessionService {
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, UpdateError> {
         let now = at_storage_precision(now);
-        let Some(entry) = self
-            .store
-            .find_session(user, session_id)
-            .await?
-            .filter(|e| e.is_active(now))
-        else {
+        let Some(entry) = self.usable_session_of(user, session_id, now).await? else {
             return Ok(None);
         };
         let mut hash = entry.token;

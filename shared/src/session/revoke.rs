@@ -116,15 +116,25 @@ impl SessionService {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let now = at_storage_precision(now);
-        let Some(entry) = self
-            .store
-            .find_session(user, session_id)
-            .await?
-            .filter(|e| e.is_active(now))
-        else {
+        let Some(entry) = self.usable_session_of(user, session_id, now).await? else {
             return Ok(false);
         };
         Ok(self.revoke_listed(vec![entry], by, client, now).await? > 0)
+    }
+
+    /// The user's session `session_id` as `by_user` lists it, if usable at `now`; `None` for
+    /// an unknown id, another user's session (another partition) or an ended one.
+    pub(super) async fn usable_session_of(
+        &self,
+        user: &UserKey,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionEntry>, StoreError> {
+        Ok(self
+            .store
+            .find_session(user, session_id)
+            .await?
+            .filter(|e| e.is_active(now)))
     }
 
     /// Revokes every usable session of a user or a tenant, except `keep` (the caller's own,

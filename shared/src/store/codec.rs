@@ -167,6 +167,7 @@ pub(super) fn millis(t: DateTime<Utc>) -> AttributeValue {
 }
 
 pub(super) fn session_attributes(session: &Session) -> HashMap<String, AttributeValue> {
+    let user_key = session.user_key();
     let id = session.id.to_string();
     let mut item = HashMap::from([
         (attr::KIND.to_owned(), s(kind::SESSION)),
@@ -186,16 +187,13 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
             attr::TOKEN_ISSUED_AT.to_owned(),
             millis(session.token_issued_at),
         ),
-        (attr::GSI1PK.to_owned(), s(user_pk(&session.user_key()))),
+        (attr::GSI1PK.to_owned(), s(user_pk(&user_key))),
         (attr::GSI1SK.to_owned(), s(session_sk(session.id))),
     ]);
     if let Some(tenant) = &session.tenant_id {
         item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
         item.insert(attr::GSI2PK.into(), s(tenant_pk(tenant)));
-        item.insert(
-            attr::GSI2SK.into(),
-            s(tenant_sk(session.id, &session.user_key())),
-        );
+        item.insert(attr::GSI2SK.into(), s(tenant_sk(session.id, &user_key)));
     }
     if let Some(ip) = &session.client.ip {
         item.insert(attr::IP.into(), s(ip));
