@@ -27,6 +27,8 @@ export SESSION_TABLE_NAME="${SESSION_TABLE_NAME:-sessions}"
 export SESSION_ALLOWED_ORIGINS="${SESSION_ALLOWED_ORIGINS:-http://localhost:$DEMO_PORT}"
 # The API's own origin (the CSRF check never trusts Host): what the README's curl examples send.
 export SESSION_PUBLIC_ORIGIN="${SESSION_PUBLIC_ORIGIN:-http://localhost:$API_PORT}"
+# Lifetime profiles: the demo page's "Remember me" box signs in under `remember`.
+export SESSION_PROFILES="${SESSION_PROFILES:-$DEV_SESSION_PROFILES}"
 export RUST_LOG="${RUST_LOG:-info}"
 
 cd "$ROOT_DIR"

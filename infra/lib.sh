@@ -132,6 +132,9 @@ stop_started() {
 }
 
 # Documented local defaults for the login-ticket settings; the environment wins when set.
+# The lifetime profiles `make dev` and the end-to-end tests run with (README: Lifetime profiles).
+DEV_SESSION_PROFILES='{"remember": {"idle": "30d", "absolute": "90d"}, "kiosk": {"idle": "15m", "absolute": "1h", "persistent": false}}'
+
 use_dev_auth_defaults() {
   export AUTH_JWT_HS256_SECRET="${AUTH_JWT_HS256_SECRET:-local-dev-secret-do-not-use-in-production}"
   export AUTH_JWT_ISSUER="${AUTH_JWT_ISSUER:-http://localhost:9000/dev-login}"

@@ -62,6 +62,7 @@ express_port="$(free_port)"
 # The Rust e2e test's frontend origin, the demo page's (the browser test), the one-host front's.
 export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_port,http://localhost:$front_port"
 export SESSION_PUBLIC_ORIGIN="http://127.0.0.1:$api_port"
+export SESSION_PROFILES="$DEV_SESSION_PROFILES"
 cargo run --quiet -p dev-tools --bin create-table
 cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   >"$STATE_DIR/e2e-watch.log" 2>&1 &

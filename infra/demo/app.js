@@ -44,7 +44,8 @@ $("sign-in").onclick = () => run("POST /sessions", async () => {
     body: JSON.stringify({ user: $("user").value, tenant: $("tenant").value || null }),
   }).then((r) => r.json());
   // 2. Trade it for a session: the answer sets the HttpOnly cookie.
-  show("POST /sessions", 201, await sessions.signIn(ticket.id_token, { data: { theme: "light" } }));
+  const profile = $("remember").checked ? "remember" : undefined;
+  show("POST /sessions", 201, await sessions.signIn(ticket.id_token, { data: { theme: "light" }, profile }));
 });
 
 $("show").onclick = () => run("GET /sessions/current", async () => {
@@ -63,7 +64,8 @@ $("devices-btn").onclick = () => run("GET /sessions", async () => {
   $("devices").replaceChildren(
     ...devices.map((s) => {
       const li = document.createElement("li");
-      li.textContent = `${s.device.label}${s.current ? " (this device)" : ""}, last seen ${s.last_seen_at}`;
+      li.textContent = `${s.device.label}${s.current ? " (this device)" : ""}, last seen ${s.last_seen_at}, ${s.profile}`;
+      li.dataset.profile = s.profile;
       li.dataset.current = String(s.current);
       return li;
     }),

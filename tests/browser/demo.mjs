@@ -132,6 +132,25 @@ try {
     await page.locator('#status[data-state="signed-out"]').waitFor();
     assert.equal(await sessionCookie(), undefined);
   });
+
+  await step("remember me: the remember profile's cookie lasts 90 days, the default's 7", async () => {
+    const daysLeft = async () => ((await sessionCookie()).expires * 1000 - Date.now()) / 86_400_000;
+    await page.click("#sign-in");
+    await page.locator('#status[data-state="signed-in"]').waitFor();
+    const plain = await daysLeft();
+    await page.click("#sign-out");
+    await page.locator('#status[data-state="signed-out"]').waitFor();
+
+    await page.check("#remember");
+    await page.click("#sign-in");
+    await page.locator('#status[data-state="signed-in"]').waitFor();
+    const remembered = await daysLeft();
+    await page.click("#devices-btn");
+    await page.locator('#devices li[data-current="true"][data-profile="remember"]').waitFor();
+
+    assert.ok(plain > 6.9 && plain <= 7, `default cookie: ${plain} days`);
+    assert.ok(remembered > 89.9 && remembered <= 90, `remember cookie: ${remembered} days`);
+  });
 } catch {
   // A step failed (reported by it) or something around the steps did: either way, exit 1.
   crashed = true;

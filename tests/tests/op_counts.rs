@@ -396,3 +396,42 @@ async fn a_flapping_user_agent_costs_one_write_per_interval_not_one_per_validate
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_profile_costs_nothing_more_at_sign_in_or_in_steady_state() {
+    let table = TestTable::new().await;
+    let profiles = r#"{"remember": {"idle": "30d", "absolute": "90d"}}"#;
+    let (app, counter) = counted_app(
+        &table,
+        &[
+            ("SESSION_PROFILES", profiles),
+            ("SESSION_MAX_PER_USER", "0"),
+        ],
+    )
+    .await;
+
+    let created = invoke(
+        &app,
+        Function::Create,
+        sign_in_event().json_body(&serde_json::json!({"profile": "remember"})),
+    )
+    .await;
+    assert_eq!(created.body["profile"], "remember");
+    assert_eq!(counter.take(), ["PutItem", "TransactWriteItems"]);
+    let token = created.cookie_token();
+    for _ in 0..10 {
+        let reply = invoke(&app, Function::Validate, current(&token)).await;
+        assert_eq!(reply.status, 200);
+    }
+    // An unknown profile is refused before any call.
+    let refused = invoke(
+        &app,
+        Function::Create,
+        sign_in_event().json_body(&serde_json::json!({"profile": "forever"})),
+    )
+    .await;
+
+    assert_eq!(counter.take(), vec!["GetItem"; 10]);
+    assert_eq!(refused.status, 400);
+    table.drop_table().await;
+}

@@ -12,7 +12,7 @@ use session_shared::domain::{
     Transport, UserId,
 };
 use session_shared::identity::Identity;
-use session_shared::session::{Current, Policy, SessionError, SessionService};
+use session_shared::session::{Current, Policy, SessionError, SessionService, Start};
 use session_shared::store::{SessionStore, Write};
 use session_tests::{
     Event, Function, Payload, TestTable, app_with_store, client_for, config, invoke, ticket,
@@ -34,6 +34,17 @@ fn alice() -> Identity {
         issuer: None,
         authentication: None,
         ticket: None,
+        allowed_profiles: None,
+    }
+}
+
+/// A cookie sign-in from `client` with no data, under the default profile.
+fn start(client: ClientInfo) -> Start {
+    Start {
+        data: SessionData::default(),
+        client,
+        transport: Transport::Cookie,
+        profile: None,
     }
 }
 
@@ -51,13 +62,7 @@ async fn started_from(
     now: DateTime<Utc>,
 ) -> SessionToken {
     let (token, _) = service
-        .create(
-            alice(),
-            SessionData::default(),
-            client.clone(),
-            Transport::Cookie,
-            now,
-        )
+        .create(alice(), start(client.clone()), now)
         .await
         .unwrap();
     token
@@ -567,15 +572,9 @@ async fn parallel_creates_never_exceed_the_cap() {
     let sessions = service_with(&table, &[("SESSION_MAX_PER_USER", "3")]);
     let t0 = Utc::now();
 
-    let created = join_all((0..10).map(|i| {
-        sessions.create(
-            alice(),
-            SessionData::default(),
-            nobody(),
-            Transport::Cookie,
-            t0 + Duration::milliseconds(i),
-        )
-    }))
+    let created = join_all(
+        (0..10).map(|i| sessions.create(alice(), start(nobody()), t0 + Duration::milliseconds(i))),
+    )
     .await;
 
     assert!(created.iter().all(Result::is_ok), "{created:?}");
@@ -850,7 +849,11 @@ async fn extending_a_missing_session_creates_nothing() {
         None,
         SessionData::default(),
         nobody(),
-        &config(&table.name, &[]).policy.lifetimes,
+        &config(&table.name, &[])
+            .policy
+            .profiles
+            .default_profile()
+            .lifetimes,
         now,
     );
 

@@ -45,6 +45,14 @@ export interface SessionClientOptions {
   keepAlive?: false | (KeepAliveOptions & { environment?: KeepAliveEnvironment });
 }
 
+/** What a sign-in asks for besides the ticket. */
+export interface SignInOptions {
+  /** Stored with the session. */
+  data?: SessionData;
+  /** A lifetime profile of the server's `SESSION_PROFILES`; the server's default when left out. */
+  profile?: string;
+}
+
 export interface UpdateDataOptions {
   /** The data version the patch is based on (default: the session's current one). */
   version?: number;
@@ -57,8 +65,13 @@ export interface SessionClient {
   readonly state: SessionState;
   /** Calls `listener` on every state change; returns the function that stops it. */
   subscribe(listener: (state: SessionState) => void): () => void;
-  /** Signs in with a login ticket (or ID token); `data` is stored with the session. */
-  signIn(ticket: string, options?: { data?: SessionData }): Promise<Session>;
+  /**
+   * Signs in with a login ticket (or ID token); `data` is stored with the session, `profile`
+   * names a lifetime profile of the server's `SESSION_PROFILES` (say `"remember"` for a
+   * "remember me" box): unknown, it rejects with `unknown_profile`; not allowed to this user,
+   * with `profile_not_allowed`. The ticket stays unused either way.
+   */
+  signIn(ticket: string, options?: SignInOptions): Promise<Session>;
   /**
    * The current session, or `null` when signed out. Answers from the state when signed in
    * unless `force`; concurrent callers share one request. With `maxAuthAge` (seconds) it
@@ -206,6 +219,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     async signIn(ticket, signInOptions = {}) {
       const body: Record<string, unknown> = { token_in_body: mode === "bearer" };
       if (signInOptions.data !== undefined) body["data"] = signInOptions.data;
+      if (signInOptions.profile !== undefined) body["profile"] = signInOptions.profile;
       // In cookie mode the browser may still hold a session cookie: the ticket goes in the body,
       // since a cookie beside an Authorization header is refused as ambiguous.
       if (mode === "cookie") body["id_token"] = ticket;

@@ -1,6 +1,6 @@
 // @session-service/client: the client half of the session service.
 export { createSessionClient, memoryTokenStore } from "./client.js";
-export type { SessionClient, SessionClientOptions, UpdateDataOptions } from "./client.js";
+export type { SessionClient, SessionClientOptions, SignInOptions, UpdateDataOptions } from "./client.js";
 export { SessionApiError, SessionNetworkError } from "./errors.js";
 export type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
 export { channelLocks, leaseLocks } from "./tabs.js";

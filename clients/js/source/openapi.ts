@@ -22,7 +22,9 @@ export interface paths {
          * Sign in - verify a login ticket and start a session
          * @description The login ticket comes as `id_token` in the body or as `Authorization: Bearer <ticket>`
          *     (not both with different values). With `token_in_body: true` the answer carries the
-         *     session `token` (and no cookie) for non-browser clients.
+         *     session `token` (and no cookie) for non-browser clients. `profile` names a lifetime
+         *     profile of `SESSION_PROFILES` (unknown: 400 `unknown_profile`; not allowed by the
+         *     identity token's profile claim, `AUTH_PROFILE_CLAIM`: 403 `profile_not_allowed`).
          */
         post: operations["createSession"];
         /** Sign out everywhere (or every other device with keep_current=true) */
@@ -194,7 +196,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "profile_not_allowed" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
             };
         };
@@ -225,6 +227,8 @@ export interface components {
             amr: string[];
             /** @description The assurance level (acr) */
             acr: string | null;
+            /** @description The lifetime profile (SESSION_PROFILES): default, or the one chosen at sign-in. */
+            profile: string;
             /** @description Only for token_in_body sign-ins and their refreshes. */
             token?: string;
             /** @constant */
@@ -247,6 +251,14 @@ export interface components {
                 /** @example Chrome on Windows 10 */
                 label: string;
             };
+            /** @description When the user last proved who they are on that device. */
+            authenticated_at: components["schemas"]["Timestamp"];
+            /** @description How (the identity token's amr). */
+            amr: string[];
+            /** @description The assurance level (acr) */
+            acr: string | null;
+            /** @description The session's lifetime profile. */
+            profile: string;
             /** @description Whether this is the calling session. */
             current: boolean;
         };
@@ -267,6 +279,11 @@ export interface components {
             user_id?: string;
             /** @description Trusted-caller sign-in only. */
             tenant_id?: string;
+            /**
+             * @description A lifetime profile of SESSION_PROFILES (default: `default`, or the first the identity token's profile claim allows).
+             * @example remember
+             */
+            profile?: string;
         };
         ReauthRequest: {
             /** @description A fresh identity token for the session's user. */
@@ -284,7 +301,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description `invalid_request`: malformed JSON, unknown field, conflicting credentials, bad parameter. */
+        /** @description `invalid_request`: malformed JSON, unknown field, conflicting credentials, bad parameter; `unknown_profile`: a sign-in naming a lifetime profile that is not configured. */
         InvalidRequest: {
             headers: {
                 [name: string]: unknown;
@@ -322,7 +339,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key) or `reauth_user_mismatch` (re-authentication as another user). */
+        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key) or `reauth_user_mismatch` (re-authentication as another user) or `profile_not_allowed` (a lifetime profile the identity token does not allow). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;

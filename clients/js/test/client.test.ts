@@ -22,6 +22,7 @@ function session(overrides: Partial<Session> = {}): Session {
     authenticated_at: "2026-11-25T10:00:00.000Z",
     amr: [],
     acr: null,
+    profile: "default",
     ...overrides,
   };
 }
@@ -164,11 +165,11 @@ test("cookie mode sends the ticket in the body, never beside the cookie as Autho
   const api = scripted(() => json(201, session()));
   const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
 
-  await client.signIn("the-ticket", { data: { theme: "dark" } });
+  await client.signIn("the-ticket", { data: { theme: "dark" }, profile: "remember" });
 
   const [signIn] = api.calls;
   assert.equal(signIn?.headers.get("Authorization"), null);
-  assert.deepEqual(signIn?.body, { token_in_body: false, data: { theme: "dark" }, id_token: "the-ticket" });
+  assert.deepEqual(signIn?.body, { token_in_body: false, data: { theme: "dark" }, profile: "remember", id_token: "the-ticket" });
   assert.equal(signIn?.credentials, "include");
   assert.equal(client.state.status, "signed-in");
 });

@@ -64,6 +64,7 @@ function api(clock: { now: number }) {
       authenticated_at: new Date(clock.now).toISOString(),
       amr: [],
       acr: null,
+      profile: "default",
     };
     return new Response(JSON.stringify(session), { status: 200 });
   };

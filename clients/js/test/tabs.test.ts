@@ -36,6 +36,7 @@ function session(version: number): Session {
     authenticated_at: "2026-11-25T10:00:00.000Z",
     amr: [],
     acr: null,
+    profile: "default",
   };
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 
-use crate::domain::{Lifetimes, LifetimesError};
+use crate::domain::{Lifetimes, LifetimesError, Profile};
 use crate::http::HttpSettings;
 use crate::http::cookies::{CookiePolicy, CookiePolicyError, SameSite};
 use crate::http::origin::Origins;
@@ -21,6 +21,7 @@ use crate::identity::{Hs256Config, JwtConfig, parse_issuers};
 use crate::session::Policy;
 use crate::store::StoreTimeouts;
 
+mod profiles;
 mod secrets;
 
 pub use secrets::identity_resolving_secrets;
@@ -133,6 +134,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "SESSION_ROTATE_AFTER",
         default: Some("1h"),
         meaning: "renewal interval: validate rotates a cookie session's token this old (off: never)",
+    },
+    Setting {
+        name: "SESSION_PROFILES",
+        default: None,
+        meaning: "lifetime profiles a sign-in may name: JSON, e.g. {\"remember\": {\"idle\": \"30d\", \"absolute\": \"90d\"}} (also rotate_after, persistent); default = the settings above",
     },
     Setting {
         name: "SESSION_USER_AGENT_CHANGE",
@@ -265,6 +271,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "least time between two JWKS fetches for an unknown kid",
     },
     Setting {
+        name: "AUTH_PROFILE_CLAIM",
+        default: None,
+        meaning: "identity-token claim listing the lifetime profiles the user may use (unset: any)",
+    },
+    Setting {
         name: "AUTH_JWT_TENANT_CLAIM",
         default: Some("tenant_id"),
         meaning: "claim whose value becomes the session's tenant_id",
@@ -301,10 +312,20 @@ impl Config {
     /// process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let lifetimes = Lifetimes::new(
-            env.duration("SESSION_IDLE_TIMEOUT")?,
-            env.duration("SESSION_ABSOLUTE_TIMEOUT")?,
-            env.parsed("SESSION_SLIDING_THRESHOLD")?,
+        let sliding_threshold = env.parsed("SESSION_SLIDING_THRESHOLD")?;
+        let default_profile = Profile {
+            lifetimes: Lifetimes::new(
+                env.duration("SESSION_IDLE_TIMEOUT")?,
+                env.duration("SESSION_ABSOLUTE_TIMEOUT")?,
+                sliding_threshold,
+            )?,
+            rotate_after: env.optional_duration("SESSION_ROTATE_AFTER")?,
+            persistent: true,
+        };
+        let profiles = profiles::parse_profiles(
+            env.optional("SESSION_PROFILES").as_deref(),
+            default_profile,
+            sliding_threshold,
         )?;
         let same_site: SameSite = env.parsed("SESSION_COOKIE_SAMESITE")?;
         let cookie = CookiePolicy::new(
@@ -329,10 +350,9 @@ impl Config {
 
         let max_per_user: u32 = env.parsed("SESSION_MAX_PER_USER")?;
         let policy = Policy {
-            lifetimes,
+            profiles,
             ttl_margin: env.duration("SESSION_TTL_MARGIN")?,
             rotation_grace: env.duration("SESSION_ROTATION_GRACE")?,
-            rotate_after: env.optional_duration("SESSION_ROTATE_AFTER")?,
             user_agent_change: env.parsed("SESSION_USER_AGENT_CHANGE")?,
             ip_change: env.parsed("SESSION_IP_CHANGE")?,
             client_event_interval: env.duration("SESSION_CLIENT_EVENT_INTERVAL")?,
@@ -473,6 +493,7 @@ pub fn identity_from_lookup(
             .optional_duration("AUTH_MAX_TOKEN_AGE")?
             .and_then(|d| d.to_std().ok()),
         jwks_refresh_interval: env.std_duration("AUTH_JWKS_REFRESH_INTERVAL")?,
+        profile_claim: env.optional("AUTH_PROFILE_CLAIM"),
     })
 }
 
@@ -633,8 +654,10 @@ mod tests {
     fn defaults_apply_when_only_the_required_settings_are_given() {
         let config = config_with(&[]).unwrap();
         assert_eq!(config.table_name, "sessions");
-        assert_eq!(config.policy.lifetimes.idle(), Duration::hours(8));
-        assert_eq!(config.policy.lifetimes.absolute(), Duration::days(7));
+        let default = config.policy.profiles.default_profile();
+        assert_eq!(default.lifetimes.idle(), Duration::hours(8));
+        assert_eq!(default.lifetimes.absolute(), Duration::days(7));
+        assert_eq!(default.rotate_after, Some(Duration::hours(1)));
         assert_eq!(config.http.cookie.name(), "__Host-session");
         assert_eq!(config.http.max_data_bytes, 8192);
         assert_eq!(identity_with(&[]).unwrap().tenant_claim, "tenant_id");

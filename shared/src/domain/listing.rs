@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 
 use super::ids::{SessionId, TenantId, UserId, UserKey};
-use super::session::{ClientInfo, SessionStatus, at_storage_precision};
+use super::session::{Authentication, ClientInfo, SessionStatus, at_storage_precision};
 use super::token::TokenHash;
 
-/// A live session as the `by_user` / `by_tenant` indexes list it (eventually consistent).
+/// A live session as the `sessions_by_user` / `by_tenant` indexes list it (eventually consistent).
 #[derive(Debug, Clone)]
 pub struct SessionEntry {
     /// The hash of the token item listed (the head, unless it rotated since).
@@ -30,6 +30,10 @@ pub struct SessionEntry {
     pub absolute_expires_at: DateTime<Utc>,
     /// Where it was last used from.
     pub client: ClientInfo,
+    /// When and how the user last proved who they are.
+    pub authentication: Authentication,
+    /// Its lifetime profile.
+    pub profile: String,
 }
 
 /// Where a page of a device listing ended: its last entry, in the listing's order (most
@@ -116,6 +120,8 @@ mod tests {
             expires_at: now + Duration::hours(1),
             absolute_expires_at: now + Duration::days(1),
             client: ClientInfo::default(),
+            authentication: Authentication::at(now - Duration::days(1)),
+            profile: crate::domain::DEFAULT_PROFILE.to_owned(),
         }
     }
 

@@ -10,6 +10,7 @@ mod audit;
 mod device;
 mod ids;
 mod listing;
+mod profile;
 mod record;
 mod session;
 mod successor;
@@ -20,6 +21,7 @@ pub use audit::{AuditEvent, EventKind};
 pub use device::Device;
 pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
 pub use listing::{ListPosition, SessionEntry, page_of};
+pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
 pub use session::{
     Authentication, ClientInfo, DataError, Lifetimes, LifetimesError, Session, SessionData,

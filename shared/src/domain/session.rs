@@ -320,6 +320,8 @@ pub struct Session {
     pub issuer: Option<String>,
     /// When and how the user last proved who they are.
     pub authentication: Authentication,
+    /// The lifetime profile it was started with ([`super::Profiles::of`] gives its rules).
+    pub profile: String,
 }
 
 impl Session {
@@ -360,6 +362,7 @@ impl Session {
             transport: None,
             issuer: None,
             authentication: Authentication::at(now),
+            profile: super::DEFAULT_PROFILE.to_owned(),
         }
     }
 

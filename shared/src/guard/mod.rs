@@ -89,7 +89,7 @@ impl SessionGuard {
             .await;
         match validated {
             Ok(current) => Verdict::Admitted {
-                set_cookie: rotation_cookie(&self.http.cookie, &current, transport),
+                set_cookie: rotation_cookie(&self.http.cookie, &self.sessions, &current, transport),
                 session: Session::new(current.session),
             },
             Err(error) => Verdict::Refused(ApiError::from(error).for_transport(transport)),

@@ -140,7 +140,7 @@ fn keeping_rotation(
     current: &Current,
     transport: Transport,
 ) -> Response<Body> {
-    if let Some(cookie) = rotation_cookie(&api.http.cookie, current, transport) {
+    if let Some(cookie) = rotation_cookie(&api.http.cookie, &api.sessions, current, transport) {
         append_set_cookie(&mut response, &cookie);
     }
     response

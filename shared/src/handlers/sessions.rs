@@ -13,7 +13,7 @@ use crate::http::request::{bearer, client_info, json_body, protected_key_in, ses
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
 use crate::http::{ApiError, Matched, Route, SessionBody, Transport};
 use crate::identity::Identity;
-use crate::session::SessionError;
+use crate::session::{SessionError, Start};
 
 /// `POST /sessions`: verify the login ticket, start a session, set the cookie. Also
 /// `POST /sessions/current/reauth`: the routes that verify identity tokens.
@@ -132,10 +132,13 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
     } else {
         Transport::Cookie
     };
-    let (token, session) = api
-        .sessions
-        .create(identity, data, client_info(req), transport, now)
-        .await?;
+    let start = Start {
+        data,
+        client: client_info(req),
+        transport,
+        profile: body.profile,
+    };
+    let (token, session) = api.sessions.create(identity, start, now).await?;
 
     let mut response = if body.token_in_body {
         // Bearer mode for non-browser clients: the token travels in the body, no cookie.
@@ -147,7 +150,7 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
         let mut response = json_response(StatusCode::CREATED, &SessionBody::of(&session));
         let cookie = api.http.cookie.issue(
             token.expose_secret(),
-            session.cookie_max_age(session.created_at),
+            api.sessions.cookie_max_age(&session, session.created_at),
         );
         append_set_cookie(&mut response, &cookie);
         response
@@ -229,6 +232,7 @@ fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Id
         issuer: None,
         authentication: None,
         ticket: None,
+        allowed_profiles: None,
     })
 }
 

@@ -3,7 +3,8 @@
 //! `handlers::authorizer`.
 //!
 //! An allowed request gets `{"isAuthorized": true, "context": {...}}` with
-//! `user_id`, `tenant_id`, `session_id`, `expires_at` and the session data keys named in
+//! `user_id`, `tenant_id`, `session_id`, `expires_at`, `authenticated_at`, `amr`, `acr`,
+//! `profile` and the session data keys named in
 //! `SESSION_AUTHORIZER_DATA_KEYS`.
 
 use chrono::SecondsFormat;
@@ -25,6 +26,7 @@ pub const RESERVED_CONTEXT_KEYS: &[&str] = &[
     "authenticated_at",
     "amr",
     "acr",
+    "profile",
 ];
 
 /// A simple response: API Gateway passes `context` to the integration as
@@ -83,6 +85,7 @@ pub(crate) fn context_of(session: &Session, data_keys: &[String]) -> Map<String,
         "acr".into(),
         authentication.context_class.as_deref().unwrap_or("").into(),
     );
+    context.insert("profile".into(), session.profile.as_str().into());
     for key in data_keys {
         let value = match session.data.as_map().get(key) {
             None | Some(Value::Null) => continue,
@@ -124,6 +127,7 @@ mod tests {
         assert_eq!(context["session_id"], s.id.to_string());
         assert_eq!(context["plan"], "pro");
         assert_eq!(context["seats"], 3);
+        assert_eq!(context["profile"], "default");
         assert!(!context.contains_key("secret"));
         assert!(!context.contains_key("absent"));
     }

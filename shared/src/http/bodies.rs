@@ -14,6 +14,8 @@ pub(crate) struct CreateRequest {
     /// Trusted-caller mode only: the identity an IAM-signed backend vouches for.
     pub(crate) user_id: Option<String>,
     pub(crate) tenant_id: Option<String>,
+    /// The lifetime profile asked for (`SESSION_PROFILES`).
+    pub(crate) profile: Option<String>,
 }
 
 /// Body of `PATCH /sessions/current`: a JSON merge patch (RFC 7386) for `data`, and

@@ -148,10 +148,13 @@ impl CookiePolicy {
         builder.build()
     }
 
-    /// `Set-Cookie` value carrying the token for `max_age_seconds`.
-    pub fn issue(&self, token_secret: &str, max_age_seconds: i64) -> String {
+    /// `Set-Cookie` value carrying the token for `max_age_seconds`, or until the browser
+    /// closes when `None`.
+    pub fn issue(&self, token_secret: &str, max_age_seconds: Option<i64>) -> String {
         let mut cookie = self.base(token_secret);
-        cookie.set_max_age(Duration::seconds(max_age_seconds));
+        if let Some(seconds) = max_age_seconds {
+            cookie.set_max_age(Duration::seconds(seconds));
+        }
         cookie.to_string()
     }
 
@@ -204,7 +207,7 @@ mod tests {
     #[test]
     fn default_cookie_is_host_prefixed_secure_httponly_lax_root_path() {
         assert_eq!(
-            default_policy().issue("tok", 3600),
+            default_policy().issue("tok", Some(3600)),
             "__Host-session=tok; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=3600"
         );
     }
@@ -224,7 +227,7 @@ mod tests {
             CookiePolicy::new("sid", SameSite::Strict, Some("example.com".into()), true).unwrap();
         assert_eq!(policy.name(), "__Secure-sid");
         assert_eq!(
-            policy.issue("t", 10),
+            policy.issue("t", Some(10)),
             "__Secure-sid=t; HttpOnly; SameSite=Strict; Secure; Path=/; Domain=example.com; Max-Age=10"
         );
     }
@@ -242,7 +245,7 @@ mod tests {
     fn insecure_cookie_has_no_prefix() {
         let policy = CookiePolicy::new("session", SameSite::Lax, None, false).unwrap();
         assert_eq!(policy.name(), "session");
-        assert!(!policy.issue("t", 1).contains("Secure"));
+        assert!(!policy.issue("t", Some(1)).contains("Secure"));
     }
 
     #[test]

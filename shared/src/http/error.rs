@@ -371,6 +371,16 @@ impl From<CreateError> for ApiError {
         match error {
             CreateError::Store(e) => e.into(),
             reused @ CreateError::TicketReused => Self::ticket_reused(reused.to_string()),
+            unknown @ CreateError::UnknownProfile(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_profile",
+                unknown.to_string(),
+            ),
+            refused @ CreateError::ProfileNotAllowed(_) => Self::new(
+                StatusCode::FORBIDDEN,
+                "profile_not_allowed",
+                refused.to_string(),
+            ),
             random @ CreateError::Random(_) => Self::from_backend(&random, false),
         }
     }

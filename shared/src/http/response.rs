@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::Transport;
 use super::cookies::CookiePolicy;
 use crate::domain::{Device, Session, SessionEntry, SessionId, SessionToken, TenantId, UserId};
-use crate::session::Current;
+use crate::session::{Current, SessionService};
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -48,6 +48,8 @@ pub struct SessionBody<'a> {
     pub amr: &'a [String],
     /// The assurance level (`acr`), if given.
     pub acr: Option<&'a str>,
+    /// The lifetime profile (`SESSION_PROFILES`).
+    pub profile: &'a str,
     /// The token, in bearer mode only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'a str>,
@@ -72,6 +74,7 @@ impl<'a> SessionBody<'a> {
             authenticated_at: session.authentication.at,
             amr: &session.authentication.methods,
             acr: session.authentication.context_class.as_deref(),
+            profile: &session.profile,
             token: None,
             token_type: None,
         }
@@ -100,6 +103,11 @@ pub struct SessionListItem<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub device: Device,
+    #[serde(serialize_with = "rfc3339")]
+    pub authenticated_at: DateTime<Utc>,
+    pub amr: &'a [String],
+    pub acr: Option<&'a str>,
+    pub profile: &'a str,
     pub current: bool,
 }
 
@@ -114,6 +122,10 @@ impl<'a> SessionListItem<'a> {
             ip: entry.client.ip.as_deref(),
             user_agent: entry.client.user_agent.as_deref(),
             device: Device::from_user_agent(entry.client.user_agent.as_deref()),
+            authenticated_at: entry.authentication.at,
+            amr: &entry.authentication.methods,
+            acr: entry.authentication.context_class.as_deref(),
+            profile: &entry.profile,
             current,
         }
     }
@@ -130,6 +142,10 @@ impl<'a> SessionListItem<'a> {
             ip: session.client.ip.as_deref(),
             user_agent: session.client.user_agent.as_deref(),
             device: Device::from_user_agent(session.client.user_agent.as_deref()),
+            authenticated_at: session.authentication.at,
+            amr: &session.authentication.methods,
+            acr: session.authentication.context_class.as_deref(),
+            profile: &session.profile,
             current: true,
         }
     }
@@ -180,13 +196,14 @@ pub(crate) fn with_etag(mut response: Response<Body>, session: &Session) -> Resp
 /// not rotated on validate, and a successor reaches them in a body, never in a cookie.
 pub(crate) fn rotation_cookie(
     cookies: &CookiePolicy,
+    sessions: &SessionService,
     current: &Current,
     transport: Transport,
 ) -> Option<String> {
     match (&current.new_token, transport) {
         (Some(token), Transport::Cookie) => Some(cookies.issue(
             token.expose_secret(),
-            current.session.cookie_max_age(Utc::now()),
+            sessions.cookie_max_age(&current.session, Utc::now()),
         )),
         _ => None,
     }

@@ -47,6 +47,9 @@ pub struct Identity {
     /// The identity token's single use, when the identity came from one (`None` for
     /// trusted callers, who present no token).
     pub ticket: Option<TicketUse>,
+    /// The lifetime profiles this identity may use, from the identity token's profile claim
+    /// (`AUTH_PROFILE_CLAIM`); `None`: any (no claim configured, or a trusted caller).
+    pub allowed_profiles: Option<Vec<String>>,
 }
 
 /// Why an identity token was refused. Messages are safe to return to the caller.

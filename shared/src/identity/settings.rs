@@ -19,6 +19,8 @@ pub struct JwtConfig {
     pub max_age: Option<StdDuration>,
     /// Least time between two fetches of one issuer's JWKS.
     pub jwks_refresh_interval: StdDuration,
+    /// The claim listing the lifetime profiles a user may use (`None`: any).
+    pub profile_claim: Option<String>,
 }
 
 /// The HS256 login-ticket issuer (a shared secret; `Debug` redacts it).

@@ -43,6 +43,7 @@ pub struct IdTokenVerifier {
     issuers: Vec<Issuer>,
     leeway: StdDuration,
     max_age: Option<StdDuration>,
+    profile_claim: Option<String>,
     fetcher: Fetcher,
 }
 
@@ -80,6 +81,7 @@ impl IdTokenVerifier {
             issuers,
             leeway: config.leeway,
             max_age: config.max_age,
+            profile_claim: config.profile_claim.clone(),
             fetcher: Fetcher::new(needs_http, config.jwks_refresh_interval),
         }
     }
@@ -167,12 +169,18 @@ impl IdTokenVerifier {
             _ => TicketUse::of_token(token, usable_until),
         };
         let authentication = authentication_of(&data.claims);
+        let allowed_profiles = self
+            .profile_claim
+            .as_ref()
+            .map(|claim| profiles_of(&data.claims, claim))
+            .transpose()?;
         Ok(Identity {
             user_id,
             tenant_id,
             issuer: Some(issuer.issuer.clone()),
             authentication,
             ticket: Some(ticket),
+            allowed_profiles,
         })
     }
 
@@ -230,6 +238,21 @@ fn authentication_of(claims: &Claims) -> Option<Authentication> {
         authentication.context_class = Some(acr.clone());
     }
     Some(authentication)
+}
+
+/// The lifetime profiles the token's `claim` allows: a JSON array of names or a
+/// space-separated string (as OAuth scopes are); an absent claim allows `default` alone.
+fn profiles_of(claims: &Claims, claim: &str) -> Result<Vec<String>, IdentityError> {
+    let invalid = || IdentityError::InvalidClaim(claim.to_owned());
+    match claims.other.get(claim) {
+        None => Ok(vec![crate::domain::DEFAULT_PROFILE.to_owned()]),
+        Some(Value::String(names)) => Ok(names.split_whitespace().map(str::to_owned).collect()),
+        Some(Value::Array(names)) => names
+            .iter()
+            .map(|n| n.as_str().map(str::to_owned).ok_or_else(invalid))
+            .collect(),
+        Some(_) => Err(invalid()),
+    }
 }
 
 /// Whether the JWT header is readable JSON naming an `alg` other than HS256.
@@ -292,6 +315,7 @@ mod tests {
             leeway: Duration::from_secs(0),
             max_age: Some(Duration::from_secs(3600)),
             jwks_refresh_interval: Duration::from_secs(60),
+            profile_claim: None,
         }
     }
 
@@ -583,6 +607,7 @@ mod properties {
             leeway: Duration::ZERO,
             max_age: Some(Duration::from_secs(3600)),
             jwks_refresh_interval: Duration::from_secs(60),
+            profile_claim: None,
         })
     }
 

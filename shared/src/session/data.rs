@@ -70,7 +70,7 @@ impl SessionService {
     }
 
     /// Merge-patches the data of `user`'s session `session_id` for an administrator (an
-    /// IAM-signed caller): no token, so the session is found through the `by_user` index and
+    /// IAM-signed caller): no token, so the session is found through the `sessions_by_user` index and
     /// its head followed through rotations. Protected keys included: this is how server-only
     /// data is set. `None` when the user has no such usable session.
     #[instrument(skip_all, fields(session_id = %session_id))]

@@ -60,6 +60,12 @@ impl From<StoreError> for UpdateError {
 /// Why a session could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
+    /// The sign-in named a lifetime profile that is not configured.
+    #[error("there is no lifetime profile {0:?}")]
+    UnknownProfile(String),
+    /// The identity token does not allow the profile (its profile claim does not list it).
+    #[error("this identity may not use the lifetime profile {0:?}")]
+    ProfileNotAllowed(String),
     /// The login ticket was used before: tickets are single-use.
     #[error("this login ticket was already used to sign in; get a new one")]
     TicketReused,

@@ -20,11 +20,14 @@ mod revoke;
 mod rotation;
 mod validate;
 
+pub use create::Start;
 pub use error::{CreateError, SessionError, UpdateError};
 pub use policy::{BindingPolicy, Policy};
 pub use revoke::Revoker;
 
-use crate::domain::{Lifetimes, Session, SessionToken};
+use chrono::{DateTime, Utc};
+
+use crate::domain::{Profiles, Session, SessionToken};
 #[cfg(doc)]
 use crate::identity::Identity;
 use crate::store::SessionStore;
@@ -69,8 +72,19 @@ impl SessionService {
         Self { store, policy }
     }
 
-    /// The idle and absolute timeouts sessions get.
-    pub fn lifetimes(&self) -> &Lifetimes {
-        &self.policy.lifetimes
+    /// The lifetime profiles sessions are started with.
+    pub fn profiles(&self) -> &Profiles {
+        &self.policy.profiles
+    }
+
+    /// The `Max-Age` of a cookie carrying `session` at `now`: up to its absolute deadline,
+    /// or `None` (a cookie the browser drops when it closes) under a non-persistent profile.
+    /// The server enforces the idle deadline on every request either way.
+    pub fn cookie_max_age(&self, session: &Session, now: DateTime<Utc>) -> Option<i64> {
+        self.policy
+            .profiles
+            .of(session)
+            .persistent
+            .then(|| session.cookie_max_age(now))
     }
 }

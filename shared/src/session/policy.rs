@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use crate::domain::Lifetimes;
+use crate::domain::{Lifetimes, Profile, Profiles};
 
 /// What to do when a session is used from a different user agent than it was last seen with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,17 +26,15 @@ impl std::str::FromStr for BindingPolicy {
 }
 
 /// Every knob of the session lifecycle (`SESSION_*` settings).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Policy {
-    /// Idle and absolute timeouts, sliding threshold.
-    pub lifetimes: Lifetimes,
+    /// The lifetime profiles: timeouts, sliding threshold, renewal interval and cookie
+    /// persistence, per profile (`default` among them).
+    pub profiles: Profiles,
     /// Kept past the last deadline before DynamoDB TTL may delete an item.
     pub ttl_margin: Duration,
     /// How long a rotated token still resolves to its successor.
     pub rotation_grace: Duration,
-    /// Rotate a cookie session's token once it has been in use this long (`None`: only on
-    /// refresh).
-    pub rotate_after: Option<Duration>,
     /// What a changed user agent does.
     pub user_agent_change: BindingPolicy,
     /// What a changed client IP does.
@@ -52,13 +50,16 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The defaults documented in the README, around the given lifetimes.
+    /// The defaults documented in the README, with one profile of the given lifetimes.
     pub fn new(lifetimes: Lifetimes) -> Self {
         Self {
-            lifetimes,
+            profiles: Profiles::single(Profile {
+                lifetimes,
+                rotate_after: Some(Duration::hours(1)),
+                persistent: true,
+            }),
             ttl_margin: Duration::days(1),
             rotation_grace: Duration::seconds(30),
-            rotate_after: Some(Duration::hours(1)),
             user_agent_change: BindingPolicy::Log,
             ip_change: BindingPolicy::Log,
             client_event_interval: Duration::hours(1),

@@ -91,7 +91,7 @@ impl SessionService {
         }
     }
 
-    /// The user's usable sessions, most recently seen first (from the `by_user` index: a
+    /// The user's usable sessions, most recently seen first (from the `sessions_by_user` index: a
     /// session created or changed a moment ago may lag behind).
     pub async fn list(
         &self,
@@ -122,7 +122,7 @@ impl SessionService {
         Ok(self.revoke_listed(vec![entry], by, client, now).await? > 0)
     }
 
-    /// The user's session `session_id` as `by_user` lists it, if usable at `now`; `None` for
+    /// The user's session `session_id` as `sessions_by_user` lists it, if usable at `now`; `None` for
     /// an unknown id, another user's session (another partition) or an ended one.
     pub(super) async fn usable_session_of(
         &self,

@@ -157,7 +157,8 @@ impl SessionService {
         let mut retries = Retries::new("rotate", MAX_WRITE_ATTEMPTS);
         loop {
             let new_token = SessionToken::generate().map_err(SealError::Random)?;
-            let mut next = head.session.rotated(&self.policy.lifetimes, client, now);
+            let lifetimes = &self.policy.profiles.of(&head.session).lifetimes;
+            let mut next = head.session.rotated(lifetimes, client, now);
             if changes.iter().any(|e| e.kind.is_client_change()) {
                 next.client_event_at = Some(now);
             }

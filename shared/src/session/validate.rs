@@ -63,9 +63,9 @@ impl SessionService {
         let now = at_storage_precision(now);
         let (head, mut events) = self.admit(token, client, transport, now).await?;
 
+        let profile = self.policy.profiles.of(&head.session);
         if may_rotate
-            && self
-                .policy
+            && profile
                 .rotate_after
                 .is_some_and(|after| head.session.is_renewal_due(after, now))
         {
@@ -80,7 +80,7 @@ impl SessionService {
             ))
             .await;
         }
-        let extend_to = self.policy.lifetimes.slide(&head.session, now);
+        let extend_to = profile.lifetimes.slide(&head.session, now);
         if let Some(deadline) = extend_to {
             events.push(
                 AuditEvent::of(EventKind::Refreshed, &head.session, client, now)

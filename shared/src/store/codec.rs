@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::StoreError;
 use crate::domain::{
-    AuditEvent, Authentication, ClientInfo, EventKind, RetiredToken, RevocationReason,
-    RevokedToken, SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId,
-    TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
+    AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, RetiredToken,
+    RevocationReason, RevokedToken, SealedSuccessor, Session, SessionData, SessionEntry, SessionId,
+    TenantId, TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -25,7 +25,7 @@ pub(super) const TICKET_PREFIX: &str = "TICKET#";
 pub(super) const TICKET_SK: &str = "USED";
 pub(super) const TENANT_PREFIX: &str = "TENANT#";
 pub(super) const SESSION_PREFIX: &str = "SESSION#";
-pub(super) const BY_USER_INDEX: &str = "by_user";
+pub(super) const BY_USER_INDEX: &str = "sessions_by_user";
 pub(super) const BY_TENANT_INDEX: &str = "by_tenant";
 
 /// Item attribute names, in one place.
@@ -51,6 +51,7 @@ pub(super) mod attr {
     pub const AUTHENTICATED_AT: &str = "authenticated_at";
     pub const AMR: &str = "amr";
     pub const ACR: &str = "acr";
+    pub const PROFILE: &str = "profile";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";
@@ -221,6 +222,7 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
     if let Some(acr) = &authentication.context_class {
         item.insert(attr::ACR.into(), s(acr));
     }
+    item.insert(attr::PROFILE.into(), s(&session.profile));
     item
 }
 
@@ -376,17 +378,8 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
         token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
         client_event_at: get_opt_time(item, attr::CLIENT_EVENT_AT)?,
         issuer: get_opt_s(item, attr::ISSUER).map(str::to_owned),
-        // Sessions stored before this was kept: their sign-in is the proof.
-        authentication: Authentication {
-            at: get_opt_time(item, attr::AUTHENTICATED_AT)?.unwrap_or(created_at),
-            methods: match get_opt_s(item, attr::AMR) {
-                None => Vec::new(),
-                Some(raw) => serde_json::from_str(raw).map_err(|_| StoreError::CorruptItem {
-                    attribute: attr::AMR,
-                })?,
-            },
-            context_class: get_opt_s(item, attr::ACR).map(str::to_owned),
-        },
+        authentication: authentication_of(item, created_at)?,
+        profile: profile_of(item),
         transport: match get_opt_s(item, attr::TRANSPORT) {
             None => None,
             Some(raw) => Some(Transport::parse(raw).ok_or(StoreError::CorruptItem {
@@ -396,9 +389,31 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
     })
 }
 
+/// When and how the user last authenticated; sessions stored before this was kept have
+/// their sign-in as the proof.
+fn authentication_of(item: &Item, created_at: DateTime<Utc>) -> Result<Authentication, StoreError> {
+    Ok(Authentication {
+        at: get_opt_time(item, attr::AUTHENTICATED_AT)?.unwrap_or(created_at),
+        methods: match get_opt_s(item, attr::AMR) {
+            None => Vec::new(),
+            Some(raw) => serde_json::from_str(raw).map_err(|_| StoreError::CorruptItem {
+                attribute: attr::AMR,
+            })?,
+        },
+        context_class: get_opt_s(item, attr::ACR).map(str::to_owned),
+    })
+}
+
+/// The session's lifetime profile; sessions stored before profiles existed have `default`.
+fn profile_of(item: &Item) -> String {
+    get_opt_s(item, attr::PROFILE)
+        .unwrap_or(DEFAULT_PROFILE)
+        .to_owned()
+}
+
 /// A session as an index lists it (the projection in `infra/table.json`).
 pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
-    // The index keys carry the user's key (`by_user`: the partition; `by_tenant`: after the
+    // The index keys carry the user's key (`sessions_by_user`: the partition; `by_tenant`: after the
     // session id); an entry written before keys were scoped has neither and is filed under
     // its bare user id, as it was then.
     let user_key = match (get_opt_s(item, attr::GSI1PK), get_opt_s(item, attr::GSI2SK)) {
@@ -410,17 +425,20 @@ pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
         (None, None) => None,
     };
     let user_id = user_of(item)?;
+    let created_at = get_time(item, attr::CREATED_AT)?;
     Ok(SessionEntry {
         token: token_hash_of(item)?,
         session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
         user_key: user_key.unwrap_or_else(|| UserKey::from_stored(user_id.as_str())),
         user_id,
         tenant_id: tenant_of(item)?,
-        created_at: get_time(item, attr::CREATED_AT)?,
+        created_at,
         last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
         expires_at: get_time(item, attr::EXPIRES_AT)?,
         absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
         client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
+        authentication: authentication_of(item, created_at)?,
+        profile: profile_of(item),
     })
 }
 

@@ -56,18 +56,7 @@ impl StoreError {
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
             | SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(e) => matches!(
-                e.err().code(),
-                Some(
-                    "ThrottlingException"
-                        | "ProvisionedThroughputExceededException"
-                        | "RequestLimitExceeded"
-                        | "InternalServerError"
-                        | "ServiceUnavailable"
-                        | "TransactionConflictException"
-                        | "TransactionInProgressException"
-                )
-            ),
+            SdkError::ServiceError(e) => is_transient(e.err().code(), e.err().message()),
             _ => false,
         };
         let source = Box::new(aws_sdk_dynamodb::Error::from(err));
@@ -90,5 +79,45 @@ impl StoreError {
     /// True when a retry later may succeed: the caller answers 503 with `Retry-After`.
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Contended { .. })
+    }
+}
+
+/// Whether a DynamoDB error code (and message) says a retry later may succeed: throttling,
+/// DynamoDB's own failures, transaction conflicts, and a query on an index that is still being
+/// built (the minutes after an index is added to a deployed table).
+fn is_transient(code: Option<&str>, message: Option<&str>) -> bool {
+    match code {
+        Some(
+            "ThrottlingException"
+            | "ProvisionedThroughputExceededException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "TransactionConflictException"
+            | "TransactionInProgressException",
+        ) => true,
+        Some("ValidationException") => {
+            message.is_some_and(|m| m.contains("backfilling global secondary index"))
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_transient;
+
+    #[test]
+    fn a_query_on_an_index_still_being_built_is_retried_later_not_a_bug() {
+        assert!(is_transient(
+            Some("ValidationException"),
+            Some("Cannot read from backfilling global secondary index: sessions_by_user"),
+        ));
+        assert!(!is_transient(
+            Some("ValidationException"),
+            Some("One or more parameter values were invalid"),
+        ));
+        assert!(is_transient(Some("ThrottlingException"), None));
+        assert!(!is_transient(Some("ResourceNotFoundException"), None));
     }
 }

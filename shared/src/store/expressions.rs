@@ -43,7 +43,7 @@ fn head_update(table: &str, hash: &TokenHash, expected: Expect) -> UpdateBuilder
 }
 
 /// Names for `REMOVE #data, #g1pk, #g1sk, #g2pk, #g2sk`: a token item that stops being a live
-/// head loses its data and leaves the `by_user` / `by_tenant` indexes.
+/// head loses its data and leaves the `sessions_by_user` / `by_tenant` indexes.
 const DROP_LISTING: &str = "REMOVE #data, #g1pk, #g1sk, #g2pk, #g2sk";
 
 fn dropping_listing(update: UpdateBuilder) -> UpdateBuilder {

@@ -8,7 +8,7 @@
 //! says what the token is now: `session` (the live head of a lineage, carrying the whole
 //! session), `retired` (rotated away: successor hash and sealed successor), or `revoked`.
 //! Only heads carry `gsi1pk/gsi1sk` (`USER#<user_id>` / `SESSION#<session_id>`) and
-//! `gsi2pk/gsi2sk` (`TENANT#<tenant_id>` / ...), so the `by_user` and `by_tenant` indexes list
+//! `gsi2pk/gsi2sk` (`TENANT#<tenant_id>` / ...), so the `sessions_by_user` and `by_tenant` indexes list
 //! exactly the live sessions. Audit events live under `pk = "USER#<user_id>"`,
 //! `sk = "EVENT#<epoch ms>#<event id>"`, with their own TTL.
 //!

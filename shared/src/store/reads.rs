@@ -1,5 +1,5 @@
 //! Reads: the token item behind a presented token (one strongly consistent `GetItem`), a user's
-//! audit events, and the sessions the `by_user` / `by_tenant` indexes list, page by page.
+//! audit events, and the sessions the `sessions_by_user` / `by_tenant` indexes list, page by page.
 //! Judges nothing: expired items are returned as they are, for the caller to ask the domain.
 
 use super::codec::{
@@ -14,7 +14,7 @@ use crate::domain::{
 /// Whose sessions an index lists.
 #[derive(Debug, Clone, Copy)]
 pub enum Owner<'a> {
-    /// A user's sessions (`by_user`), the user scoped by issuer and tenant.
+    /// A user's sessions (`sessions_by_user`), the user scoped by issuer and tenant.
     User(&'a UserKey),
     /// A tenant's sessions (`by_tenant`).
     Tenant(&'a TenantId),
@@ -76,7 +76,7 @@ impl SessionStore {
         output.items().iter().map(event_of).collect()
     }
 
-    /// The user's sessions as the `by_user` index lists them (eventually consistent), and
+    /// The user's sessions as the `sessions_by_user` index lists them (eventually consistent), and
     /// the version of the user's guard item (0 when it does not exist yet).
     pub async fn sessions_of(
         &self,
@@ -148,7 +148,7 @@ impl SessionStore {
         Ok((entries, next))
     }
 
-    /// The user's session `session_id` as `by_user` lists it; `None` for an unknown id or
+    /// The user's session `session_id` as `sessions_by_user` lists it; `None` for an unknown id or
     /// another user's session (they are under another partition key).
     pub async fn find_session(
         &self,

@@ -22,7 +22,7 @@ pub struct TableDefinition {
     pub attribute_definitions: Vec<AttributeDef>,
     /// The table's key.
     pub key_schema: Vec<KeyDef>,
-    /// The `by_user` and `by_tenant` indexes.
+    /// The `sessions_by_user` and `by_tenant` indexes.
     pub global_secondary_indexes: Vec<IndexDef>,
     /// `PAY_PER_REQUEST`.
     pub billing_mode: String,
@@ -170,7 +170,7 @@ mod tests {
         assert!(
             def.global_secondary_indexes
                 .iter()
-                .any(|i| i.index_name == "by_user")
+                .any(|i| i.index_name == "sessions_by_user")
         );
     }
 }
