@@ -485,3 +485,32 @@ async fn the_device_list_shows_each_sessions_profile_and_authentication() {
     assert_eq!(kiosk_row["current"], true);
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn re_authentication_keeps_the_profile_and_its_deadlines() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_PROFILES", PROFILES)]);
+    let created = signs_in(&app, &ticket("alice", None), json!({"profile": "remember"})).await;
+
+    let again = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions/current/reauth")
+            .session_cookie(&created.cookie_token())
+            .json_body(&json!({ "id_token": ticket("alice", None) })),
+    )
+    .await;
+
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["profile"], "remember");
+    assert_eq!(
+        again.body["absolute_expires_at"],
+        created.body["absolute_expires_at"]
+    );
+    let days = max_age_of(again.only_cookie()).unwrap() / 86_400;
+    assert!(
+        (89..=90).contains(&days),
+        "the rotated cookie still runs to the 90-day deadline: {days} days"
+    );
+    table.drop_table().await;
+}
