@@ -43,4 +43,12 @@ log "demo frontend on http://localhost:$DEMO_PORT (another origin: signs in with
 log "API on http://localhost:$API_PORT  (mint a login ticket: make token USER=alice)"
 cargo lambda watch --disable-cors --invoke-address 127.0.0.1 --invoke-port "$API_PORT" &
 STARTED_PIDS+=($!)
+# Lifecycle events: the stream pump stands in for Lambda's event source mapping and invokes
+# session-events under watch. Webhooks go where SESSION_WEBHOOK_URL (with
+# SESSION_WEBHOOK_SECRET) in make dev's environment says; unset, events are only logged.
+cargo build --quiet -p dev-tools --bin stream-pump
+EVENTS_INVOKE_URL="http://127.0.0.1:$API_PORT/2015-03-31/functions/session-events/invocations" \
+  target/debug/stream-pump &
+STARTED_PIDS+=($!)
+log "lifecycle events: table stream -> session-events${SESSION_WEBHOOK_URL:+ -> $SESSION_WEBHOOK_URL} (records given up on: .dev/events-failed.jsonl)"
 wait -n "${STARTED_PIDS[@]}"

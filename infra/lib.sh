@@ -135,6 +135,14 @@ stop_started() {
 # The lifetime profiles `make dev` and the end-to-end tests run with (README: Lifetime profiles).
 DEV_SESSION_PROFILES='{"remember": {"idle": "30d", "absolute": "90d"}, "kiosk": {"idle": "15m", "absolute": "1h", "persistent": false}}'
 
+# The independent Standard Webhooks implementation the tests verify signatures with, and the
+# JSON Schema validator they check events against docs/events.md with.
+ensure_standardwebhooks() {
+  python3 -c 'import standardwebhooks, jsonschema' 2>/dev/null && return
+  log "installing standardwebhooks and jsonschema (PyPI)"
+  pip_install "standardwebhooks==1.1.0" "jsonschema>=4.18,<5"
+}
+
 use_dev_auth_defaults() {
   export AUTH_JWT_HS256_SECRET="${AUTH_JWT_HS256_SECRET:-local-dev-secret-do-not-use-in-production}"
   export AUTH_JWT_ISSUER="${AUTH_JWT_ISSUER:-http://localhost:9000/dev-login}"

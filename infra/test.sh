@@ -11,6 +11,7 @@ ensure_cargo_lambda
 ensure_chromium
 ensure_node
 ensure_moto
+ensure_standardwebhooks
 command -v curl >/dev/null 2>&1 || apt_install curl
 trap stop_started EXIT
 trap 'exit 130' INT TERM
@@ -47,9 +48,14 @@ log "unit, handler and integration tests"
 # and `cargo lambda watch` (below) runs them. Built as the function packages alone, so their
 # features are the ones `cargo run --bin <function>` (what watch runs) resolves: nothing is
 # rebuilt on the first request.
+# session-events alone: it enables the library's `events` feature, which would otherwise reach
+# the others' builds.
 functions=()
-for dir in functions/*/; do functions+=(-p "session-$(basename "$dir")"); done
+for dir in functions/*/; do
+  [ "$(basename "$dir")" = events ] || functions+=(-p "session-$(basename "$dir")")
+done
 cargo build --quiet "${functions[@]}"
+cargo build --quiet -p session-events
 cargo test --workspace --all-targets
 
 log "end-to-end: the functions behind cargo lambda watch, over HTTP"
@@ -64,6 +70,21 @@ export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_por
 export SESSION_PUBLIC_ORIGIN="http://127.0.0.1:$api_port"
 export SESSION_PROFILES="$DEV_SESSION_PROFILES"
 cargo run --quiet -p dev-tools --bin create-table
+# The lifecycle-events pipeline as make dev runs it: the stream pump feeds session-events under
+# watch, which posts signed webhooks to a receiver that verifies them with standardwebhooks.
+webhook_port="$(free_port)"
+export E2E_WEBHOOK_LOG="$STATE_DIR/webhooks.jsonl"
+rm -f "$E2E_WEBHOOK_LOG"
+export SESSION_WEBHOOK_SECRET="whsec_$(head -c 32 /dev/urandom | base64)"
+export SESSION_WEBHOOK_URL="http://127.0.0.1:$webhook_port/hooks/sessions"
+WEBHOOK_SECRET="$SESSION_WEBHOOK_SECRET" python3 infra/webhook-receiver.py "$webhook_port" "$E2E_WEBHOOK_LOG" \
+  >"$STATE_DIR/webhook-receiver.log" 2>&1 &
+STARTED_PIDS+=($!)
+cargo build --quiet -p dev-tools --bin stream-pump
+EVENTS_INVOKE_URL="http://127.0.0.1:$api_port/2015-03-31/functions/session-events/invocations" \
+  STREAM_PUMP_FAILED="$STATE_DIR/events-failed.jsonl" \
+  target/debug/stream-pump >"$STATE_DIR/stream-pump.log" 2>&1 &
+STARTED_PIDS+=($!)
 cargo lambda watch --ignore-changes --disable-cors --invoke-address 127.0.0.1 --invoke-port "$api_port" \
   >"$STATE_DIR/e2e-watch.log" 2>&1 &
 STARTED_PIDS+=($!)

@@ -77,3 +77,13 @@ impl crate::guard::SessionGuard {
         Ok(Self::from(Api::new(config, store)))
     }
 }
+
+#[cfg(feature = "events")]
+impl crate::events::Publisher {
+    /// The destinations the environment configures (`SESSION_WEBHOOK_*`, `SESSION_EVENTS_*`),
+    /// the webhook secret read from Secrets Manager when given by its ARN.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let settings = config::events_resolving_secrets(|name| std::env::var(name).ok()).await?;
+        Ok(Self::new(settings))
+    }
+}

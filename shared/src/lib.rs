@@ -7,6 +7,7 @@
 //! | [`domain`] | sessions, tokens, deadlines, the expiry rule, events: pure logic | nothing |
 //! | [`store`] | DynamoDB: client, items, conditional writes, transactions | domain |
 //! | [`identity`] | identity-token verification, JWKS cache | domain |
+//! | `events` (feature `events`) | delivering lifecycle events (webhooks) | domain, store |
 //! | [`session`] | the operations: sign-in, validate, rotation, revocation, data | domain, store, identity |
 //! | [`http`] | request parsing, responses, routes, `ApiError` | domain, store, identity, session |
 //! | [`handlers`] | the Lambda entry handlers: http wired to session | all of the above |
@@ -19,6 +20,8 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+#[cfg(feature = "events")]
+pub mod events;
 #[cfg(feature = "guard")]
 pub mod guard;
 pub mod handlers;

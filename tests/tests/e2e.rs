@@ -203,6 +203,58 @@ async fn sign_in_validate_refresh_validate_logout_then_validate_is_rejected() {
 }
 
 #[tokio::test]
+async fn lifecycle_events_reach_a_webhook_receiver_through_the_local_pipeline() {
+    // make test runs the pipeline of make dev: the stream pump, session-events under watch, and
+    // a receiver that verifies every signature with the standardwebhooks package (PyPI).
+    let log = std::env::var("E2E_WEBHOOK_LOG")
+        .expect("E2E_WEBHOOK_LOG is not set: `make test` starts the pipeline and sets it");
+    let mut browser = Browser::new();
+    let (status, created) = browser
+        .send(
+            Method::POST,
+            "/sessions",
+            Some(json!({ "id_token": ticket("events-user") })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, _) = browser
+        .send(Method::DELETE, "/sessions/current", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let session_id = created["session_id"].as_str().unwrap().to_owned();
+
+    let mut received: Vec<Value> = Vec::new();
+    for _ in 0..120 {
+        received = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|entry| entry["event"]["data"]["session_id"] == session_id.as_str())
+            .collect();
+        if received.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    let types: Vec<&str> = received
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["session.created", "session.revoked"],
+        "{received:?}"
+    );
+    assert!(
+        received.iter().all(|e| e["verified"] == true),
+        "every signature verified by standardwebhooks: {received:?}"
+    );
+    assert_eq!(received[1]["event"]["data"]["reason"], "signed_out");
+    assert_eq!(received[0]["webhook_id"], received[0]["event"]["id"]);
+}
+
+#[tokio::test]
 async fn a_stolen_cookie_stops_working_once_its_owner_signs_out() {
     let mut owner = Browser::new();
     let (status, _) = owner

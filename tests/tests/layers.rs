@@ -13,21 +13,23 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("telemetry", &[]),
     ("store", &["domain"]),
     ("identity", &["domain"]),
+    ("events", &["domain", "store"]),
     ("session", &["domain", "store", "identity"]),
     ("http", &["domain", "store", "identity", "session"]),
     (
         "handlers",
-        &["domain", "store", "identity", "session", "http"],
+        &["domain", "store", "identity", "session", "http", "events"],
     ),
     ("guard", &["domain", "store", "identity", "session", "http"]),
     (
         "config",
-        &["domain", "store", "identity", "session", "http"],
+        &["domain", "store", "identity", "session", "http", "events"],
     ),
     (
         "app",
         &[
-            "domain", "store", "identity", "session", "http", "handlers", "guard", "config",
+            "domain", "store", "identity", "session", "http", "events", "handlers", "guard",
+            "config",
         ],
     ),
 ];

@@ -83,21 +83,36 @@ fn the_template_table_is_the_local_table_definition() {
     }
 }
 
-/// The environment variables the template gives: `Globals` (every function) and the
-/// function `CreateFunction` (the one that verifies identity tokens).
+/// The environment variables the template gives: `Globals` (every function), and the own
+/// variables of `CreateFunction` (the one that verifies identity tokens) and `EventsFunction`
+/// (the one that delivers lifecycle events), together.
 fn template_variables(
     template: &serde_json::Value,
 ) -> (
     &serde_json::Map<String, serde_json::Value>,
-    &serde_json::Map<String, serde_json::Value>,
+    serde_json::Map<String, serde_json::Value>,
 ) {
     let globals = template["Globals"]["Function"]["Environment"]["Variables"]
         .as_object()
         .unwrap();
-    let create = template["Resources"]["CreateFunction"]["Properties"]["Environment"]["Variables"]
+    let own = ["CreateFunction", "EventsFunction"]
+        .iter()
+        .flat_map(|function| {
+            template["Resources"][*function]["Properties"]["Environment"]["Variables"]
+                .as_object()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    (globals, own)
+}
+
+/// The own variables of one function of the template.
+fn own_variables<'a>(template: &'a serde_json::Value, function: &str) -> BTreeSet<&'a str> {
+    template["Resources"][function]["Properties"]["Environment"]["Variables"]
         .as_object()
-        .unwrap();
-    (globals, create)
+        .map(|vars| vars.keys().map(String::as_str).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -124,7 +139,7 @@ fn the_template_sets_exactly_the_settings_the_code_reads() {
 #[test]
 fn only_the_sign_in_function_gets_the_identity_settings() {
     let template = to_json(&template());
-    let (globals, create) = template_variables(&template);
+    let (globals, _) = template_variables(&template);
     let identity: BTreeSet<&str> = SETTINGS
         .iter()
         .filter(|s| s.is_identity())
@@ -132,8 +147,11 @@ fn only_the_sign_in_function_gets_the_identity_settings() {
         .filter(|name| !session_shared::config::LOCAL_ONLY.contains(name))
         .collect();
     assert!(identity.contains("AUTH_JWT_HS256_SECRET_ARN"));
-    let in_create: BTreeSet<&str> = create.keys().map(String::as_str).collect();
-    assert_eq!(in_create, identity, "CreateFunction's own variables");
+    assert_eq!(
+        own_variables(&template, "CreateFunction"),
+        identity,
+        "CreateFunction's own variables"
+    );
     for name in globals.keys() {
         assert!(
             !identity.contains(name.as_str()),
@@ -151,6 +169,69 @@ fn only_the_sign_in_function_gets_the_identity_settings() {
             "{name} gets identity settings"
         );
     }
+}
+
+#[test]
+fn only_the_events_function_gets_the_event_settings() {
+    let template = to_json(&template());
+    let events: BTreeSet<&str> = SETTINGS
+        .iter()
+        .filter(|s| s.is_events())
+        .map(|s| s.name)
+        .filter(|name| !session_shared::config::LOCAL_ONLY.contains(name))
+        .collect();
+    assert!(events.contains("SESSION_WEBHOOK_SECRET_ARN"));
+    assert_eq!(own_variables(&template, "EventsFunction"), events);
+    let (globals, _) = template_variables(&template);
+    assert!(globals.keys().all(|k| !events.contains(k.as_str())));
+}
+
+#[test]
+fn the_stream_reaches_the_events_function_with_partial_failures_and_a_failure_queue() {
+    let template = to_json(&template());
+    let mapping = &template["Resources"]["EventsStreamMapping"]["Properties"];
+    assert_eq!(
+        mapping["EventSourceArn"],
+        serde_json::json!({"!GetAtt": "SessionsTable.StreamArn"})
+    );
+    assert_eq!(
+        mapping["FunctionName"],
+        serde_json::json!({"!Ref": "EventsFunction"})
+    );
+    assert_eq!(
+        mapping["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    assert_eq!(mapping["BisectBatchOnFunctionError"], true);
+    assert_eq!(
+        mapping["DestinationConfig"]["OnFailure"]["Destination"],
+        serde_json::json!({"!GetAtt": "EventsFailureQueue.Arn"})
+    );
+    assert!(
+        mapping["MaximumRetryAttempts"].is_object(),
+        "bounded, by a parameter"
+    );
+    let table = &template["Resources"]["SessionsTable"]["Properties"];
+    assert_eq!(
+        table["StreamSpecification"]["StreamViewType"],
+        "NEW_AND_OLD_IMAGES"
+    );
+    // Least privilege: the stream and the queue, never the table.
+    let statements =
+        &template["Resources"]["EventsFunction"]["Properties"]["Policies"][0]["Statement"];
+    let resources: Vec<&serde_json::Value> = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["Resource"])
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            &serde_json::json!({"!GetAtt": "SessionsTable.StreamArn"}),
+            &serde_json::json!({"!GetAtt": "EventsFailureQueue.Arn"})
+        ]
+    );
 }
 
 #[test]
@@ -260,9 +341,12 @@ fn every_template_route_reaches_the_function_that_serves_it() {
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap();
-        // The authorizer has no route of its own.
+        // The authorizer has no route of its own; session-events is fed by the stream.
         let Some(events) = resource["Properties"]["Events"].as_object() else {
-            assert_eq!(binary, "session-authorizer", "{name} has no events");
+            assert!(
+                ["session-authorizer", "session-events"].contains(&binary),
+                "{name} has no events"
+            );
             continue;
         };
         for event in events.values() {
@@ -463,7 +547,8 @@ fn the_readme_api_table_lists_the_documented_statuses_of_each_route() {
     );
 }
 
-/// The login-ticket secret is readable by the sign-in function alone, and only that secret.
+/// The login-ticket secret is readable by the sign-in function alone, the webhook secret by the
+/// events function alone, each only that secret.
 #[test]
 fn only_the_sign_in_function_may_read_the_ticket_secret() {
     let template = to_json(&template());
@@ -478,6 +563,10 @@ fn only_the_sign_in_function_may_read_the_ticket_secret() {
                 "{policies}"
             );
             assert!(policies.contains("AuthJwtHs256SecretArn"), "{policies}");
+            assert_eq!(policies.matches("secretsmanager:").count(), 1, "{policies}");
+        } else if name == "EventsFunction" {
+            assert!(policies.contains("SessionWebhookSecretArn"), "{policies}");
+            assert!(!policies.contains("AuthJwtHs256SecretArn"), "{policies}");
             assert_eq!(policies.matches("secretsmanager:").count(), 1, "{policies}");
         } else {
             assert!(

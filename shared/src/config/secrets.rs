@@ -37,7 +37,7 @@ pub async fn identity_resolving_secrets(
 }
 
 /// The string value of the secret `arn`.
-async fn secret_string(
+pub(super) async fn secret_string(
     lookup: &impl Fn(&str) -> Option<String>,
     arn: &str,
 ) -> Result<String, String> {

@@ -59,7 +59,8 @@ impl UserId {
 /// and the tenant it signed in to. The same `sub` from two identity providers, or in two
 /// tenants, is two users: their sessions are listed, capped, revoked and audited apart. Stored
 /// as a SHA-256 (base64url) of the three, so no separator in a `sub` can make two users one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
 pub struct UserKey(String);
 
 impl UserKey {

@@ -9,6 +9,7 @@
 mod audit;
 mod device;
 mod ids;
+mod lifecycle;
 mod listing;
 mod profile;
 mod record;
@@ -20,6 +21,7 @@ mod token;
 pub use audit::{AuditEvent, EventKind};
 pub use device::Device;
 pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
+pub use lifecycle::{Change, Derivation, EventData, LifecycleEvent, LifecycleKind};
 pub use listing::{ListPosition, SessionEntry, page_of};
 pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};

@@ -62,6 +62,9 @@ pub struct RetiredToken {
     pub sealed: SealedSuccessor,
     /// The session's absolute deadline.
     pub absolute_expires_at: DateTime<Utc>,
+    /// What rotated it (`refresh`, `renewal`, ...); `None` for tokens retired before this
+    /// was kept.
+    pub trigger: Option<String>,
 }
 
 impl RetiredToken {
@@ -118,6 +121,7 @@ mod tests {
             successor: token.hash(),
             sealed: SealedSuccessor::from_bytes(vec![]),
             absolute_expires_at: retired_at + Duration::days(1),
+            trigger: None,
         };
         let grace = Duration::seconds(30);
         assert!(retired.is_in_grace(grace, retired_at + Duration::seconds(29)));

@@ -13,6 +13,8 @@ mod echo;
 mod event;
 mod manage;
 mod sessions;
+#[cfg(feature = "events")]
+mod stream;
 
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
@@ -24,6 +26,8 @@ pub use echo::echo;
 pub use event::{ApiGatewayEvent, EventAdapter, run};
 pub use manage::manage;
 pub use sessions::{create, logout, refresh, validate};
+#[cfg(feature = "events")]
+pub use stream::session_events;
 
 use crate::http::origin::{apply_cors, check_csrf, preflight};
 use crate::http::request::{Credential, check_unambiguous, client_info, session_credential};

@@ -180,6 +180,7 @@ impl SessionService {
                     &new_token.hash(),
                     &next,
                     &sealed,
+                    trigger.as_str(),
                     ttl,
                     now,
                     &events,

@@ -52,6 +52,7 @@ pub(super) mod attr {
     pub const AMR: &str = "amr";
     pub const ACR: &str = "acr";
     pub const PROFILE: &str = "profile";
+    pub const TRIGGER: &str = "trigger";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
     pub const TTL: &str = "ttl";
@@ -328,6 +329,7 @@ pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
                     })?,
             ),
             absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
+            trigger: get_opt_s(item, attr::TRIGGER).map(str::to_owned),
         })),
         kind::REVOKED => Ok(TokenRecord::Revoked(RevokedToken {
             session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,

@@ -132,13 +132,16 @@ pub(super) fn retire(
     version: u64,
     successor: &TokenHash,
     sealed: &SealedSuccessor,
+    trigger: &str,
     now: DateTime<Utc>,
 ) -> Result<TransactWriteItem, StoreError> {
     let update = head_update(table, hash, Expect::HeadAt(version))
         .update_expression(format!(
             "SET #kind = :retired, #retired_at = :now, #successor = :successor, \
-             #sealed = :sealed {DROP_LISTING}"
+             #sealed = :sealed, #trigger = :trigger {DROP_LISTING}"
         ))
+        .expression_attribute_names("#trigger", attr::TRIGGER)
+        .expression_attribute_values(":trigger", s(trigger))
         .expression_attribute_names("#retired_at", attr::RETIRED_AT)
         .expression_attribute_names("#successor", attr::SUCCESSOR)
         .expression_attribute_names("#sealed", attr::SEALED)

@@ -21,6 +21,8 @@ mod codec;
 pub mod error;
 mod expressions;
 mod reads;
+#[cfg(feature = "events")]
+pub mod stream;
 mod table;
 mod transact;
 mod writes;

@@ -5,7 +5,8 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,14 @@ pub struct TableDefinition {
     pub billing_mode: String,
     /// The TTL attribute.
     pub time_to_live_specification: TtlDef,
+    /// The stream `session-events` reads (`NEW_AND_OLD_IMAGES`).
+    pub stream_specification: StreamDef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct StreamDef {
+    pub stream_view_type: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +132,15 @@ impl TableDefinition {
             }
             request = request.global_secondary_indexes(gsi.build().map_err(StoreError::request)?);
         }
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::from(
+                self.stream_specification.stream_view_type.as_str(),
+            ))
+            .build()
+            .map_err(StoreError::request)?;
         request
+            .stream_specification(stream)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("create_table", e))?;

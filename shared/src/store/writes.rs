@@ -156,13 +156,22 @@ impl SessionStore {
         new_hash: &TokenHash,
         next: &Session,
         sealed: &SealedSuccessor,
+        trigger: &str,
         ttl_epoch_seconds: i64,
         now: DateTime<Utc>,
         events: &[AuditEvent],
     ) -> Result<Write, StoreError> {
         // The old item first: its cancellation reason carries what it is now.
         let writes = vec![
-            expressions::retire(&self.table, old_hash, old.version, new_hash, sealed, now)?,
+            expressions::retire(
+                &self.table,
+                old_hash,
+                old.version,
+                new_hash,
+                sealed,
+                trigger,
+                now,
+            )?,
             put_new(&self.table, head_item(new_hash, next, ttl_epoch_seconds))?,
         ];
         self.commit("rotate", writes, events).await

@@ -1,0 +1,493 @@
+//! Lifecycle events from the table's stream, end to end on real parts: sessions changed through
+//! the handlers (real API Gateway events) on DynamoDB Local with its stream, the stream read back
+//! through the DynamoDB Streams API (`dev_tools::stream`) and delivered to the `session-events`
+//! handler as the event source mapping would (`dev_tools::pump`: partial batch failures, retries,
+//! bisecting, the failure destination), and the webhooks received by a real HTTP server in the
+//! test. Signatures are checked by an independent implementation: the `standardwebhooks` package
+//! from PyPI (`make test` installs it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use chrono::Utc;
+use dev_tools::pump::{Delivered, Invoked, Retries, deliver};
+use dev_tools::stream::{StreamReader, client_from_env};
+use lambda_http::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use session_shared::domain::Derivation;
+use session_shared::events::{EventSettings, Publisher, WebhookSecret, WebhookSettings};
+use session_shared::handlers::session_events;
+use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 \
+                      (KHTML, like Gecko) Version/17.0 Safari/605.1.15";
+
+/// One request the receiver saw: its webhook headers and its body.
+type Delivery = (HashMap<String, String>, String);
+
+/// What the receiver saw: every request's webhook headers and body.
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<Delivery>>>,
+    /// Answer this status to every request while set (a receiver that is down or refuses).
+    failing: Arc<Mutex<Option<StatusCode>>>,
+}
+
+impl Receiver {
+    /// Serves on a free port; answers its URL.
+    async fn start(&self) -> String {
+        async fn hook(
+            State(receiver): State<Receiver>,
+            headers: HeaderMap,
+            body: String,
+        ) -> StatusCode {
+            let webhook_headers = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                .iter()
+                .filter_map(|name| {
+                    headers
+                        .get(*name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(|v| ((*name).to_owned(), v.to_owned()))
+                })
+                .collect();
+            receiver.seen.lock().unwrap().push((webhook_headers, body));
+            receiver
+                .failing
+                .lock()
+                .unwrap()
+                .unwrap_or(StatusCode::NO_CONTENT)
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks/sessions", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/hooks/sessions", post(hook))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    fn fail_with(&self, status: Option<StatusCode>) {
+        *self.failing.lock().unwrap() = status;
+    }
+
+    fn take(&self) -> Vec<Delivery> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+fn publisher(url: &str, derivation: Derivation) -> Publisher {
+    Publisher::new(EventSettings {
+        derivation,
+        webhook: Some(WebhookSettings {
+            url: url.to_owned(),
+            secret: WebhookSecret::parse(SECRET).unwrap(),
+            timeout: Duration::from_secs(2),
+            attempts: 2,
+        }),
+    })
+}
+
+const RETRIES: Retries = Retries {
+    maximum_retry_attempts: 1,
+    backoff: Duration::ZERO,
+};
+
+/// Every record the table's stream holds now, delivered to the handler.
+async fn pump(reader: &mut StreamReader, publisher: &Publisher) -> Delivered {
+    deliver_records(reader.poll().await.unwrap(), publisher).await
+}
+
+async fn reader_of(table: &TestTable) -> StreamReader {
+    StreamReader::open(client_from_env(), &table.name)
+        .await
+        .unwrap()
+}
+
+/// The deliveries' signatures, checked by the `standardwebhooks` package (PyPI).
+fn verified_by_standardwebhooks(deliveries: &[Delivery]) -> usize {
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+given = json.load(sys.stdin)
+hook = Webhook(given["secret"])
+for d in given["deliveries"]:
+    hook.verify(d["body"], d["headers"])
+print(len(given["deliveries"]))
+"#;
+    let input = json!({
+        "secret": SECRET,
+        "deliveries": deliveries.iter().map(|(h, b)| json!({"headers": h, "body": b})).collect::<Vec<_>>(),
+    });
+    let out = python(script, &input);
+    assert!(
+        out.status.success(),
+        "standardwebhooks refused a delivery (or is not installed: pip install standardwebhooks):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Validates `events` against the JSON Schema of docs/events.md, with the `jsonschema` package
+/// (PyPI, Draft 2020-12).
+fn assert_schema_valid(events: &[Value]) {
+    let doc = include_str!("../../docs/events.md");
+    let schema = doc
+        .split("```json")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .find(|block| block.contains("\"$schema\""))
+        .expect("docs/events.md has the JSON Schema");
+    let script = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+given = json.load(sys.stdin)
+validator = Draft202012Validator(given["schema"])
+Draft202012Validator.check_schema(given["schema"])
+errors = [f"{e['type']}: {err.message}" for e in given["events"] for err in validator.iter_errors(e)]
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"#;
+    let input = json!({"schema": serde_json::from_str::<Value>(schema).unwrap(), "events": events});
+    let out = python(script, &input);
+    assert!(
+        out.status.success(),
+        "events that do not match docs/events.md (or jsonschema is not installed):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[should_panic(expected = "events that do not match docs/events.md")]
+fn the_schema_refuses_an_event_without_its_sequence() {
+    let mut event = json!({"id": format!("evt_{}", "0".repeat(32)), "type": "session.created",
+        "timestamp": "2026-11-26T00:00:00.000Z", "data": {"session_id": "6f1c2a8e-1d4b-4f7a-9a51-2a0c3f4d5e6f",
+        "user_id": "alice", "user_key": "A".repeat(43), "tenant_id": null, "issuer": null,
+        "reason": null, "device": null, "ip": null, "profile": "default", "sequence": 1}});
+    assert_schema_valid(std::slice::from_ref(&event));
+    event["data"].as_object_mut().unwrap().remove("sequence");
+    assert_schema_valid(&[event]);
+}
+
+/// Runs a Python `script` with `input` as JSON on its standard input.
+fn python(script: &str, input: &Value) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (make test installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn bodies(deliveries: &[Delivery]) -> Vec<Value> {
+    deliveries
+        .iter()
+        .map(|(_, body)| serde_json::from_str(body).unwrap())
+        .collect()
+}
+
+fn types(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn signed_in(app: &session_shared::SignIn, user: &str) -> session_tests::Reply {
+    let reply = invoke(
+        app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .bearer(&ticket(user, Some("acme")))
+            .header("user-agent", SAFARI),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply
+}
+
+#[tokio::test]
+async fn sign_in_rotate_revoke_and_sign_out_reach_the_webhook_signed_and_in_order() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let publisher = publisher(&receiver.start().await, Derivation::default());
+    let mut reader = reader_of(&table).await;
+
+    let laptop = signed_in(&app, "alice").await;
+    let phone = signed_in(&app, "alice").await;
+    let refreshed = invoke(
+        &app,
+        Function::Refresh,
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh")
+            .session_cookie(&laptop.cookie_token()),
+    )
+    .await;
+    let phone_id = phone.body["session_id"].as_str().unwrap();
+    let revoked = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "DELETE", &format!("/sessions/{phone_id}"))
+            .session_cookie(&refreshed.cookie_token()),
+    )
+    .await;
+    let signed_out = invoke(
+        &app,
+        Function::Logout,
+        Event::new(Payload::V2, "DELETE", "/sessions/current")
+            .session_cookie(&refreshed.cookie_token()),
+    )
+    .await;
+    assert_eq!(
+        (refreshed.status, revoked.status, signed_out.status),
+        (200, 204, 204)
+    );
+
+    let delivered = pump(&mut reader, &publisher).await;
+    let deliveries = receiver.take();
+    let events = bodies(&deliveries);
+
+    assert!(delivered.failed.is_empty(), "{:?}", delivered.failed);
+    assert_eq!(
+        types(&events),
+        [
+            "session.created",
+            "session.created",
+            "session.rotated",
+            "session.revoked",
+            "session.revoked"
+        ]
+    );
+    assert_eq!(verified_by_standardwebhooks(&deliveries), 5);
+    assert_schema_valid(&events);
+    let laptop_id = laptop.body["session_id"].as_str().unwrap();
+    assert_eq!(events[2]["data"]["session_id"], laptop_id);
+    assert_eq!(events[2]["data"]["reason"], "refresh");
+    assert_eq!(events[3]["data"]["session_id"], phone_id);
+    assert_eq!(events[3]["data"]["reason"], "revoked");
+    assert_eq!(events[4]["data"]["session_id"], laptop_id);
+    assert_eq!(events[4]["data"]["reason"], "signed_out");
+    let sequence = |i: usize| events[i]["data"]["sequence"].as_u64().unwrap();
+    assert_eq!(
+        [0, 2, 4].map(sequence),
+        [1, 2, 3],
+        "the laptop's events, across its rotation, in the session's own order"
+    );
+    assert_eq!([1, 3].map(sequence), [1, 2], "the phone's");
+    assert_eq!(events[0]["data"]["tenant_id"], "acme");
+    assert_eq!(events[0]["data"]["device"], "Safari on Mac OSX");
+    for (headers, body) in &deliveries {
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(headers["webhook-id"], event["id"].as_str().unwrap());
+    }
+    // No token, cookie value or token hash in anything sent.
+    let everything: String = deliveries
+        .iter()
+        .map(|(h, b)| format!("{h:?}{b}"))
+        .collect();
+    for reply in [&laptop, &phone, &refreshed] {
+        let token = reply.cookie_token();
+        let hash = session_shared::domain::SessionToken::parse(&token)
+            .unwrap()
+            .hash()
+            .encoded();
+        assert!(!everything.contains(&token) && !everything.contains(&hash));
+    }
+    assert!(!everything.contains("TOKEN#"));
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_session_deleted_by_ttl_is_reported_expired() {
+    let table = TestTable::new().await;
+    let receiver = Receiver::default();
+    let publisher = publisher(&receiver.start().await, Derivation::default());
+    let mut reader = reader_of(&table).await;
+    let long_ago = Utc::now() - chrono::Duration::days(3);
+    let lifetimes = session_shared::domain::Lifetimes::new(
+        chrono::Duration::hours(1),
+        chrono::Duration::hours(2),
+        0.5,
+    )
+    .unwrap();
+    // With a tenant: DynamoDB Local 3.3.1's TTL skips items that lack the key of one of the
+    // table's indexes (by_tenant is sparse), which AWS does not.
+    let session = session_shared::domain::Session::start(
+        session_shared::domain::UserId::parse("alice").unwrap(),
+        Some(session_shared::domain::TenantId::parse("acme").unwrap()),
+        session_shared::domain::SessionData::default(),
+        session_shared::domain::ClientInfo::default(),
+        &lifetimes,
+        long_ago,
+    );
+    // Its TTL (the absolute deadline plus a day) has passed: DynamoDB Local deletes it shortly.
+    table.put_session(&session).await;
+
+    let mut seen = Vec::new();
+    for _ in 0..60 {
+        let delivered = pump(&mut reader, &publisher).await;
+        assert!(delivered.failed.is_empty());
+        seen.extend(bodies(&receiver.take()));
+        if types(&seen).iter().any(|t| t == "session.expired") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    assert_eq!(types(&seen), ["session.created", "session.expired"]);
+    assert_schema_valid(&seen);
+    assert_eq!(seen[1]["data"]["session_id"], session.id.to_string());
+    assert_eq!(
+        seen[1]["data"]["detail"]["expired_at"],
+        session
+            .deadline()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_is_retried_then_the_record_goes_to_the_failure_destination() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let publisher = publisher(&receiver.start().await, Derivation::default());
+    let mut reader = reader_of(&table).await;
+    signed_in(&app, "alice").await;
+
+    receiver.fail_with(Some(StatusCode::SERVICE_UNAVAILABLE));
+    let records = reader.poll().await.unwrap();
+    let down = deliver_records(records.clone(), &publisher).await;
+    let attempts = receiver.take();
+    receiver.fail_with(None);
+    // The same records again (a redelivery): the same event id, so receivers deduplicate.
+    let again = deliver_records(records, &publisher).await;
+    let recovered = receiver.take();
+
+    assert_eq!(down.failed.len(), 1, "given up on after its retries");
+    assert_eq!(
+        down.failed[0]["DDBStreamBatchInfo"]["startSequenceNumber"],
+        down.failed[0]["DDBStreamBatchInfo"]["endSequenceNumber"]
+    );
+    // 2 attempts per invocation (SESSION_WEBHOOK_ATTEMPTS) x 2 invocations (1 retry).
+    assert_eq!(attempts.len(), 4);
+    let ids: Vec<&String> = attempts.iter().map(|(h, _)| &h["webhook-id"]).collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "every retry carries the same id"
+    );
+    assert!(again.failed.is_empty());
+    assert_eq!(recovered.len(), 1);
+    assert_eq!(&recovered[0].0["webhook-id"], ids[0]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_poison_record_ends_in_the_failure_destination_without_blocking_the_shard() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let publisher = publisher(&receiver.start().await, Derivation::default());
+    let mut reader = reader_of(&table).await;
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .item("pk", A::S(format!("TOKEN#{}", "P".repeat(43))))
+        .item("sk", A::S("SESSION".into()))
+        .item("kind", A::S("garbled".into()))
+        .send()
+        .await
+        .unwrap();
+    let after = signed_in(&app, "bob").await;
+
+    let delivered = pump(&mut reader, &publisher).await;
+    let events = bodies(&receiver.take());
+
+    assert_eq!(delivered.failed.len(), 1);
+    assert_eq!(types(&events), ["session.created"]);
+    assert_eq!(events[0]["data"]["session_id"], after.body["session_id"]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn data_changes_and_optionally_sliding_are_told_by_key_name_only() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_SLIDING_THRESHOLD", "0")]);
+    let receiver = Receiver::default();
+    let publisher = publisher(&receiver.start().await, Derivation { extended: true });
+    let mut reader = reader_of(&table).await;
+    let session = signed_in(&app, "alice").await;
+    let patched = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "PATCH", "/sessions/current")
+            .header("user-agent", SAFARI)
+            .session_cookie(&session.cookie_token())
+            .json_body(&json!({"data": {"cart": "secret-cart-contents"}})),
+    )
+    .await;
+    let validated = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current")
+            .header("user-agent", SAFARI)
+            .session_cookie(&session.cookie_token()),
+    )
+    .await;
+    assert_eq!((patched.status, validated.status), (200, 200));
+
+    pump(&mut reader, &publisher).await;
+    let deliveries = receiver.take();
+    let events = bodies(&deliveries);
+
+    assert_eq!(
+        types(&events),
+        [
+            "session.created",
+            "session.data_changed",
+            "session.extended"
+        ]
+    );
+    assert_eq!(events[1]["data"]["detail"]["changed_keys"], json!(["cart"]));
+    assert_schema_valid(&events);
+    assert!(
+        !deliveries
+            .iter()
+            .any(|(_, b)| b.contains("secret-cart-contents"))
+    );
+    table.drop_table().await;
+}
+
+async fn deliver_records(records: Vec<Value>, publisher: &Publisher) -> Delivered {
+    deliver(records, RETRIES, |event| async move {
+        let payload = serde_json::from_value(event).unwrap();
+        match session_events(publisher, LambdaEvent::new(payload, Context::default())).await {
+            Ok(answer) => Invoked::Handled(
+                answer
+                    .batch_item_failures
+                    .into_iter()
+                    .filter_map(|f| f.item_identifier)
+                    .collect(),
+            ),
+            Err(error) => Invoked::FunctionError(error.to_string()),
+        }
+    })
+    .await
+}
