@@ -33,6 +33,9 @@ cd "$ROOT_DIR"
 moto_port="$(free_port)"
 start_moto "$moto_port"
 export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
+# ... and EventBridge with SQS, for the lifecycle events' bus destination.
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$moto_port"
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$moto_port"
 # The fault tests start (and stop) a DynamoDB Local of their own.
 export DYNAMODB_LOCAL_JAR="$(dynamodb_jar)"
 

@@ -80,10 +80,11 @@ impl crate::guard::SessionGuard {
 
 #[cfg(feature = "events")]
 impl crate::events::Publisher {
-    /// The destinations the environment configures (`SESSION_WEBHOOK_*`, `SESSION_EVENTS_*`),
+    /// The destinations the environment configures (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`),
     /// the webhook secret read from Secrets Manager when given by its ARN.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        let settings = config::events_resolving_secrets(|name| std::env::var(name).ok()).await?;
-        Ok(Self::new(settings))
+        let lookup = |name: &str| std::env::var(name).ok();
+        let settings = config::events_resolving_secrets(lookup).await?;
+        Ok(Self::new(settings, &lookup))
     }
 }

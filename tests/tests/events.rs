@@ -82,15 +82,23 @@ impl Receiver {
 }
 
 fn publisher(url: &str, derivation: Derivation) -> Publisher {
-    Publisher::new(EventSettings {
-        derivation,
-        webhook: Some(WebhookSettings {
-            url: url.to_owned(),
-            secret: WebhookSecret::parse(SECRET).unwrap(),
-            timeout: Duration::from_secs(2),
-            attempts: 2,
-        }),
-    })
+    publisher_with_bus(url, derivation, None)
+}
+
+fn publisher_with_bus(url: &str, derivation: Derivation, bus: Option<&str>) -> Publisher {
+    Publisher::new(
+        EventSettings {
+            derivation,
+            webhook: Some(WebhookSettings {
+                url: url.to_owned(),
+                secret: WebhookSecret::parse(SECRET).unwrap(),
+                timeout: Duration::from_secs(2),
+                attempts: 2,
+            }),
+            event_bus: bus.map(str::to_owned),
+        },
+        &|name: &str| std::env::var(name).ok(),
+    )
 }
 
 const RETRIES: Retries = Retries {
@@ -490,4 +498,165 @@ async fn deliver_records(records: Vec<Value>, publisher: &Publisher) -> Delivere
         }
     })
     .await
+}
+
+/// The local AWS endpoint (moto) `make test` runs for EventBridge and SQS.
+fn moto() -> String {
+    std::env::var("AWS_ENDPOINT_URL_EVENTBRIDGE")
+        .expect("AWS_ENDPOINT_URL_EVENTBRIDGE is not set: `make test` starts moto and sets it")
+}
+
+fn eventbridge() -> aws_sdk_eventbridge::Client {
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+        .http_client(session_shared::store::https_client())
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::for_tests())
+        .endpoint_url(moto())
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
+}
+
+fn sqs() -> aws_sdk_sqs::Client {
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .http_client(session_shared::store::https_client())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+        .endpoint_url(std::env::var("AWS_ENDPOINT_URL_SQS").unwrap_or_else(|_| moto()))
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+/// A bus with a rule sending every session event to a new queue; answers the queue's URL.
+async fn bus_into_queue(bus: &str) -> String {
+    let (eventbridge, sqs) = (eventbridge(), sqs());
+    eventbridge
+        .create_event_bus()
+        .name(bus)
+        .send()
+        .await
+        .unwrap();
+    let queue = sqs.create_queue().queue_name(bus).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn =
+        attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    eventbridge
+        .put_rule()
+        .name("every-session-event")
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source": ["session-service"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eventbridge
+        .put_targets()
+        .rule("every-session-event")
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    queue_url
+}
+
+/// What arrived in the queue: the EventBridge envelopes.
+async fn drained(queue_url: &str, expected: usize) -> Vec<Value> {
+    let sqs = sqs();
+    let mut out = Vec::new();
+    for _ in 0..20 {
+        let page = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for message in page.messages() {
+            out.push(serde_json::from_str(message.body().unwrap()).unwrap());
+        }
+        if out.len() >= expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    out
+}
+
+#[tokio::test]
+async fn events_reach_an_eventbridge_bus_whose_rules_route_them() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let bus = format!("sessions-{}", &table.name[2..14]);
+    let queue_url = bus_into_queue(&bus).await;
+    let publisher = publisher_with_bus(&receiver.start().await, Derivation::default(), Some(&bus));
+    let mut reader = reader_of(&table).await;
+    let session = signed_in(&app, "alice").await;
+    invoke(
+        &app,
+        Function::Logout,
+        Event::new(Payload::V2, "DELETE", "/sessions/current")
+            .header("user-agent", SAFARI)
+            .session_cookie(&session.cookie_token()),
+    )
+    .await;
+
+    let delivered = pump(&mut reader, &publisher).await;
+    let on_the_bus = drained(&queue_url, 2).await;
+    let by_webhook = bodies(&receiver.take());
+
+    assert!(delivered.failed.is_empty(), "{:?}", delivered.failed);
+    let details: Vec<Value> = on_the_bus.iter().map(|e| e["detail"].clone()).collect();
+    assert_eq!(types(&details), ["session.created", "session.revoked"]);
+    for envelope in &on_the_bus {
+        assert_eq!(envelope["source"], "session-service");
+        assert_eq!(envelope["detail-type"], envelope["detail"]["type"]);
+    }
+    assert_eq!(
+        details, by_webhook,
+        "the same events, ids included, to both destinations"
+    );
+    assert_schema_valid(&details);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_bus_that_refuses_fails_the_record_before_any_webhook_is_sent() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let publisher = publisher_with_bus(
+        &receiver.start().await,
+        Derivation::default(),
+        Some("no-such-bus"),
+    );
+    let mut reader = reader_of(&table).await;
+    signed_in(&app, "alice").await;
+
+    let delivered = pump(&mut reader, &publisher).await;
+
+    assert_eq!(
+        delivered.failed.len(),
+        1,
+        "the record went to the failure destination"
+    );
+    assert!(
+        receiver.take().is_empty(),
+        "nothing is sent on while an earlier destination fails"
+    );
+    table.drop_table().await;
 }

@@ -1,4 +1,5 @@
-//! The settings of `session-events` (`SESSION_WEBHOOK_*`, `SESSION_EVENTS_*`), read only by it.
+//! The settings of `session-events` (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`,
+//! `SESSION_EVENTS_*`), read only by it.
 //! The webhook secret comes in plain for local runs or, deployed, from AWS Secrets Manager by
 //! its ARN, once at cold start.
 
@@ -18,10 +19,12 @@ pub async fn events_resolving_secrets(
     let derivation = Derivation {
         extended: env.parsed("SESSION_EVENTS_EXTENDED")?,
     };
+    let event_bus = env.optional("SESSION_EVENT_BUS");
     let Some(url) = env.optional("SESSION_WEBHOOK_URL") else {
         return Ok(EventSettings {
             derivation,
             webhook: None,
+            event_bus,
         });
     };
     if reqwest::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
@@ -56,6 +59,7 @@ pub async fn events_resolving_secrets(
     })?;
     Ok(EventSettings {
         derivation,
+        event_bus,
         webhook: Some(WebhookSettings {
             url,
             secret,

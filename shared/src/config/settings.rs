@@ -18,9 +18,10 @@ impl Setting {
         self.name.starts_with("AUTH_")
     }
 
-    /// Read only by `session-events` (`SESSION_WEBHOOK_*`, `SESSION_EVENTS_*`).
+    /// Read only by `session-events` (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`,
+    /// `SESSION_EVENTS_*`).
     pub fn is_events(&self) -> bool {
-        self.name.starts_with("SESSION_WEBHOOK_") || self.name.starts_with("SESSION_EVENTS_")
+        self.name.starts_with("SESSION_WEBHOOK_") || self.name.starts_with("SESSION_EVENT")
     }
 }
 
@@ -236,6 +237,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "SESSION_WEBHOOK_ATTEMPTS",
         default: Some("3"),
         meaning: "webhook attempts per event within one invocation (jittered backoff); then the stream record fails and Lambda retries it",
+    },
+    Setting {
+        name: "SESSION_EVENT_BUS",
+        default: None,
+        meaning: "the EventBridge bus (name) session-events puts lifecycle events on, source session-service (unset: none)",
     },
     Setting {
         name: "SESSION_EVENTS_EXTENDED",

@@ -159,7 +159,7 @@ fn is_transient(status: StatusCode) -> bool {
 }
 
 /// The wait before retry `n` (1-based): uniformly random up to `base * 2^(n-1)`, capped.
-fn backoff(n: u32) -> Duration {
+pub(super) fn backoff(n: u32) -> Duration {
     let ceiling = BACKOFF_BASE
         .saturating_mul(1 << (n - 1).min(16))
         .min(BACKOFF_CAP);

@@ -1,0 +1,139 @@
+//! The EventBridge destination: events go to one bus with `PutEvents`, up to 10 entries per call
+//! (the API's limit), as `source = "session-service"`, `detail-type` = the event type, `detail` =
+//! the event. Entries EventBridge refuses (throttling, an internal failure) are sent again with
+//! jittered backoff, the rest not; what still fails names the first failed event.
+
+use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
+use aws_sdk_eventbridge::config::{BehaviorVersion, Region};
+use aws_sdk_eventbridge::primitives::DateTime;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+use crate::domain::LifecycleEvent;
+
+/// The `source` of every event on the bus: rules match on it.
+pub const SOURCE: &str = "session-service";
+/// `PutEvents` takes at most this many entries.
+const MAX_ENTRIES: usize = 10;
+/// Calls per chunk before its refused entries count as failed.
+const ATTEMPTS: u32 = 3;
+
+/// Why events did not reach the bus.
+#[derive(Debug, thiserror::Error)]
+#[error("EventBridge refused event {event_id}: {reason}")]
+pub struct BusError {
+    /// The first event that did not arrive (events are sent in order).
+    pub event_id: String,
+    /// What EventBridge (or the call) said.
+    pub reason: String,
+}
+
+/// One event bus.
+pub struct EventBus {
+    client: Client,
+    bus: String,
+}
+
+impl EventBus {
+    /// The bus `bus` (a name or an ARN), with a client from `lookup`: `AWS_REGION`, the
+    /// credentials, `AWS_ENDPOINT_URL_EVENTBRIDGE` for a local endpoint.
+    pub fn new(bus: String, lookup: &impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let mut config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(crate::store::https_client())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(std::time::Duration::from_secs(10))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(3))
+                    .build(),
+            )
+            .region(
+                var("AWS_REGION")
+                    .or_else(|| var("AWS_DEFAULT_REGION"))
+                    .map(Region::new),
+            );
+        if let Some(credentials) = crate::store::environment_credentials(lookup) {
+            config = config.credentials_provider(credentials);
+        }
+        if let Some(endpoint) =
+            var("AWS_ENDPOINT_URL_EVENTBRIDGE").or_else(|| var("AWS_ENDPOINT_URL"))
+        {
+            config = config.endpoint_url(endpoint);
+        }
+        Self {
+            client: Client::from_conf(config.build()),
+            bus,
+        }
+    }
+
+    /// Puts `events` on the bus, in order, ten per call.
+    pub async fn put(&self, events: &[&LifecycleEvent]) -> Result<(), BusError> {
+        for chunk in events.chunks(MAX_ENTRIES) {
+            self.put_chunk(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_chunk(&self, chunk: &[&LifecycleEvent]) -> Result<(), BusError> {
+        let mut pending: Vec<&LifecycleEvent> = chunk.to_vec();
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            if attempt > 1 {
+                tokio::time::sleep(super::webhook::backoff(attempt - 1)).await;
+            }
+            let entries = pending.iter().map(|event| self.entry(event)).collect();
+            let answer = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await;
+            let output = match answer {
+                Ok(output) => output,
+                Err(error) => {
+                    last = aws_sdk_eventbridge::error::DisplayErrorContext(error).to_string();
+                    continue;
+                }
+            };
+            if output.failed_entry_count() == 0 {
+                return Ok(());
+            }
+            // Entries answer in request order; the refused ones carry an error code.
+            let refused: Vec<&LifecycleEvent> = output
+                .entries()
+                .iter()
+                .zip(&pending)
+                .filter(|(result, _)| result.error_code().is_some())
+                .map(|(result, event)| {
+                    last = format!(
+                        "{}: {}",
+                        result.error_code().unwrap_or_default(),
+                        result.error_message().unwrap_or_default()
+                    );
+                    *event
+                })
+                .collect();
+            tracing::warn!(
+                refused = refused.len(),
+                attempt,
+                "EventBridge refused entries"
+            );
+            pending = refused;
+        }
+        Err(BusError {
+            event_id: pending.first().map(|e| e.id.clone()).unwrap_or_default(),
+            reason: last,
+        })
+    }
+
+    fn entry(&self, event: &LifecycleEvent) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(SOURCE)
+            .detail_type(event.kind.as_str())
+            .detail(serde_json::to_string(event).unwrap_or_default())
+            .time(DateTime::from_millis(event.timestamp.timestamp_millis()))
+            .build()
+    }
+}
