@@ -26,8 +26,8 @@ const tab = async (context, status) => {
 const sessionOf = (page) => page.evaluate(() => window.sessions.state.session ?? null);
 
 /**
- * The rotations the server recorded for `user`: its `rotated` audit events, read straight from
- * the table on DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB, SESSION_TABLE_NAME, as make test
+ * The rotations the server made for `user`: its retired token items (one per rotation), read
+ * straight from the table on DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB, SESSION_TABLE_NAME, as make test
  * exports them; DynamoDB Local takes the dummy credentials without checking the signature).
  */
 async function rotationsOf(user) {
@@ -50,7 +50,7 @@ async function rotationsOf(user) {
     });
     const page = await answer.json();
     assert.ok(answer.ok, JSON.stringify(page));
-    count += page.Items.filter((item) => item.event?.S === "rotated" && item.user_id?.S === user).length;
+    count += page.Items.filter((item) => item.kind?.S === "retired" && item.user_id?.S === user).length;
     start = page.LastEvaluatedKey;
   } while (start);
   return count;
@@ -92,7 +92,7 @@ try {
 
     const answers = await Promise.all(tabs.map((page) => page.evaluate(() => window.sessions.refresh())));
 
-    assert.equal(await rotationsOf("sdk-user"), 1, "the server recorded one rotation");
+    assert.equal(await rotationsOf("sdk-user"), 1, "the server made one rotation");
     assert.deepEqual(new Set(answers.map((session) => session?.session_id)), new Set([before.session_id]));
     assert.notEqual(await cookie(), cookieBefore, "the cookie rotated");
     for (const page of tabs) {

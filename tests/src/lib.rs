@@ -196,10 +196,57 @@ impl TestTable {
             .collect()
     }
 
-    /// The names of the audit events stored for the subject `user` (in any tenant, from any
-    /// issuer), oldest first.
+    /// Delivers this table's whole stream, from its oldest record, to `session-events`' handler
+    /// with the audit trail as its one destination (and `session.extended` on), as the event
+    /// source mapping would. Events are idempotent by id: calling it again adds only what is new.
+    pub async fn deliver_stream_to_audit_trail(&self) {
+        use session_shared::events::{AuditSettings, EventSettings, Publisher};
+        let publisher = Publisher::new(
+            EventSettings {
+                derivation: session_shared::domain::Derivation { extended: true },
+                audit: Some(AuditSettings {
+                    table: self.name.clone(),
+                    retention: chrono::Duration::days(90),
+                    timeouts: config("budgets", &[]).store_timeouts,
+                }),
+                ..EventSettings::default()
+            },
+            &|name: &str| std::env::var(name).ok(),
+        );
+        let mut reader =
+            dev_tools::stream::StreamReader::open(dev_tools::stream::client_from_env(), &self.name)
+                .await
+                .expect("the table's stream");
+        let mut records = Vec::new();
+        loop {
+            let page = reader.poll().await.expect("the stream's records");
+            if page.is_empty() {
+                break;
+            }
+            records.extend(page);
+        }
+        for batch in records.chunks(100) {
+            let event = serde_json::from_value(serde_json::json!({ "Records": batch }))
+                .expect("a DynamoDBEvent");
+            let answer = session_shared::handlers::session_events(
+                &publisher,
+                lambda_http::LambdaEvent::new(event, lambda_http::Context::default()),
+            )
+            .await
+            .expect("the events handler answers");
+            assert!(
+                answer.batch_item_failures.is_empty(),
+                "the audit trail took every record"
+            );
+        }
+    }
+
+    /// The types of the lifecycle events in the audit trail of the subject `user` (in any
+    /// tenant, from any issuer), without the `session.` prefix, oldest first: the table's
+    /// stream is delivered to the audit trail first.
     pub async fn event_names(&self, user: &str) -> Vec<String> {
-        let mut events: Vec<(String, String)> = self
+        self.deliver_stream_to_audit_trail().await;
+        let mut events: Vec<Value> = self
             .items()
             .await
             .into_iter()
@@ -210,23 +257,19 @@ impl TestTable {
                     .map(String::as_str)
                     == Some(user)
             })
-            .map(|i| {
-                (
-                    i["sk"].as_s().unwrap().clone(),
-                    i["event"].as_s().unwrap().clone(),
-                )
-            })
+            .map(|i| serde_json::from_str(i["detail"].as_s().unwrap()).unwrap())
             .collect();
-        events.sort();
-        events.into_iter().map(|(_, name)| name).collect()
+        sort_trail(&mut events);
+        names_of(&events)
     }
 
-    /// The names of the audit events filed under `key` (one user: issuer, tenant, subject),
-    /// oldest first, as the store reads them.
+    /// The same for the audit trail filed under `key` (one user: issuer, tenant, subject), as
+    /// the store reads it.
     pub async fn event_names_of(&self, key: &session_shared::domain::UserKey) -> Vec<String> {
+        self.deliver_stream_to_audit_trail().await;
         let mut events = self.store().events_for_user(key, 1000).await.unwrap();
-        events.reverse();
-        events.iter().map(|e| e.kind.as_str().to_owned()).collect()
+        sort_trail(&mut events);
+        names_of(&events)
     }
 
     /// Writes `session` straight into the store under a fresh token (sessions of any age, or
@@ -238,7 +281,6 @@ impl TestTable {
                 &token.hash(),
                 session,
                 session.ttl_epoch_seconds(chrono::Duration::days(1)),
-                &[],
                 &[],
                 None,
             )
@@ -876,4 +918,42 @@ pub async fn authorize(app: &SignIn, event: AuthorizerEvent) -> Value {
         .await
         .expect("the authorizer never fails an invocation");
     serde_json::to_value(response).unwrap()
+}
+
+/// Audit-trail events in the order they happened: by time, then by the session's sequence,
+/// then (for one change's several events) in the order the change tells them.
+fn sort_trail(events: &mut [Value]) {
+    let rank = |kind: &str| {
+        [
+            "session.created",
+            "session.data_changed",
+            "session.anomaly",
+            "session.extended",
+            "session.rotated",
+            "session.replay_detected",
+            "session.revoked",
+            "session.expired",
+        ]
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(usize::MAX)
+    };
+    events.sort_by_key(|e| {
+        (
+            e["timestamp"].as_str().unwrap_or_default().to_owned(),
+            e["data"]["sequence"].as_u64().unwrap_or_default(),
+            rank(e["type"].as_str().unwrap_or_default()),
+        )
+    });
+}
+
+/// `session.created` → `created`.
+fn names_of(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let kind = e["type"].as_str().unwrap_or_default();
+            kind.strip_prefix("session.").unwrap_or(kind).to_owned()
+        })
+        .collect()
 }

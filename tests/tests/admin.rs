@@ -4,8 +4,7 @@
 
 use chrono::{Duration, Utc};
 use session_shared::domain::{
-    AuditEvent, ClientInfo, EventKind, RevocationReason, Session, SessionToken, TokenRecord,
-    UserId, UserKey,
+    ClientInfo, RevocationReason, Session, SessionToken, TokenRecord, UserId, UserKey,
 };
 use session_shared::session::Revoker;
 use session_shared::store::{BatchOutcome, Revocation};
@@ -185,15 +184,6 @@ async fn revoking_nobody_is_zero_not_an_error() {
 
 // ---------- the batch underneath ----------
 
-fn revoked_event(session: &Session) -> AuditEvent {
-    AuditEvent::of(
-        EventKind::Revoked,
-        session,
-        &ClientInfo::default(),
-        Utc::now(),
-    )
-}
-
 #[tokio::test]
 async fn a_batch_reports_a_rotated_session_with_its_successor() {
     let table = TestTable::new().await;
@@ -213,13 +203,10 @@ async fn a_batch_reports_a_rotated_session_with_its_successor() {
 
     let outcomes = store
         .revoke_batch(
-            &[(
-                Revocation {
-                    token: old.hash(),
-                    session_id: session.id,
-                },
-                revoked_event(session),
-            )],
+            &[Revocation {
+                token: old.hash(),
+                session_id: session.id,
+            }],
             RevocationReason::Revoked,
             Utc::now(),
         )
@@ -244,17 +231,12 @@ async fn one_failed_condition_cancels_the_batch_and_the_others_are_retried() {
     let seeded = seed(&table, "alice", None, 3).await;
     // The middle one signs out between the listing and the batch.
     let (gone_token, gone) = &seeded[1];
-    store.delete(&gone_token.hash(), gone, &[]).await.unwrap();
+    store.delete(&gone_token.hash(), gone).await.unwrap();
     let batch: Vec<_> = seeded
         .iter()
-        .map(|(token, session)| {
-            (
-                Revocation {
-                    token: token.hash(),
-                    session_id: session.id,
-                },
-                revoked_event(session),
-            )
+        .map(|(token, session)| Revocation {
+            token: token.hash(),
+            session_id: session.id,
         })
         .collect();
 
@@ -290,7 +272,7 @@ async fn revoking_a_stale_listing_follows_rotations_and_skips_sign_outs() {
     assert_eq!(listing.len(), 40);
     // After the listing: one session signs out, two rotate (refresh).
     store
-        .delete(&seeded[3].0.hash(), &seeded[3].1, &[])
+        .delete(&seeded[3].0.hash(), &seeded[3].1)
         .await
         .unwrap();
     let mut successors = Vec::new();

@@ -171,7 +171,6 @@ async fn an_expired_session_is_denied() {
             &session,
             session.ttl_epoch_seconds(Duration::days(1)),
             &[],
-            &[],
             None,
         )
         .await

@@ -96,6 +96,7 @@ fn publisher_with_bus(url: &str, derivation: Derivation, bus: Option<&str>) -> P
                 attempts: 2,
             }),
             event_bus: bus.map(str::to_owned),
+            audit: None,
         },
         &|name: &str| std::env::var(name).ok(),
     )
@@ -658,5 +659,64 @@ async fn a_bus_that_refuses_fails_the_record_before_any_webhook_is_sent() {
         receiver.take().is_empty(),
         "nothing is sent on while an earlier destination fails"
     );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn the_audit_trail_files_each_event_once_under_its_user() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let publisher = Publisher::new(
+        EventSettings {
+            audit: Some(session_shared::events::AuditSettings {
+                table: table.name.clone(),
+                retention: chrono::Duration::days(30),
+                timeouts: session_tests::config(&table.name, &[]).store_timeouts,
+            }),
+            ..EventSettings::default()
+        },
+        &|name: &str| std::env::var(name).ok(),
+    );
+    let mut reader = reader_of(&table).await;
+    let session = signed_in(&app, "alice").await;
+    invoke(
+        &app,
+        Function::Logout,
+        Event::new(Payload::V2, "DELETE", "/sessions/current")
+            .header("user-agent", SAFARI)
+            .session_cookie(&session.cookie_token()),
+    )
+    .await;
+    let records = reader.poll().await.unwrap();
+
+    let first = deliver_records(records.clone(), &publisher).await;
+    let redelivered = deliver_records(records, &publisher).await;
+
+    assert!(first.failed.is_empty() && redelivered.failed.is_empty());
+    let items: Vec<_> = table
+        .items()
+        .await
+        .into_iter()
+        .filter(|i| i["sk"].as_s().unwrap().starts_with("EVENT#"))
+        .collect();
+    assert_eq!(items.len(), 2, "a redelivery files nothing twice");
+    let key = session_shared::domain::UserKey::of(
+        Some(session_tests::ISSUER),
+        Some(&session_shared::domain::TenantId::parse("acme").unwrap()),
+        &session_shared::domain::UserId::parse("alice").unwrap(),
+    );
+    let trail = table.store().events_for_user(&key, 10).await.unwrap();
+    assert_eq!(
+        types(&trail),
+        ["session.revoked", "session.created"],
+        "newest first"
+    );
+    assert_schema_valid(&trail);
+    for item in &items {
+        let ttl: i64 = item["ttl"].as_n().unwrap().parse().unwrap();
+        let days = (ttl - Utc::now().timestamp()) / 86_400;
+        assert!((29..=30).contains(&days), "kept 30 days: {days}");
+        assert!(item["pk"].as_s().unwrap().starts_with("USER#"));
+    }
     table.drop_table().await;
 }

@@ -216,7 +216,8 @@ fn the_stream_reaches_the_events_function_with_partial_failures_and_a_failure_qu
         table["StreamSpecification"]["StreamViewType"],
         "NEW_AND_OLD_IMAGES"
     );
-    // Least privilege: the stream and the queue, never the table.
+    // Least privilege: the stream, the queue, and the table only to file audit items under
+    // USER# keys.
     let statements =
         &template["Resources"]["EventsFunction"]["Properties"]["Policies"][0]["Statement"];
     let resources: Vec<&serde_json::Value> = statements
@@ -229,8 +230,15 @@ fn the_stream_reaches_the_events_function_with_partial_failures_and_a_failure_qu
         resources,
         [
             &serde_json::json!({"!GetAtt": "SessionsTable.StreamArn"}),
-            &serde_json::json!({"!GetAtt": "EventsFailureQueue.Arn"})
+            &serde_json::json!({"!GetAtt": "EventsFailureQueue.Arn"}),
+            &serde_json::json!({"!GetAtt": "SessionsTable.Arn"})
         ]
+    );
+    let audit = &statements[2];
+    assert_eq!(audit["Action"], serde_json::json!(["dynamodb:PutItem"]));
+    assert_eq!(
+        audit["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+        serde_json::json!(["USER#*"])
     );
 }
 

@@ -6,7 +6,7 @@
 use super::secrets::secret_string;
 use super::{ConfigError, Env};
 use crate::domain::Derivation;
-use crate::events::{EventSettings, WebhookSecret, WebhookSettings};
+use crate::events::{AuditSettings, EventSettings, WebhookSecret, WebhookSettings};
 
 /// The event settings read through `lookup`, the webhook secret fetched from Secrets Manager
 /// when `SESSION_WEBHOOK_SECRET_ARN` names it.
@@ -20,11 +20,20 @@ pub async fn events_resolving_secrets(
         extended: env.parsed("SESSION_EVENTS_EXTENDED")?,
     };
     let event_bus = env.optional("SESSION_EVENT_BUS");
+    let audit = match env.optional_duration("SESSION_AUDIT_RETENTION")? {
+        None => None,
+        Some(retention) => Some(AuditSettings {
+            table: env.string("SESSION_TABLE_NAME")?,
+            retention,
+            timeouts: super::store_timeouts(&env)?,
+        }),
+    };
     let Some(url) = env.optional("SESSION_WEBHOOK_URL") else {
         return Ok(EventSettings {
             derivation,
             webhook: None,
             event_bus,
+            audit,
         });
     };
     if reqwest::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
@@ -60,6 +69,7 @@ pub async fn events_resolving_secrets(
     Ok(EventSettings {
         derivation,
         event_bus,
+        audit,
         webhook: Some(WebhookSettings {
             url,
             secret,

@@ -119,18 +119,7 @@ impl Config {
             env.parsed("SESSION_COOKIE_SECURE")?,
         )?;
 
-        let store_timeouts = StoreTimeouts {
-            operation: env.std_duration("STORE_OPERATION_TIMEOUT")?,
-            attempt: env.std_duration("STORE_ATTEMPT_TIMEOUT")?,
-            max_attempts: env.parsed("STORE_MAX_ATTEMPTS")?,
-        };
-        if store_timeouts.max_attempts == 0 {
-            return Err(ConfigError::Invalid {
-                name: "STORE_MAX_ATTEMPTS",
-                value: "0".into(),
-                reason: "at least one attempt is needed".into(),
-            });
-        }
+        let store_timeouts = store_timeouts(&env)?;
 
         let max_per_user: u32 = env.parsed("SESSION_MAX_PER_USER")?;
         let policy = Policy {
@@ -335,6 +324,23 @@ fn parse_data_keys(raw: &str) -> Result<Vec<String>, ConfigError> {
             Ok(k.to_owned())
         })
         .collect()
+}
+
+/// The DynamoDB client's budgets (`STORE_*`).
+fn store_timeouts(env: &Env<'_>) -> Result<StoreTimeouts, ConfigError> {
+    let timeouts = StoreTimeouts {
+        operation: env.std_duration("STORE_OPERATION_TIMEOUT")?,
+        attempt: env.std_duration("STORE_ATTEMPT_TIMEOUT")?,
+        max_attempts: env.parsed("STORE_MAX_ATTEMPTS")?,
+    };
+    if timeouts.max_attempts == 0 {
+        return Err(ConfigError::Invalid {
+            name: "STORE_MAX_ATTEMPTS",
+            value: "0".into(),
+            reason: "at least one attempt is needed".into(),
+        });
+    }
+    Ok(timeouts)
 }
 
 /// Lookup with the documented defaults from [`SETTINGS`] applied.

@@ -213,11 +213,13 @@ impl Derivation {
                     _ => vec![revoked_event],
                 }
             }
+            // The stream's time has a second's precision: never before the session's last use.
             Change::Removed {
                 old: TokenRecord::Active(old),
                 by_ttl: true,
             } => {
-                let mut expired = event(LifecycleKind::Expired, old, at, None);
+                let mut expired =
+                    event(LifecycleKind::Expired, old, at.max(old.last_seen_at), None);
                 expired.data.detail.insert(
                     "expired_at".into(),
                     old.deadline()
@@ -229,7 +231,12 @@ impl Derivation {
             Change::Removed {
                 old: TokenRecord::Active(old),
                 by_ttl: false,
-            } => vec![event(LifecycleKind::Revoked, old, at, Some("signed_out"))],
+            } => vec![event(
+                LifecycleKind::Revoked,
+                old,
+                at.max(old.last_seen_at),
+                Some("signed_out"),
+            )],
             // Retired and revoked items come and go with their session: nothing new to tell.
             _ => Vec::new(),
         }
@@ -244,6 +251,7 @@ impl Derivation {
         at: DateTime<Utc>,
     ) -> Vec<LifecycleEvent> {
         let mut events = Vec::new();
+        let at = at.max(new.last_seen_at);
         if new.data_version != old.data_version {
             let mut changed =
                 LifecycleEvent::about(LifecycleKind::DataChanged, new, change_id, at, None);

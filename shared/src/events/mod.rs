@@ -1,7 +1,8 @@
 //! Delivering lifecycle events: the consumer side of the table's stream (`session-events`).
 //! `domain` says which events a change of a token item means; this sends them to the
-//! configured destinations, each optional: an EventBridge bus ([`eventbridge`], batched) and a
-//! webhook signed per Standard Webhooks ([`webhook`]). Delivery is at least once: an event
+//! configured destinations, each optional: the audit trail in the table (one item per event,
+//! filed under the user, kept `SESSION_AUDIT_RETENTION`), an EventBridge bus ([`eventbridge`],
+//! batched) and a webhook signed per Standard Webhooks ([`webhook`]). Delivery is at least once: an event
 //! whose delivery failed fails its stream record, and Lambda retries from that record (and,
 //! with `BisectBatchOnFunctionError`, splits the batch) until it ends in the on-failure
 //! destination. Receivers deduplicate by the event id.
@@ -11,7 +12,10 @@
 pub mod eventbridge;
 pub mod webhook;
 
+use chrono::Duration;
+
 use crate::domain::{Derivation, LifecycleEvent};
+use crate::store::{SessionStore, StoreTimeouts};
 pub use eventbridge::{BusError, EventBus};
 pub use webhook::{DeliveryError, Webhook, WebhookSecret, WebhookSettings};
 
@@ -25,11 +29,25 @@ pub struct EventSettings {
     pub webhook: Option<WebhookSettings>,
     /// The EventBridge bus (name or ARN), if any.
     pub event_bus: Option<String>,
+    /// The audit trail, if kept.
+    pub audit: Option<AuditSettings>,
+}
+
+/// Where the audit trail is kept: the sessions table, items living `retention`.
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    /// The sessions table.
+    pub table: String,
+    /// How long each event is kept (its TTL).
+    pub retention: Duration,
+    /// The DynamoDB client's budgets.
+    pub timeouts: StoreTimeouts,
 }
 
 /// The destinations, built once per cold start.
 pub struct Publisher {
     derivation: Derivation,
+    audit: Option<SessionStore>,
     webhook: Option<Webhook>,
     bus: Option<EventBus>,
 }
@@ -46,8 +64,13 @@ pub struct Stopped {
 impl Publisher {
     /// The destinations `settings` configure; AWS clients from `lookup` (the environment).
     pub fn new(settings: EventSettings, lookup: &impl Fn(&str) -> Option<String>) -> Self {
+        let audit = settings.audit.map(|audit| {
+            let client = crate::store::client_from_env(&audit.timeouts);
+            SessionStore::new(client, audit.table).with_audit_retention(Some(audit.retention))
+        });
         Self {
             derivation: settings.derivation,
+            audit,
             webhook: settings.webhook.map(Webhook::new),
             bus: settings.event_bus.map(|bus| EventBus::new(bus, lookup)),
         }
@@ -59,9 +82,20 @@ impl Publisher {
     }
 
     /// Delivers the events of a batch's records (`(position, events)`, in stream order) to
-    /// every destination: the bus first, batched; then the webhook, event by event, for the
-    /// records whose events all reached the bus. Stops at the first record that failed.
+    /// every destination: the audit trail first, then the bus, batched, then the webhook, event
+    /// by event, each for the records whose events all reached the ones before. Stops at the
+    /// first record that failed.
     pub async fn publish(&self, batch: &[(usize, Vec<LifecycleEvent>)]) -> Result<(), Stopped> {
+        if let Some(store) = &self.audit {
+            for (record, events) in batch {
+                for event in events {
+                    store.record(event).await.map_err(|error| Stopped {
+                        record: *record,
+                        reason: error.to_string(),
+                    })?;
+                }
+            }
+        }
         let mut upto = batch.len();
         let mut stopped = None;
         if let Some(bus) = &self.bus {

@@ -141,7 +141,7 @@ impl SessionService {
             }));
             match self
                 .store
-                .create(&token.hash(), &session, ttl, &events, &evict, guard)
+                .create(&token.hash(), &session, ttl, &evict, guard)
                 .await?
             {
                 Write::Done => {

@@ -76,11 +76,7 @@ impl SessionService {
             tracing::Span::current().record("session_id", tracing::field::display(session.id));
             let event =
                 AuditEvent::of(EventKind::Revoked, session, client, now).with("reason", "logout");
-            match self
-                .store
-                .delete(&head.token.hash(), session, std::slice::from_ref(&event))
-                .await?
-            {
+            match self.store.delete(&head.token.hash(), session).await? {
                 Write::Done => {
                     event.log();
                     return Ok(Some(session.id));
@@ -213,8 +209,7 @@ impl SessionService {
         while !queue.is_empty() {
             let take = queue.len().min(MAX_BATCH);
             let chunk: Vec<(Revocation, AuditEvent, usize)> = queue.drain(..take).collect();
-            let batch: Vec<(Revocation, AuditEvent)> =
-                chunk.iter().map(|(r, e, _)| (*r, e.clone())).collect();
+            let batch: Vec<Revocation> = chunk.iter().map(|(r, _, _)| *r).collect();
             let outcomes = self
                 .store
                 .revoke_batch(&batch, RevocationReason::Revoked, now)

@@ -183,7 +183,6 @@ impl SessionService {
                     trigger.as_str(),
                     ttl,
                     now,
-                    &events,
                 )
                 .await?;
             match written {
@@ -274,7 +273,6 @@ impl SessionService {
         .with("retired_at", retired.retired_at.to_rfc3339());
         warn!(session_id = %retired.session_id, "retired token replayed after its grace window");
         detected.log();
-        self.store.record(&detected).await?;
         let revoked = AuditEvent::new(
             EventKind::Revoked,
             &retired.user_key,
@@ -290,12 +288,7 @@ impl SessionService {
         for _ in 0..MAX_LINEAGE {
             match self
                 .store
-                .revoke(
-                    &hash,
-                    RevocationReason::Replay,
-                    now,
-                    std::slice::from_ref(&revoked),
-                )
+                .revoke(&hash, RevocationReason::Replay, now)
                 .await?
             {
                 Write::Done => {

@@ -90,15 +90,23 @@ impl SessionService {
             return Ok(head.into_current());
         }
         let version = head.session.version;
+        // The events record a client change: the interval of the next one starts now.
+        let client_event = events.iter().any(|e| e.kind.is_client_change());
         let written = self
             .store
-            .touch(&head.token.hash(), version, client, now, extend_to, &events)
+            .touch(
+                &head.token.hash(),
+                version,
+                client,
+                now,
+                extend_to,
+                client_event,
+            )
             .await;
         match written {
             Ok(Write::Done) => {
                 events.iter().for_each(AuditEvent::log);
                 // The session as written: what the update set, nothing re-read.
-                let client_event = events.iter().any(|e| e.kind.is_client_change());
                 let session = Session {
                     client: head.session.client.merged(client),
                     client_event_at: if client_event {
@@ -159,8 +167,9 @@ impl SessionService {
         Ok((head, changes))
     }
 
-    /// `Ok` when the session is usable at `now`. Otherwise records its `expired` event (once
-    /// per session: a write) and fails with `Expired`.
+    /// `Ok` when the session is usable at `now`. Otherwise logs its `expired` event (the
+    /// lifecycle event comes from the stream when TTL deletes the item) and fails with
+    /// `Expired`: no write.
     pub(super) async fn active_or_record_expiry(
         &self,
         session: &Session,
@@ -184,9 +193,6 @@ impl SessionService {
             );
         event.id = session.id.as_uuid();
         event.log();
-        if let Err(error) = self.store.record(&event).await {
-            warn!(error = %error, "recording an expired session failed");
-        }
         Err(SessionError::Expired)
     }
 
@@ -208,7 +214,7 @@ impl SessionService {
         );
         match self
             .store
-            .revoke(&head.token.hash(), RevocationReason::Anomaly, now, &events)
+            .revoke(&head.token.hash(), RevocationReason::Anomaly, now)
             .await?
         {
             Write::Done => events.iter().for_each(AuditEvent::log),

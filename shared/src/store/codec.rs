@@ -7,13 +7,12 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::StoreError;
 use crate::domain::{
-    AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, RetiredToken,
-    RevocationReason, RevokedToken, SealedSuccessor, Session, SessionData, SessionEntry, SessionId,
-    TenantId, TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
+    Authentication, ClientInfo, DEFAULT_PROFILE, LifecycleEvent, RetiredToken, RevocationReason,
+    RevokedToken, SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId,
+    TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -444,72 +443,50 @@ pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
     })
 }
 
-pub(super) fn event_of(item: &Item) -> Result<AuditEvent, StoreError> {
-    let detail = match serde_json::from_str(get_s(item, attr::DETAIL)?) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(StoreError::CorruptItem {
-                attribute: attr::DETAIL,
-            });
-        }
-    };
-    let id = get_s(item, attr::SK)?
-        .rsplit('#')
-        .next()
-        .and_then(|raw| Uuid::parse_str(raw).ok())
-        .ok_or(StoreError::CorruptItem {
-            attribute: attr::SK,
-        })?;
-    Ok(AuditEvent {
-        id,
-        kind: EventKind::parse(get_s(item, attr::EVENT)?).ok_or(StoreError::CorruptItem {
-            attribute: attr::EVENT,
-        })?,
-        at: get_time(item, attr::AT)?,
-        user_key: UserKey::from_stored(get_s(item, attr::PK)?.strip_prefix(USER_PREFIX).ok_or(
-            StoreError::CorruptItem {
-                attribute: attr::PK,
-            },
-        )?),
-        user_id: user_of(item)?,
-        tenant_id: tenant_of(item)?,
-        session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
-        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
-        detail,
+/// A lifecycle event of the audit trail, as it was stored: the event's JSON.
+pub(super) fn event_of(item: &Item) -> Result<Value, StoreError> {
+    serde_json::from_str(get_s(item, attr::DETAIL)?).map_err(|_| StoreError::CorruptItem {
+        attribute: attr::DETAIL,
     })
 }
 
-/// The item of an audit event, kept for `retention` (its TTL).
-pub(super) fn event_item(event: &AuditEvent, retention: Duration) -> Item {
+/// The audit-trail item of a lifecycle event, kept for `retention` (its TTL): filed under the
+/// user, sorted by time and the session's sequence, keyed by the event id (a redelivered event
+/// lands on the same key).
+pub(super) fn event_item(event: &LifecycleEvent, retention: Duration) -> Item {
+    let data = &event.data;
     let mut item = HashMap::from([
-        (attr::PK.to_owned(), s(user_pk(&event.user_key))),
+        (attr::PK.to_owned(), s(user_pk(&data.user_key))),
         (
             attr::SK.to_owned(),
+            // Time, then the session's sequence (one change's events share a millisecond),
+            // then the id: the same event always lands on the same key.
             s(format!(
-                "{EVENT_PREFIX}{:013}#{}",
-                event.at.timestamp_millis().max(0),
+                "{EVENT_PREFIX}{:013}#{:010}#{}",
+                event.timestamp.timestamp_millis().max(0),
+                data.sequence,
                 event.id
             )),
         ),
         (attr::KIND.to_owned(), s(kind::EVENT)),
         (attr::EVENT.to_owned(), s(event.kind.as_str())),
-        (attr::AT.to_owned(), millis(event.at)),
-        (attr::SESSION_ID.to_owned(), s(event.session_id.to_string())),
-        (attr::USER_ID.to_owned(), s(event.user_id.as_str())),
+        (attr::AT.to_owned(), millis(event.timestamp)),
+        (attr::SESSION_ID.to_owned(), s(data.session_id.to_string())),
+        (attr::USER_ID.to_owned(), s(data.user_id.as_str())),
         (
             attr::DETAIL.to_owned(),
-            s(Value::Object(event.detail.clone()).to_string()),
+            s(serde_json::to_string(event).unwrap_or_default()),
         ),
-        (attr::TTL.to_owned(), n((event.at + retention).timestamp())),
+        (
+            attr::TTL.to_owned(),
+            n((event.timestamp + retention).timestamp()),
+        ),
     ]);
-    if let Some(tenant) = &event.tenant_id {
+    if let Some(tenant) = &data.tenant_id {
         item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
     }
-    if let Some(ip) = &event.client.ip {
+    if let Some(ip) = &data.ip {
         item.insert(attr::IP.into(), s(ip));
-    }
-    if let Some(ua) = &event.client.user_agent {
-        item.insert(attr::USER_AGENT.into(), s(ua));
     }
     item
 }

@@ -10,7 +10,8 @@
 //! Only heads carry `gsi1pk/gsi1sk` (`USER#<user_id>` / `SESSION#<session_id>`) and
 //! `gsi2pk/gsi2sk` (`TENANT#<tenant_id>` / ...), so the `sessions_by_user` and `by_tenant` indexes list
 //! exactly the live sessions. Audit events live under `pk = "USER#<user_id>"`,
-//! `sk = "EVENT#<epoch ms>#<event id>"`, with their own TTL.
+//! `sk = "EVENT#<epoch ms>#<sequence>#<event id>"`, with their own TTL, written by `session-events`
+//! from the stream.
 //!
 //! One file per concern: [`client`] (the SDK client and its timeouts), `codec` (keys and item
 //! mapping), `expressions` (conditional writes), `transact` (transactions and their outcomes),
@@ -21,6 +22,7 @@ mod codec;
 pub mod error;
 mod expressions;
 mod reads;
+mod single;
 #[cfg(feature = "events")]
 pub mod stream;
 mod table;

@@ -7,9 +7,7 @@ use super::codec::{
     guard_key, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
 };
 use super::{OnHeap, SessionStore, StoreError};
-use crate::domain::{
-    AuditEvent, SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserKey,
-};
+use crate::domain::{SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserKey};
 
 /// Whose sessions an index lists.
 #[derive(Debug, Clone, Copy)]
@@ -53,12 +51,13 @@ impl SessionStore {
             .transpose()
     }
 
-    /// The user's audit events, newest first, at most `limit`.
+    /// The user's audit trail (lifecycle events as `session-events` stored them), newest
+    /// first, at most `limit`.
     pub async fn events_for_user(
         &self,
         user: &UserKey,
         limit: i32,
-    ) -> Result<Vec<AuditEvent>, StoreError> {
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
         let output = self
             .client
             .query()

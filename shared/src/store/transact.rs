@@ -1,15 +1,15 @@
-//! Transactions: sends `TransactWriteItems` and turns DynamoDB's cancellation reasons into
-//! outcomes the session layer can act on ([`Write`], [`BatchOutcome`]). Owns the rule that a
-//! state change and its audit events commit together; builds no expression itself.
+//! Committing writes: one write goes alone (`single`), several as one `TransactWriteItems`,
+//! whose cancellation reasons become outcomes the session layer can act on ([`Write`],
+//! [`BatchOutcome`]). Builds no expression itself. Lifecycle events are not written here: the
+//! table's stream carries every change to `session-events`, which keeps the audit trail.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 
-use super::codec::{event_item, record_of};
-use super::expressions::put;
+use super::codec::record_of;
 use super::{OnHeap, SessionStore, StoreError};
-use crate::domain::{AuditEvent, TokenHash, TokenRecord};
+use crate::domain::{TokenHash, TokenRecord};
 
 /// The outcome of a conditional write on a token item.
 // A short-lived return value, matched at once: boxing the record would only add an allocation.
@@ -28,7 +28,7 @@ pub enum Write {
 /// What became of one session of a [`SessionStore::revoke_batch`].
 #[derive(Debug, Clone, Copy)]
 pub enum BatchOutcome {
-    /// Revoked, with its event.
+    /// Revoked.
     Revoked,
     /// The item was rotated meanwhile: its successor is the head to revoke.
     Rotated(TokenHash),
@@ -50,30 +50,19 @@ pub(super) enum Sent {
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 impl SessionStore {
-    /// The puts of `events` (none when audit events are only logged).
-    pub(super) fn event_writes<'a>(
-        &self,
-        events: impl IntoIterator<Item = &'a AuditEvent>,
-    ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let Some(retention) = self.audit_retention else {
-            return Ok(Vec::new());
-        };
-        events
-            .into_iter()
-            .map(|e| put(&self.table, event_item(e, retention), None))
-            .collect()
-    }
-
-    /// Runs `writes` and the puts of `events` as one transaction. A failed condition on the
-    /// first write is reported with the item as it is now; any other cancellation as
-    /// contention.
+    /// Runs `writes`: one alone as a plain conditional write, several as one transaction. A
+    /// failed condition on the first write is reported with the item as it is now; any other
+    /// cancellation as contention.
     pub(super) async fn commit(
         &self,
         operation: &'static str,
         mut writes: Vec<TransactWriteItem>,
-        events: &[AuditEvent],
     ) -> Result<Write, StoreError> {
-        writes.extend(self.event_writes(events)?);
+        if writes.len() == 1
+            && let Some(write) = writes.pop()
+        {
+            return self.send_single(operation, write).await;
+        }
         let reasons = match self.send_transaction(operation, writes).await? {
             Sent::Done => return Ok(Write::Done),
             Sent::InProgress => return Ok(Write::Contended),

@@ -1,6 +1,8 @@
-//! Writes: every state change of a session, each one conditional transaction together with
-//! the audit events it produces, so there is no lost update and no event without its change.
-//! Decides nothing about sessions: the caller passes the version it read and judged.
+//! Writes: every state change of a session, each one conditional write (a plain one where a
+//! single item changes, a transaction where several must change together), so there is no lost
+//! update. The table's stream tells `session-events` of every change (lifecycle events and the
+//! audit trail), so no event rides along here. Decides nothing about sessions: the caller
+//! passes the version it read and judged.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -12,8 +14,8 @@ use super::expressions::{self, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
-    AuditEvent, ClientInfo, RevocationReason, SealedSuccessor, Session, SessionData, TicketUse,
-    TokenHash,
+    ClientInfo, LifecycleEvent, RevocationReason, SealedSuccessor, Session, SessionData, TicketUse,
+    TokenHash, TokenRecord,
 };
 
 /// A session to revoke: the token item believed to be its head.
@@ -73,7 +75,7 @@ impl SessionStore {
             .map_err(|e| StoreError::from_sdk("update_item", e))?;
         Ok(())
     }
-    /// Writes a new session with its `created` event; never overwrites an existing item.
+    /// Writes a new session; never overwrites an existing item.
     /// `evict` revokes other sessions of the user in the same transaction (per-user cap);
     /// `guard` is the user's guard version read before choosing them, so two concurrent
     /// creates cannot both pass the cap.
@@ -82,7 +84,6 @@ impl SessionStore {
         hash: &TokenHash,
         session: &Session,
         ttl_epoch_seconds: i64,
-        events: &[AuditEvent],
         evict: &[Revocation],
         guard: Option<u64>,
     ) -> Result<Write, StoreError> {
@@ -108,7 +109,7 @@ impl SessionStore {
                 ttl_epoch_seconds,
             )?);
         }
-        self.commit("create", writes, events).await
+        self.commit("create", writes).await
     }
 
     /// Records a use of the head stored under `hash` at `version`: `now` as last seen, the
@@ -123,10 +124,8 @@ impl SessionStore {
         client: &ClientInfo,
         now: DateTime<Utc>,
         extend_to: Option<DateTime<Utc>>,
-        events: &[AuditEvent],
+        client_event: bool,
     ) -> Result<Write, StoreError> {
-        // The events record a client change: the interval of the next one starts now.
-        let client_event = events.iter().any(|e| e.kind.is_client_change());
         let write = expressions::touch(
             &self.table,
             hash,
@@ -141,7 +140,7 @@ impl SessionStore {
         } else {
             "touch_client"
         };
-        self.commit(operation, vec![write], events).await
+        self.commit(operation, vec![write]).await
     }
 
     /// Rotates the head `old` (stored under `old_hash`) to `next` under `new_hash`, in one
@@ -159,7 +158,6 @@ impl SessionStore {
         trigger: &str,
         ttl_epoch_seconds: i64,
         now: DateTime<Utc>,
-        events: &[AuditEvent],
     ) -> Result<Write, StoreError> {
         // The old item first: its cancellation reason carries what it is now.
         let writes = vec![
@@ -174,37 +172,31 @@ impl SessionStore {
             )?,
             put_new(&self.table, head_item(new_hash, next, ttl_epoch_seconds))?,
         ];
-        self.commit("rotate", writes, events).await
+        self.commit("rotate", writes).await
     }
 
-    /// Deletes the head `session` stored under `hash` (sign-out), with its events, only if it
+    /// Deletes the head `session` stored under `hash` (sign-out), only if it
     /// is still that version of the live session.
-    pub async fn delete(
-        &self,
-        hash: &TokenHash,
-        session: &Session,
-        events: &[AuditEvent],
-    ) -> Result<Write, StoreError> {
+    pub async fn delete(&self, hash: &TokenHash, session: &Session) -> Result<Write, StoreError> {
         let write = expressions::delete(&self.table, hash, session.version)?;
-        self.commit("delete", vec![write], events).await
+        self.commit("delete", vec![write]).await
     }
 
     /// Turns the head stored under `hash` into a `revoked` tombstone (kept until its TTL so
-    /// its holder learns why), with the events. Only if it is still a live head.
+    /// its holder learns why). Only if it is still a live head.
     pub async fn revoke(
         &self,
         hash: &TokenHash,
         reason: RevocationReason,
         now: DateTime<Utc>,
-        events: &[AuditEvent],
     ) -> Result<Write, StoreError> {
         let write = expressions::revoke(&self.table, hash, reason, now)?;
-        self.commit("revoke", vec![write], events).await
+        self.commit("revoke", vec![write]).await
     }
 
-    /// Stores an event on its own (no state change goes with it). An event whose id was
-    /// stored already is skipped, so events with deterministic ids are recorded once.
-    pub async fn record(&self, event: &AuditEvent) -> Result<(), StoreError> {
+    /// Files a lifecycle event in the audit trail (when kept: `SESSION_AUDIT_RETENTION`). An
+    /// event stored already (a redelivery) is left as it is: one conditional `PutItem`.
+    pub async fn record(&self, event: &LifecycleEvent) -> Result<(), StoreError> {
         let Some(retention) = self.audit_retention else {
             return Ok(());
         };
@@ -228,20 +220,32 @@ impl SessionStore {
         }
     }
 
-    /// Revokes up to [`MAX_BATCH`] sessions in one transaction, each with its event. A write
+    /// Revokes up to [`MAX_BATCH`] sessions in one transaction. A write
     /// is conditional on the item still being a live head, so a session rotated meanwhile is
     /// reported with its successor (never silently missed) and a signed-out one is never
     /// turned into a tombstone. DynamoDB cancels the whole transaction when one condition
     /// fails: the others come back as [`BatchOutcome::Retry`].
     pub async fn revoke_batch(
         &self,
-        batch: &[(Revocation, AuditEvent)],
+        batch: &[Revocation],
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
         debug_assert!(batch.len() <= MAX_BATCH);
-        let mut writes = Vec::with_capacity(batch.len() * 2);
-        for (target, _) in batch {
+        // One session (a device revoked): one plain conditional update, no transaction.
+        if let [one] = batch {
+            let write = expressions::revoke(&self.table, &one.token, reason, now)?;
+            return Ok(vec![match self.commit("revoke", vec![write]).await? {
+                Write::Done => BatchOutcome::Revoked,
+                Write::Stale(Some(TokenRecord::Retired(retired))) => {
+                    BatchOutcome::Rotated(retired.successor)
+                }
+                Write::Stale(_) => BatchOutcome::Gone,
+                Write::Contended => BatchOutcome::Retry,
+            }]);
+        }
+        let mut writes = Vec::with_capacity(batch.len());
+        for target in batch {
             writes.push(expressions::revoke(
                 &self.table,
                 &target.token,
@@ -249,7 +253,6 @@ impl SessionStore {
                 now,
             )?);
         }
-        writes.extend(self.event_writes(batch.iter().map(|(_, event)| event))?);
         match self.send_transaction("revoke_batch", writes).await? {
             Sent::Done => Ok(vec![BatchOutcome::Revoked; batch.len()]),
             Sent::InProgress => Ok(vec![BatchOutcome::Retry; batch.len()]),
@@ -267,6 +270,6 @@ impl SessionStore {
         data: &SessionData,
     ) -> Result<Write, StoreError> {
         let write = expressions::replace_data(&self.table, hash, data_version, data)?;
-        self.commit("update_data", vec![write], &[]).await
+        self.commit("update_data", vec![write]).await
     }
 }

@@ -1,0 +1,141 @@
+//! One conditional write on its own: a `TransactWriteItem` the expressions built, sent as the
+//! plain `PutItem`, `UpdateItem` or `DeleteItem` it describes. Half the write units of a
+//! one-item transaction, with the same condition and the same report of a failed one (the item
+//! as it is now).
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+use super::codec::{Item, record_of};
+use super::{OnHeap, SessionStore, StoreError, Write};
+
+/// What a failed single write says, whichever operation it was.
+enum Failure {
+    /// Its condition failed; the item as it is now, if it exists.
+    Condition(Option<Item>),
+    /// A transaction on the same item was in flight.
+    Conflict,
+}
+
+impl SessionStore {
+    /// Sends `write` as a single conditional operation.
+    pub(super) async fn send_single(
+        &self,
+        operation: &'static str,
+        write: TransactWriteItem,
+    ) -> Result<Write, StoreError> {
+        let sent: Result<(), Result<Failure, StoreError>> = if let Some(put) = write.put {
+            self.client
+                .put_item()
+                .table_name(put.table_name)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_names(put.expression_attribute_names)
+                .set_expression_attribute_values(put.expression_attribute_values)
+                .set_return_values_on_condition_check_failure(
+                    put.return_values_on_condition_check_failure,
+                )
+                .send()
+                .on_heap()
+                .await
+                .map(drop)
+                .map_err(|e| match e {
+                    SdkError::ServiceError(e)
+                        if e.err().is_conditional_check_failed_exception() =>
+                    {
+                        Ok(Failure::Condition(match e.into_err() {
+                            PutItemError::ConditionalCheckFailedException(c) => {
+                                condition_item(c.item)
+                            }
+                            _ => None,
+                        }))
+                    }
+                    SdkError::ServiceError(e) if e.err().is_transaction_conflict_exception() => {
+                        Ok(Failure::Conflict)
+                    }
+                    e => Err(StoreError::from_sdk(operation, e)),
+                })
+        } else if let Some(update) = write.update {
+            self.client
+                .update_item()
+                .table_name(update.table_name)
+                .set_key(Some(update.key))
+                .update_expression(update.update_expression)
+                .set_condition_expression(update.condition_expression)
+                .set_expression_attribute_names(update.expression_attribute_names)
+                .set_expression_attribute_values(update.expression_attribute_values)
+                .set_return_values_on_condition_check_failure(
+                    update.return_values_on_condition_check_failure,
+                )
+                .send()
+                .on_heap()
+                .await
+                .map(drop)
+                .map_err(|e| match e {
+                    SdkError::ServiceError(e)
+                        if e.err().is_conditional_check_failed_exception() =>
+                    {
+                        Ok(Failure::Condition(match e.into_err() {
+                            UpdateItemError::ConditionalCheckFailedException(c) => {
+                                condition_item(c.item)
+                            }
+                            _ => None,
+                        }))
+                    }
+                    SdkError::ServiceError(e) if e.err().is_transaction_conflict_exception() => {
+                        Ok(Failure::Conflict)
+                    }
+                    e => Err(StoreError::from_sdk(operation, e)),
+                })
+        } else if let Some(delete) = write.delete {
+            self.client
+                .delete_item()
+                .table_name(delete.table_name)
+                .set_key(Some(delete.key))
+                .set_condition_expression(delete.condition_expression)
+                .set_expression_attribute_names(delete.expression_attribute_names)
+                .set_expression_attribute_values(delete.expression_attribute_values)
+                .set_return_values_on_condition_check_failure(
+                    delete.return_values_on_condition_check_failure,
+                )
+                .send()
+                .on_heap()
+                .await
+                .map(drop)
+                .map_err(|e| match e {
+                    SdkError::ServiceError(e)
+                        if e.err().is_conditional_check_failed_exception() =>
+                    {
+                        Ok(Failure::Condition(match e.into_err() {
+                            DeleteItemError::ConditionalCheckFailedException(c) => {
+                                condition_item(c.item)
+                            }
+                            _ => None,
+                        }))
+                    }
+                    SdkError::ServiceError(e) if e.err().is_transaction_conflict_exception() => {
+                        Ok(Failure::Conflict)
+                    }
+                    e => Err(StoreError::from_sdk(operation, e)),
+                })
+        } else {
+            return Err(StoreError::CorruptItem { attribute: "write" });
+        };
+        match sent {
+            Ok(()) => Ok(Write::Done),
+            Err(Ok(Failure::Conflict)) => Ok(Write::Contended),
+            Err(Ok(Failure::Condition(None))) => Ok(Write::Stale(None)),
+            Err(Ok(Failure::Condition(Some(item)))) => Ok(Write::Stale(Some(record_of(&item)?))),
+            Err(Err(error)) => Err(error),
+        }
+    }
+}
+
+/// The item a failed condition returned (`ReturnValuesOnConditionCheckFailure::AllOld`);
+/// nothing when it did not exist.
+fn condition_item(item: Option<Item>) -> Option<Item> {
+    item.filter(|i| !i.is_empty())
+}
