@@ -11,33 +11,27 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Region};
+use aws_sdk_dynamodbstreams::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use serde_json::{Value, json};
+use session_shared::store::AwsEnvironment;
 use session_shared::store::stream::TTL_PRINCIPAL;
 
 /// A DynamoDB Streams client from the environment: `AWS_REGION`, the credentials, and
 /// `AWS_ENDPOINT_URL_DYNAMODB_STREAMS` (else `AWS_ENDPOINT_URL_DYNAMODB`: DynamoDB Local serves
 /// both APIs on one port).
 pub fn client_from_env() -> Client {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let lookup = |name: &str| std::env::var(name).ok();
+    let mut env = AwsEnvironment::of(&lookup, "DYNAMODB_STREAMS");
+    if env.endpoint.is_none() {
+        env.endpoint = lookup("AWS_ENDPOINT_URL_DYNAMODB").filter(|v| !v.is_empty());
+    }
     let mut config = aws_sdk_dynamodbstreams::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(session_shared::store::https_client())
-        .region(
-            var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        );
-    if let Some(credentials) = session_shared::store::environment_credentials(&lookup) {
-        config = config.credentials_provider(credentials);
-    }
-    if let Some(endpoint) =
-        var("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").or_else(|| var("AWS_ENDPOINT_URL_DYNAMODB"))
-    {
-        config = config.endpoint_url(endpoint);
-    }
+        .region(env.region.map(Region::new));
+    config.set_credentials_provider(env.credentials.map(SharedCredentialsProvider::new));
+    config.set_endpoint_url(env.endpoint);
     Client::from_conf(config.build())
 }
 

@@ -41,24 +41,14 @@ pub(super) async fn secret_string(
     lookup: &impl Fn(&str) -> Option<String>,
     arn: &str,
 ) -> Result<String, String> {
-    use aws_sdk_secretsmanager::config::{BehaviorVersion, Region};
-    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    use aws_sdk_secretsmanager::config::{BehaviorVersion, Region, SharedCredentialsProvider};
+    let env = crate::store::AwsEnvironment::of(lookup, "SECRETS_MANAGER");
     let mut config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(crate::store::https_client())
-        .region(
-            var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .map(Region::new),
-        );
-    if let Some(credentials) = crate::store::environment_credentials(lookup) {
-        config = config.credentials_provider(credentials);
-    }
-    if let Some(endpoint) =
-        var("AWS_ENDPOINT_URL_SECRETS_MANAGER").or_else(|| var("AWS_ENDPOINT_URL"))
-    {
-        config = config.endpoint_url(endpoint);
-    }
+        .region(env.region.map(Region::new));
+    config.set_credentials_provider(env.credentials.map(SharedCredentialsProvider::new));
+    config.set_endpoint_url(env.endpoint);
     let client = aws_sdk_secretsmanager::Client::from_conf(config.build());
     let output = client
         .get_secret_value()

@@ -5,7 +5,7 @@
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::config::timeout::TimeoutConfig;
-use aws_sdk_eventbridge::config::{BehaviorVersion, Region};
+use aws_sdk_eventbridge::config::{BehaviorVersion, Region, SharedCredentialsProvider};
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
@@ -38,7 +38,7 @@ impl EventBus {
     /// The bus `bus` (a name or an ARN), with a client from `lookup`: `AWS_REGION`, the
     /// credentials, `AWS_ENDPOINT_URL_EVENTBRIDGE` for a local endpoint.
     pub fn new(bus: String, lookup: &impl Fn(&str) -> Option<String>) -> Self {
-        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let env = crate::store::AwsEnvironment::of(lookup, "EVENTBRIDGE");
         let mut config = aws_sdk_eventbridge::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .http_client(crate::store::https_client())
@@ -48,19 +48,9 @@ impl EventBus {
                     .operation_attempt_timeout(std::time::Duration::from_secs(3))
                     .build(),
             )
-            .region(
-                var("AWS_REGION")
-                    .or_else(|| var("AWS_DEFAULT_REGION"))
-                    .map(Region::new),
-            );
-        if let Some(credentials) = crate::store::environment_credentials(lookup) {
-            config = config.credentials_provider(credentials);
-        }
-        if let Some(endpoint) =
-            var("AWS_ENDPOINT_URL_EVENTBRIDGE").or_else(|| var("AWS_ENDPOINT_URL"))
-        {
-            config = config.endpoint_url(endpoint);
-        }
+            .region(env.region.map(Region::new));
+        config.set_credentials_provider(env.credentials.map(SharedCredentialsProvider::new));
+        config.set_endpoint_url(env.endpoint);
         Self {
             client: Client::from_conf(config.build()),
             bus,

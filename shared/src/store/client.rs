@@ -66,6 +66,33 @@ fn timeout_config(timeouts: &StoreTimeouts) -> TimeoutConfig {
         .build()
 }
 
+/// What an AWS client of the library takes from the environment besides the HTTPS client: the
+/// region (`AWS_REGION`, else `AWS_DEFAULT_REGION`), the credentials, and the endpoint
+/// (`AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`: a local stand-in such as moto).
+#[derive(Debug, Clone)]
+pub struct AwsEnvironment {
+    /// The region.
+    pub region: Option<String>,
+    /// The credentials ([`environment_credentials`]).
+    pub credentials: Option<Credentials>,
+    /// The endpoint, when overridden.
+    pub endpoint: Option<String>,
+}
+
+impl AwsEnvironment {
+    /// The environment of the client of `service` (`SECRETS_MANAGER`, `EVENTBRIDGE`, ...),
+    /// read through `lookup`.
+    pub fn of(lookup: &impl Fn(&str) -> Option<String>, service: &str) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        Self {
+            region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+            credentials: environment_credentials(lookup),
+            endpoint: var(&format!("AWS_ENDPOINT_URL_{service}"))
+                .or_else(|| var("AWS_ENDPOINT_URL")),
+        }
+    }
+}
+
 /// The credentials Lambda puts in the environment (`AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), read through `lookup`; `None` when absent.
 /// The same type serves every AWS SDK client of the functions.

@@ -35,7 +35,8 @@ use chrono::Duration;
 #[cfg(feature = "guard")]
 pub use client::client_from_default_chain;
 pub use client::{
-    StoreTimeouts, client_config, client_from_env, environment_credentials, https_client,
+    AwsEnvironment, StoreTimeouts, client_config, client_from_env, environment_credentials,
+    https_client,
 };
 pub use error::StoreError;
 pub use reads::{Owner, PageKey};

@@ -3,7 +3,7 @@
 //! one-item transaction, with the same condition and the same report of a failed one (the item
 //! as it is now).
 
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -42,21 +42,11 @@ impl SessionStore {
                 .on_heap()
                 .await
                 .map(drop)
-                .map_err(|e| match e {
-                    SdkError::ServiceError(e)
-                        if e.err().is_conditional_check_failed_exception() =>
-                    {
-                        Ok(Failure::Condition(match e.into_err() {
-                            PutItemError::ConditionalCheckFailedException(c) => {
-                                condition_item(c.item)
-                            }
-                            _ => None,
-                        }))
-                    }
-                    SdkError::ServiceError(e) if e.err().is_transaction_conflict_exception() => {
-                        Ok(Failure::Conflict)
-                    }
-                    e => Err(StoreError::from_sdk(operation, e)),
+                .map_err(|e| {
+                    classify(operation, e, |e| match e {
+                        PutItemError::ConditionalCheckFailedException(c) => c.item,
+                        _ => None,
+                    })
                 })
         } else if let Some(update) = write.update {
             self.client
@@ -74,21 +64,11 @@ impl SessionStore {
                 .on_heap()
                 .await
                 .map(drop)
-                .map_err(|e| match e {
-                    SdkError::ServiceError(e)
-                        if e.err().is_conditional_check_failed_exception() =>
-                    {
-                        Ok(Failure::Condition(match e.into_err() {
-                            UpdateItemError::ConditionalCheckFailedException(c) => {
-                                condition_item(c.item)
-                            }
-                            _ => None,
-                        }))
-                    }
-                    SdkError::ServiceError(e) if e.err().is_transaction_conflict_exception() => {
-                        Ok(Failure::Conflict)
-                    }
-                    e => Err(StoreError::from_sdk(operation, e)),
+                .map_err(|e| {
+                    classify(operation, e, |e| match e {
+                        UpdateItemError::ConditionalCheckFailedException(c) => c.item,
+                        _ => None,
+                    })
                 })
         } else if let Some(delete) = write.delete {
             self.client
@@ -105,21 +85,11 @@ impl SessionStore {
                 .on_heap()
                 .await
                 .map(drop)
-                .map_err(|e| match e {
-                    SdkError::ServiceError(e)
-                        if e.err().is_conditional_check_failed_exception() =>
-                    {
-                        Ok(Failure::Condition(match e.into_err() {
-                            DeleteItemError::ConditionalCheckFailedException(c) => {
-                                condition_item(c.item)
-                            }
-                            _ => None,
-                        }))
-                    }
-                    SdkError::ServiceError(e) if e.err().is_transaction_conflict_exception() => {
-                        Ok(Failure::Conflict)
-                    }
-                    e => Err(StoreError::from_sdk(operation, e)),
+                .map_err(|e| {
+                    classify(operation, e, |e| match e {
+                        DeleteItemError::ConditionalCheckFailedException(c) => c.item,
+                        _ => None,
+                    })
                 })
         } else {
             return Err(StoreError::CorruptItem { attribute: "write" });
@@ -131,6 +101,28 @@ impl SessionStore {
             Err(Ok(Failure::Condition(Some(item)))) => Ok(Write::Stale(Some(record_of(&item)?))),
             Err(Err(error)) => Err(error),
         }
+    }
+}
+
+/// What a failed single write means: a failed condition (with the item as it is now, taken from
+/// the error by `item`), a conflict with a transaction in flight, or a [`StoreError`].
+fn classify<E, R>(
+    operation: &'static str,
+    error: SdkError<E, R>,
+    item: impl FnOnce(E) -> Option<Item>,
+) -> Result<Failure, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    aws_sdk_dynamodb::Error: From<SdkError<E, R>>,
+{
+    match error {
+        SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException") => {
+            Ok(Failure::Condition(condition_item(item(e.into_err()))))
+        }
+        SdkError::ServiceError(e) if e.err().code() == Some("TransactionConflictException") => {
+            Ok(Failure::Conflict)
+        }
+        e => Err(StoreError::from_sdk(operation, e)),
     }
 }
 
