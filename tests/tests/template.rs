@@ -211,6 +211,17 @@ fn the_stream_reaches_the_events_function_with_partial_failures_and_a_failure_qu
         mapping["MaximumRetryAttempts"].is_object(),
         "bounded, by a parameter"
     );
+    // Token items only: the audit items it writes itself never invoke it again.
+    let pattern: serde_json::Value = serde_json::from_str(
+        mapping["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({"dynamodb": {"Keys": {"pk": {"S": [{"prefix": "TOKEN#"}]}}}})
+    );
     let table = &template["Resources"]["SessionsTable"]["Properties"];
     assert_eq!(
         table["StreamSpecification"]["StreamViewType"],

@@ -53,7 +53,15 @@ async fn main() {
     eprintln!("stream-pump: {} -> {url}", reader.arn());
     loop {
         let records = match reader.poll().await {
-            Ok(records) => records,
+            // As the template's FilterCriteria: token items only.
+            Ok(records) => records
+                .into_iter()
+                .filter(|r| {
+                    r["dynamodb"]["Keys"]["pk"]["S"]
+                        .as_str()
+                        .is_some_and(|pk| pk.starts_with("TOKEN#"))
+                })
+                .collect::<Vec<_>>(),
             Err(error) => {
                 eprintln!("stream-pump: {error}");
                 tokio::time::sleep(Duration::from_secs(2)).await;
