@@ -37,11 +37,8 @@ if [ -n "${BASELINE:-}" ]; then
   export BENCH_BASELINE_VALIDATE="$STATE_DIR/baseline/session-validate"
 fi
 
-# session-events alone: its `events` feature of the library must not reach the others' builds.
-packages=()
-for dir in functions/*/; do
-  [ "$(basename "$dir")" = events ] || packages+=(-p "session-$(basename "$dir")")
-done
+# session-events on its own (function_packages says why).
+mapfile -t packages < <(function_packages)
 log "release build of every function (cargo lambda build --release --x86-64; long the first time)"
 cargo lambda build --quiet --release --x86-64 "${packages[@]}"
 cargo lambda build --quiet --release --x86-64 --output-format zip "${packages[@]}"

@@ -135,6 +135,16 @@ stop_started() {
 # The lifetime profiles `make dev` and the end-to-end tests run with (README: Lifetime profiles).
 DEV_SESSION_PROFILES='{"remember": {"idle": "30d", "absolute": "90d"}, "kiosk": {"idle": "15m", "absolute": "1h", "persistent": false}}'
 
+# Every function package but session-events, as `-p` arguments, one per line. session-events
+# is built on its own: it enables the library's `events` feature, and features unify within one
+# cargo build, so building it with the others would change their builds.
+function_packages() {
+  local dir
+  for dir in "$ROOT_DIR"/functions/*/; do
+    [ "$(basename "$dir")" = events ] || printf -- '-p\nsession-%s\n' "$(basename "$dir")"
+  done
+}
+
 # The independent Standard Webhooks implementation the tests verify signatures with, and the
 # JSON Schema validator they check events against docs/events.md with.
 ensure_standardwebhooks() {

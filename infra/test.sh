@@ -51,12 +51,8 @@ log "unit, handler and integration tests"
 # and `cargo lambda watch` (below) runs them. Built as the function packages alone, so their
 # features are the ones `cargo run --bin <function>` (what watch runs) resolves: nothing is
 # rebuilt on the first request.
-# session-events alone: it enables the library's `events` feature, which would otherwise reach
-# the others' builds.
-functions=()
-for dir in functions/*/; do
-  [ "$(basename "$dir")" = events ] || functions+=(-p "session-$(basename "$dir")")
-done
+# session-events on its own (function_packages says why).
+mapfile -t functions < <(function_packages)
 cargo build --quiet "${functions[@]}"
 cargo build --quiet -p session-events
 cargo test --workspace --all-targets

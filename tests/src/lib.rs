@@ -226,17 +226,15 @@ impl TestTable {
             records.extend(page);
         }
         for batch in records.chunks(100) {
-            let event = serde_json::from_value(serde_json::json!({ "Records": batch }))
-                .expect("a DynamoDBEvent");
-            let answer = session_shared::handlers::session_events(
-                &publisher,
-                lambda_http::LambdaEvent::new(event, lambda_http::Context::default()),
-            )
-            .await
-            .expect("the events handler answers");
+            let retries = dev_tools::pump::Retries {
+                maximum_retry_attempts: 0,
+                backoff: std::time::Duration::ZERO,
+            };
+            let delivered = deliver_to_session_events(batch.to_vec(), &publisher, retries).await;
             assert!(
-                answer.batch_item_failures.is_empty(),
-                "the audit trail took every record"
+                delivered.failed.is_empty(),
+                "the audit trail took every record: {:?}",
+                delivered.failed
             );
         }
     }
@@ -956,4 +954,34 @@ fn names_of(events: &[Value]) -> Vec<String> {
             kind.strip_prefix("session.").unwrap_or(kind).to_owned()
         })
         .collect()
+}
+
+/// Delivers stream records (`DynamoDBEvent` records, stream order) to `session-events`' handler
+/// in this process, as the event source mapping would (`dev_tools::pump`: partial-batch
+/// failures, bisecting, `retries`, the failure destination).
+pub async fn deliver_to_session_events(
+    records: Vec<Value>,
+    publisher: &session_shared::events::Publisher,
+    retries: dev_tools::pump::Retries,
+) -> dev_tools::pump::Delivered {
+    use dev_tools::pump::Invoked;
+    dev_tools::pump::deliver(records, retries, |event| async move {
+        let payload = serde_json::from_value(event).expect("a DynamoDBEvent");
+        let answer = session_shared::handlers::session_events(
+            publisher,
+            lambda_http::LambdaEvent::new(payload, lambda_http::Context::default()),
+        )
+        .await;
+        match answer {
+            Ok(answer) => Invoked::Handled(
+                answer
+                    .batch_item_failures
+                    .into_iter()
+                    .filter_map(|f| f.item_identifier)
+                    .collect(),
+            ),
+            Err(error) => Invoked::FunctionError(error.to_string()),
+        }
+    })
+    .await
 }

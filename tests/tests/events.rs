@@ -15,13 +15,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::Utc;
-use dev_tools::pump::{Delivered, Invoked, Retries, deliver};
+use dev_tools::pump::{Delivered, Retries};
 use dev_tools::stream::{StreamReader, client_from_env};
-use lambda_http::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use session_shared::domain::Derivation;
 use session_shared::events::{EventSettings, Publisher, WebhookSecret, WebhookSettings};
-use session_shared::handlers::session_events;
 use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -485,20 +483,7 @@ async fn data_changes_and_optionally_sliding_are_told_by_key_name_only() {
 }
 
 async fn deliver_records(records: Vec<Value>, publisher: &Publisher) -> Delivered {
-    deliver(records, RETRIES, |event| async move {
-        let payload = serde_json::from_value(event).unwrap();
-        match session_events(publisher, LambdaEvent::new(payload, Context::default())).await {
-            Ok(answer) => Invoked::Handled(
-                answer
-                    .batch_item_failures
-                    .into_iter()
-                    .filter_map(|f| f.item_identifier)
-                    .collect(),
-            ),
-            Err(error) => Invoked::FunctionError(error.to_string()),
-        }
-    })
-    .await
+    session_tests::deliver_to_session_events(records, publisher, RETRIES).await
 }
 
 /// The local AWS endpoint (moto) `make test` runs for EventBridge and SQS.

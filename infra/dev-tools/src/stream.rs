@@ -52,12 +52,7 @@ impl StreamReader {
             .table_name(table)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "ListStreams: {}",
-                    aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(failed("ListStreams"))?;
         let arn = streams
             .streams()
             .last()
@@ -94,12 +89,7 @@ impl StreamReader {
                 .limit(1000)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "GetRecords: {}",
-                        aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                    )
-                })?;
+                .map_err(failed("GetRecords"))?;
             records.extend(
                 page.records()
                     .iter()
@@ -119,12 +109,7 @@ impl StreamReader {
             .stream_arn(&self.arn)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DescribeStream: {}",
-                    aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(failed("DescribeStream"))?;
         let shards = description
             .stream_description()
             .map(|d| d.shards().to_vec())
@@ -142,16 +127,22 @@ impl StreamReader {
                 .shard_iterator_type(ShardIteratorType::TrimHorizon)
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "GetShardIterator: {}",
-                        aws_sdk_dynamodbstreams::error::DisplayErrorContext(e)
-                    )
-                })?;
+                .map_err(failed("GetShardIterator"))?;
             self.shards
                 .insert(id.to_owned(), iterator.shard_iterator().map(str::to_owned));
         }
         Ok(())
+    }
+}
+
+/// How a failed Streams API call reads in the pump's log: the operation and the SDK's whole
+/// error chain.
+fn failed<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> String {
+    move |error| {
+        format!(
+            "{operation}: {}",
+            aws_sdk_dynamodbstreams::error::DisplayErrorContext(error)
+        )
     }
 }
 

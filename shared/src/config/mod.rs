@@ -299,9 +299,7 @@ fn parse_fresh_routes(raw: &str) -> Result<Vec<(String, Duration)>, ConfigError>
         .map_err(|_| invalid("expected a JSON object of routeKey to duration".into()))?;
     map.into_iter()
         .map(|(route, age)| {
-            let age = humantime::parse_duration(&age)
-                .map_err(|e| invalid(format!("{route}: {e}")))
-                .and_then(|d| Duration::from_std(d).map_err(|e| invalid(e.to_string())))?;
+            let age = parse_duration(&age).map_err(|e| invalid(format!("{route}: {e}")))?;
             Ok((route, age))
         })
         .collect()
@@ -393,19 +391,36 @@ impl Env<'_> {
 
     /// A duration where `off` (or `0`) means "never".
     fn optional_duration(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
-        match self.required(name)?.to_ascii_lowercase().as_str() {
-            "off" | "0" | "never" | "none" => Ok(None),
-            _ => self.duration(name).map(Some),
-        }
+        let value = self.required(name)?;
+        parse_optional_duration(&value).map_err(|reason| ConfigError::Invalid {
+            name,
+            reason,
+            value,
+        })
     }
 
     fn duration(&self, name: &'static str) -> Result<Duration, ConfigError> {
-        let std = self.std_duration(name)?;
-        Duration::from_std(std).map_err(|e| ConfigError::Invalid {
+        let value = self.required(name)?;
+        parse_duration(&value).map_err(|reason| ConfigError::Invalid {
             name,
-            value: format!("{std:?}"),
-            reason: e.to_string(),
+            reason,
+            value,
         })
+    }
+}
+
+/// `30s`, `15m`, `8h`, `7d`: the duration syntax of every setting.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value)
+        .map_err(|e| format!("{e} (use a duration like 30s, 8h, 7d)"))
+        .and_then(|d| Duration::from_std(d).map_err(|e| e.to_string()))
+}
+
+/// [`parse_duration`], or `None` for `off` (also `0`, `never`, `none`).
+fn parse_optional_duration(value: &str) -> Result<Option<Duration>, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "off" | "0" | "never" | "none" => Ok(None),
+        _ => parse_duration(value).map(Some),
     }
 }
 

@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::{ConfigError, parse_duration, parse_optional_duration};
 use crate::domain::{Lifetimes, Profile, Profiles};
 
 const NAME: &str = "SESSION_PROFILES";
@@ -48,10 +47,7 @@ pub(super) fn parse_profiles(
     let mut profiles = Vec::new();
     for (name, profile) in written {
         let duration = |field: &str, value: &str| {
-            humantime::parse_duration(value)
-                .map_err(|e| e.to_string())
-                .and_then(|d| Duration::from_std(d).map_err(|e| e.to_string()))
-                .map_err(|e| invalid(format!("{name}.{field}: {e} (use a duration like 8h)")))
+            parse_duration(value).map_err(|e| invalid(format!("{name}.{field}: {e}")))
         };
         let lifetimes = Lifetimes::new(
             duration("idle", &profile.idle)?,
@@ -61,8 +57,8 @@ pub(super) fn parse_profiles(
         .map_err(|e| invalid(format!("{name}: {e}")))?;
         let rotate_after = match profile.rotate_after.as_deref() {
             None => default.rotate_after,
-            Some("off" | "0" | "never" | "none") => None,
-            Some(value) => Some(duration("rotate_after", value)?),
+            Some(value) => parse_optional_duration(value)
+                .map_err(|e| invalid(format!("{name}.rotate_after: {e}")))?,
         };
         profiles.push((
             name,
@@ -78,6 +74,8 @@ pub(super) fn parse_profiles(
 
 #[cfg(test)]
 mod tests {
+    use chrono::Duration;
+
     use super::*;
 
     fn default() -> Profile {

@@ -64,18 +64,6 @@ pub enum LifecycleKind {
 }
 
 impl LifecycleKind {
-    /// Every kind, in the order of the schema.
-    pub const ALL: [Self; 8] = [
-        Self::Created,
-        Self::Rotated,
-        Self::Extended,
-        Self::Revoked,
-        Self::Expired,
-        Self::ReplayDetected,
-        Self::DataChanged,
-        Self::Anomaly,
-    ];
-
     /// The event type: `session.created`, ...
     pub fn as_str(self) -> &'static str {
         match self {
