@@ -74,6 +74,142 @@ impl Intercept for OpCounter {
     }
 }
 
+/// A lost answer, armed for one chosen DynamoDB call: DynamoDB gets the request and applies it,
+/// and its answer is held past the attempt timeout (`STORE_ATTEMPT_TIMEOUT`, 1 s by default),
+/// so the SDK gives up on the attempt and retries the same request. Sits in the HTTP client,
+/// below the SDK's retry loop: what a cold connection or a latency spike does on AWS.
+#[derive(Debug, Clone, Default)]
+pub struct LostAnswer(Arc<Mutex<LostState>>);
+
+#[derive(Debug, Default)]
+struct LostState {
+    /// The operation whose answer to hold, how many of its calls to let through first, and
+    /// whether to hold every call after those (until disarmed) or only the next one.
+    armed: Option<(String, usize, bool)>,
+    /// How long to hold an answer (default [`LOST_ANSWER_DELAY`]).
+    delay: Option<std::time::Duration>,
+    /// Operations whose answer was held, in order.
+    held: Vec<String>,
+}
+
+/// How long a held answer is kept from the SDK: past the 1 s attempt timeout, within the 3 s
+/// operation budget (the reproduction held it 1.6 s).
+pub const LOST_ANSWER_DELAY: std::time::Duration = std::time::Duration::from_millis(1600);
+
+impl LostAnswer {
+    /// Holds the answer of the `nth` (0-based) call of `operation` (`PutItem`,
+    /// `TransactWriteItems`, ...) from now on; once.
+    pub fn arm(&self, operation: &str, nth: usize) {
+        let mut state = self.0.lock().unwrap();
+        state.armed = Some((operation.to_owned(), nth, false));
+        state.delay = None;
+    }
+
+    /// Holds the answer of every call of `operation` for `delay`, until disarmed: with a delay
+    /// past the operation budget (`STORE_OPERATION_TIMEOUT`), every attempt of a write lands
+    /// and the call still fails, as when DynamoDB answers late for seconds.
+    pub fn hold_every(&self, operation: &str, delay: std::time::Duration) {
+        let mut state = self.0.lock().unwrap();
+        state.armed = Some((operation.to_owned(), 0, true));
+        state.delay = Some(delay);
+    }
+
+    /// Disarms, returning the operations whose answer was held since the last call.
+    pub fn held(&self) -> Vec<String> {
+        let mut state = self.0.lock().unwrap();
+        state.armed = None;
+        std::mem::take(&mut state.held)
+    }
+
+    /// How long the answer of this call (`operation`) is to be held, if at all; counts the call.
+    fn take(&self, operation: &str) -> Option<std::time::Duration> {
+        let mut state = self.0.lock().unwrap();
+        let (hold, once) = match &mut state.armed {
+            Some((armed, 0, every)) if armed == operation => (true, !*every),
+            Some((armed, nth, _)) if armed == operation => {
+                *nth -= 1;
+                (false, false)
+            }
+            _ => (false, false),
+        };
+        if !hold {
+            return None;
+        }
+        if once {
+            state.armed = None;
+        }
+        state.held.push(operation.to_owned());
+        Some(state.delay.unwrap_or(LOST_ANSWER_DELAY))
+    }
+}
+
+/// The functions' HTTPS client with a [`LostAnswer`] in front of its connector.
+#[derive(Debug)]
+struct LosingClient {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpClient,
+    lost: LostAnswer,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for LosingClient {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(LosingConnector {
+            inner: self.inner.http_connector(settings, components),
+            lost: self.lost.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct LosingConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    lost: LostAnswer,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for LosingConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or("")
+            .rsplit('.')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let hold = self.lost.take(&target);
+        let answer = self.inner.call(request);
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            // DynamoDB has the request and answers: the write is applied. Its answer is late.
+            let response = answer.await?;
+            if let Some(delay) = hold {
+                tokio::time::sleep(delay).await;
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// A client like [`client_for`] whose answers `lost` may hold, counting operations with
+/// `counter` when given.
+pub fn losing_client(endpoint: &str, lost: &LostAnswer, counter: Option<OpCounter>) -> Client {
+    let config = client_config_for(endpoint, &config("budgets", &[]).store_timeouts, counter);
+    // The functions' own HTTPS client (what `client_config` set), wrapped.
+    Client::from_conf(
+        config
+            .http_client(LosingClient {
+                inner: session_shared::store::https_client(),
+                lost: lost.clone(),
+            })
+            .build(),
+    )
+}
+
 /// A client for `endpoint` built as the functions build theirs, with the documented default
 /// budgets (`STORE_*`) and dummy credentials.
 pub fn client_for(endpoint: &str) -> Client {
@@ -93,6 +229,14 @@ pub fn client_with_budgets(
     budgets: &StoreTimeouts,
     counter: Option<OpCounter>,
 ) -> Client {
+    Client::from_conf(client_config_for(endpoint, budgets, counter).build())
+}
+
+fn client_config_for(
+    endpoint: &str,
+    budgets: &StoreTimeouts,
+    counter: Option<OpCounter>,
+) -> aws_sdk_dynamodb::config::Builder {
     let vars = [
         ("AWS_ENDPOINT_URL_DYNAMODB", endpoint),
         ("AWS_REGION", "us-east-1"),
@@ -108,7 +252,7 @@ pub fn client_with_budgets(
     if let Some(counter) = counter {
         config = config.interceptor(counter);
     }
-    Client::from_conf(config.build())
+    config
 }
 
 /// A table of its own for one test, created from `infra/table.json`.

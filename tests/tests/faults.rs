@@ -168,6 +168,12 @@ async fn app_on(dynamo: &OwnDynamo) -> SignIn {
     app_with_store(SessionStore::new(client, "sessions"), "sessions", &[])
 }
 
+/// Another app on `dynamo`'s table (its own client), for a request in another task.
+fn app_on_client(dynamo: &OwnDynamo) -> SignIn {
+    let client = client_with_budgets(&dynamo.endpoint(), &budgets(), None);
+    app_with_store(SessionStore::new(client, "sessions"), "sessions", &[])
+}
+
 /// What a client does after a 503: waits as `Retry-After` says and tries again (a restarted
 /// database answers its first calls slowly). Gives up after five tries.
 async fn validate_after_recovery(app: &SignIn, token: &str) -> Reply {
@@ -186,6 +192,40 @@ async fn within_lambda_timeout(app: &SignIn, function: Function, event: Event) -
     tokio::time::timeout(LAMBDA_TIMEOUT, invoke(app, function, event))
         .await
         .expect("an answer within the Lambda timeout, never a hang")
+}
+
+fn sign_in_event(ticket: &str, resume: Option<&str>) -> Event {
+    let mut body = serde_json::json!({"data": {"cart": 2}});
+    if let Some(key) = resume {
+        body["resume"] = key.into();
+    }
+    Event::new(Payload::V2, "POST", "/sessions")
+        .bearer(ticket)
+        .json_body(&body)
+}
+
+/// A sign-in as the JavaScript client makes it: a 503 is retried (five tries, a second apart)
+/// with the same ticket and the `resume` key the 503 gave (or `resume`, the key of an earlier
+/// interrupted try). A freshly started DynamoDB Local may answer its first calls slower than
+/// the attempt timeout, or than the whole budget.
+async fn sign_in_as_a_client_would(app: &SignIn, ticket: &str, resume: Option<&str>) -> Reply {
+    let mut resume = resume.map(str::to_owned);
+    for _ in 0..5 {
+        let reply = within_lambda_timeout(
+            app,
+            Function::Create,
+            sign_in_event(ticket, resume.as_deref()),
+        )
+        .await;
+        if reply.status != 503 {
+            return reply;
+        }
+        let given = reply.body["error"]["resume"].as_str().map(str::to_owned);
+        assert!(given.is_some(), "a 503 of a sign-in says how to resume it");
+        resume = given;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("sign-in still unavailable after five tries");
 }
 
 fn validate(token: &str) -> Event {
@@ -211,14 +251,7 @@ fn assert_unavailable(reply: &Reply) {
 async fn a_database_that_goes_away_mid_flow_gives_503_and_nothing_is_lost() {
     let mut dynamo = OwnDynamo::start();
     let app = app_on(&dynamo).await;
-    let created = within_lambda_timeout(
-        &app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions")
-            .bearer(&ticket("alice", None))
-            .json_body(&serde_json::json!({"data": {"cart": 2}})),
-    )
-    .await;
+    let created = sign_in_as_a_client_would(&app, &ticket("alice", None), None).await;
     assert_eq!(created.status, 201, "{}", created.body);
     let token = created.cookie_token();
 
@@ -266,12 +299,8 @@ async fn a_database_that_goes_away_mid_flow_gives_503_and_nothing_is_lost() {
 async fn a_database_that_hangs_gives_503_within_the_budget_then_recovers() {
     let dynamo = OwnDynamo::start();
     let app = app_on(&dynamo).await;
-    let created = within_lambda_timeout(
-        &app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
-    )
-    .await;
+    let created = sign_in_as_a_client_would(&app, &ticket("alice", None), None).await;
+    assert_eq!(created.status, 201, "{}", created.body);
     let token = created.cookie_token();
 
     dynamo.freeze(true);
@@ -291,4 +320,57 @@ async fn a_database_that_hangs_gives_503_within_the_budget_then_recovers() {
     let after = validate_after_recovery(&app, &token).await;
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(after.body["session_id"], created.body["session_id"]);
+}
+
+#[tokio::test]
+async fn a_sign_in_interrupted_by_a_stalled_database_is_finished_with_its_resume_key() {
+    let dynamo = OwnDynamo::start();
+    let app = app_on(&dynamo).await;
+    // Warm: the stall below is the only slow answer.
+    let warm = sign_in_as_a_client_would(&app, &ticket("warm-up", None), None).await;
+    assert_eq!(warm.status, 201, "{}", warm.body);
+    let alice = ticket("alice", None);
+
+    // DynamoDB stalls for 5 s while the sign-in is in flight: past the 3 s budget, so the
+    // sign-in answers 503; the ticket's use may land when DynamoDB wakes up.
+    dynamo.freeze(true);
+    let stalled = tokio::spawn({
+        let app = app_on_client(&dynamo);
+        let alice = alice.clone();
+        async move { within_lambda_timeout(&app, Function::Create, sign_in_event(&alice, None)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    dynamo.freeze(false);
+    let interrupted = stalled.await.unwrap();
+    assert_unavailable(&interrupted);
+    let resume = interrupted.body["error"]["resume"]
+        .as_str()
+        .expect("the 503 of a sign-in carries a resume key")
+        .to_owned();
+
+    // The client's retry with the same ticket and the key signs in, however the stalled
+    // writes ended; and a second one gets the same session, not another.
+    let finished = sign_in_as_a_client_would(&app, &alice, Some(&resume)).await;
+    assert_eq!(finished.status, 201, "{}", finished.body);
+    let token = finished.cookie_token();
+    let valid = validate_after_recovery(&app, &token).await;
+    assert_eq!(valid.status, 200, "{}", valid.body);
+    assert_eq!(valid.body["data"]["cart"], 2);
+    let again =
+        within_lambda_timeout(&app, Function::Create, sign_in_event(&alice, Some(&resume))).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.body["session_id"], finished.body["session_id"]);
+    let listed = within_lambda_timeout(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "GET", "/sessions").session_cookie(&token),
+    )
+    .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body["sessions"].as_array().unwrap().len(),
+        1,
+        "one ticket, one session: {}",
+        listed.body
+    );
 }

@@ -44,6 +44,7 @@ fn start(profile: Option<&str>) -> Start {
         client: ClientInfo::default(),
         transport: Transport::Cookie,
         profile: profile.map(str::to_owned),
+        resume: None,
     }
 }
 

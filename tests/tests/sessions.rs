@@ -45,6 +45,7 @@ fn start(client: ClientInfo) -> Start {
         client,
         transport: Transport::Cookie,
         profile: None,
+        resume: None,
     }
 }
 

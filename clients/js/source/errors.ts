@@ -11,6 +11,11 @@ export class SessionApiError extends Error {
     message: string,
     /** Seconds the server asked to wait (`Retry-After`), on a 503. */
     readonly retryAfter: number | null = null,
+    /**
+     * On a 503 of a sign-in: the key that finishes it (`error.resume`), sent back with the same
+     * ticket. A secret: never logged.
+     */
+    readonly resume: string | null = null,
   ) {
     super(message);
   }

@@ -25,6 +25,11 @@ export interface paths {
          *     session `token` (and no cookie) for non-browser clients. `profile` names a lifetime
          *     profile of `SESSION_PROFILES` (unknown: 400 `unknown_profile`; not allowed by the
          *     identity token's profile claim, `AUTH_PROFILE_CLAIM`: 403 `profile_not_allowed`).
+         *
+         *     A login ticket signs in once. A 503 whose sign-in may have been recorded (DynamoDB did
+         *     not answer in time) carries `error.resume`: send the same ticket again with that key as
+         *     `resume` and the sign-in finishes, with the session it may already have written. The
+         *     same ticket without the key is 401 `ticket_reused`; one ticket never yields two sessions.
          */
         post: operations["createSession"];
         /** Sign out everywhere (or every other device with keep_current=true) */
@@ -198,6 +203,11 @@ export interface components {
                 /** @enum {string} */
                 code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "profile_not_allowed" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
+                /**
+                 * @description On a 503 of `POST /sessions` only: the key that finishes this sign-in. Send it
+                 *     back as `resume` with the same ticket. A secret: do not log it.
+                 */
+                resume?: string;
             };
         };
         /**
@@ -284,6 +294,8 @@ export interface components {
              * @example remember
              */
             profile?: string;
+            /** @description The `error.resume` of a 503 this sign-in had, sent with the same ticket: finishes it. */
+            resume?: string;
         };
         ReauthRequest: {
             /** @description A fresh identity token for the session's user. */

@@ -1,6 +1,7 @@
 // One HTTP call to the session API: credentials attached (the cookie, or the bearer token),
 // JSON in and out, errors parsed into `SessionApiError`, and a 503 retried as its
-// `Retry-After` says, a bounded number of times, with jitter.
+// `Retry-After` says, a bounded number of times, with jitter. A 503 that says how to resume
+// the call (a sign-in interrupted after its ticket may have been used) is retried with it.
 import { SessionApiError, SessionNetworkError } from "./errors.js";
 import type { ErrorCode, TokenStore } from "./types.js";
 
@@ -51,6 +52,7 @@ export class Transport {
       if (answer instanceof SessionApiError) {
         if (answer.status === 503 && attempt < retries) {
           await sleep(retryDelay(answer.retryAfter, attempt));
+          options = resumed(options, answer.resume);
           continue;
         }
         throw answer;
@@ -80,6 +82,13 @@ export class Transport {
   }
 }
 
+/** The call again, carrying the `resume` key a 503 gave (in its JSON body), if any. */
+function resumed(options: CallOptions, resume: string | null): CallOptions {
+  const body = options.body;
+  if (resume === null || typeof body !== "object" || body === null || Array.isArray(body)) return options;
+  return { ...options, body: { ...body, resume } };
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -90,11 +99,12 @@ function safeJson(text: string): unknown {
 
 /** The error an answer carries, whatever shape its body has. */
 export function apiError(response: Response, body: unknown): SessionApiError {
-  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const error = (body as { error?: { code?: unknown; message?: unknown; resume?: unknown } } | null)?.error;
   const code = typeof error?.code === "string" ? (error.code as ErrorCode) : "unknown_error";
   const message = typeof error?.message === "string" ? error.message : `HTTP ${response.status}`;
   const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
-  return new SessionApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null);
+  const resume = typeof error?.resume === "string" ? error.resume : null;
+  return new SessionApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null, resume);
 }
 
 /** `Retry-After` seconds (capped; 1 when absent), growing per attempt, plus up to 25% jitter. */

@@ -125,6 +125,30 @@ test("a 503 is retried as Retry-After says and never signs out", async () => {
   assert.equal(client.state.status, "signed-in");
 });
 
+test("a sign-in that answered 503 with a resume key is retried with the same ticket and the key", async () => {
+  const api = scripted((call, i) =>
+    i === 0
+      ? json(503, { error: { code: "service_unavailable", message: "late", resume: "K".repeat(43) } }, { "Retry-After": "1" })
+      : (call.body as { resume?: string }).resume === "K".repeat(43)
+        ? json(201, session())
+        : error(401, "ticket_reused"),
+  );
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch, sleep: noWait });
+
+  const signedIn = await client.signIn("the-ticket", { data: { cart: 1 } });
+
+  assert.equal(signedIn.user_id, "alice");
+  assert.equal(api.calls.length, 2);
+  assert.deepEqual(api.calls[0]!.body, { token_in_body: false, data: { cart: 1 }, id_token: "the-ticket" });
+  assert.deepEqual(api.calls[1]!.body, {
+    token_in_body: false,
+    data: { cart: 1 },
+    id_token: "the-ticket",
+    resume: "K".repeat(43),
+  });
+  assert.equal(client.state.status, "signed-in");
+});
+
 test("a 503 that outlasts the retries rejects and keeps the session", async () => {
   const api = scripted((_, i) => (i === 0 ? json(200, session()) : error(503, "service_unavailable", { "Retry-After": "1" })));
   const client = createSessionClient({ baseUrl: API, fetch: api.fetch, sleep: noWait, retries: 2 });

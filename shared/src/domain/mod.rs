@@ -30,5 +30,5 @@ pub use session::{
     SessionStatus, Transport, at_storage_precision,
 };
 pub use successor::{SealError, SealedSuccessor};
-pub use ticket::TicketUse;
+pub use ticket::{ResumeKey, TicketClaim, TicketUse};
 pub use token::{SessionToken, TokenFormatError, TokenHash};

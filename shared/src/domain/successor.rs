@@ -1,4 +1,5 @@
-//! The successor of a rotated token, sealed under the token it replaces.
+//! The successor of a rotated token, sealed under the token it replaces; and the sealing itself,
+//! which a sign-in's claim of its ticket uses too.
 //!
 //! When a token is rotated, its retired item keeps the new token for the grace window, encrypted
 //! with a key derived from the *old* token (HKDF-SHA256, then ChaCha20-Poly1305). Concurrent
@@ -42,38 +43,12 @@ impl SealedSuccessor {
         successor: &SessionToken,
         session_id: SessionId,
     ) -> Result<Self, SealError> {
-        let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::fill(&mut nonce).map_err(SealError::Random)?;
-        let aad = session_id.to_string();
-        let ciphertext = cipher(old, session_id)
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: successor.expose_secret().as_bytes(),
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| SealError::Encrypt)?;
-        let mut bytes = nonce.to_vec();
-        bytes.extend_from_slice(&ciphertext);
-        Ok(Self(bytes))
+        seal(SALT, old, &session_id.to_string(), successor).map(Self)
     }
 
     /// The successor, if `old` is the token this was sealed under (and nothing was altered).
     pub fn open(&self, old: &SessionToken, session_id: SessionId) -> Option<SessionToken> {
-        let (nonce, ciphertext) = self.0.split_at_checked(NONCE_BYTES)?;
-        let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
-        let aad = session_id.to_string();
-        let plain = cipher(old, session_id)
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .ok()?;
-        SessionToken::parse(std::str::from_utf8(&plain).ok()?).ok()
+        open(SALT, old, &session_id.to_string(), &self.0)
     }
 
     /// The sealed bytes, as stored.
@@ -93,12 +68,60 @@ impl std::fmt::Debug for SealedSuccessor {
     }
 }
 
-fn cipher(old: &SessionToken, session_id: SessionId) -> ChaCha20Poly1305 {
-    let hkdf = Hkdf::<Sha256>::new(Some(SALT), old.expose_secret().as_bytes());
-    let mut key = [0u8; 32];
+/// Seals the token `msg` under the secret `key` (a key derived by HKDF-SHA256 with `salt`, for
+/// `context`, then ChaCha20-Poly1305 with `context` as associated data): `nonce || ciphertext+tag`.
+/// Opening it takes `key` itself, which the table never stores. Also seals a sign-in's token
+/// under its resume key ([`super::TicketClaim`]).
+pub(super) fn seal(
+    salt: &[u8],
+    key: &SessionToken,
+    context: &str,
+    msg: &SessionToken,
+) -> Result<Vec<u8>, SealError> {
+    let mut nonce = [0u8; NONCE_BYTES];
+    getrandom::fill(&mut nonce).map_err(SealError::Random)?;
+    let ciphertext = cipher(salt, key, context)
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: msg.expose_secret().as_bytes(),
+                aad: context.as_bytes(),
+            },
+        )
+        .map_err(|_| SealError::Encrypt)?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend_from_slice(&ciphertext);
+    Ok(bytes)
+}
+
+/// The token [`seal`] sealed in `sealed`, if `key`, `salt` and `context` are the ones it was
+/// sealed with and nothing was altered.
+pub(super) fn open(
+    salt: &[u8],
+    key: &SessionToken,
+    context: &str,
+    sealed: &[u8],
+) -> Option<SessionToken> {
+    let (nonce, ciphertext) = sealed.split_at_checked(NONCE_BYTES)?;
+    let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
+    let plain = cipher(salt, key, context)
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: context.as_bytes(),
+            },
+        )
+        .ok()?;
+    SessionToken::parse(std::str::from_utf8(&plain).ok()?).ok()
+}
+
+fn cipher(salt: &[u8], key: &SessionToken, context: &str) -> ChaCha20Poly1305 {
+    let hkdf = Hkdf::<Sha256>::new(Some(salt), key.expose_secret().as_bytes());
+    let mut derived = [0u8; 32];
     // 32 bytes is far below HKDF-SHA256's 8160-byte output limit: expand cannot fail here.
-    let _ = hkdf.expand(session_id.to_string().as_bytes(), &mut key);
-    ChaCha20Poly1305::new(&key.into())
+    let _ = hkdf.expand(context.as_bytes(), &mut derived);
+    ChaCha20Poly1305::new(&derived.into())
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
 use super::{Api, SignIn, caller_session, iam_caller, keeping_rotation, serve, session_response};
-use crate::domain::{Authentication, SessionData, TenantId, UserId, UserKey};
+use crate::domain::{Authentication, ResumeKey, SessionData, TenantId, UserId, UserKey};
 use crate::http::bodies::{CreateRequest, ReauthRequest};
 use crate::http::request::{bearer, client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
@@ -132,11 +132,22 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
     } else {
         Transport::Cookie
     };
+    let resume = body
+        .resume
+        .as_deref()
+        .map(ResumeKey::parse)
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid_request(
+                "resume: send back the key a 503 of this route gave, as it was given",
+            )
+        })?;
     let start = Start {
         data,
         client: client_info(req),
         transport,
         profile: body.profile,
+        resume,
     };
     let (token, session) = api.sessions.create(identity, start, now).await?;
 

@@ -16,6 +16,8 @@ pub(crate) struct CreateRequest {
     pub(crate) tenant_id: Option<String>,
     /// The lifetime profile asked for (`SESSION_PROFILES`).
     pub(crate) profile: Option<String>,
+    /// The `resume` key of a 503 this sign-in had, with the same ticket.
+    pub(crate) resume: Option<String>,
 }
 
 /// Body of `PATCH /sessions/current`: a JSON merge patch (RFC 7386) for `data`, and

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Transport;
 use super::cookies::{ConflictingCookies, CookiePolicy};
 use super::response::json_response;
-use crate::domain::{DataError, RevocationReason, TokenFormatError};
+use crate::domain::{DataError, ResumeKey, RevocationReason, TokenFormatError};
 use crate::identity::IdentityError;
 use crate::session::{CreateError, SessionError, UpdateError};
 use crate::store::StoreError;
@@ -26,6 +26,8 @@ pub struct ApiError {
     bearer_challenge: bool,
     retry_after_seconds: Option<u32>,
     allow: Option<&'static str>,
+    /// The key that finishes an interrupted sign-in (a 503 of `POST /sessions` only).
+    resume: Option<ResumeKey>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +39,8 @@ struct ErrorBody<'a> {
 struct ErrorDetail<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume: Option<&'a str>,
 }
 
 impl ApiError {
@@ -49,6 +53,7 @@ impl ApiError {
             bearer_challenge: false,
             retry_after_seconds: None,
             allow: None,
+            resume: None,
         }
     }
 
@@ -300,6 +305,7 @@ impl ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
+                resume: self.resume.as_ref().map(ResumeKey::expose_secret),
             },
         };
         let mut response = json_response(self.status, &body);
@@ -370,6 +376,17 @@ impl From<CreateError> for ApiError {
     fn from(error: CreateError) -> Self {
         match error {
             CreateError::Store(e) => e.into(),
+            // Whether the sign-in was recorded is unknown: the same ticket with this key
+            // finishes it (and gets the session if it was).
+            CreateError::Interrupted { resume, error } => {
+                let mut e = Self::from(error).with_message(
+                    "the session store did not answer in time: retry with the same ticket and \
+                     this resume key",
+                );
+                e.resume = Some(resume);
+                e
+            }
+            seal @ CreateError::Seal(_) => Self::from_backend(&seal, false),
             reused @ CreateError::TicketReused => Self::ticket_reused(reused.to_string()),
             unknown @ CreateError::UnknownProfile(_) => Self::new(
                 StatusCode::BAD_REQUEST,

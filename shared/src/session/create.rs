@@ -7,11 +7,19 @@ use tracing::instrument;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{CreateError, SessionService};
 use crate::domain::{
-    AuditEvent, ClientInfo, DEFAULT_PROFILE, EventKind, Session, SessionData, SessionToken,
-    Transport,
+    AuditEvent, ClientInfo, DEFAULT_PROFILE, EventKind, ResumeKey, SealError, Session, SessionData,
+    SessionToken, TicketClaim, TicketUse, TokenRecord, Transport,
 };
 use crate::identity::Identity;
-use crate::store::{Revocation, StoreError, Write};
+use crate::store::{Claimed, Revocation, StoreError, Write};
+
+/// Why a ticket's use could not be claimed.
+pub(super) enum Claim {
+    /// The session token could not be sealed into the claim.
+    Seal(SealError),
+    /// The store failed (the claim may have landed).
+    Store(StoreError),
+}
 
 /// What a sign-in asks for besides the identity.
 #[derive(Debug, Clone)]
@@ -24,6 +32,8 @@ pub struct Start {
     pub transport: Transport,
     /// The lifetime profile asked for (`None`: the default the identity gets).
     pub profile: Option<String>,
+    /// The resume key of an earlier attempt of this sign-in that answered 503.
+    pub resume: Option<ResumeKey>,
 }
 
 impl SessionService {
@@ -31,6 +41,13 @@ impl SessionService {
     /// the one it gets by default). Always a fresh token: a token the client may already hold
     /// is never adopted. Under a per-user cap, the least recently used sessions beyond it are
     /// evicted in the same transaction.
+    ///
+    /// A login ticket signs in once. Its use is claimed first, with the session token this
+    /// sign-in will carry sealed under a resume key (`start.resume`, the one a client brings
+    /// back after a 503, else a fresh one): a replayed ticket writes nothing else, and a claim
+    /// found held under the same resume key is this sign-in's own (the SDK's retry of a claim
+    /// whose answer was lost, or the client's retry after a 503), finished with the same token.
+    /// So a slow answer never burns a ticket, and one ticket yields at most one session.
     #[instrument(skip_all, fields(session_id))]
     pub async fn create(
         &self,
@@ -40,25 +57,83 @@ impl SessionService {
     ) -> Result<(SessionToken, Session), CreateError> {
         // Refused before the ticket is used: a bad request costs the user nothing.
         let profile = self.profile_for(&identity, start.profile.as_deref())?;
-        // The ticket's one use first: a replayed ticket writes nothing else. If the sign-in then
-        // fails on our side, the use is given back so that the user can retry with it.
         let ticket = identity
             .ticket
             .clone()
             .filter(|_| self.policy.single_use_tickets);
-        if let Some(ticket) = &ticket
-            && !self.store.claim_ticket(ticket, now).await?
-        {
-            tracing::warn!(user_id = identity.user_id.as_str(), "login ticket replayed");
-            return Err(CreateError::TicketReused);
+        let Some(ticket) = ticket else {
+            let token = SessionToken::generate().map_err(CreateError::Random)?;
+            return self.start(identity, start, profile, token, now).await;
+        };
+        let resume = match &start.resume {
+            Some(key) => key.clone(),
+            None => ResumeKey::generate().map_err(CreateError::Random)?,
+        };
+        let token = match self.claim_use(&ticket, &resume, now).await {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                tracing::warn!(user_id = identity.user_id.as_str(), "login ticket replayed");
+                return Err(CreateError::TicketReused);
+            }
+            // The claim may have landed: the client can finish the sign-in with the resume key.
+            Err(Claim::Store(error)) if error.may_have_landed() => {
+                return Err(CreateError::Interrupted { resume, error });
+            }
+            Err(Claim::Store(error)) => return Err(CreateError::Store(error)),
+            Err(Claim::Seal(error)) => return Err(CreateError::Seal(error)),
+        };
+        match self.start(identity, start, profile, token, now).await {
+            // Whether the session was written is unknown (a late answer): the ticket stays
+            // claimed for the token it was written with, which the resume key finishes. Giving
+            // the ticket back here could let a second sign-in start a second session.
+            Err(CreateError::Store(error)) if error.may_have_landed() => {
+                Err(CreateError::Interrupted { resume, error })
+            }
+            // The ticket's session was written and has ended since: its use is spent.
+            Err(spent @ CreateError::TicketReused) => Err(spent),
+            // Nothing of this sign-in was written: give the use back, so that the user can retry
+            // with the same ticket, resume key or not.
+            Err(error) => {
+                if let Err(release) = self.store.release_ticket(&ticket).await {
+                    tracing::warn!(error = %release, "giving back a login ticket's use failed");
+                }
+                Err(error)
+            }
+            created => created,
         }
-        let created = self.start(identity, start, profile, now).await;
-        if let (Err(_), Some(ticket)) = (&created, &ticket)
-            && let Err(error) = self.store.release_ticket(ticket).await
-        {
-            tracing::warn!(error = %error, "giving back a login ticket's use failed");
-        }
-        created
+    }
+
+    /// Claims the use of `ticket` for a sign-in resumable with `resume`: the session token the
+    /// sign-in carries (a fresh one sealed into the claim, or the one sealed in a claim of its
+    /// own found held: an earlier attempt of the same sign-in), or `None` when another sign-in
+    /// holds the ticket.
+    pub(super) async fn claim_use(
+        &self,
+        ticket: &TicketUse,
+        resume: &ResumeKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionToken>, Claim> {
+        let fresh = SessionToken::generate().map_err(|e| Claim::Seal(SealError::Random(e)))?;
+        let claim = TicketClaim::seal(ticket, resume, &fresh).map_err(Claim::Seal)?;
+        Ok(
+            match self
+                .store
+                .claim_ticket(ticket, &claim, now)
+                .await
+                .map_err(Claim::Store)?
+            {
+                Claimed::First => Some(fresh),
+                Claimed::Held(held) => {
+                    let own = held.and_then(|c| c.open(ticket, resume));
+                    if own.is_some() {
+                        tracing::info!(
+                            "login ticket claimed earlier by this sign-in: finishing it"
+                        );
+                    }
+                    own
+                }
+            },
+        )
     }
 
     /// The profile a sign-in gets: the one it names, which must be configured and allowed to
@@ -89,15 +164,17 @@ impl SessionService {
         }
     }
 
-    /// [`Self::create`] once the ticket is accounted for.
+    /// [`Self::create`] once the ticket is accounted for: the session that `token` carries.
+    /// A head already stored under `token` is this sign-in's own (an earlier attempt of it
+    /// landed): it is the answer.
     async fn start(
         &self,
         identity: Identity,
         start: Start,
         profile: String,
+        token: SessionToken,
         now: DateTime<Utc>,
     ) -> Result<(SessionToken, Session), CreateError> {
-        let token = SessionToken::generate().map_err(CreateError::Random)?;
         let lifetimes = &self
             .policy
             .profiles
@@ -148,9 +225,19 @@ impl SessionService {
                     events.iter().for_each(AuditEvent::log);
                     return Ok((token, session));
                 }
+                // Only this sign-in knows the token: an earlier attempt of it (before a 503)
+                // wrote the session, which is the one it gets.
+                Write::Stale(Some(TokenRecord::Active(earlier))) => {
+                    tracing::Span::current()
+                        .record("session_id", tracing::field::display(earlier.id));
+                    return Ok((token, earlier));
+                }
+                // That session has ended since (evicted or revoked before its holder ever got
+                // its token): the ticket's one session is spent.
+                Write::Stale(Some(_)) => return Err(CreateError::TicketReused),
                 // A concurrent create for the same user, or an evicted session that rotated
                 // meanwhile: choose again from a fresh read.
-                Write::Stale(_) | Write::Contended => retries.wait().await?,
+                Write::Stale(None) | Write::Contended => retries.wait().await?,
             }
         }
     }

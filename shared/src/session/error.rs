@@ -1,7 +1,7 @@
 //! Why a session operation did not give what was asked: the caller's token leads nowhere
 //! usable, the data did not fit, or the store failed. `http::ApiError` maps these to statuses.
 
-use crate::domain::{DataError, RevocationReason, SealError};
+use crate::domain::{DataError, ResumeKey, RevocationReason, SealError};
 use crate::store::StoreError;
 
 /// Why a presented token does not give a usable session.
@@ -72,7 +72,20 @@ pub enum CreateError {
     /// The operating system's random source failed.
     #[error("the operating system's random source failed")]
     Random(#[source] getrandom::Error),
+    /// Sealing the session token into the ticket's claim failed.
+    #[error(transparent)]
+    Seal(#[from] SealError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store failed after the ticket's use may have been recorded (an answer that did not
+    /// come in time): the same ticket with `resume` finishes this sign-in.
+    #[error("the sign-in was interrupted")]
+    Interrupted {
+        /// The key that finishes it (a secret: never logged).
+        resume: ResumeKey,
+        /// What failed.
+        #[source]
+        error: StoreError,
+    },
 }

@@ -81,7 +81,10 @@ impl SessionService {
                     event.log();
                     return Ok(Some(session.id));
                 }
-                Write::Stale(None) => return Ok(None),
+                // Gone since our read: signed out by a concurrent request, or by this one's
+                // first attempt whose answer came late (a deleted item keeps no attempt id).
+                // The session is ended either way.
+                Write::Stale(None) => return Ok(Some(session.id)),
                 Write::Stale(Some(_)) | Write::Contended => retries.again()?,
             }
         }

@@ -5,11 +5,12 @@
 use chrono::{DateTime, Utc};
 use tracing::{info, instrument, warn};
 
+use super::create::Claim;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{Current, Head, SessionError, SessionService};
 use crate::domain::{
-    AuditEvent, Authentication, ClientInfo, EventKind, RetiredToken, RevocationReason, SealError,
-    SealedSuccessor, SessionToken, TicketUse, TokenRecord, Transport, UserKey,
+    AuditEvent, Authentication, ClientInfo, EventKind, ResumeKey, RetiredToken, RevocationReason,
+    SealError, SealedSuccessor, SessionToken, TicketUse, TokenRecord, Transport, UserKey,
     at_storage_precision,
 };
 use crate::store::{StoreError, Write};
@@ -118,10 +119,15 @@ impl SessionService {
             return Err(SessionError::OtherUser);
         }
         let ticket = ticket.filter(|_| self.policy.single_use_tickets);
-        if let Some(ticket) = &ticket
-            && !self.store.claim_ticket(ticket, now).await?
-        {
-            return Err(SessionError::TicketReused);
+        if let Some(ticket) = &ticket {
+            // A claim of its own found held is the SDK's retry of this one: the proof is ours.
+            let resume = ResumeKey::generate().map_err(SealError::Random)?;
+            match self.claim_use(ticket, &resume, now).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(SessionError::TicketReused),
+                Err(Claim::Seal(e)) => return Err(e.into()),
+                Err(Claim::Store(e)) => return Err(e.into()),
+            }
         }
         let rotated = self
             .rotate(

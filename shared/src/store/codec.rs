@@ -12,7 +12,7 @@ use super::StoreError;
 use crate::domain::{
     Authentication, ClientInfo, DEFAULT_PROFILE, LifecycleEvent, RetiredToken, RevocationReason,
     RevokedToken, SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId,
-    TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
+    TicketClaim, TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -45,6 +45,10 @@ pub(super) mod attr {
     pub const TOKEN_ISSUED_AT: &str = "token_issued_at";
     pub const CLIENT_EVENT_AT: &str = "client_event_at";
     pub const RELEASED: &str = "released";
+    /// The id of the write that last changed the item (`expressions::Attempt`).
+    pub const ATTEMPT: &str = "att";
+    /// A ticket's use: the digest of the sign-in's resume key (its sealed token is `sealed`).
+    pub const RESUME: &str = "resume";
     pub const TRANSPORT: &str = "transport";
     pub const ISSUER: &str = "issuer";
     pub const AUTHENTICATED_AT: &str = "authenticated_at";
@@ -105,13 +109,27 @@ pub(super) fn ticket_key(ticket: &TicketUse) -> Item {
     ])
 }
 
-/// The record of a ticket's use: its key, when, and a TTL at the end of its validity.
-pub(super) fn ticket_item(ticket: &TicketUse, now: DateTime<Utc>) -> Item {
+/// The record of a ticket's use: its key, when, the sign-in's claim, and a TTL at the end of
+/// its validity.
+pub(super) fn ticket_item(ticket: &TicketUse, claim: &TicketClaim, now: DateTime<Utc>) -> Item {
     let mut item = ticket_key(ticket);
     item.insert(attr::KIND.into(), s(kind::TICKET));
     item.insert(attr::AT.into(), millis(now));
     item.insert(attr::TTL.into(), n(ticket.usable_until.timestamp() + 1));
+    item.insert(attr::RESUME.into(), blob(claim.digest()));
+    item.insert(attr::SEALED.into(), blob(claim.sealed()));
     item
+}
+
+/// The claim a ticket's record holds; `None` for records written before claims were kept.
+pub(super) fn claim_of(item: &Item) -> Option<TicketClaim> {
+    let digest = item.get(attr::RESUME)?.as_b().ok()?;
+    let sealed = item.get(attr::SEALED)?.as_b().ok()?;
+    TicketClaim::from_stored(digest.as_ref(), sealed.as_ref().to_vec())
+}
+
+pub(super) fn blob(bytes: &[u8]) -> AttributeValue {
+    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes))
 }
 
 /// A new head item: the key of `hash`, the session, and its TTL.

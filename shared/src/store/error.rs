@@ -34,6 +34,9 @@ pub enum StoreError {
         /// The attribute that is missing or malformed.
         attribute: &'static str,
     },
+    /// The operating system's random source failed (a write's attempt id).
+    #[error("the operating system's random source failed")]
+    Random(#[source] getrandom::Error),
     /// Writers kept colliding on the same items; the caller may retry later (503).
     #[error("dynamodb {operation} kept conflicting with concurrent writes")]
     Contended {
@@ -74,6 +77,13 @@ impl StoreError {
             Self::Failed { source, .. }
                 if matches!(**source, aws_sdk_dynamodb::Error::ResourceInUseException(_))
         )
+    }
+
+    /// True when the write that failed may still have been applied: DynamoDB did not answer
+    /// in time, could not be read, or failed on its side. A write refused by DynamoDB, or
+    /// never sent, was not applied.
+    pub fn may_have_landed(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
     }
 
     /// True when a retry later may succeed: the caller answers 503 with `Retry-After`.

@@ -11,6 +11,37 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 use super::codec::{Item, attr, guard_key, kind, millis, n, s, token_key};
+
+/// The id of one write, stored with what it writes (`att`) and sent as the
+/// `ClientRequestToken` of a transaction. The SDK retries a write whose answer came late with
+/// the same request, so when the first attempt had landed, the retry's condition fails on an
+/// item that carries this id: the store reads it back (`ReturnValuesOnConditionCheckFailure`)
+/// and knows the write is its own ([`Attempt::wrote`]), at no cost in the normal path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Attempt(u64);
+
+impl Attempt {
+    /// A fresh id from the operating system's CSPRNG.
+    pub(super) fn new() -> Result<Self, StoreError> {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(StoreError::Random)?;
+        Ok(Self(u64::from_le_bytes(bytes)))
+    }
+
+    fn value(self) -> AttributeValue {
+        n(self.0)
+    }
+
+    /// The `ClientRequestToken` of a transaction (1 to 36 characters).
+    pub(super) fn request_token(self) -> String {
+        format!("{:016x}", self.0)
+    }
+
+    /// Whether `item` (as a failed condition returned it) was last written by this attempt.
+    pub(super) fn wrote(self, item: &Item) -> bool {
+        item.get(attr::ATTEMPT) == Some(&self.value())
+    }
+}
 use crate::domain::{
     ClientInfo, RevocationReason, SealedSuccessor, SessionData, TokenHash, UserKey,
 };
@@ -55,6 +86,14 @@ fn dropping_listing(update: UpdateBuilder) -> UpdateBuilder {
         .expression_attribute_names("#g2sk", attr::GSI2SK)
 }
 
+/// Names `#att = :att` (to be SET by the update's expression): the item remembers which write
+/// changed it last.
+fn stamped(update: UpdateBuilder, attempt: Attempt) -> UpdateBuilder {
+    update
+        .expression_attribute_names("#att", attr::ATTEMPT)
+        .expression_attribute_values(":att", attempt.value())
+}
+
 fn update_write(update: UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
     let update = update.build().map_err(StoreError::request)?;
     Ok(TransactWriteItem::builder().update(update).build())
@@ -76,8 +115,14 @@ pub(super) fn put(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-/// Puts a new item that must not exist yet (a new head: token hashes never repeat).
-pub(super) fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+/// Puts a new item that must not exist yet (a new head: token hashes never repeat), stamped
+/// with `attempt`.
+pub(super) fn put_new(
+    table: &str,
+    mut item: Item,
+    attempt: Attempt,
+) -> Result<TransactWriteItem, StoreError> {
+    item.insert(attr::ATTEMPT.to_owned(), attempt.value());
     put(table, item, Some("attribute_not_exists(pk)"))
 }
 
@@ -126,6 +171,7 @@ pub(super) fn touch(
 }
 
 /// Turns the head at `version` into a `retired` token pointing at its successor.
+#[allow(clippy::too_many_arguments)] // the item (2), what it becomes (4), the write (2)
 pub(super) fn retire(
     table: &str,
     hash: &TokenHash,
@@ -134,11 +180,12 @@ pub(super) fn retire(
     sealed: &SealedSuccessor,
     trigger: &str,
     now: DateTime<Utc>,
+    attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
     let update = head_update(table, hash, Expect::HeadAt(version))
         .update_expression(format!(
             "SET #kind = :retired, #retired_at = :now, #successor = :successor, \
-             #sealed = :sealed, #trigger = :trigger {DROP_LISTING}"
+             #sealed = :sealed, #trigger = :trigger, #att = :att {DROP_LISTING}"
         ))
         .expression_attribute_names("#trigger", attr::TRIGGER)
         .expression_attribute_values(":trigger", s(trigger))
@@ -149,7 +196,7 @@ pub(super) fn retire(
         .expression_attribute_values(":now", millis(now))
         .expression_attribute_values(":successor", s(successor.encoded()))
         .expression_attribute_values(":sealed", AttributeValue::B(Blob::new(sealed.as_bytes())));
-    update_write(dropping_listing(update))
+    update_write(stamped(dropping_listing(update), attempt))
 }
 
 /// Turns the live head under `hash` into a `revoked` tombstone (kept until its TTL so its
@@ -159,17 +206,19 @@ pub(super) fn revoke(
     hash: &TokenHash,
     reason: RevocationReason,
     now: DateTime<Utc>,
+    attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
     let update = head_update(table, hash, Expect::Head)
         .update_expression(format!(
-            "SET #kind = :revoked, #revoked_at = :now, #reason = :reason {DROP_LISTING}"
+            "SET #kind = :revoked, #revoked_at = :now, #reason = :reason, #att = :att \
+             {DROP_LISTING}"
         ))
         .expression_attribute_names("#revoked_at", attr::REVOKED_AT)
         .expression_attribute_names("#reason", attr::REVOKED_REASON)
         .expression_attribute_values(":revoked", s(kind::REVOKED))
         .expression_attribute_values(":now", millis(now))
         .expression_attribute_values(":reason", s(reason.as_str()));
-    update_write(dropping_listing(update))
+    update_write(stamped(dropping_listing(update), attempt))
 }
 
 /// Replaces the head's data if its data is still `data_version`, bumping both versions (so a
@@ -179,6 +228,7 @@ pub(super) fn replace_data(
     hash: &TokenHash,
     data_version: u64,
     data: &SessionData,
+    attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
     // Items written before `data_version` existed are at version 1.
     let condition = if data_version == 1 {
@@ -188,7 +238,7 @@ pub(super) fn replace_data(
     };
     let update = head_update(table, hash, Expect::Head)
         .condition_expression(condition)
-        .update_expression("SET #data = :data, #dv = :next_dv, #ver = #ver + :one")
+        .update_expression("SET #data = :data, #dv = :next_dv, #ver = #ver + :one, #att = :att")
         .expression_attribute_names("#dv", attr::DATA_VERSION)
         .expression_attribute_names("#data", attr::DATA)
         .expression_attribute_names("#ver", attr::VERSION)
@@ -196,7 +246,7 @@ pub(super) fn replace_data(
         .expression_attribute_values(":next_dv", n(data_version + 1))
         .expression_attribute_values(":data", s(data.to_json()))
         .expression_attribute_values(":one", n(1));
-    update_write(update)
+    update_write(stamped(update, attempt))
 }
 
 /// Deletes the head at `version` (sign-out).
@@ -228,12 +278,13 @@ pub(super) fn bump_guard(
     version: u64,
     now: DateTime<Utc>,
     ttl_epoch_seconds: i64,
+    attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
     let update = Update::builder()
         .table_name(table)
         .set_key(Some(guard_key(user)))
         .condition_expression("attribute_not_exists(#ver) OR #ver = :ver")
-        .update_expression("SET #ver = :next, #at = :now, #ttl = :ttl")
+        .update_expression("SET #ver = :next, #at = :now, #ttl = :ttl, #att = :att")
         .expression_attribute_names("#ver", attr::VERSION)
         .expression_attribute_names("#at", attr::AT)
         .expression_attribute_names("#ttl", attr::TTL)
@@ -241,5 +292,5 @@ pub(super) fn bump_guard(
         .expression_attribute_values(":next", n(version + 1))
         .expression_attribute_values(":now", millis(now))
         .expression_attribute_values(":ttl", n(ttl_epoch_seconds));
-    update_write(update)
+    update_write(stamped(update, attempt))
 }

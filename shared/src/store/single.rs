@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 use super::codec::{Item, record_of};
+use super::expressions::Attempt;
 use super::{OnHeap, SessionStore, StoreError, Write};
 
 /// What a failed single write says, whichever operation it was.
@@ -21,11 +22,14 @@ enum Failure {
 }
 
 impl SessionStore {
-    /// Sends `write` as a single conditional operation.
+    /// Sends `write` (stamped with `attempt`) as a single conditional operation. A failed
+    /// condition on an item that `attempt` wrote is this write's own first attempt, landed
+    /// before the SDK retried it: done.
     pub(super) async fn send_single(
         &self,
         operation: &'static str,
         write: TransactWriteItem,
+        attempt: Attempt,
     ) -> Result<Write, StoreError> {
         let sent: Result<(), Result<Failure, StoreError>> = if let Some(put) = write.put {
             self.client
@@ -98,6 +102,7 @@ impl SessionStore {
             Ok(()) => Ok(Write::Done),
             Err(Ok(Failure::Conflict)) => Ok(Write::Contended),
             Err(Ok(Failure::Condition(None))) => Ok(Write::Stale(None)),
+            Err(Ok(Failure::Condition(Some(item)))) if attempt.wrote(&item) => Ok(Write::Done),
             Err(Ok(Failure::Condition(Some(item)))) => Ok(Write::Stale(Some(record_of(&item)?))),
             Err(Err(error)) => Err(error),
         }

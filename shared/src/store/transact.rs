@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{CancellationReason, TransactWriteItem};
 
 use super::codec::record_of;
+use super::expressions::Attempt;
 use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{TokenHash, TokenRecord};
 
@@ -50,20 +51,22 @@ pub(super) enum Sent {
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 impl SessionStore {
-    /// Runs `writes`: one alone as a plain conditional write, several as one transaction. A
-    /// failed condition on the first write is reported with the item as it is now; any other
-    /// cancellation as contention.
+    /// Runs `writes`, stamped with `attempt`: one alone as a plain conditional write, several
+    /// as one transaction. A failed condition on the first write is reported with the item as
+    /// it is now, unless `attempt` wrote it (the SDK's retry of a transaction that landed);
+    /// any other cancellation as contention.
     pub(super) async fn commit(
         &self,
         operation: &'static str,
         mut writes: Vec<TransactWriteItem>,
+        attempt: Attempt,
     ) -> Result<Write, StoreError> {
         if writes.len() == 1
             && let Some(write) = writes.pop()
         {
-            return self.send_single(operation, write).await;
+            return self.send_single(operation, write, attempt).await;
         }
-        let reasons = match self.send_transaction(operation, writes).await? {
+        let reasons = match self.send_transaction(operation, writes, attempt).await? {
             Sent::Done => return Ok(Write::Done),
             Sent::InProgress => return Ok(Write::Contended),
             Sent::Cancelled(reasons) => reasons,
@@ -75,23 +78,28 @@ impl SessionStore {
             return Ok(Write::Contended);
         }
         let current = match first.and_then(|r| r.item()) {
+            Some(item) if attempt.wrote(item) => return Ok(Write::Done),
             Some(item) if !item.is_empty() => Some(record_of(item)?),
             _ => None,
         };
         Ok(Write::Stale(current))
     }
 
-    /// Sends one `TransactWriteItems`; a cancellation comes back with its per-write reasons
-    /// (in the order of `writes`), every other service error as a [`StoreError`].
+    /// Sends one `TransactWriteItems` with `attempt` as its `ClientRequestToken`, so that
+    /// DynamoDB answers the SDK's retry of a transaction that landed with success instead of
+    /// running it again; a cancellation comes back with its per-write reasons (in the order of
+    /// `writes`), every other service error as a [`StoreError`].
     pub(super) async fn send_transaction(
         &self,
         operation: &'static str,
         writes: Vec<TransactWriteItem>,
+        attempt: Attempt,
     ) -> Result<Sent, StoreError> {
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(writes))
+            .client_request_token(attempt.request_token())
             .send()
             .on_heap()
             .await;
@@ -116,10 +124,12 @@ impl SessionStore {
     }
 }
 
-/// What became of the first `count` writes of a cancelled batch of revocations.
+/// What became of the first `count` writes of a cancelled batch of revocations stamped with
+/// `attempt` (an item it wrote is revoked: the batch's own first attempt had landed).
 pub(super) fn batch_outcomes(
     reasons: &[CancellationReason],
     count: usize,
+    attempt: Attempt,
 ) -> Result<Vec<BatchOutcome>, StoreError> {
     (0..count)
         .map(|i| {
@@ -130,6 +140,7 @@ pub(super) fn batch_outcomes(
                 return Ok(BatchOutcome::Retry);
             }
             match reason.item().filter(|item| !item.is_empty()) {
+                Some(item) if attempt.wrote(item) => Ok(BatchOutcome::Revoked),
                 None => Ok(BatchOutcome::Gone),
                 Some(item) => Ok(match record_of(item)? {
                     TokenRecord::Retired(retired) => BatchOutcome::Rotated(retired.successor),

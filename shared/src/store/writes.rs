@@ -6,17 +6,27 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
-use super::codec::{attr, event_item, head_item, ticket_item, ticket_key};
-use super::expressions::{self, put_new};
+use super::codec::{attr, claim_of, event_item, head_item, ticket_item, ticket_key};
+use super::expressions::{self, Attempt, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
-    ClientInfo, LifecycleEvent, RevocationReason, SealedSuccessor, Session, SessionData, TicketUse,
-    TokenHash, TokenRecord,
+    ClientInfo, LifecycleEvent, RevocationReason, SealedSuccessor, Session, SessionData,
+    TicketClaim, TicketUse, TokenHash, TokenRecord,
 };
+
+/// What became of a claim of a login ticket's use ([`SessionStore::claim_ticket`]).
+#[derive(Debug)]
+pub enum Claimed {
+    /// Recorded: the ticket's first use, or its first since a failed sign-in gave it back.
+    First,
+    /// The ticket's use is recorded already, with this claim (`None`: a record from before
+    /// claims were kept). The caller decides whether the claim is its own.
+    Held(Option<TicketClaim>),
+}
 
 /// A session to revoke: the token item believed to be its head.
 #[derive(Debug, Clone, Copy)]
@@ -28,30 +38,39 @@ pub struct Revocation {
 }
 
 impl SessionStore {
-    /// Records the one use of a login ticket: `true` if this is its first use, `false` if it
-    /// was used before. One conditional `PutItem` (no transaction); the record expires with
-    /// the ticket.
+    /// Records the one use of a login ticket with the sign-in's `claim`: [`Claimed::First`]
+    /// when this is its first use (or the first since a failed sign-in gave it back), else the
+    /// claim it is held with. One conditional `PutItem` (no transaction); the record expires
+    /// with the ticket. The SDK's retry of a claim that landed finds its own claim held.
     pub async fn claim_ticket(
         &self,
         ticket: &TicketUse,
+        claim: &TicketClaim,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claimed, StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(ticket_item(ticket, now)))
+            .set_item(Some(ticket_item(ticket, claim, now)))
             // Unused, or given back by a sign-in that failed.
             .condition_expression("attribute_not_exists(pk) OR #released = :yes")
             .expression_attribute_names("#released", attr::RELEASED)
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .on_heap()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(Claimed::First),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
+                let held = match e.into_err() {
+                    PutItemError::ConditionalCheckFailedException(c) => {
+                        c.item.as_ref().and_then(claim_of)
+                    }
+                    _ => None,
+                };
+                Ok(Claimed::Held(held))
             }
             Err(e) => Err(StoreError::from_sdk("put_item", e)),
         }
@@ -88,9 +107,11 @@ impl SessionStore {
         guard: Option<u64>,
     ) -> Result<Write, StoreError> {
         let now = session.created_at;
+        let attempt = Attempt::new()?;
         let mut writes = vec![put_new(
             &self.table,
             head_item(hash, session, ttl_epoch_seconds),
+            attempt,
         )?];
         for e in evict {
             writes.push(expressions::revoke(
@@ -98,6 +119,7 @@ impl SessionStore {
                 &e.token,
                 RevocationReason::Evicted,
                 now,
+                attempt,
             )?);
         }
         if let Some(version) = guard {
@@ -107,9 +129,10 @@ impl SessionStore {
                 version,
                 now,
                 ttl_epoch_seconds,
+                attempt,
             )?);
         }
-        self.commit("create", writes).await
+        self.commit("create", writes, attempt).await
     }
 
     /// Records a use of the head stored under `hash` at `version`: `now` as last seen, the
@@ -140,7 +163,9 @@ impl SessionStore {
         } else {
             "touch_client"
         };
-        self.commit(operation, vec![write]).await
+        // Not stamped: a retry that finds the item one version on reports it as it is
+        // (`Stale`), which is what validate answers with either way.
+        self.commit(operation, vec![write], Attempt::new()?).await
     }
 
     /// Rotates the head `old` (stored under `old_hash`) to `next` under `new_hash`, in one
@@ -160,6 +185,7 @@ impl SessionStore {
         now: DateTime<Utc>,
     ) -> Result<Write, StoreError> {
         // The old item first: its cancellation reason carries what it is now.
+        let attempt = Attempt::new()?;
         let writes = vec![
             expressions::retire(
                 &self.table,
@@ -169,17 +195,24 @@ impl SessionStore {
                 sealed,
                 trigger,
                 now,
+                attempt,
             )?,
-            put_new(&self.table, head_item(new_hash, next, ttl_epoch_seconds))?,
+            put_new(
+                &self.table,
+                head_item(new_hash, next, ttl_epoch_seconds),
+                attempt,
+            )?,
         ];
-        self.commit("rotate", writes).await
+        self.commit("rotate", writes, attempt).await
     }
 
     /// Deletes the head `session` stored under `hash` (sign-out), only if it
     /// is still that version of the live session.
     pub async fn delete(&self, hash: &TokenHash, session: &Session) -> Result<Write, StoreError> {
         let write = expressions::delete(&self.table, hash, session.version)?;
-        self.commit("delete", vec![write]).await
+        // A deleted item keeps no attempt id: a retry of a delete that landed finds nothing
+        // (`Stale(None)`), and the caller knows the session it read is gone either way.
+        self.commit("delete", vec![write], Attempt::new()?).await
     }
 
     /// Turns the head stored under `hash` into a `revoked` tombstone (kept until its TTL so
@@ -190,8 +223,9 @@ impl SessionStore {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> Result<Write, StoreError> {
-        let write = expressions::revoke(&self.table, hash, reason, now)?;
-        self.commit("revoke", vec![write]).await
+        let attempt = Attempt::new()?;
+        let write = expressions::revoke(&self.table, hash, reason, now, attempt)?;
+        self.commit("revoke", vec![write], attempt).await
     }
 
     /// Files a lifecycle event in the audit trail (when kept: `SESSION_AUDIT_RETENTION`). An
@@ -232,17 +266,20 @@ impl SessionStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
         debug_assert!(batch.len() <= MAX_BATCH);
+        let attempt = Attempt::new()?;
         // One session (a device revoked): one plain conditional update, no transaction.
         if let [one] = batch {
-            let write = expressions::revoke(&self.table, &one.token, reason, now)?;
-            return Ok(vec![match self.commit("revoke", vec![write]).await? {
-                Write::Done => BatchOutcome::Revoked,
-                Write::Stale(Some(TokenRecord::Retired(retired))) => {
-                    BatchOutcome::Rotated(retired.successor)
-                }
-                Write::Stale(_) => BatchOutcome::Gone,
-                Write::Contended => BatchOutcome::Retry,
-            }]);
+            let write = expressions::revoke(&self.table, &one.token, reason, now, attempt)?;
+            return Ok(vec![
+                match self.commit("revoke", vec![write], attempt).await? {
+                    Write::Done => BatchOutcome::Revoked,
+                    Write::Stale(Some(TokenRecord::Retired(retired))) => {
+                        BatchOutcome::Rotated(retired.successor)
+                    }
+                    Write::Stale(_) => BatchOutcome::Gone,
+                    Write::Contended => BatchOutcome::Retry,
+                },
+            ]);
         }
         let mut writes = Vec::with_capacity(batch.len());
         for target in batch {
@@ -251,12 +288,16 @@ impl SessionStore {
                 &target.token,
                 reason,
                 now,
+                attempt,
             )?);
         }
-        match self.send_transaction("revoke_batch", writes).await? {
+        match self
+            .send_transaction("revoke_batch", writes, attempt)
+            .await?
+        {
             Sent::Done => Ok(vec![BatchOutcome::Revoked; batch.len()]),
             Sent::InProgress => Ok(vec![BatchOutcome::Retry; batch.len()]),
-            Sent::Cancelled(reasons) => batch_outcomes(&reasons, batch.len()),
+            Sent::Cancelled(reasons) => batch_outcomes(&reasons, batch.len(), attempt),
         }
     }
 
@@ -269,7 +310,8 @@ impl SessionStore {
         data_version: u64,
         data: &SessionData,
     ) -> Result<Write, StoreError> {
-        let write = expressions::replace_data(&self.table, hash, data_version, data)?;
-        self.commit("update_data", vec![write]).await
+        let attempt = Attempt::new()?;
+        let write = expressions::replace_data(&self.table, hash, data_version, data, attempt)?;
+        self.commit("update_data", vec![write], attempt).await
     }
 }
