@@ -547,22 +547,43 @@ pub fn ticket_with(
     tenant: Option<&str>,
     edit: impl FnOnce(&mut TicketClaims),
 ) -> String {
-    let now = Utc::now().timestamp();
-    let mut extra = HashMap::new();
+    let mut claims = ticket_claims(sub);
     if let Some(t) = tenant {
-        extra.insert("tenant_id".to_string(), Value::String(t.into()));
+        claims
+            .extra
+            .insert("tenant_id".to_string(), Value::String(t.into()));
     }
-    let mut claims = TicketClaims {
+    edit(&mut claims);
+    mint_hs256(&claims, SECRET.as_bytes()).unwrap()
+}
+
+/// The claims of a login ticket for `sub` of the test issuer, valid for five minutes.
+pub fn ticket_claims(sub: &str) -> TicketClaims<'_> {
+    let now = Utc::now().timestamp();
+    TicketClaims {
         sub,
         iss: ISSUER,
         aud: AUDIENCE,
         iat: now,
         nbf: now,
         exp: now + 300,
-        extra,
-    };
-    edit(&mut claims);
-    mint_hs256(&claims, SECRET.as_bytes()).unwrap()
+        extra: HashMap::new(),
+    }
+}
+
+/// A bearer session of `user` (a non-browser client's sign-in, `token_in_body`): its token.
+pub async fn bearer_signed_in(app: &SignIn, user: &str) -> String {
+    let created = invoke(
+        app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .without_header("origin")
+            .bearer(&ticket(user, None))
+            .json_body(&json!({"token_in_body": true})),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    created.body["token"].as_str().unwrap().to_owned()
 }
 
 /// The two API Gateway payload formats the functions accept.
@@ -1009,6 +1030,15 @@ impl AuthorizerEvent {
     pub fn route_key(mut self, route_key: &str) -> Self {
         self.0["routeKey"] = json!(route_key);
         self
+    }
+
+    /// The same request as `route_key` (`POST /orders`), its method and path taken from it.
+    pub fn route(mut self, route_key: &str) -> Self {
+        let (method, path) = route_key.split_once(' ').unwrap();
+        self.0["requestContext"]["http"]["method"] = json!(method);
+        self.0["requestContext"]["http"]["path"] = json!(path);
+        self.0["rawPath"] = json!(path);
+        self.route_key(route_key)
     }
 
     /// The event exactly as the fixture has it (its cookies are `cookie1`, `cookie2`).

@@ -89,7 +89,11 @@ async fn the_session_cookie_is_found_among_other_cookies() {
     let app = app(&table, &[]);
     let (token, _) = signed_in(&app, json!({})).await;
 
-    let event = AuthorizerEvent::fixture().session_cookie(&token);
+    // The fixture's own request is a POST without an Origin: made a read here, since the
+    // cookie parsing is what this test is about (unsafe methods: the origin test below).
+    let event = AuthorizerEvent::fixture()
+        .route("GET /example/whoami")
+        .session_cookie(&token);
     let answer = authorize(&app, event).await;
 
     assert_eq!(answer["isAuthorized"], true, "{answer}");
@@ -369,5 +373,79 @@ async fn a_fresh_route_denies_a_session_whose_last_authentication_is_too_old() {
         other_route["isAuthorized"], true,
         "only the listed route asks"
     );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_cookie_authenticated_unsafe_request_must_come_from_an_allowed_origin() {
+    let table = TestTable::new().await;
+    let app = app(
+        &table,
+        &[("SESSION_CROSS_SITE_ROUTES", "POST /webhooks/inbound")],
+    );
+    let (token, _) = signed_in(&app, json!({})).await;
+    let request = |route: &str, origin: Option<(&str, &str)>| {
+        let event = AuthorizerEvent::new().route(route).session_cookie(&token);
+        match origin {
+            Some((name, value)) => event.header(name, value),
+            None => event,
+        }
+    };
+    let allowed = |answer: &Value| answer["isAuthorized"] == true;
+
+    for (route, origin) in [
+        ("POST /orders", Some(("origin", "http://evil.example"))),
+        // A sibling host of the same site: SameSite=Lax sends the cookie.
+        (
+            "DELETE /orders/1",
+            Some(("origin", "https://evil.app.example.com")),
+        ),
+        ("PATCH /orders/1", Some(("origin", "null"))),
+        ("PUT /orders/1", None),
+        (
+            "POST /orders",
+            Some(("referer", "https://evil.example/page")),
+        ),
+    ] {
+        let answer = authorize(&app, request(route, origin)).await;
+        assert_eq!(answer, denied(), "{route} from {origin:?}");
+    }
+    for (route, origin) in [
+        (
+            "POST /orders",
+            Some(("origin", session_tests::ALLOWED_ORIGIN)),
+        ),
+        // The API's own origin (API Gateway's domain name, over https).
+        (
+            "POST /orders",
+            Some(("origin", "https://id.execute-api.us-east-1.amazonaws.com")),
+        ),
+        (
+            "POST /orders",
+            Some(("referer", "https://app.example.com/cart")),
+        ),
+        // Safe methods are not checked; the listed cross-site route is not either.
+        ("GET /orders", Some(("origin", "http://evil.example"))),
+        (
+            "POST /webhooks/inbound",
+            Some(("origin", "http://evil.example")),
+        ),
+        ("POST /webhooks/inbound", None),
+    ] {
+        let answer = authorize(&app, request(route, origin)).await;
+        assert!(allowed(&answer), "{route} from {origin:?}: {answer}");
+    }
+
+    // A bearer request carries no ambient credential: not checked.
+    let bearer = session_tests::bearer_signed_in(&app, "bob").await;
+    let answer = authorize(
+        &app,
+        AuthorizerEvent::new()
+            .route("POST /orders")
+            .bearer(&bearer)
+            .header("origin", "http://evil.example"),
+    )
+    .await;
+    assert!(allowed(&answer), "{answer}");
     table.drop_table().await;
 }

@@ -111,6 +111,12 @@ async fn id_token_inputs_pass_the_checks() {
         refused("seeds/wrong-secret").await,
         IdentityError::BadSignature
     );
+    // `iat` of i64::MIN: the age is computed without overflow (it panicked in debug builds).
+    assert_eq!(refused("seeds/iat-min").await, IdentityError::TooOld);
+    assert_eq!(
+        refused("seeds/duplicate-tenant").await,
+        IdentityError::DuplicateMember
+    );
 }
 
 /// The positive control: the fuzz verifier does accept a ticket signed with its secret, so the

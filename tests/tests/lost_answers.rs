@@ -592,3 +592,22 @@ async fn a_sign_in_whose_answers_all_come_too_late_is_finished_with_its_resume_k
         outcome.state
     );
 }
+
+/// A validate past half the idle window slides the deadline (one update of the head).
+async fn sliding(w: World) -> (Outcome, Vec<String>) {
+    let token = w.signed_in("alice").await;
+    // Past half of SESSION_IDLE_TIMEOUT (10 s).
+    tokio::time::sleep(std::time::Duration::from_millis(5100)).await;
+    let slid = w.act(Function::Validate, validate(&token)).await;
+    let after = w.call(Function::Validate, validate(&token)).await;
+    w.finish(vec![Seen::of(&slid), Seen::of(&after)]).await
+}
+
+#[tokio::test]
+async fn a_validate_that_slides_the_deadline_survives_a_lost_answer() {
+    same_outcome!(
+        &[("SESSION_IDLE_TIMEOUT", "10s")],
+        [("UpdateItem", 0)],
+        sliding
+    );
+}

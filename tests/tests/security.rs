@@ -809,7 +809,17 @@ async fn a_retired_cookie_token_used_as_bearer_never_yields_its_successor_in_a_b
         (401, "invalid_token")
     );
     assert!(as_bearer.body.get("token").is_none(), "{}", as_bearer.body);
-    assert_eq!(sign_out.status, 204, "idempotent sign-out");
+    // Refused like on every other route: a 204 would tell the client it signed out.
+    assert_eq!(
+        (sign_out.status, sign_out.error_code()),
+        (401, "invalid_token"),
+        "{}",
+        sign_out.body
+    );
+    assert!(
+        sign_out.set_cookies.is_empty(),
+        "no clearing cookie that suggests success"
+    );
     assert_eq!(
         still.status, 200,
         "a bearer sign-out of a cookie token ends nothing"

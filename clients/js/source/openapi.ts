@@ -568,6 +568,20 @@ export interface operations {
                 content?: never;
             };
             400: components["responses"]["InvalidRequest"];
+            /**
+             * @description `invalid_token`: the token came the other way than it was issued (a cookie
+             *     session's token as Bearer, or the reverse). Nothing was ended, so no cookie is
+             *     cleared; a bearer caller gets a challenge.
+             */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WwwAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];

@@ -30,6 +30,8 @@ export interface GuardOptions {
 export type Verdict =
   | { kind: "session"; session: Session; setCookies: string[] }
   | { kind: "unauthenticated"; code: ErrorCode | "unknown_error"; setCookies: string[] }
+  /** The request itself is at fault (400 ambiguous credentials, 413, 431): passed on as it is. */
+  | { kind: "rejected"; status: number; code: ErrorCode | "unknown_error"; message: string; setCookies: string[] }
   | { kind: "unavailable"; retryAfter: number };
 
 const DEFAULT_TIMEOUT = 3_000;
@@ -50,11 +52,15 @@ export function guard(options: GuardOptions): (headers: Headers) => Promise<Verd
     try {
       const response = await fetch(url, { headers: credentials, signal: controller.signal });
       const setCookies = response.headers.getSetCookie();
-      const body = (await response.json().catch(() => null)) as { error?: { code?: string } } | null;
-      if (response.status === 200) return { kind: "session", session: body as unknown as Session, setCookies };
-      if (response.status === 401) {
-        const code = typeof body?.error?.code === "string" ? (body.error.code as ErrorCode) : "unknown_error";
-        return { kind: "unauthenticated", code, setCookies };
+      const body = (await response.json().catch(() => null)) as { error?: { code?: unknown; message?: unknown } } | null;
+      // Only a well-formed session lets a request through: a 200 with HTML, `{}` or anything
+      // else is the session API (or something in front of it) misbehaving, never a yes.
+      if (response.status === 200 && isSession(body)) return { kind: "session", session: body, setCookies };
+      const code = typeof body?.error?.code === "string" ? (body.error.code as ErrorCode) : "unknown_error";
+      if (response.status === 401) return { kind: "unauthenticated", code, setCookies };
+      if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+        const message = typeof body?.error?.message === "string" ? body.error.message : `HTTP ${response.status}`;
+        return { kind: "rejected", status: response.status, code, message, setCookies };
       }
       const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
       return { kind: "unavailable", retryAfter: Number.isFinite(retryAfter) ? retryAfter : 1 };
@@ -90,6 +96,22 @@ export function guard(options: GuardOptions): (headers: Headers) => Promise<Verd
   };
 }
 
+/** A session as `GET /sessions/current` answers it: the fields an app relies on, typed. */
+function isSession(body: unknown): body is Session {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
+  const candidate = body as Record<string, unknown>;
+  const data = candidate["data"];
+  return (
+    typeof candidate["session_id"] === "string" &&
+    typeof candidate["user_id"] === "string" &&
+    candidate["user_id"] !== "" &&
+    typeof candidate["version"] === "number" &&
+    typeof data === "object" &&
+    data !== null &&
+    !Array.isArray(data)
+  );
+}
+
 async function hash(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -104,6 +126,10 @@ function refusal(verdict: Exclude<Verdict, { kind: "session" }>): Response {
     return new Response(JSON.stringify(body), { status: 503, headers });
   }
   for (const cookie of verdict.setCookies) headers.append("Set-Cookie", cookie);
+  if (verdict.kind === "rejected") {
+    const body = { error: { code: verdict.code, message: verdict.message } };
+    return new Response(JSON.stringify(body), { status: verdict.status, headers });
+  }
   const body = { error: { code: verdict.code, message: "sign in first" } };
   return new Response(JSON.stringify(body), { status: 401, headers });
 }

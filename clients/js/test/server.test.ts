@@ -28,6 +28,30 @@ async function sessionApi() {
     calls += 1;
     const token = /__Host-session=([^;]+)/.exec(req.headers.cookie ?? "")?.[1] ?? null;
     if (token === "slow") return; // never answers
+    // A 200 that is not a session: a misconfigured proxy's page, an empty object, a stub.
+    if (token === "html") {
+      res.writeHead(200, { "Content-Type": "text/html" });
+      return res.end("<html><body>Welcome</body></html>");
+    }
+    if (token === "empty") {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      return res.end("{}");
+    }
+    if (token === "nobody") {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      return res.end(JSON.stringify({ ...session, user_id: null }));
+    }
+    // The client's own mistakes, as the session API answers them.
+    for (const [name, status, code] of [
+      ["ambiguous", 400, "invalid_request"],
+      ["huge", 431, "headers_too_large"],
+      ["large", 413, "payload_too_large"],
+    ] as const) {
+      if (token === name) {
+        res.writeHead(status, { "Content-Type": "application/json" });
+        return res.end(JSON.stringify({ error: { code, message: `the ${name} one` } }));
+      }
+    }
     if (token === "down") {
       res.writeHead(503, { "Content-Type": "application/json", "Retry-After": "2" });
       return res.end(JSON.stringify({ error: { code: "service_unavailable", message: "later" } }));
@@ -146,6 +170,55 @@ test("with the micro-cache, a revoked session is let through at most maxStalenes
     assert.equal(within.status, 200, "within maxStaleness the cached verdict holds");
     assert.equal(after.status, 401, "after it, the revocation is seen");
     assert.equal(api.calls(), 2, "the cached request did not reach the session API");
+  } finally {
+    express.close();
+    api.close();
+  }
+});
+
+test("middleware: a 200 that is not a well-formed session is a 503, never a way in", async () => {
+  const api = await sessionApi();
+  const express = await app(api.url);
+  let reached = 0;
+  try {
+    for (const token of ["html", "empty", "nobody"]) {
+      const answer = await express.get(token);
+      assert.equal(answer.status, 503, token);
+      assert.equal(((await answer.json()) as { error: { code: string } }).error.code, "service_unavailable", token);
+      assert.equal(answer.headers.get("Retry-After"), "1", token);
+    }
+    const guarded = withSession(
+      () => {
+        reached += 1;
+        return new Response("in");
+      },
+      { apiUrl: api.url },
+    );
+    const answer = await guarded(new Request("http://app.example/x", { headers: { Cookie: "__Host-session=empty" } }));
+    assert.equal(answer.status, 503);
+    assert.equal(reached, 0, "the handler never ran");
+  } finally {
+    express.close();
+    api.close();
+  }
+});
+
+test("middleware: the client's own mistakes (400, 413, 431) pass through as what they are", async () => {
+  const api = await sessionApi();
+  const express = await app(api.url);
+  try {
+    for (const [token, status, code] of [
+      ["ambiguous", 400, "invalid_request"],
+      ["large", 413, "payload_too_large"],
+      ["huge", 431, "headers_too_large"],
+    ] as const) {
+      const answer = await express.get(token);
+      assert.equal(answer.status, status, token);
+      const body = (await answer.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, code, token);
+      assert.equal(body.error.message, `the ${token} one`);
+      assert.equal(answer.headers.get("Retry-After"), null, "not a retry-shortly answer");
+    }
   } finally {
     express.close();
     api.close();

@@ -174,6 +174,16 @@ impl Config {
                 .map(|raw| parse_fresh_routes(&raw))
                 .transpose()?
                 .unwrap_or_default(),
+            cross_site_routes: env
+                .optional("SESSION_CROSS_SITE_ROUTES")
+                .map(|raw| {
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
             authorizer_data_keys: env
                 .optional("SESSION_AUTHORIZER_DATA_KEYS")
                 .map(|raw| parse_data_keys(&raw))

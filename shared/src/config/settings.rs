@@ -104,6 +104,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "JSON map of API Gateway routeKey to the largest age of the last authentication the authorizer lets through, e.g. {\"POST /payments\": \"5m\"}",
     },
     Setting {
+        name: "SESSION_CROSS_SITE_ROUTES",
+        default: None,
+        meaning: "comma-separated API Gateway routeKeys whose cookie-authenticated POST/PUT/PATCH/DELETE the authorizer lets through from any origin (webhooks); every other unsafe route must come from the API's origin or SESSION_ALLOWED_ORIGINS",
+    },
+    Setting {
         name: "SESSION_MAX_PER_USER",
         default: Some("20"),
         meaning: "most concurrent sessions per user, evicting the least recently used (0: no cap)",

@@ -9,6 +9,7 @@
 mod audit;
 mod device;
 mod ids;
+mod json;
 mod lifecycle;
 mod listing;
 mod profile;
@@ -21,6 +22,7 @@ mod token;
 pub use audit::{AuditEvent, EventKind};
 pub use device::Device;
 pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
+pub use json::check_unique_members;
 pub use lifecycle::{Change, Derivation, EventData, LifecycleEvent, LifecycleKind};
 pub use listing::{ListPosition, SessionEntry, page_of};
 pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};

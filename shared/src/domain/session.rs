@@ -194,6 +194,11 @@ pub enum DataError {
     /// The data (or the patch) is not a JSON object.
     #[error("data must be a JSON object")]
     NotAnObject,
+    /// A key that JavaScript treats as the object's prototype machinery (`__proto__`,
+    /// `constructor`, `prototype`), at any depth: in a Node backend, `Object.assign({}, data)`
+    /// with such a key can hand out what another key holds.
+    #[error("data may not use the key {0:?} (at any depth)")]
+    ForbiddenKey(&'static str),
     /// The data is larger than allowed.
     #[error("data is {size} bytes as JSON, more than the {limit} allowed")]
     TooLarge {
@@ -210,6 +215,7 @@ impl SessionData {
         let Value::Object(map) = value else {
             return Err(DataError::NotAnObject);
         };
+        forbidden_key_in(&map)?;
         let data = Self(map);
         let size = data.to_json().len();
         if size > max_bytes {
@@ -240,13 +246,41 @@ impl SessionData {
     /// objects merge recursively, anything else replaces. The result must still be an object
     /// within `max_bytes`.
     pub fn merge_patched(&self, patch: &Value, max_bytes: usize) -> Result<Self, DataError> {
-        if !patch.is_object() {
+        let Value::Object(keys) = patch else {
             return Err(DataError::NotAnObject);
-        }
+        };
+        forbidden_key_in(keys)?;
         let mut doc = Value::Object(self.0.clone());
         json_patch::merge(&mut doc, patch);
         Self::parse(doc, max_bytes)
     }
+}
+
+/// Keys a client's data may not use, at any depth (JavaScript's prototype machinery).
+const FORBIDDEN_KEYS: [&str; 3] = ["__proto__", "constructor", "prototype"];
+
+/// The first forbidden key anywhere in `map` (objects inside arrays included).
+fn forbidden_key_in(map: &Map<String, Value>) -> Result<(), DataError> {
+    fn keys_of<'a>(
+        map: &'a Map<String, Value>,
+        pending: &mut Vec<&'a Value>,
+    ) -> Result<(), DataError> {
+        pending.extend(map.values());
+        FORBIDDEN_KEYS
+            .iter()
+            .find(|key| map.contains_key(**key))
+            .map_or(Ok(()), |key| Err(DataError::ForbiddenKey(key)))
+    }
+    let mut pending = Vec::new();
+    keys_of(map, &mut pending)?;
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(inner) => keys_of(inner, &mut pending)?,
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Is the session usable at a given instant, and if not, why.
@@ -422,6 +456,34 @@ impl Session {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn prototype_keys_are_refused_at_any_depth_in_data_and_in_patches() {
+        for key in FORBIDDEN_KEYS {
+            for data in [
+                serde_json::json!({ key: {"roles": ["admin"]} }),
+                serde_json::json!({"prefs": { key: 1 }}),
+                serde_json::json!({"list": [{"a": [{ key: null }]}]}),
+            ] {
+                assert_eq!(
+                    SessionData::parse(data.clone(), 4096).map(|_| ()),
+                    Err(DataError::ForbiddenKey(key)),
+                    "{data}"
+                );
+                assert_eq!(
+                    SessionData::default()
+                        .merge_patched(&data, 4096)
+                        .map(|_| ()),
+                    Err(DataError::ForbiddenKey(key)),
+                    "{data}"
+                );
+            }
+        }
+        // As values, or as parts of longer keys, they are ordinary data.
+        let fine =
+            serde_json::json!({"note": "__proto__", "constructor_name": "x", "a": ["prototype"]});
+        assert!(SessionData::parse(fine, 4096).is_ok());
+    }
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()

@@ -17,6 +17,7 @@ use super::Api;
 use crate::domain::ClientInfo;
 use crate::http::ApiError;
 use crate::http::authorizer::{AuthorizerRequest, AuthorizerResponse, context_of};
+use crate::http::origin::check_csrf_at;
 use crate::http::request::credential_in;
 
 /// Decides one request. `Ok` always: a deny is an answer, not a failure.
@@ -44,6 +45,23 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
         Err(error) => return denied(error.code()),
     };
     let http = &request.request_context.http;
+    // The service's own CSRF rule on the routes it protects: a cookie-authenticated unsafe
+    // request must come from the API's origin or an allowed one (SameSite=Lax lets a
+    // same-site sibling host through), unless the route accepts cross-site posts.
+    let cross_site = request
+        .route_key
+        .as_deref()
+        .is_some_and(|route| api.http.cross_site_routes.iter().any(|r| r == route));
+    if !cross_site
+        && let Err(error) = check_csrf_at(
+            &http.method,
+            &headers,
+            request.request_context.domain_name.as_deref(),
+            &api.http.origins,
+        )
+    {
+        return denied(error.code());
+    }
     let header_ua = request
         .headers
         .get(USER_AGENT)

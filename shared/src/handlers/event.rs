@@ -9,7 +9,7 @@
 
 use std::task::{Context, Poll};
 
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyRequest, ApiGatewayV2httpRequest};
 use lambda_http::lambda_runtime::{self, Diagnostic, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, Error, IntoResponse, Request, Service};
@@ -21,19 +21,104 @@ use serde_json::value::RawValue;
 #[derive(Debug)]
 pub struct ApiGatewayEvent(pub LambdaRequest);
 
+/// The header that tells a handler which headers of the event could not be headers at all
+/// (control characters in a value): the handler answers 400 naming them, instead of the
+/// runtime failing the invocation before any handler runs (a 502 from API Gateway).
+pub(crate) const UNREADABLE_HEADERS: &str = "x-session-service-unreadable-headers";
+
 impl<'de> Deserialize<'de> for ApiGatewayEvent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
+        match Self::read(raw.get()) {
+            Ok(event) => Ok(event),
+            Err(error) => match without_unreadable_headers(raw.get()) {
+                Some(readable) => Self::read(&readable).map_err(D::Error::custom),
+                None => Err(D::Error::custom(error)),
+            },
+        }
+    }
+}
+
+impl ApiGatewayEvent {
+    fn read(text: &str) -> Result<Self, serde_json::Error> {
         if let Ok(event) = serde_json::from_str::<ApiGatewayV2httpRequest>(text)
             && event.version.as_deref() == Some("2.0")
         {
             return Ok(Self(LambdaRequest::ApiGatewayV2(event)));
         }
         // REST APIs send no version; HTTP APIs configured for payload 1.0 send "1.0".
-        serde_json::from_str(text)
-            .map(|event| Self(LambdaRequest::ApiGatewayV1(event)))
-            .map_err(D::Error::custom)
+        serde_json::from_str(text).map(|mut event| {
+            keep_repeated_headers(&mut event);
+            Self(LambdaRequest::ApiGatewayV1(event))
+        })
+    }
+}
+
+/// The event without the header values no HTTP header may carry (control characters), and
+/// their names in [`UNREADABLE_HEADERS`]; `None` when it has none (it is unreadable for
+/// another reason) or is not an API Gateway event.
+fn without_unreadable_headers(text: &str) -> Option<String> {
+    let unreadable = |v: &serde_json::Value| {
+        v.as_str().is_some_and(|s| {
+            s.chars()
+                .any(|c| (c.is_control() && c != '\t') || c == '\u{7f}')
+        })
+    };
+    let mut event: serde_json::Value = serde_json::from_str(text).ok()?;
+    let mut names = std::collections::BTreeSet::new();
+    if let Some(headers) = event.get_mut("headers").and_then(|h| h.as_object_mut()) {
+        headers.retain(|name, value| {
+            let bad = unreadable(value);
+            if bad {
+                names.insert(name.to_ascii_lowercase());
+            }
+            !bad
+        });
+    }
+    if let Some(headers) = event
+        .get_mut("multiValueHeaders")
+        .and_then(|h| h.as_object_mut())
+    {
+        headers.retain(|name, values| {
+            let bad = values.as_array().is_some_and(|v| v.iter().any(unreadable));
+            if bad {
+                names.insert(name.to_ascii_lowercase());
+            }
+            !bad
+        });
+    }
+    if names.is_empty() {
+        return None;
+    }
+    let list = names.into_iter().collect::<Vec<_>>().join(",");
+    event.get_mut("headers")?.as_object_mut()?.insert(
+        UNREADABLE_HEADERS.to_owned(),
+        serde_json::Value::String(list),
+    );
+    Some(event.to_string())
+}
+
+/// `lambda_http` makes a REST API event's `multiValueHeaders` the request's headers, then lets
+/// `headers` (one value per name) replace them: a header sent twice (two `Authorization`
+/// lines) would reach the handler once, and which one would be API Gateway's choice. Names
+/// sent more than once are taken out of `headers`, so every line reaches the handler, which
+/// refuses what it cannot read unambiguously.
+fn keep_repeated_headers(event: &mut ApiGatewayProxyRequest) {
+    let repeated: Vec<_> = event
+        .multi_value_headers
+        .keys()
+        .filter(|name| {
+            event
+                .multi_value_headers
+                .get_all(*name)
+                .iter()
+                .nth(1)
+                .is_some()
+        })
+        .cloned()
+        .collect();
+    for name in repeated {
+        event.headers.remove(&name);
     }
 }
 
@@ -100,6 +185,33 @@ mod tests {
         ))
         .unwrap();
         assert!(matches!(event, LambdaRequest::ApiGatewayV1(_)), "{event:?}");
+    }
+
+    #[test]
+    fn a_header_no_http_header_may_carry_is_named_to_the_handler_not_fatal() {
+        for (fixture, field, value) in [
+            (
+                include_str!("../../../tests/fixtures/apigw-v2-request.json"),
+                "headers",
+                serde_json::json!("a\u{1}b"),
+            ),
+            (
+                include_str!("../../../tests/fixtures/apigw-v1-request.json"),
+                "multiValueHeaders",
+                serde_json::json!(["ok", "x\u{0}y"]),
+            ),
+        ] {
+            let mut event: serde_json::Value = serde_json::from_str(fixture).unwrap();
+            event[field]["X-Bad"] = value;
+            let request = read(&event.to_string()).unwrap();
+            let request: lambda_http::Request = request.into();
+            assert_eq!(
+                request.headers().get(UNREADABLE_HEADERS).unwrap(),
+                "x-bad",
+                "{field}"
+            );
+            assert!(request.headers().get("x-bad").is_none());
+        }
     }
 
     #[test]

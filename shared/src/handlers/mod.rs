@@ -63,7 +63,12 @@ async fn serve(
     handler: impl AsyncFnOnce(Matched) -> Result<Response<Body>, ApiError>,
 ) -> Result<Response<Body>, Error> {
     let allowed = &api.http.origins;
-    let result = if req.method() == Method::OPTIONS {
+    let result = if let Some(names) = req.headers().get(event::UNREADABLE_HEADERS) {
+        Err(ApiError::invalid_request(format!(
+            "header {} carries characters no HTTP header may (control characters)",
+            names.to_str().unwrap_or("?")
+        )))
+    } else if req.method() == Method::OPTIONS {
         preflight(req, allowed)
     } else {
         match Route::matched(req) {

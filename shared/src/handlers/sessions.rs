@@ -108,12 +108,14 @@ async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
     };
     if body.token_in_body
         && !api.http.bearer_for_browsers
-        && req.headers().contains_key(header::ORIGIN)
+        && (req.headers().contains_key(header::ORIGIN)
+            || req.headers().contains_key(header::REFERER))
     {
         // A script that saw a ticket must not turn it into a bearer token that leaves the
-        // browser: browsers get the HttpOnly cookie.
+        // browser: browsers get the HttpOnly cookie. A page's request says where it comes
+        // from by `Origin`, or (some same-origin requests) by `Referer` alone.
         return Err(ApiError::forbidden(
-            "token_in_body is not available to browser requests (an Origin header): use the cookie",
+            "token_in_body is not available to browser requests (an Origin or Referer header): use the cookie",
         ));
     }
     // Server-only keys come from IAM-signed callers alone (the trusted-caller sign-in).
@@ -310,8 +312,16 @@ async fn logout_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiE
                 Utc::now(),
             )
             .await
-            // The session may still be live: keep the cookie so the client can retry.
-            .map_err(ApiError::from)?;
+            // A 503: the session may still be live, so the cookie stays for the retry. A token
+            // of the other transport ended nothing: 401, and no clearing cookie that would
+            // look like a sign-out.
+            .map_err(|e| match e {
+                SessionError::Store(e) => ApiError::from(e),
+                e if credential.transport == Transport::Bearer => {
+                    ApiError::from(e).with_bearer_challenge()
+                }
+                e => ApiError::from(e),
+            })?;
     }
     let mut response = no_content();
     // A bearer sign-out ends the bearer's session and leaves cookies alone: a response never

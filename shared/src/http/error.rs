@@ -430,7 +430,9 @@ impl From<DataError> for ApiError {
     fn from(error: DataError) -> Self {
         match error {
             DataError::TooLarge { .. } => Self::payload_too_large(error.to_string()),
-            DataError::NotAnObject => Self::invalid_request(error.to_string()),
+            DataError::NotAnObject | DataError::ForbiddenKey(_) => {
+                Self::invalid_request(error.to_string())
+            }
         }
     }
 }

@@ -11,13 +11,14 @@
 use lambda_http::http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
-    ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, ORIGIN, REFERER, VARY,
+    ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, COOKIE, ORIGIN, REFERER, VARY,
 };
-use lambda_http::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::http::{Extensions, HeaderMap, HeaderValue, Method};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::ApiError;
+use super::response::no_content;
 
 /// Methods the API serves, for CORS preflight answers.
 pub const ALLOWED_METHODS: &str = "GET, POST, PATCH, DELETE";
@@ -59,22 +60,28 @@ pub struct Origins {
 }
 
 impl Origins {
-    /// The API's own origin for a request: the configured one, else API Gateway's.
-    fn own(&self, extensions: &Extensions) -> Option<String> {
+    /// The API's own origin for a request that came to API Gateway's `domain`: the configured
+    /// one, else that domain over https. Never the client's `Host`.
+    fn own(&self, domain: Option<&str>) -> Option<String> {
         if self.public.is_some() {
             return self.public.clone();
         }
-        let domain = match extensions.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.as_deref(),
-            Some(RequestContext::ApiGatewayV1(ctx)) => ctx.domain_name.as_deref(),
-            _ => None,
-        }?;
-        normalize(&format!("https://{domain}"))
+        normalize(&format!("https://{}", domain?))
     }
 
-    /// Whether `origin` (normalized: scheme, host and port) may act with the cookie.
-    fn allow(&self, origin: &str, extensions: &Extensions) -> bool {
-        self.allowed.iter().any(|a| a == origin) || self.own(extensions).as_deref() == Some(origin)
+    /// Whether `origin` (normalized: scheme, host and port) may act with the cookie on a
+    /// request that came to `domain`.
+    fn allow(&self, origin: &str, domain: Option<&str>) -> bool {
+        self.allowed.iter().any(|a| a == origin) || self.own(domain).as_deref() == Some(origin)
+    }
+}
+
+/// The API Gateway domain name a request came to, from its request context.
+fn domain_of(extensions: &Extensions) -> Option<&str> {
+    match extensions.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.as_deref(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.domain_name.as_deref(),
+        _ => None,
     }
 }
 
@@ -124,16 +131,34 @@ pub(crate) fn check_csrf_in(
     extensions: &Extensions,
     origins: &Origins,
 ) -> Result<(), ApiError> {
+    check_csrf_at(method, headers, domain_of(extensions), origins)
+}
+
+/// [`check_csrf`] for a request that came to API Gateway's `domain` (the authorizer's event
+/// is not a `Request`).
+pub(crate) fn check_csrf_at(
+    method: &Method,
+    headers: &HeaderMap,
+    domain: Option<&str>,
+    origins: &Origins,
+) -> Result<(), ApiError> {
     if !is_unsafe(method) || headers.contains_key(AUTHORIZATION) {
         return Ok(());
     }
     match claimed_origin(headers) {
-        Claimed::Origin(origin) if origins.allow(&origin, extensions) => Ok(()),
+        Claimed::Origin(origin) if origins.allow(&origin, domain) => Ok(()),
+        // A page of another origin (a forged form, or a login CSRF with the attacker's own
+        // ticket): refused, cookies or not.
         Claimed::Origin(_) | Claimed::Opaque => Err(ApiError::csrf_rejected(
-            "this origin may not send cookie-authenticated requests to this API",
+            "requests from this origin may not change anything here: it is neither the API's \
+             own nor one of SESSION_ALLOWED_ORIGINS",
         )),
+        // Browsers say where every unsafe request comes from; a request that says nothing and
+        // carries no cookie is a server or a script (curl), with no ambient credential to abuse.
+        Claimed::Nothing if !headers.contains_key(COOKIE) => Ok(()),
         Claimed::Nothing => Err(ApiError::csrf_rejected(
-            "a cookie-authenticated request must carry an Origin (or Referer) header",
+            "a request that carries cookies must say where it comes from: send an Origin (or \
+             Referer) header",
         )),
     }
 }
@@ -142,11 +167,10 @@ pub(crate) fn check_csrf_in(
 pub(crate) fn preflight(req: &Request, origins: &Origins) -> Result<Response<Body>, ApiError> {
     let requested = req.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD);
     match claimed_origin(req.headers()) {
-        Claimed::Origin(origin) if requested && origins.allow(&origin, req.extensions()) => {
-            let mut response = Response::builder()
-                .status(StatusCode::NO_CONTENT)
-                .body(Body::Empty)
-                .unwrap_or_default();
+        Claimed::Origin(origin)
+            if requested && origins.allow(&origin, domain_of(req.extensions())) =>
+        {
+            let mut response = no_content();
             let headers = response.headers_mut();
             headers.insert(
                 ACCESS_CONTROL_ALLOW_METHODS,
@@ -177,7 +201,7 @@ pub(crate) fn apply_cors(req: &Request, origins: &Origins, response: &mut Respon
     else {
         return;
     };
-    if !origins.allow(&origin, req.extensions()) {
+    if !origins.allow(&origin, domain_of(req.extensions())) {
         return;
     }
     if let Ok(value) = HeaderValue::from_str(&origin) {
@@ -196,6 +220,7 @@ pub(crate) fn apply_cors(req: &Request, origins: &Origins, response: &mut Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::http::StatusCode;
 
     fn request(method: Method, headers: &[(&str, &str)]) -> Request {
         let mut builder = lambda_http::http::Request::builder()
@@ -254,12 +279,13 @@ mod tests {
     }
 
     #[test]
-    fn unsafe_request_without_origin_or_referer_is_rejected() {
-        let req = request(Method::POST, &[]);
-        assert_eq!(
-            check_csrf(&req, &allowed()).unwrap_err().code(),
-            "csrf_rejected"
-        );
+    fn unsafe_request_with_cookies_and_without_origin_or_referer_is_rejected() {
+        let req = request(Method::POST, &[("cookie", "__Host-session=x")]);
+        let err = check_csrf(&req, &allowed()).unwrap_err();
+        assert_eq!(err.code(), "csrf_rejected");
+        // A request without cookies that says nothing of its origin is no browser's: a
+        // server or curl signing in with a ticket in the body.
+        assert!(check_csrf(&request(Method::POST, &[]), &allowed()).is_ok());
         let null = request(Method::POST, &[("origin", "null")]);
         assert_eq!(
             check_csrf(&null, &allowed()).unwrap_err().code(),

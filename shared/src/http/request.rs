@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::ApiError;
 use super::cookies::CookiePolicy;
-use crate::domain::{ClientInfo, SessionToken};
+use crate::domain::{ClientInfo, SessionToken, check_unique_members};
 
 /// Largest total size of the `Cookie` headers we read (browsers cap one cookie at 4 KiB).
 const MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
@@ -35,9 +35,14 @@ pub(crate) fn bearer(req: &Request) -> Result<Option<&str>, ApiError> {
 }
 
 fn bearer_in(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
-    let Some(value) = headers.get(AUTHORIZATION) else {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    // Two header lines (REST API events keep both): which one speaks would be a guess.
+    if values.next().is_some() {
+        return Err(one_authorization());
+    }
     if value.len() > MAX_AUTHORIZATION_BYTES {
         return Err(ApiError::headers_too_large(
             "the Authorization header is too large",
@@ -56,7 +61,16 @@ fn bearer_in(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     if token.is_empty() {
         return Err(ApiError::invalid_request("the Bearer token is empty"));
     }
+    // Two lines joined by a comma (HTTP API events join repeated headers; a bearer token,
+    // RFC 6750's token68, never contains one).
+    if token.contains(',') {
+        return Err(one_authorization());
+    }
     Ok(Some(token))
+}
+
+fn one_authorization() -> ApiError {
+    ApiError::invalid_request("send one Authorization header, with one credential")
 }
 
 /// The session token of a request: `Authorization: Bearer` if present, else the session
@@ -208,6 +222,8 @@ pub(crate) fn json_body<T: DeserializeOwned>(
     if !is_json {
         return Err(ApiError::unsupported_media_type());
     }
+    // A field named twice says two things at once: refused, never resolved by the parser.
+    check_unique_members(bytes).map_err(|e| ApiError::invalid_request(describe_json_error(&e)))?;
     serde_json::from_slice(bytes)
         .map(Some)
         .map_err(|e| ApiError::invalid_request(describe_json_error(&e)))
@@ -238,6 +254,13 @@ fn describe_json_error(error: &serde_json::Error) -> String {
             ]
             .iter()
             .any(|word| expected.contains(word));
+            let expected = match expected {
+                // Rust's names for numbers, in the client's terms.
+                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a non-negative whole number",
+                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+                "f32" | "f64" => "a number",
+                other => other,
+            };
             if expected.is_empty() || internal {
                 format!("the body does not fit this route: {what} {at}")
             } else {
@@ -282,6 +305,28 @@ mod tests {
             }
             assert!(message.contains("line 1, column"), "{body} -> {message}");
         }
+    }
+
+    #[test]
+    fn body_errors_name_no_rust_number_type() {
+        let error = serde_json::from_str::<crate::http::bodies::UpdateRequest>(
+            r#"{"data": {}, "version": "18"}"#,
+        )
+        .unwrap_err();
+        let message = describe_json_error(&error);
+        assert!(!message.contains("u64"), "{message}");
+        assert!(
+            message.contains("expected a non-negative whole number"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_field_named_twice_is_refused_and_named() {
+        let error = check_unique_members(br#"{"data": {}, "data": {"a": 1}}"#).unwrap_err();
+        let message = describe_json_error(&error);
+        assert!(message.contains("duplicate member `data`"), "{message}");
+        assert!(message.contains("line 1, column"), "{message}");
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct HttpSettings {
     /// The authorizer's routes that need a recent proof of identity: `routeKey` (`GET
     /// /orders`) to the largest age of the user's last authentication (`SESSION_FRESH_ROUTES`).
     pub fresh_routes: Vec<(String, chrono::Duration)>,
+    /// The authorizer's routes that accept cookie-authenticated unsafe requests from any
+    /// origin (webhooks, cross-site form posts): `routeKey`s (`SESSION_CROSS_SITE_ROUTES`).
+    /// Every other unsafe route gets the service's own origin rule.
+    pub cross_site_routes: Vec<String>,
     /// Keys of the session data the authorizer passes on in its context.
     pub authorizer_data_keys: Vec<String>,
     /// Largest request body accepted.

@@ -58,6 +58,9 @@ pub enum IdentityError {
     /// Not a JWT.
     #[error("the identity token is not a well-formed JWT")]
     Malformed,
+    /// The header or the payload names one member twice (which one counts would be a guess).
+    #[error("the identity token names a member twice in its header or payload")]
+    DuplicateMember,
     /// An algorithm the issuer does not use.
     #[error("the identity token's algorithm is not accepted for its issuer")]
     UnsupportedAlgorithm,

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::jwks::{Fetcher, Jwks};
 use super::{Identity, IdentityError, JwksSource, JwtConfig};
-use crate::domain::{Authentication, TenantId, TicketUse, UserId};
+use crate::domain::{Authentication, TenantId, TicketUse, UserId, check_unique_members};
 
 #[derive(Deserialize)]
 struct Claims {
@@ -100,6 +100,7 @@ impl IdTokenVerifier {
 
     /// The identity a token proves, or why it proves none.
     pub async fn verify(&self, token: &str) -> Result<Identity, IdentityError> {
+        check_unique_members_of(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|e| match classify(e.kind()) {
             // jsonwebtoken cannot even parse a header naming an algorithm it lacks (`none`,
             // `HS999`): say what is wrong rather than "malformed".
@@ -135,7 +136,8 @@ impl IdTokenVerifier {
                 .claims
                 .iat
                 .ok_or_else(|| IdentityError::MissingClaim("iat".into()))?;
-            let age = chrono::Utc::now().timestamp() - iat;
+            // Saturating: an `iat` of i64::MIN is a refusal, not an overflow.
+            let age = chrono::Utc::now().timestamp().saturating_sub(iat);
             let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
             let max = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
             if age > max.saturating_add(leeway) {
@@ -168,7 +170,7 @@ impl IdTokenVerifier {
             }
             _ => TicketUse::of_token(token, usable_until),
         };
-        let authentication = authentication_of(&data.claims);
+        let authentication = authentication_of(&data.claims, self.leeway)?;
         let allowed_profiles = self
             .profile_claim
             .as_ref()
@@ -221,12 +223,45 @@ impl IdTokenVerifier {
 
 /// When and how the user authenticated, as the token says: `auth_time` (OpenID Connect), else
 /// `iat`; `amr` (strings only); `acr`. `None` when it gives no time.
-fn authentication_of(claims: &Claims) -> Option<Authentication> {
+///
+/// A token cannot say it was issued, or that its user authenticated, later than now (or an
+/// authentication later than the token's own `iat`) beyond the clock `leeway`: such a time would
+/// make every freshness check (`max_auth_age`) pass for years. `auth_time` must be a whole
+/// number of seconds (a float or milliseconds would be silently misread).
+fn authentication_of(
+    claims: &Claims,
+    leeway: StdDuration,
+) -> Result<Option<Authentication>, IdentityError> {
+    let leeway = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+    let latest = chrono::Utc::now().timestamp().saturating_add(leeway);
+    if claims.iat.is_some_and(|iat| iat > latest) {
+        return Err(IdentityError::NotYetValid);
+    }
+    let invalid = || IdentityError::InvalidClaim("auth_time".into());
     let at = match claims.other.get("auth_time") {
-        Some(Value::Number(n)) => n.as_i64(),
-        _ => claims.iat,
-    }?;
-    let mut authentication = Authentication::at(chrono::DateTime::from_timestamp(at, 0)?);
+        None | Some(Value::Null) => claims.iat,
+        Some(Value::Number(n)) => {
+            let at = n.as_i64().ok_or_else(invalid)?;
+            let issued = claims.iat.map_or(latest, |iat| iat.saturating_add(leeway));
+            if at > latest.min(issued) {
+                return Err(invalid());
+            }
+            Some(at)
+        }
+        Some(_) => return Err(invalid()),
+    };
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    let Some(at) = chrono::DateTime::from_timestamp(at, 0) else {
+        let claim = if claims.other.contains_key("auth_time") {
+            "auth_time"
+        } else {
+            "iat"
+        };
+        return Err(IdentityError::InvalidClaim(claim.into()));
+    };
+    let mut authentication = Authentication::at(at);
     if let Some(Value::Array(methods)) = claims.other.get("amr") {
         authentication.methods = methods
             .iter()
@@ -237,7 +272,24 @@ fn authentication_of(claims: &Claims) -> Option<Authentication> {
     if let Some(Value::String(acr)) = claims.other.get("acr") {
         authentication.context_class = Some(acr.clone());
     }
-    Some(authentication)
+    Ok(Some(authentication))
+}
+
+/// Refuses a token whose header or payload names a member twice (`check_unique_members`).
+/// Segments that are not base64url JSON are left to the JWT parser, which refuses them.
+fn check_unique_members_of(token: &str) -> Result<(), IdentityError> {
+    use base64::Engine as _;
+    for segment in token.split('.').take(2) {
+        let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment) else {
+            continue;
+        };
+        if let Err(e) = check_unique_members(&bytes)
+            && e.to_string().contains("duplicate member")
+        {
+            return Err(IdentityError::DuplicateMember);
+        }
+    }
+    Ok(())
 }
 
 /// The lifetime profiles the token's `claim` allows: a JSON array of names or a
@@ -551,6 +603,121 @@ mod tests {
         )
         .unwrap();
         assert!(verify(&plain).is_ok());
+    }
+
+    fn with_extra(edit: impl FnOnce(&mut HashMap<String, Value>)) -> String {
+        let mut c = claims("alice");
+        edit(&mut c.extra);
+        mint_hs256(&c, SECRET).unwrap()
+    }
+
+    #[test]
+    fn an_auth_time_later_than_the_tickets_issue_is_refused() {
+        assert_auth_times_refused([
+            Value::from(now() + 10 * 365 * 86_400),
+            Value::from(now() + 60),
+            // Milliseconds, not seconds: year 58891.
+            Value::from(now() * 1000),
+        ]);
+        // A past auth_time (the user authenticated, then got this ticket) is the proof.
+        let past = now() - 240;
+        let token = with_extra(|extra| {
+            extra.insert("auth_time".into(), past.into());
+        });
+        let proof = verify(&token).unwrap().authentication.unwrap();
+        assert_eq!(proof.at.timestamp(), past);
+    }
+
+    #[test]
+    fn an_auth_time_that_is_not_whole_seconds_is_refused() {
+        assert_auth_times_refused([
+            serde_json::json!(1_700_000_000.5),
+            serde_json::json!("1700000000"),
+            serde_json::json!(true),
+        ]);
+    }
+
+    fn assert_auth_times_refused(auth_times: impl IntoIterator<Item = Value>) {
+        for auth_time in auth_times {
+            let token = with_extra(|extra| {
+                extra.insert("auth_time".into(), auth_time.clone());
+            });
+            assert_eq!(
+                verify(&token).map(|_| ()),
+                Err(IdentityError::InvalidClaim("auth_time".into())),
+                "{auth_time}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ticket_issued_in_the_future_is_not_valid_yet() {
+        let mut c = claims("alice");
+        c.iat = now() + 3600;
+        assert_eq!(
+            verify(&mint_hs256(&c, SECRET).unwrap()).map(|_| ()),
+            Err(IdentityError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn extreme_iat_values_are_refused_without_overflow() {
+        for iat in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let mut c = claims("alice");
+            c.iat = iat;
+            let verdict = verify(&mint_hs256(&c, SECRET).unwrap()).map(|_| ());
+            assert!(verdict.is_err(), "iat {iat}: {verdict:?}");
+            // With a maximum age, the age computation itself.
+            let mut config = config();
+            config.max_age = Some(Duration::from_secs(600));
+            let verdict = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(IdTokenVerifier::new(&config).verify(&mint_hs256(&c, SECRET).unwrap()))
+                .map(|_| ());
+            assert!(verdict.is_err(), "iat {iat} with max age: {verdict:?}");
+        }
+    }
+
+    #[test]
+    fn a_claim_or_header_member_named_twice_is_refused() {
+        let payload = format!(
+            r#"{{"sub":"alice","iss":"https://login.example","aud":"sessions","iat":{n},"exp":{e},"tenant_id":"acme","tenant_id":"evil"}}"#,
+            n = now(),
+            e = now() + 300
+        );
+        let raw = serde_json::value::RawValue::from_string(payload).unwrap();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &raw,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert_eq!(
+            verify(&token).map(|_| ()),
+            Err(IdentityError::DuplicateMember)
+        );
+
+        use base64::Engine as _;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let claims = serde_json::to_string(&claims("alice")).unwrap();
+        let signed = |header: &str| {
+            let message = format!("{}.{}", b64(header), b64(&claims));
+            let signature = jsonwebtoken::crypto::sign(
+                message.as_bytes(),
+                &EncodingKey::from_secret(SECRET),
+                Algorithm::HS256,
+            )
+            .unwrap();
+            format!("{message}.{signature}")
+        };
+        assert_eq!(
+            verify(&signed(r#"{"alg":"HS256","typ":"JWT","typ":"JWT"}"#)).map(|_| ()),
+            Err(IdentityError::DuplicateMember)
+        );
+        // The same ticket, each member once, passes: the duplicate is what refuses it.
+        assert!(verify(&signed(r#"{"alg":"HS256","typ":"JWT"}"#)).is_ok());
     }
 
     #[test]

@@ -51,7 +51,9 @@ impl Revoker {
 impl SessionService {
     /// Deletes the session server-side. Idempotent: `None` when there was nothing to delete.
     /// A retired token within its grace window signs out its successor; after it, it is a
-    /// replay and revokes the lineage.
+    /// replay and revokes the lineage. A token that came the other way than it was issued
+    /// ends nothing and is refused (`WrongTransport`), as on every other route: the client
+    /// must not believe it signed out.
     #[instrument(skip_all, fields(session_id))]
     pub async fn logout(
         &self,
@@ -59,19 +61,16 @@ impl SessionService {
         client: &ClientInfo,
         transport: Transport,
         now: DateTime<Utc>,
-    ) -> Result<Option<SessionId>, StoreError> {
+    ) -> Result<Option<SessionId>, SessionError> {
         let now = at_storage_precision(now);
         let mut retries = Retries::new("logout", MAX_WRITE_ATTEMPTS);
         loop {
             let head = match self.resolve(token, now).await {
                 Ok(head) => head,
-                Err(SessionError::Store(e)) => return Err(e),
+                Err(SessionError::Store(e)) => return Err(e.into()),
                 Err(_) => return Ok(None),
             };
-            // A token that came the other way than it was issued ends nothing.
-            if bound_to(&head.session, transport).is_err() {
-                return Ok(None);
-            }
+            bound_to(&head.session, transport)?;
             let session = &head.session;
             tracing::Span::current().record("session_id", tracing::field::display(session.id));
             let event =
