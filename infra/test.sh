@@ -64,8 +64,9 @@ demo_port="$(free_port)"
 # The one-host front of the guards test (the API and an Express app behind one origin).
 front_port="$(free_port)"
 express_port="$(free_port)"
-# The Rust e2e test's frontend origin, the demo page's (the browser test), the one-host front's.
-export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_port,http://localhost:$front_port"
+# The Rust e2e test's frontend origin, the demo page's (the browser test), the one-host front's,
+# and the API itself as `localhost`: the origin the README's curl examples send.
+export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_port,http://localhost:$front_port,http://localhost:$api_port"
 export SESSION_PUBLIC_ORIGIN="http://127.0.0.1:$api_port"
 export SESSION_PROFILES="$DEV_SESSION_PROFILES"
 cargo run --quiet -p dev-tools --bin create-table
@@ -112,8 +113,21 @@ log "the client's server guards (Express middleware, Web Request handler, the RE
 ORIGIN="http://localhost:$demo_port" API_URL="http://localhost:$api_port" FRONT_PORT="$front_port" \
   EXPRESS_PORT="$express_port" node tests/node/guards.mjs
 
+log "README: every curl example, in order, against the stack"
+python3 tests/readme_curl.py "http://localhost:$api_port"
+
 log "schemathesis: generated requests against docs/openapi.yaml"
 API_URL="http://localhost:$api_port" SCHEMATHESIS_EXAMPLES=20 bash infra/schemathesis.sh
+
+log "the event pipeline: every batch delivered, every webhook verified"
+# The stream pump's failure destination and the receiver's log: a record given up on, or a
+# webhook the receiver could not verify, fails the run (the end-to-end test only counts events).
+if [ -s "$STATE_DIR/events-failed.jsonl" ]; then
+  log "records given up on by the stream pump:"; cat "$STATE_DIR/events-failed.jsonl" >&2; exit 1
+fi
+if [ ! -s "$E2E_WEBHOOK_LOG" ] || grep -q '"verified": false' "$E2E_WEBHOOK_LOG"; then
+  log "no webhook received, or one the receiver could not verify:"; grep -m5 '"verified": false' "$E2E_WEBHOOK_LOG" >&2 || true; exit 1
+fi
 
 log "the OpenAPI contract: every documented status was produced by some test"
 cargo run --quiet -p session-tests --bin documented-statuses -- "$SESSION_STATUS_LOG"

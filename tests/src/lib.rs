@@ -1151,7 +1151,7 @@ pub async fn deliver_to_session_events(
                 answer
                     .batch_item_failures
                     .into_iter()
-                    .filter_map(|f| f.item_identifier)
+                    .map(|f| f.item_identifier)
                     .collect(),
             ),
             Err(error) => Invoked::FunctionError(error.to_string()),

@@ -439,3 +439,63 @@ async fn a_profile_costs_nothing_more_at_sign_in_or_in_steady_state() {
     assert_eq!(refused.status, 400);
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_reauthentication_is_one_read_the_proofs_single_use_and_one_rotation() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = signed_in(&app, &counter).await;
+
+    let reply = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions/current/reauth")
+            .session_cookie(&token)
+            .json_body(&serde_json::json!({"id_token": ticket("alice", None)})),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "PutItem", "TransactWriteItems"],
+        "the session read, the proof's single use (one conditional put), the rotation"
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn an_administrators_data_patch_is_one_index_query_one_read_and_one_update() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = signed_in(&app, &counter).await;
+    let me = invoke(&app, Function::Validate, current(&token)).await;
+    counter.take();
+
+    let reply = invoke(
+        &app,
+        Function::Admin,
+        Event::new(
+            Payload::V2,
+            "PATCH",
+            &format!(
+                "/admin/users/alice/sessions/{}",
+                me.body["session_id"].as_str().unwrap()
+            ),
+        )
+        .query("issuer", session_tests::ISSUER)
+        .without_header("origin")
+        .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
+        .iam_caller("arn:aws:iam::123456789012:role/backend")
+        .json_body(&serde_json::json!({"data": {"plan": "pro"}})),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        counter.take(),
+        ["Query", "GetItem", "UpdateItem"],
+        "the session found by id in the user's index, its head read, one conditional update"
+    );
+    table.drop_table().await;
+}

@@ -333,6 +333,23 @@ async fn the_sign_in_body_names_the_profile_and_the_cookie_follows_it() {
         kiosk.only_cookie()
     );
     assert!(!kiosk.only_cookie().contains("Expires="));
+    // Its refreshed cookie too: a rotation keeps the profile's kind of cookie.
+    let refreshed = invoke(
+        &app,
+        Function::Refresh,
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh")
+            .session_cookie(&kiosk.cookie_token()),
+    )
+    .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.body);
+    assert_ne!(refreshed.cookie_token(), kiosk.cookie_token());
+    assert_eq!(
+        max_age_of(refreshed.only_cookie()),
+        None,
+        "{}",
+        refreshed.only_cookie()
+    );
+    assert!(!refreshed.only_cookie().contains("Expires="));
     table.drop_table().await;
 }
 
@@ -493,6 +510,7 @@ async fn re_authentication_keeps_the_profile_and_its_deadlines() {
     let app = app(&table, &[("SESSION_PROFILES", PROFILES)]);
     let created = signs_in(&app, &ticket("alice", None), json!({"profile": "remember"})).await;
 
+    let before = Utc::now();
     let again = invoke(
         &app,
         Function::Create,
@@ -501,6 +519,7 @@ async fn re_authentication_keeps_the_profile_and_its_deadlines() {
             .json_body(&json!({ "id_token": ticket("alice", None) })),
     )
     .await;
+    let after = Utc::now();
 
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["profile"], "remember");
@@ -508,10 +527,20 @@ async fn re_authentication_keeps_the_profile_and_its_deadlines() {
         again.body["absolute_expires_at"],
         created.body["absolute_expires_at"]
     );
-    let days = max_age_of(again.only_cookie()).unwrap() / 86_400;
+    // Exactly to the absolute deadline, as of the moment the server answered: between the
+    // test's clock before and after the call (whole seconds, either rounding).
+    let deadline =
+        DateTime::parse_from_rfc3339(created.body["absolute_expires_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+    let max_age = max_age_of(again.only_cookie()).unwrap();
+    let (low, high) = (
+        (deadline - after).num_seconds() - 1,
+        (deadline - before).num_seconds() + 1,
+    );
     assert!(
-        (89..=90).contains(&days),
-        "the rotated cookie still runs to the 90-day deadline: {days} days"
+        (low..=high).contains(&max_age),
+        "the rotated cookie runs to the 90-day deadline: Max-Age {max_age}, expected {low}..={high}"
     );
     table.drop_table().await;
 }

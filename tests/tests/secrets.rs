@@ -100,6 +100,62 @@ async fn the_secret_and_its_arn_together_are_refused() {
     ));
 }
 
+#[tokio::test]
+async fn session_events_signs_webhooks_with_the_secret_read_by_its_arn() {
+    use session_shared::config::events_resolving_secrets;
+    use session_shared::events::WebhookSecret;
+    let raw = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let created = client()
+        .create_secret()
+        .name(format!("webhook-secret-{}", uuid_like()))
+        .secret_string(raw)
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn.unwrap();
+    let vars: HashMap<&str, String> = HashMap::from([
+        (
+            "SESSION_WEBHOOK_URL",
+            "https://hooks.example.com/sessions".to_owned(),
+        ),
+        ("SESSION_WEBHOOK_SECRET_ARN", arn),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "local".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
+    ]);
+
+    let settings = events_resolving_secrets(|name| vars.get(name).cloned())
+        .await
+        .unwrap();
+
+    // The secret read is the one stored: its signatures are those of the stored value.
+    let webhook = settings.webhook.expect("webhooks configured");
+    let expected = WebhookSecret::parse(raw).unwrap();
+    assert_eq!(
+        webhook.secret.sign("msg_1", 1_700_000_000, "{}"),
+        expected.sign("msg_1", 1_700_000_000, "{}")
+    );
+    assert_ne!(
+        webhook.secret.sign("msg_1", 1_700_000_000, "{}"),
+        WebhookSecret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            .unwrap()
+            .sign("msg_1", 1_700_000_000, "{}")
+    );
+    // A missing secret fails start-up, naming the variable.
+    let mut missing = vars.clone();
+    missing.insert(
+        "SESSION_WEBHOOK_SECRET_ARN",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-AbCdEf".to_owned(),
+    );
+    let error = events_resolving_secrets(|name| missing.get(name).cloned())
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .expect("start-up fails");
+    assert!(error.contains("SESSION_WEBHOOK_SECRET_ARN"), "{error}");
+}
+
 fn uuid_like() -> String {
     format!(
         "{:x}",

@@ -562,6 +562,50 @@ async fn a_login_ticket_signs_in_once() {
 }
 
 #[tokio::test]
+async fn a_ticket_with_a_jti_signs_in_once_even_re_signed_with_another_iat() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let now = chrono::Utc::now().timestamp();
+    let with_jti = |iat: i64| {
+        session_tests::ticket_with("alice", None, |c| {
+            c.iat = iat;
+            c.extra.insert("jti".into(), json!("login-7f3a"));
+        })
+    };
+    let first = with_jti(now);
+    let re_signed = with_jti(now - 10);
+    assert_ne!(first, re_signed, "two different tokens, one jti");
+    let sign_in = |ticket: &str| {
+        Event::new(Payload::V2, "POST", "/sessions").json_body(&json!({"id_token": ticket}))
+    };
+
+    let signed_in = invoke(&app, Function::Create, sign_in(&first)).await;
+    let replayed = invoke(&app, Function::Create, sign_in(&first)).await;
+    let other_iat = invoke(&app, Function::Create, sign_in(&re_signed)).await;
+
+    assert_eq!(signed_in.status, 201, "{}", signed_in.body);
+    for reply in [&replayed, &other_iat] {
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (401, "ticket_reused"),
+            "{}",
+            reply.body
+        );
+        assert!(reply.set_cookies.is_empty());
+    }
+    assert_eq!(table.items_of_kind("session").await.len(), 1, "one session");
+    // Another jti is another ticket.
+    let other = session_tests::ticket_with("alice", None, |c| {
+        c.extra.insert("jti".into(), json!("login-7f3b"));
+    });
+    assert_eq!(
+        invoke(&app, Function::Create, sign_in(&other)).await.status,
+        201
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn tickets_may_be_reused_when_single_use_is_off() {
     let table = TestTable::new().await;
     let app = app(&table, &[("SESSION_SINGLE_USE_TICKETS", "false")]);
@@ -883,7 +927,31 @@ async fn the_session_holder_can_neither_set_nor_remove_protected_data() {
             (sign_in.status, sign_in.error_code()),
             (403, "protected_data")
         );
+        assert!(sign_in.set_cookies.is_empty(), "{:?}", sign_in.set_cookies);
     }
+    // Refused before anything was written, the ticket's use included.
+    assert!(table.token_items().await.is_empty(), "no session item");
+    let alice = ticket("alice", None);
+    let refused = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .bearer(&alice)
+            .json_body(&json!({"data": {"roles": ["admin"]}})),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    let same_ticket = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&alice),
+    )
+    .await;
+    assert_eq!(
+        same_ticket.status, 201,
+        "the ticket is still usable: {}",
+        same_ticket.body
+    );
     let token = signed_in(&app).await;
     let patch = |data: serde_json::Value| {
         Event::new(Payload::V2, "PATCH", "/sessions/current")
@@ -1253,24 +1321,48 @@ async fn the_session_knows_when_and_how_the_user_authenticated_and_can_ask_for_a
 async fn without_auth_time_the_tickets_iat_is_the_proof_and_rotations_keep_it() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
-    let token = signed_in(&app).await;
-    let refreshed = refresh_with_cookie(&app, &token).await;
+    // Issued four minutes ago: not the sign-in time, which a wrong default would give.
+    let iat = chrono::Utc::now().timestamp() - 240;
+    let ticket = session_tests::ticket_with("alice", None, |c| c.iat = iat);
+    let created = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let refreshed = refresh_with_cookie(&app, &created.cookie_token()).await;
+    let token = refreshed.cookie_token();
     let me = invoke(
         &app,
         Function::Validate,
-        Event::new(Payload::V2, "GET", "/sessions/current")
-            .session_cookie(&refreshed.cookie_token()),
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token),
     )
     .await;
 
     let at = chrono::DateTime::parse_from_rfc3339(me.body["authenticated_at"].as_str().unwrap())
         .unwrap();
-    assert!((chrono::Utc::now().timestamp() - at.timestamp()).abs() < 60);
+    assert_eq!(at.timestamp(), iat, "the ticket's iat is the proof");
     assert_eq!(me.body["amr"], json!([]));
     assert_eq!(me.body["acr"], serde_json::Value::Null);
     assert_eq!(
         me.body["authenticated_at"],
         refreshed.body["authenticated_at"]
+    );
+    // Four minutes old: too old for a one-minute freshness requirement, fine for five.
+    let fresh = |age: &str| {
+        Event::new(Payload::V2, "GET", "/sessions/current")
+            .session_cookie(&token)
+            .query("max_auth_age", age)
+    };
+    let stale = invoke(&app, Function::Validate, fresh("60")).await;
+    assert_eq!(
+        (stale.status, stale.error_code()),
+        (401, "reauthentication_required")
+    );
+    assert_eq!(
+        invoke(&app, Function::Validate, fresh("300")).await.status,
+        200
     );
     table.drop_table().await;
 }
@@ -1346,6 +1438,30 @@ async fn reauthentication_records_a_fresh_proof_rotates_and_keeps_the_session() 
         replayed.set_cookies.is_empty(),
         "a replayed proof keeps the cookie"
     );
+    // The old token was retired, not left live beside the new one: within the grace window
+    // it leads to the new token; the table holds one live head and one retired token.
+    let with_old = invoke(
+        &app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token),
+    )
+    .await;
+    assert_eq!(with_old.status, 200, "{}", with_old.body);
+    assert_eq!(
+        with_old.cookie_token(),
+        new_token,
+        "the old token hands over the new one"
+    );
+    assert_eq!(
+        table.items_of_kind("session").await.len(),
+        1,
+        "one live head"
+    );
+    let old_item = table
+        .item_of(&session_shared::domain::SessionToken::parse(&token).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(old_item["kind"].as_s().unwrap(), "retired");
     table.drop_table().await;
 }
 
@@ -1354,7 +1470,7 @@ async fn reauthentication_as_another_user_is_refused_and_changes_nothing() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let token = signed_in(&app).await;
-    let before = table.token_items().await.len();
+    let before = table.items().await;
 
     let mallory = invoke(
         &app,
@@ -1383,7 +1499,27 @@ async fn reauthentication_as_another_user_is_refused_and_changes_nothing() {
         assert!(refused.set_cookies.is_empty());
     }
     assert_eq!(still.status, 200, "the session and its token are unchanged");
-    assert_eq!(table.token_items().await.len(), before, "nothing written");
+    // Item by item, attribute by attribute: an in-place overwrite would show here (the
+    // validate above writes nothing in steady state).
+    let sorted =
+        |items: Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>| {
+            let mut items: Vec<String> = items
+                .into_iter()
+                .map(|i| {
+                    format!(
+                        "{:?}",
+                        i.into_iter().collect::<std::collections::BTreeMap<_, _>>()
+                    )
+                })
+                .collect();
+            items.sort();
+            items
+        };
+    assert_eq!(
+        sorted(table.items().await),
+        sorted(before),
+        "nothing written"
+    );
     table.drop_table().await;
 }
 

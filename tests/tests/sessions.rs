@@ -160,9 +160,14 @@ async fn validate_past_half_the_idle_window_extends_it_once() {
 #[tokio::test]
 async fn an_expired_item_that_ttl_has_not_removed_is_rejected_without_a_write() {
     let table = TestTable::without_ttl().await;
-    let sessions = service(&table);
     let t0 = Utc::now();
-    let token = started(&sessions, t0).await;
+    let token = started(&service(&table), t0).await;
+    // Every DynamoDB operation of the refusals below, counted.
+    let counter = session_tests::OpCounter::default();
+    let sessions = SessionService::new(
+        table.counted_store(&counter),
+        config(&table.name, &[]).policy,
+    );
 
     let idle = sessions
         .validate(
@@ -187,8 +192,10 @@ async fn an_expired_item_that_ttl_has_not_removed_is_rejected_without_a_write() 
     assert!(matches!(idle, Err(SessionError::Expired)));
     assert!(matches!(again, Err(SessionError::Expired)));
     assert!(matches!(absolute, Err(SessionError::Expired)));
+    // Refusing it writes nothing, not even a `last_seen_at` or `version` bump: one read per
+    // refusal. `session.expired` comes from the stream when TTL deletes it.
+    assert_eq!(counter.take(), ["GetItem", "GetItem", "GetItem"]);
     assert!(stored(&table, &token).await.is_some(), "still stored");
-    // Refusing it writes nothing: `session.expired` comes from the stream when TTL deletes it.
     assert_eq!(table.event_names("alice").await, ["created"]);
     table.drop_table().await;
 }

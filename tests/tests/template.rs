@@ -338,7 +338,7 @@ fn route_of(method: &str, path: &str) -> Result<Route, String> {
 
 fn binary_of(route: Route) -> &'static str {
     match route {
-        Route::Create | Route::Reauth => "session-create",
+        Route::Create | Route::CreateTrusted | Route::Reauth => "session-create",
         Route::Validate => "session-validate",
         Route::Refresh => "session-refresh",
         Route::Logout => "session-logout",

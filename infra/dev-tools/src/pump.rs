@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 /// What one invocation answered.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Invoked {
-    /// The function ran; these sequence numbers failed (`batchItemFailures`).
-    Handled(Vec<String>),
+    /// The function ran; these records failed (each `batchItemFailures` entry's
+    /// `itemIdentifier`, `None` when null or absent).
+    Handled(Vec<Option<String>>),
     /// The function itself failed (an error, a crash, a timeout).
     FunctionError(String),
 }
@@ -55,12 +56,17 @@ where
             continue;
         }
         out.invocations += 1;
-        match invoke(json!({ "Records": batch })).await {
-            Invoked::Handled(failures) => {
-                let first_failed = failures
-                    .iter()
-                    .filter_map(|seq| batch.iter().position(|r| sequence_of(r) == Some(seq)))
-                    .min();
+        let answer = match invoke(json!({ "Records": batch })).await {
+            Invoked::Handled(failures) => match positions(&batch, &failures) {
+                Some(positions) => Ok(positions.into_iter().min()),
+                // As Lambda does: an identifier that is null, empty or not in the batch makes
+                // the whole batch a failure, never a success.
+                None => Err("batchItemFailures names a record that is not in the batch".to_owned()),
+            },
+            Invoked::FunctionError(reason) => Err(reason),
+        };
+        match answer {
+            Ok(first_failed) => {
                 let Some(at) = first_failed else {
                     out.handled += batch.len();
                     continue;
@@ -76,7 +82,7 @@ where
                     pending.push((rest[1..].to_vec(), 0));
                 }
             }
-            Invoked::FunctionError(reason) => {
+            Err(reason) => {
                 if batch.len() > 1 {
                     let (first, second) = batch.split_at(batch.len() / 2);
                     // Bisected halves keep the retries spent; the first half goes first.
@@ -92,6 +98,19 @@ where
         }
     }
     out
+}
+
+/// Where each reported failure is in `batch`; `None` when one is null, empty or not in it.
+fn positions(batch: &[Value], failures: &[Option<String>]) -> Option<Vec<usize>> {
+    failures
+        .iter()
+        .map(|id| {
+            let id = id.as_deref().filter(|id| !id.is_empty())?;
+            batch
+                .iter()
+                .position(|r| sequence_of(r).map(String::as_str) == Some(id))
+        })
+        .collect()
 }
 
 /// The sequence number of a `DynamoDBEvent` record.
@@ -149,7 +168,13 @@ mod tests {
         let out = deliver((1..=4).map(record).collect(), RETRIES, |batch| {
             calls.lock().unwrap().push(seqs(&batch));
             let fails = seqs(&batch).contains(&"2".to_owned());
-            async move { Invoked::Handled(if fails { vec!["2".into()] } else { vec![] }) }
+            async move {
+                Invoked::Handled(if fails {
+                    vec![Some("2".into())]
+                } else {
+                    vec![]
+                })
+            }
         })
         .await;
 
@@ -189,5 +214,24 @@ mod tests {
         assert_eq!(out.handled, 3, "1, 2 and 4 were delivered");
         assert_eq!(out.failed.len(), 1);
         assert_eq!(out.failed[0]["eventID"], "e3");
+    }
+
+    #[tokio::test]
+    async fn a_failure_naming_no_record_of_the_batch_fails_the_whole_batch() {
+        for bad in [None, Some(String::new()), Some("99".to_owned())] {
+            let calls = Mutex::new(Vec::new());
+            let out = deliver((1..=2).map(record).collect(), RETRIES, |batch| {
+                calls.lock().unwrap().push(seqs(&batch));
+                let bad = bad.clone();
+                async move { Invoked::Handled(vec![bad]) }
+            })
+            .await;
+
+            let calls = calls.into_inner().unwrap();
+            assert_eq!(calls[0], ["1", "2"], "{bad:?}");
+            assert_eq!(calls[1], ["1"], "{bad:?}: the whole batch failed, bisected");
+            assert_eq!(out.handled, 0, "{bad:?}: nothing taken as delivered");
+            assert_eq!(out.failed.len(), 2, "{bad:?}");
+        }
     }
 }

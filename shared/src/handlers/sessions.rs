@@ -22,9 +22,16 @@ pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Er
     serve(
         &sign_in.api,
         &req,
-        &[Route::Create, Route::Reauth],
+        &[Route::Create, Route::CreateTrusted, Route::Reauth],
         async |matched: Matched| match matched.route {
             Route::Reauth => reauth_session(sign_in, &req).await,
+            Route::CreateTrusted if iam_caller(&req).is_none() => {
+                // API Gateway lets only IAM-signed requests reach this route; without the
+                // signature in the request context, nothing here is trusted.
+                Err(ApiError::forbidden(
+                    "this request may not sign anyone in here",
+                ))
+            }
             _ => create_session(sign_in, &req).await,
         },
     )

@@ -10,8 +10,10 @@ use super::ApiError;
 /// The routes of the HTTP contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// `POST /sessions` (and `POST /internal/sessions` for IAM-signed trusted callers)
+    /// `POST /sessions`
     Create,
+    /// `POST /internal/sessions`: IAM-signed trusted callers name the user
+    CreateTrusted,
     /// `GET /sessions/current`
     Validate,
     /// `POST /sessions/current/refresh`
@@ -66,7 +68,7 @@ const TABLE: &[RouteEntry] = &[
     (
         "/internal/sessions",
         "POST",
-        &[(Method::POST, Route::Create)],
+        &[(Method::POST, Route::CreateTrusted)],
     ),
     (
         "/sessions/current",

@@ -103,7 +103,7 @@ async fn invoke(http: &reqwest::Client, url: &str, event: Value) -> Invoked {
         .as_array()
         .map(|list| {
             list.iter()
-                .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+                .map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default();
