@@ -57,6 +57,15 @@ async function rotationsOf(user) {
 }
 
 try {
+  /** Counts each page's requests to the session API from now on. */
+  const countRequests = (pages) =>
+    pages.map((page) => {
+      const count = { n: 0 };
+      page.on("request", (request) => {
+        if (request.url().startsWith(apiUrl)) count.n += 1;
+      });
+      return count;
+    });
   const context = await browser.newContext();
   const cookie = async () => (await context.cookies(apiUrl)).find((c) => c.name.endsWith("session"))?.value;
   let first;
@@ -70,6 +79,8 @@ try {
     react = await context.newPage();
     await react.goto(`${demo}/react.html?api=${encodeURIComponent(apiUrl)}`);
     await react.locator('#react-status[data-state="signed-out"]').waitFor({ timeout: 10_000 });
+    // From here on the other tabs must learn of the sign-in by the broadcast, not by asking.
+    const asked = countRequests([watching, react]);
     const signedIn = await first.evaluate(async () => {
       const session = await window.sessions.signIn(await window.devLogin("sdk-user"), { data: { cart: 0 } });
       return session.user_id;
@@ -79,6 +90,7 @@ try {
     await watching.locator('#status[data-state="signed-in"]').waitFor({ timeout: 1_000 });
     await react.locator('#react-status[data-state="signed-in"]').waitFor({ timeout: 1_000 });
     assert.match(await react.textContent("#react-status"), /signed in as sdk-user/);
+    assert.deepEqual(asked.map((c) => c.n), [0, 0], "the other tabs learned it without a request");
     await first.reload();
     await first.locator('#status[data-state="signed-in"]').waitFor({ timeout: 10_000 });
   });
@@ -105,6 +117,8 @@ try {
   await step("a conflicting data update is resolved by retryOnConflict", async () => {
     const [a, b] = tabs;
     const stale = (await sessionOf(b)).version;
+    const [, , c] = tabs;
+    const askedByC = countRequests([c]);
     await a.evaluate(() => window.sessions.updateData({ cart: 1 }));
 
     const refused = await b.evaluate(
@@ -119,8 +133,8 @@ try {
     assert.equal(refused, 412);
     assert.deepEqual(merged.data, { cart: 1, coupon: "x" });
     // The other tabs learned the data without asking.
-    const [, , c] = tabs;
     await c.waitForFunction(() => window.sessions.state.session?.data?.coupon === "x", null, { timeout: 1_000 });
+    assert.deepEqual(askedByC.map((count) => count.n), [0], "without a request of its own");
   });
 
   await step("DynamoDB frozen mid-session: 503s, never signed out, working again when it is back", async () => {
@@ -154,14 +168,7 @@ try {
 
   await step("sign out in one tab: the others show signed out within a second", async () => {
     const [signingOut, ...others] = tabs;
-    const requestsBefore = [];
-    for (const page of others) {
-      const count = { n: 0 };
-      page.on("request", (request) => {
-        if (request.url().startsWith(apiUrl)) count.n += 1;
-      });
-      requestsBefore.push(count);
-    }
+    const requestsBefore = countRequests(others);
 
     await signingOut.evaluate(() => window.sessions.signOut());
 

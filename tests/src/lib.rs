@@ -712,9 +712,11 @@ impl Event {
         match self.payload {
             Payload::V2 => {
                 let name = name.to_ascii_lowercase();
+                // Repeated headers arrive joined by commas, as API Gateway joins them; `Host`
+                // is one value (the fixture's is replaced, not joined).
                 let merged = match self.json["headers"][&name].as_str() {
-                    Some(prev) => format!("{prev},{value}"),
-                    None => value.to_owned(),
+                    Some(prev) if name != "host" => format!("{prev},{value}"),
+                    _ => value.to_owned(),
                 };
                 self.json["headers"][&name] = json!(merged);
             }

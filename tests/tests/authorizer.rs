@@ -313,8 +313,13 @@ async fn a_session_cookie_with_an_authorization_header_is_denied() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let (token, _) = signed_in(&app, json!({})).await;
+    // A genuine bearer-mode session beside the cookie: each credential valid on its own, so
+    // only the ambiguity can deny (transport binding cannot).
+    let bearer = session_tests::bearer_signed_in(&app, "bob").await;
 
-    let both = AuthorizerEvent::new().session_cookie(&token).bearer(&token);
+    let both = AuthorizerEvent::new()
+        .session_cookie(&token)
+        .bearer(&bearer);
     let answer = authorize(&app, both).await;
 
     assert_eq!(answer["isAuthorized"], false, "{answer}");
@@ -323,6 +328,12 @@ async fn a_session_cookie_with_an_authorization_header_is_denied() {
         cookie_only["isAuthorized"], true,
         "the same cookie alone passes"
     );
+    let bearer_only = authorize(&app, AuthorizerEvent::new().bearer(&bearer)).await;
+    assert_eq!(
+        bearer_only["isAuthorized"], true,
+        "the same bearer token alone passes"
+    );
+    assert_eq!(bearer_only["context"]["user_id"], "bob");
     table.drop_table().await;
 }
 

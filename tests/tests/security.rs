@@ -408,7 +408,8 @@ async fn a_host_header_chosen_by_the_client_never_makes_its_origin_the_apis_own(
             &app,
             payload,
             &token,
-            &[("Origin", "http://evil.example"), ("Host", "evil.example")],
+            // https: a Host-derived own origin would be exactly this one.
+            &[("Origin", "https://evil.example"), ("Host", "evil.example")],
         )
         .await;
         assert_eq!(answer, (403, "csrf_rejected".to_owned()), "{payload:?}");

@@ -319,10 +319,11 @@ mod tests {
 
     #[test]
     fn the_host_header_never_makes_an_origin_the_apis_own() {
-        // Origin and Host agree, as an attacker's own request can make them.
+        // Origin and Host agree, as an attacker's own request can make them, over https: a
+        // Host-derived own origin would be exactly this origin.
         let req = request(
             Method::POST,
-            &[("origin", "http://evil.example"), ("host", "evil.example")],
+            &[("origin", "https://evil.example"), ("host", "evil.example")],
         );
         assert_eq!(
             check_csrf(&req, &Origins::default()).unwrap_err().code(),
