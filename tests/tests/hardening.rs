@@ -381,3 +381,30 @@ async fn a_header_with_control_characters_is_a_400_not_a_failed_invocation() {
     }
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn two_cookie_lines_with_two_session_cookies_are_refused_like_two_in_one_line() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let alice = sign_in(&app, json!({"id_token": ticket("alice", None)})).await;
+    let bob = sign_in(&app, json!({"id_token": ticket("bob", None)})).await;
+    let (alice, bob) = (alice.cookie_token(), bob.cookie_token());
+
+    // A REST API event keeps both header lines (`multiValueHeaders`); before, one of them
+    // replaced the other and the request was served as that session.
+    let two_lines = Event::new(Payload::V1, "GET", "/sessions/current")
+        .header("Cookie", &format!("__Host-session={alice}"))
+        .header("Cookie", &format!("__Host-session={bob}"));
+    let reply = invoke(&app, Function::Validate, two_lines).await;
+    assert_bad_request(&reply, "cookie", "two Cookie lines");
+
+    // HTTP/2 may split one Cookie header into several lines: other cookies beside the
+    // session's are read as one header.
+    let split = Event::new(Payload::V1, "GET", "/sessions/current")
+        .header("Cookie", "theme=dark")
+        .header("Cookie", &format!("__Host-session={alice}"));
+    let reply = invoke(&app, Function::Validate, split).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["user_id"], "alice");
+    table.drop_table().await;
+}
