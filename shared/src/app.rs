@@ -14,7 +14,6 @@ use crate::store::{self, SessionStore};
 impl Api {
     /// The API over `store`, configured by `config`.
     pub fn new(config: Config, store: SessionStore) -> Self {
-        let store = store.with_audit_retention(config.audit_retention);
         Self {
             sessions: SessionService::new(store, config.policy),
             http: config.http,

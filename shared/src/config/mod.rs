@@ -43,8 +43,6 @@ pub struct Config {
     pub table_name: String,
     /// DynamoDB call budgets.
     pub store_timeouts: StoreTimeouts,
-    /// How long audit events are kept (`None`: only logged).
-    pub audit_retention: Option<Duration>,
     /// The session lifecycle.
     pub policy: Policy,
     /// Cookies, origins, limits.
@@ -211,7 +209,6 @@ impl Config {
         Ok(Self {
             table_name: env.string("SESSION_TABLE_NAME")?,
             store_timeouts,
-            audit_retention: env.optional_duration("SESSION_AUDIT_RETENTION")?,
             policy,
             http,
         })

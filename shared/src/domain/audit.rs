@@ -1,5 +1,7 @@
-//! Lifecycle events of sessions: stored per user with their own retention, and logged.
-//! They name the public session id, never a token or a token hash.
+//! The session functions' structured log of what they changed (`"session event"` lines). The
+//! lifecycle events sent outside and the audit trail are derived from the table's stream
+//! (`lifecycle`, `session-events`), not from these. They name the public session id, never a
+//! token or a token hash.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -73,7 +75,7 @@ impl EventKind {
 /// One lifecycle event of a session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
-    /// Unique id (the session id for `expired`, so it is recorded once).
+    /// Unique id.
     pub id: Uuid,
     /// What happened.
     pub kind: EventKind,

@@ -47,7 +47,8 @@ pub struct AuditSettings {
 /// The destinations, built once per cold start.
 pub struct Publisher {
     derivation: Derivation,
-    audit: Option<SessionStore>,
+    /// The audit trail's table, and how long its events are kept.
+    audit: Option<(SessionStore, chrono::Duration)>,
     webhook: Option<Webhook>,
     bus: Option<EventBus>,
 }
@@ -66,7 +67,7 @@ impl Publisher {
     pub fn new(settings: EventSettings, lookup: &impl Fn(&str) -> Option<String>) -> Self {
         let audit = settings.audit.map(|audit| {
             let client = crate::store::client_from_env(&audit.timeouts);
-            SessionStore::new(client, audit.table).with_audit_retention(Some(audit.retention))
+            (SessionStore::new(client, audit.table), audit.retention)
         });
         Self {
             derivation: settings.derivation,
@@ -86,13 +87,16 @@ impl Publisher {
     /// by event, each for the records whose events all reached the ones before. Stops at the
     /// first record that failed.
     pub async fn publish(&self, batch: &[(usize, Vec<LifecycleEvent>)]) -> Result<(), Stopped> {
-        if let Some(store) = &self.audit {
+        if let Some((store, retention)) = &self.audit {
             for (record, events) in batch {
                 for event in events {
-                    store.record(event).await.map_err(|error| Stopped {
-                        record: *record,
-                        reason: error.to_string(),
-                    })?;
+                    store
+                        .record(event, *retention)
+                        .await
+                        .map_err(|error| Stopped {
+                            record: *record,
+                            reason: error.to_string(),
+                        })?;
                 }
             }
         }

@@ -87,7 +87,7 @@ async fn admin_revoke(
             "the admin routes require an IAM-signed request",
         ));
     };
-    let raw = matched.param.unwrap_or_default();
+    let raw = matched.params.last().cloned().unwrap_or_default();
     let by = Revoker::Admin { caller };
     let client = client_info(req);
     let now = Utc::now();

@@ -30,7 +30,9 @@ pub async fn manage(api: &Api, req: Request) -> Result<Response<Body>, Error> {
         match matched.route {
             Route::List => list_sessions(api, &req).await,
             Route::RevokeAll => revoke_all_sessions(api, &req).await,
-            Route::RevokeOne => revoke_session(api, &req, matched.param.as_deref()).await,
+            Route::RevokeOne => {
+                revoke_session(api, &req, matched.params.last().map(String::as_str)).await
+            }
             _ => update_data(api, &req).await,
         }
     })

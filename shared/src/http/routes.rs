@@ -39,13 +39,11 @@ pub enum Route {
     AdminUpdateData,
 }
 
-/// A route and the value of its `{...}` path segment, if it has one.
+/// A route and the values of its `{...}` path segments, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matched {
     /// The route.
     pub route: Route,
-    /// Its (last) path parameter (a session, user or tenant id), if it has one.
-    pub param: Option<String>,
     /// Every path parameter, in order.
     pub params: Vec<String>,
 }
@@ -173,7 +171,6 @@ impl Route {
             .find(|(m, _)| m == req.method())
             .map(|(_, route)| Matched {
                 route: *route,
-                param: params.last().cloned(),
                 params,
             })
             .ok_or_else(|| ApiError::method_not_allowed(allow))
@@ -245,10 +242,13 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(m.route, Route::AdminRevokeUser);
-        assert_eq!(m.param.as_deref(), Some("alice@example.com"));
+        assert_eq!(
+            m.params.last().map(String::as_str),
+            Some("alice@example.com")
+        );
         let m = Route::matched(&request(Method::DELETE, "/sessions/abc")).unwrap();
         assert_eq!(
-            (m.route, m.param.as_deref()),
+            (m.route, m.params.last().map(String::as_str)),
             (Route::RevokeOne, Some("abc"))
         );
     }
@@ -256,7 +256,7 @@ mod tests {
     #[test]
     fn the_literal_current_path_wins_over_the_session_id_pattern() {
         let m = Route::matched(&request(Method::DELETE, "/sessions/current")).unwrap();
-        assert_eq!((m.route, m.param), (Route::Logout, None));
+        assert_eq!((m.route, m.params.last()), (Route::Logout, None));
         let err = Route::of(&request(Method::GET, "/sessions/abc")).unwrap_err();
         assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
     }

@@ -36,8 +36,7 @@ impl SessionService {
         loop {
             let head = self.resolve(token, now).await?;
             bound_to(&head.session, transport)?;
-            self.active_or_record_expiry(&head.session, client, now)
-                .await?;
+            self.check_usable(&head.session, client, now)?;
             let current = head.session.data_version;
             if expected.is_some_and(|v| v != current) {
                 return Err(UpdateError::VersionMismatch { current });

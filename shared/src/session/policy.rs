@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use crate::domain::{Lifetimes, Profile, Profiles};
+use crate::domain::Profiles;
 
 /// What to do when a session is used from a different user agent than it was last seen with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,24 +47,4 @@ pub struct Policy {
     pub max_per_user: Option<u32>,
     /// An identity token signs in once: its use is recorded until it expires.
     pub single_use_tickets: bool,
-}
-
-impl Policy {
-    /// The defaults documented in the README, with one profile of the given lifetimes.
-    pub fn new(lifetimes: Lifetimes) -> Self {
-        Self {
-            profiles: Profiles::single(Profile {
-                lifetimes,
-                rotate_after: Some(Duration::hours(1)),
-                persistent: true,
-            }),
-            ttl_margin: Duration::days(1),
-            rotation_grace: Duration::seconds(30),
-            user_agent_change: BindingPolicy::Log,
-            ip_change: BindingPolicy::Log,
-            client_event_interval: Duration::hours(1),
-            max_per_user: None,
-            single_use_tickets: true,
-        }
-    }
 }

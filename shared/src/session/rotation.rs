@@ -1,4 +1,4 @@
-//! Rotation and the token lineage: refresh, renewal and privilege-change rotation; following a
+//! Rotation and the token lineage: refresh, renewal and re-authentication rotation; following a
 //! presented token through retired tokens to the head within the grace window; and replay
 //! detection, which revokes the lineage when a retired token comes back after its window.
 
@@ -27,8 +27,6 @@ pub(super) enum RotationTrigger {
     Refresh,
     /// The renewal interval passed during a validate.
     Renewal,
-    /// The session's privileges changed (every future privilege change must rotate).
-    PrivilegeChange,
     /// The user proved who they are again (`POST /sessions/current/reauth`).
     Reauthentication,
 }
@@ -38,7 +36,6 @@ impl RotationTrigger {
         match self {
             Self::Refresh => "refresh",
             Self::Renewal => "renewal",
-            Self::PrivilegeChange => "privilege_change",
             Self::Reauthentication => "reauthentication",
         }
     }
@@ -58,24 +55,6 @@ impl SessionService {
     ) -> Result<Current, SessionError> {
         self.rotate_presented(token, client, transport, RotationTrigger::Refresh, now)
             .await
-    }
-
-    /// Rotates the session `token` leads to because its privileges changed.
-    pub async fn rotate_for_privilege_change(
-        &self,
-        token: &SessionToken,
-        client: &ClientInfo,
-        transport: Transport,
-        now: DateTime<Utc>,
-    ) -> Result<Current, SessionError> {
-        self.rotate_presented(
-            token,
-            client,
-            transport,
-            RotationTrigger::PrivilegeChange,
-            now,
-        )
-        .await
     }
 
     async fn rotate_presented(
@@ -205,8 +184,7 @@ impl SessionService {
             }
             // Lost a race: read again. If someone else rotated, their successor is ours too.
             let fresh = self.resolve(&presented, now).await?;
-            self.active_or_record_expiry(&fresh.session, client, now)
-                .await?;
+            self.check_usable(&fresh.session, client, now)?;
             // Someone else rotated: their successor is ours too, unless this rotation carries
             // a new proof of identity, which must land: rotate their successor in turn.
             if fresh.token != head.token && authentication.is_none() {

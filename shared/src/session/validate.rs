@@ -126,7 +126,7 @@ impl SessionService {
             }
             // A concurrent request wrote first: the session as it is now, if still live.
             Ok(Write::Stale(Some(TokenRecord::Active(current)))) => {
-                self.active_or_record_expiry(&current, client, now).await?;
+                self.check_usable(&current, client, now)?;
                 Ok(Current {
                     session: current,
                     new_token: head.switched.then_some(head.token),
@@ -161,16 +161,15 @@ impl SessionService {
     ) -> Result<(Head, Vec<AuditEvent>), SessionError> {
         let head = self.resolve(token, now).await?;
         bound_to(&head.session, transport)?;
-        self.active_or_record_expiry(&head.session, client, now)
-            .await?;
+        self.check_usable(&head.session, client, now)?;
         let changes = self.revoke_if_binding_broken(&head, client, now).await?;
         Ok((head, changes))
     }
 
-    /// `Ok` when the session is usable at `now`. Otherwise logs its `expired` event (the
-    /// lifecycle event comes from the stream when TTL deletes the item) and fails with
-    /// `Expired`: no write.
-    pub(super) async fn active_or_record_expiry(
+    /// `Ok` when the session is usable at `now`. Otherwise logs its `expired` event and fails
+    /// with `Expired`; writes nothing (the lifecycle event comes from the table's stream when
+    /// TTL deletes the item).
+    pub(super) fn check_usable(
         &self,
         session: &Session,
         client: &ClientInfo,
@@ -180,18 +179,15 @@ impl SessionService {
         if status.is_active() {
             return Ok(());
         }
-        // One `expired` event per session: its id is the session id, its time the moment it
-        // became unusable, so every later sighting is the same event.
-        let mut event = AuditEvent::of(EventKind::Expired, session, client, session.deadline())
-            .with(
-                "deadline",
-                if status == SessionStatus::AbsoluteExpired {
-                    "absolute"
-                } else {
-                    "idle"
-                },
-            );
-        event.id = session.id.as_uuid();
+        // Its time is the moment the session became unusable, whenever it is seen.
+        let event = AuditEvent::of(EventKind::Expired, session, client, session.deadline()).with(
+            "deadline",
+            if status == SessionStatus::AbsoluteExpired {
+                "absolute"
+            } else {
+                "idle"
+            },
+        );
         event.log();
         Err(SessionError::Expired)
     }

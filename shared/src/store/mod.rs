@@ -30,7 +30,6 @@ mod transact;
 mod writes;
 
 use aws_sdk_dynamodb::Client;
-use chrono::Duration;
 
 #[cfg(feature = "guard")]
 pub use client::client_from_default_chain;
@@ -66,23 +65,14 @@ pub const MAX_BATCH: usize = 25;
 pub struct SessionStore {
     client: Client,
     table: String,
-    /// How long audit events are kept (their TTL); `None`: events are only logged.
-    audit_retention: Option<Duration>,
 }
 
 impl SessionStore {
-    /// The store of `table` through `client`, keeping audit events 90 days.
+    /// The store of `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
-            audit_retention: Some(Duration::days(90)),
         }
-    }
-
-    /// This store with another audit retention (`None`: events are only logged).
-    pub fn with_audit_retention(mut self, retention: Option<Duration>) -> Self {
-        self.audit_retention = retention;
-        self
     }
 }

@@ -136,9 +136,10 @@ impl SessionStore {
     }
 
     /// Records a use of the head stored under `hash` at `version`: `now` as last seen, the
-    /// client as seen now, and with `extend_to` a later idle deadline (sliding), with the
-    /// events saying so. Only if the item is still that version of the live session, so a
-    /// deleted, rotated or expired session is never resurrected.
+    /// client as seen now, and with `extend_to` a later idle deadline (sliding); with
+    /// `client_event`, `now` as the time a client change was last recorded. Only if the item is
+    /// still that version of the live session, so a deleted, rotated or expired session is
+    /// never resurrected.
     #[allow(clippy::too_many_arguments)]
     pub async fn touch(
         &self,
@@ -170,8 +171,8 @@ impl SessionStore {
 
     /// Rotates the head `old` (stored under `old_hash`) to `next` under `new_hash`, in one
     /// transaction: the new head is written, the old item becomes `retired` (keeping the
-    /// successor's hash and the sealed successor, losing its index keys and data), and the
-    /// events are recorded. Only if the old item is still that exact version of the head.
+    /// successor's hash and the sealed successor, losing its index keys and data). Only if the
+    /// old item is still that exact version of the head.
     #[allow(clippy::too_many_arguments)]
     pub async fn rotate(
         &self,
@@ -228,12 +229,14 @@ impl SessionStore {
         self.commit("revoke", vec![write], attempt).await
     }
 
-    /// Files a lifecycle event in the audit trail (when kept: `SESSION_AUDIT_RETENTION`). An
-    /// event stored already (a redelivery) is left as it is: one conditional `PutItem`.
-    pub async fn record(&self, event: &LifecycleEvent) -> Result<(), StoreError> {
-        let Some(retention) = self.audit_retention else {
-            return Ok(());
-        };
+    /// Files a lifecycle event in the audit trail, kept for `retention`
+    /// (`SESSION_AUDIT_RETENTION`). An event stored already (a redelivery) is left as it is:
+    /// one conditional `PutItem`.
+    pub async fn record(
+        &self,
+        event: &LifecycleEvent,
+        retention: chrono::Duration,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .put_item()
