@@ -384,6 +384,23 @@ async fn the_trusted_route_refuses_every_caller_without_an_iam_signature() {
         assert_eq!(reply.status, 403, "{:?}", reply.body);
         assert_eq!(reply.error_code(), "forbidden");
     }
+    // Signed, but naming no user: the trusted route is not a second ticket sign-in.
+    let signed = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/internal/sessions")
+            .without_header("origin")
+            .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
+            .iam_caller("arn:aws:iam::123456789012:role/backend")
+            .json_body(&serde_json::json!({"id_token": alice})),
+    )
+    .await;
+    assert_eq!(
+        (signed.status, signed.error_code()),
+        (400, "invalid_request"),
+        "{:?}",
+        signed.body
+    );
     assert!(
         table.token_items().await.is_empty(),
         "no session was created"

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::client::ClientInfo;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
-use super::session::{ClientInfo, Session};
+use super::session::Session;
 
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

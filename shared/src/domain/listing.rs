@@ -3,8 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
+use super::authentication::Authentication;
+use super::client::ClientInfo;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
-use super::session::{Authentication, ClientInfo, SessionStatus, at_storage_precision};
+use super::session::{SessionStatus, at_storage_precision};
 use super::token::TokenHash;
 
 /// A live session as the `sessions_by_user` / `by_tenant` indexes list it (eventually consistent).

@@ -7,10 +7,14 @@
 //! the clock: every time-dependent function takes `now`.
 
 mod audit;
+mod authentication;
+mod client;
+mod data;
 mod device;
 mod ids;
 mod json;
 mod lifecycle;
+mod lifetimes;
 mod listing;
 mod profile;
 mod record;
@@ -18,19 +22,22 @@ mod session;
 mod successor;
 mod ticket;
 mod token;
+mod transport;
 
 pub use audit::{AuditEvent, EventKind};
+pub use authentication::Authentication;
+pub use client::ClientInfo;
+pub use data::{DataError, SessionData};
 pub use device::Device;
 pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
 pub use json::check_unique_members;
 pub use lifecycle::{Change, Derivation, EventData, LifecycleEvent, LifecycleKind};
+pub use lifetimes::{Lifetimes, LifetimesError};
 pub use listing::{ListPosition, SessionEntry, page_of};
 pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
-pub use session::{
-    Authentication, ClientInfo, DataError, Lifetimes, LifetimesError, Session, SessionData,
-    SessionStatus, Transport, at_storage_precision,
-};
+pub use session::{Session, SessionStatus, at_storage_precision};
 pub use successor::{SealError, SealedSuccessor};
 pub use ticket::{ResumeKey, TicketClaim, TicketUse};
 pub use token::{SessionToken, TokenFormatError, TokenHash};
+pub use transport::Transport;

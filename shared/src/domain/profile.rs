@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
-use super::session::{Lifetimes, Session};
+use super::lifetimes::Lifetimes;
+use super::session::Session;
 
 /// The profile every session gets unless it asks for (and may use) another.
 pub const DEFAULT_PROFILE: &str = "default";

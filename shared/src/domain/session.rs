@@ -1,286 +1,21 @@
-//! The session itself and the rules about it: lifetimes and deadlines, the one expiry rule
-//! ([`SessionStatus::at`]), sliding, renewal, the storage precision of its timestamps, client
-//! info and session data. Pure: takes `now`, performs no I/O.
+//! The session itself and the rules about it: its deadlines, the one expiry rule
+//! ([`SessionStatus::at`]), sliding, renewal, and the storage precision of its timestamps. Its
+//! parts live beside it: [`Lifetimes`], [`ClientInfo`], [`Authentication`], [`Transport`],
+//! [`SessionData`]. Pure: takes `now`, performs no I/O.
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use serde_json::{Map, Value};
 
+use super::authentication::Authentication;
+use super::client::ClientInfo;
+use super::data::SessionData;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
+use super::lifetimes::Lifetimes;
+use super::transport::Transport;
 
 /// `t` at the precision timestamps are stored with (milliseconds). Every operation takes its
 /// `now` through this, so what it keeps in memory equals what it stores.
 pub fn at_storage_precision(t: DateTime<Utc>) -> DateTime<Utc> {
     t.trunc_subsecs(3)
-}
-
-/// The most characters of a user agent kept on a session.
-const MAX_USER_AGENT_CHARS: usize = 512;
-
-/// How long sessions live and when validate extends them.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Lifetimes {
-    idle: Duration,
-    absolute: Duration,
-    sliding_threshold: f64,
-}
-
-/// Timeouts that contradict each other.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum LifetimesError {
-    /// The idle timeout is under a second.
-    #[error("the idle timeout must be at least one second")]
-    IdleTooShort,
-    /// The absolute timeout is shorter than the idle one.
-    #[error("the absolute timeout must not be shorter than the idle timeout")]
-    AbsoluteShorterThanIdle,
-    /// The sliding threshold is outside 0..=1.
-    #[error("the sliding threshold must be between 0 and 1, got {0}")]
-    ThresholdOutOfRange(f64),
-}
-
-impl Lifetimes {
-    /// `sliding_threshold` is the share of the idle window that must have passed before a
-    /// validate extends the session: 0.5 means "only once half of it is used up", so most
-    /// validates write nothing; 0 extends on every validate; 1 never extends on validate.
-    pub fn new(
-        idle: Duration,
-        absolute: Duration,
-        sliding_threshold: f64,
-    ) -> Result<Self, LifetimesError> {
-        if idle < Duration::seconds(1) {
-            return Err(LifetimesError::IdleTooShort);
-        }
-        if absolute < idle {
-            return Err(LifetimesError::AbsoluteShorterThanIdle);
-        }
-        if !(0.0..=1.0).contains(&sliding_threshold) {
-            return Err(LifetimesError::ThresholdOutOfRange(sliding_threshold));
-        }
-        Ok(Self {
-            idle,
-            absolute,
-            sliding_threshold,
-        })
-    }
-
-    /// The idle timeout.
-    pub fn idle(&self) -> Duration {
-        self.idle
-    }
-
-    /// The absolute timeout.
-    pub fn absolute(&self) -> Duration {
-        self.absolute
-    }
-
-    /// The idle deadline a session touched at `now` gets: `now + idle`, never past its
-    /// absolute deadline.
-    pub fn extended_deadline(&self, session: &Session, now: DateTime<Utc>) -> DateTime<Utc> {
-        (now + self.idle).min(session.absolute_expires_at)
-    }
-
-    /// The new idle deadline when a validate at `now` should extend the session, or `None`
-    /// when it should write nothing (not enough of the idle window used, or already capped).
-    pub fn slide(&self, session: &Session, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if self.sliding_threshold >= 1.0 || !session.status(now).is_active() {
-            return None;
-        }
-        let remaining = session.expires_at - now;
-        let keep = self.idle.as_seconds_f64() * (1.0 - self.sliding_threshold);
-        if remaining.as_seconds_f64() > keep {
-            return None;
-        }
-        let extended = self.extended_deadline(session, now);
-        (extended > session.expires_at).then_some(extended)
-    }
-}
-
-/// How a session token travels: in the session cookie or as `Authorization: Bearer`. Recorded
-/// when the token is issued; a token is only accepted the way it was issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// In the session cookie.
-    Cookie,
-    /// In `Authorization: Bearer`.
-    Bearer,
-}
-
-impl Transport {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Cookie => "cookie",
-            Self::Bearer => "bearer",
-        }
-    }
-
-    /// Reads back [`Transport::as_str`].
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "cookie" => Some(Self::Cookie),
-            "bearer" => Some(Self::Bearer),
-            _ => None,
-        }
-    }
-}
-
-/// When and how the user last proved who they are: from the identity token's `auth_time`
-/// (else `iat`), `amr` and `acr`. Routes that need a recent proof ask for a maximum age.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authentication {
-    /// When the user authenticated.
-    pub at: DateTime<Utc>,
-    /// How (`amr`: `pwd`, `mfa`, `hwk`, ...), as the identity provider said.
-    pub methods: Vec<String>,
-    /// The assurance level (`acr`), if the identity provider gave one.
-    pub context_class: Option<String>,
-}
-
-impl Authentication {
-    /// A proof at `at`, with nothing said about how (a trusted caller's sign-in).
-    pub fn at(at: DateTime<Utc>) -> Self {
-        Self {
-            at: at_storage_precision(at),
-            methods: Vec::new(),
-            context_class: None,
-        }
-    }
-
-    /// Whether the proof is older than `max_age` at `now`.
-    pub fn is_older_than(&self, max_age: Duration, now: DateTime<Utc>) -> bool {
-        now - self.at > max_age
-    }
-}
-
-/// Where the session was created from, taken from the API Gateway request context.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// The client IP API Gateway saw.
-    pub ip: Option<String>,
-    /// The user agent, cut to a bounded length.
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    /// What is known now: the newer value where there is one, the older one otherwise.
-    pub fn merged(&self, newer: &ClientInfo) -> ClientInfo {
-        ClientInfo {
-            ip: newer.ip.clone().or_else(|| self.ip.clone()),
-            user_agent: newer.user_agent.clone().or_else(|| self.user_agent.clone()),
-        }
-    }
-
-    /// Client info from what API Gateway saw; empty values count as unknown.
-    pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
-        Self {
-            ip: ip.filter(|s| !s.is_empty()).map(str::to_owned),
-            user_agent: user_agent.filter(|s| !s.is_empty()).map(|ua| {
-                match ua.char_indices().nth(MAX_USER_AGENT_CHARS) {
-                    Some((cut, _)) => ua[..cut].to_owned(),
-                    None => ua.to_owned(),
-                }
-            }),
-        }
-    }
-}
-
-/// Application data stored with a session: a JSON object under a size limit.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SessionData(Map<String, Value>);
-
-/// Why session data was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DataError {
-    /// The data (or the patch) is not a JSON object.
-    #[error("data must be a JSON object")]
-    NotAnObject,
-    /// A key that JavaScript treats as the object's prototype machinery (`__proto__`,
-    /// `constructor`, `prototype`), at any depth: in a Node backend, `Object.assign({}, data)`
-    /// with such a key can hand out what another key holds.
-    #[error("data may not use the key {0:?} (at any depth)")]
-    ForbiddenKey(&'static str),
-    /// The data is larger than allowed.
-    #[error("data is {size} bytes as JSON, more than the {limit} allowed")]
-    TooLarge {
-        /// Its size as JSON, in bytes.
-        size: usize,
-        /// The most allowed.
-        limit: usize,
-    },
-}
-
-impl SessionData {
-    /// Data from a client: a JSON object of at most `max_bytes` as JSON.
-    pub fn parse(value: Value, max_bytes: usize) -> Result<Self, DataError> {
-        let Value::Object(map) = value else {
-            return Err(DataError::NotAnObject);
-        };
-        forbidden_key_in(&map)?;
-        let data = Self(map);
-        let size = data.to_json().len();
-        if size > max_bytes {
-            return Err(DataError::TooLarge {
-                size,
-                limit: max_bytes,
-            });
-        }
-        Ok(data)
-    }
-
-    /// Data read back from the store, which was size-checked when it was written.
-    pub fn from_stored(map: Map<String, Value>) -> Self {
-        Self(map)
-    }
-
-    /// The data as a JSON map.
-    pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
-    }
-
-    /// The data as JSON text.
-    pub fn to_json(&self) -> String {
-        Value::Object(self.0.clone()).to_string()
-    }
-
-    /// This data with an RFC 7386 JSON merge patch applied: keys set to `null` are removed,
-    /// objects merge recursively, anything else replaces. The result must still be an object
-    /// within `max_bytes`.
-    pub fn merge_patched(&self, patch: &Value, max_bytes: usize) -> Result<Self, DataError> {
-        let Value::Object(keys) = patch else {
-            return Err(DataError::NotAnObject);
-        };
-        forbidden_key_in(keys)?;
-        let mut doc = Value::Object(self.0.clone());
-        json_patch::merge(&mut doc, patch);
-        Self::parse(doc, max_bytes)
-    }
-}
-
-/// Keys a client's data may not use, at any depth (JavaScript's prototype machinery).
-const FORBIDDEN_KEYS: [&str; 3] = ["__proto__", "constructor", "prototype"];
-
-/// The first forbidden key anywhere in `map` (objects inside arrays included).
-fn forbidden_key_in(map: &Map<String, Value>) -> Result<(), DataError> {
-    fn keys_of<'a>(
-        map: &'a Map<String, Value>,
-        pending: &mut Vec<&'a Value>,
-    ) -> Result<(), DataError> {
-        pending.extend(map.values());
-        FORBIDDEN_KEYS
-            .iter()
-            .find(|key| map.contains_key(**key))
-            .map_or(Ok(()), |key| Err(DataError::ForbiddenKey(key)))
-    }
-    let mut pending = Vec::new();
-    keys_of(map, &mut pending)?;
-    while let Some(value) = pending.pop() {
-        match value {
-            Value::Object(inner) => keys_of(inner, &mut pending)?,
-            Value::Array(items) => pending.extend(items),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Is the session usable at a given instant, and if not, why.
@@ -386,8 +121,8 @@ impl Session {
             data,
             created_at: now,
             last_seen_at: now,
-            expires_at: now + lifetimes.idle,
-            absolute_expires_at: now + lifetimes.absolute,
+            expires_at: now + lifetimes.idle(),
+            absolute_expires_at: now + lifetimes.absolute(),
             client,
             version: 1,
             data_version: 1,
@@ -455,35 +190,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DataError, LifetimesError};
     use chrono::TimeZone;
-
-    #[test]
-    fn prototype_keys_are_refused_at_any_depth_in_data_and_in_patches() {
-        for key in FORBIDDEN_KEYS {
-            for data in [
-                serde_json::json!({ key: {"roles": ["admin"]} }),
-                serde_json::json!({"prefs": { key: 1 }}),
-                serde_json::json!({"list": [{"a": [{ key: null }]}]}),
-            ] {
-                assert_eq!(
-                    SessionData::parse(data.clone(), 4096).map(|_| ()),
-                    Err(DataError::ForbiddenKey(key)),
-                    "{data}"
-                );
-                assert_eq!(
-                    SessionData::default()
-                        .merge_patched(&data, 4096)
-                        .map(|_| ()),
-                    Err(DataError::ForbiddenKey(key)),
-                    "{data}"
-                );
-            }
-        }
-        // As values, or as parts of longer keys, they are ordinary data.
-        let fine =
-            serde_json::json!({"note": "__proto__", "constructor_name": "x", "a": ["prototype"]});
-        assert!(SessionData::parse(fine, 4096).is_ok());
-    }
+    use serde_json::Value;
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
@@ -662,22 +371,5 @@ mod tests {
         ));
         let ok = SessionData::parse(serde_json::json!({ "theme": "dark" }), 100).unwrap();
         assert_eq!(ok.to_json(), r#"{"theme":"dark"}"#);
-    }
-
-    #[test]
-    fn long_user_agents_are_truncated() {
-        let ua = "x".repeat(1000);
-        let info = ClientInfo::new(Some("1.2.3.4"), Some(&ua));
-        assert_eq!(info.user_agent.map(|u| u.len()), Some(MAX_USER_AGENT_CHARS));
-        assert_eq!(ClientInfo::new(Some(""), None).ip, None);
-    }
-
-    #[test]
-    fn user_agents_are_truncated_at_a_character_boundary() {
-        let ua = "é".repeat(1000);
-        let info = ClientInfo::new(None, Some(&ua));
-        let kept = info.user_agent.unwrap();
-        assert_eq!(kept.chars().count(), MAX_USER_AGENT_CHARS);
-        assert!(ua.starts_with(&kept));
     }
 }

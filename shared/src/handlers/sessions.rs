@@ -32,7 +32,8 @@ pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Er
                     "this request may not sign anyone in here",
                 ))
             }
-            _ => create_session(sign_in, &req).await,
+            Route::CreateTrusted => create_session(sign_in, &req, true).await,
+            _ => create_session(sign_in, &req, false).await,
         },
     )
     .await
@@ -105,10 +106,21 @@ pub async fn logout(api: &Api, req: Request) -> Result<Response<Body>, Error> {
     .await
 }
 
-async fn create_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body>, ApiError> {
+/// A sign-in: by login ticket on `POST /sessions`; on the trusted route (`trusted_route`, an
+/// IAM-signed backend) by naming the user, never by ticket.
+async fn create_session(
+    sign_in: &SignIn,
+    req: &Request,
+    trusted_route: bool,
+) -> Result<Response<Body>, ApiError> {
     let api = &sign_in.api;
     let body: CreateRequest = json_body(req, api.http.max_body_bytes)?.unwrap_or_default();
     let identity = match (&body.user_id, &body.tenant_id) {
+        (None, None) if trusted_route => {
+            return Err(ApiError::invalid_request(
+                "user_id is required (login tickets sign in at POST /sessions)",
+            ));
+        }
         (None, None) => verified_identity(sign_in, bearer(req)?, body.id_token.as_deref()).await?,
         // An IAM-signed request carries `Authorization: AWS4-HMAC-SHA256 ...`, not a ticket.
         _ => trusted_identity(api, req, &body)?,
