@@ -19,6 +19,12 @@ export interface GuardOptions {
    */
   maxStaleness?: number;
   /**
+   * With `maxStaleness`: the most verdicts kept (default 10000); past it the oldest go first.
+   * Expired verdicts are dropped as new ones come, so the cache never outgrows the callers
+   * of the last `maxStaleness` ms, nor this bound.
+   */
+  maxCached?: number;
+  /**
    * Seconds: a session whose user authenticated longer ago is refused with
    * `reauthentication_required` (a 401 that keeps the session and its cookie), for routes
    * that need a recent proof of identity.
@@ -36,15 +42,30 @@ export type Verdict =
 
 const DEFAULT_TIMEOUT = 3_000;
 
+/** A guard's check: who holds the credential of these headers; `cached`, verdicts kept now. */
+export type Check = ((headers: Headers) => Promise<Verdict>) & { readonly cached: number };
+
+const DEFAULT_MAX_CACHED = 10_000;
+
 /** Asks the session API who holds the credential of these request headers. */
-export function guard(options: GuardOptions): (headers: Headers) => Promise<Verdict> {
+export function guard(options: GuardOptions): Check {
   const fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const url =
     options.apiUrl.replace(/\/+$/, "") +
     "/sessions/current" +
     (options.maxAuthAge === undefined ? "" : `?max_auth_age=${Math.max(0, Math.floor(options.maxAuthAge))}`);
   const maxStaleness = options.maxStaleness ?? 0;
+  const maxCached = Math.max(1, options.maxCached ?? DEFAULT_MAX_CACHED);
+  // Insertion order is expiry order (one staleness for all): the oldest entries are first.
   const cache = new Map<string, { verdict: Verdict; until: number }>();
+  const remember = (key: string, verdict: Verdict, now: number): void => {
+    cache.delete(key);
+    for (const [oldest, entry] of cache) {
+      if (entry.until > now && cache.size < maxCached) break;
+      cache.delete(oldest);
+    }
+    cache.set(key, { verdict, until: now + maxStaleness });
+  };
 
   const ask = async (credentials: Headers): Promise<Verdict> => {
     const controller = new AbortController();
@@ -71,7 +92,7 @@ export function guard(options: GuardOptions): (headers: Headers) => Promise<Verd
     }
   };
 
-  return async (headers) => {
+  const check = async (headers: Headers): Promise<Verdict> => {
     const credentials = new Headers();
     for (const name of ["cookie", "authorization", "user-agent"]) {
       const value = headers.get(name);
@@ -88,12 +109,13 @@ export function guard(options: GuardOptions): (headers: Headers) => Promise<Verd
     const verdict = await ask(credentials);
     // Only a plain yes is kept: rotations (a Set-Cookie to pass on) and refusals are not.
     if (verdict.kind === "session" && verdict.setCookies.length === 0) {
-      cache.set(key, { verdict, until: now + maxStaleness });
+      remember(key, verdict, Date.now());
     } else {
       cache.delete(key);
     }
     return verdict;
   };
+  return Object.defineProperty(check, "cached", { get: () => cache.size }) as Check;
 }
 
 /** A session as `GET /sessions/current` answers it: the fields an app relies on, typed. */

@@ -2,10 +2,12 @@
 // app behind the middleware served the same way.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
+import v8 from "node:v8";
+import vm from "node:vm";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 
-import { sessionMiddleware, withSession } from "../source/server.js";
+import { guard, sessionMiddleware, withSession } from "../source/server.js";
 
 /** Serves `handler` on a free loopback port: its URL, and what closes it (open connections too). */
 async function listen(handler: Parameters<typeof createServer>[1]) {
@@ -223,4 +225,51 @@ test("middleware: the client's own mistakes (400, 413, 431) pass through as what
     express.close();
     api.close();
   }
+});
+
+test("the micro-cache is bounded: 100,000 distinct credentials keep at most maxCached, and expired ones go", async () => {
+  // A session API that answers every credential with a session, in this process.
+  const answer = async () => Response.json(session);
+  const headers = (i: number) => new Headers({ Cookie: `__Host-session=token-${i}` });
+
+  // What stays on the heap once garbage is collected: the cache, and nothing per request.
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const retained = () => {
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const bySize = guard({ apiUrl: "https://api.example", fetch: answer, maxStaleness: 60_000, maxCached: 1_000 });
+  const heapBefore = retained();
+  for (let i = 0; i < 100_000; i++) {
+    const verdict = await bySize(headers(i));
+    assert.equal(verdict.kind, "session");
+  }
+  const grown = retained() - heapBefore;
+  assert.equal(bySize.cached, 1_000, "the newest 1,000 kept, the rest forgotten");
+  console.log(`# 100,000 credentials: ${bySize.cached} cached, heap retained ${(grown / 1e6).toFixed(2)} MB`);
+  // 100,000 kept verdicts (64-character keys and an entry each) would be well over 10 MB.
+  assert.ok(grown < 5e6, `heap retained ${grown} bytes`);
+  // The most recent is still served from the cache; the oldest asks again.
+  let asked = 0;
+  const counting = async () => {
+    asked += 1;
+    return Response.json(session);
+  };
+  const recent = guard({ apiUrl: "https://api.example", fetch: counting, maxStaleness: 60_000, maxCached: 2 });
+  await recent(headers(1));
+  await recent(headers(2));
+  await recent(headers(3));
+  await recent(headers(3));
+  assert.equal(asked, 3, "the newest verdict came from the cache");
+  await recent(headers(1));
+  assert.equal(asked, 4, "the oldest had been forgotten");
+
+  // By time: verdicts older than maxStaleness are dropped as new ones come.
+  const byTime = guard({ apiUrl: "https://api.example", fetch: answer, maxStaleness: 20 });
+  for (let i = 0; i < 500; i++) await byTime(headers(i));
+  assert.ok(byTime.cached > 0);
+  await new Promise((resolve) => setTimeout(resolve, 40));
+  await byTime(headers(100_001));
+  assert.equal(byTime.cached, 1, "only the fresh verdict is left");
 });
