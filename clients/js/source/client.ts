@@ -8,6 +8,7 @@ import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { Transport } from "./transport.js";
 import type { Device, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
+import { currentPath, errorOf } from "./wire.js";
 
 export interface SessionClientOptions {
   /** The session API, e.g. `https://api.example.com`. */
@@ -230,7 +231,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     current({ force = false, maxAuthAge }: { force?: boolean; maxAuthAge?: number } = {}) {
       const fresh = maxAuthAge !== undefined;
       if (!force && !fresh && state.status === "signed-in") return Promise.resolve(state.session);
-      const path = fresh ? `/sessions/current?max_auth_age=${Math.max(0, Math.floor(maxAuthAge))}` : "/sessions/current";
+      const path = currentPath(maxAuthAge);
       return once(fresh ? `current:${path}` : "current", async () => {
         if (mode === "bearer" && (await tokenStore.get()) === null) {
           await signedOut(null);
@@ -319,9 +320,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       const response = await transport.options.fetch(input, await transport.credentials(init));
       const url = new URL(input instanceof Request ? input.url : input.toString(), apiOrigin);
       if (response.status === 401 && url.origin === apiOrigin && state.status === "signed-in") {
-        const body: unknown = await response.clone().json().catch(() => null);
-        const code = (body as { error?: { code?: unknown } } | null)?.error?.code;
-        await signedOut(typeof code === "string" ? (code as SignOutReason) : "unauthenticated");
+        const { code } = errorOf(response.status, await response.clone().json().catch(() => null));
+        await signedOut(code === "unknown_error" ? "unauthenticated" : (code as SignOutReason));
       }
       return response;
     },

@@ -4,6 +4,7 @@
 // `Authorization` to `GET /sessions/current`, hands the session to the app, and passes every
 // `Set-Cookie` the session API returned (rotation, clearing) through to the caller.
 import type { ErrorCode, Session } from "./types.js";
+import { currentPath, errorOf, retryAfterOf } from "./wire.js";
 
 export interface GuardOptions {
   /** The session API, e.g. `https://api.example.com`. */
@@ -50,10 +51,7 @@ const DEFAULT_MAX_CACHED = 10_000;
 /** Asks the session API who holds the credential of these request headers. */
 export function guard(options: GuardOptions): Check {
   const fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const url =
-    options.apiUrl.replace(/\/+$/, "") +
-    "/sessions/current" +
-    (options.maxAuthAge === undefined ? "" : `?max_auth_age=${Math.max(0, Math.floor(options.maxAuthAge))}`);
+  const url = options.apiUrl.replace(/\/+$/, "") + currentPath(options.maxAuthAge);
   const maxStaleness = options.maxStaleness ?? 0;
   const maxCached = Math.max(1, options.maxCached ?? DEFAULT_MAX_CACHED);
   // Insertion order is expiry order (one staleness for all): the oldest entries are first.
@@ -73,18 +71,16 @@ export function guard(options: GuardOptions): Check {
     try {
       const response = await fetch(url, { headers: credentials, signal: controller.signal });
       const setCookies = response.headers.getSetCookie();
-      const body = (await response.json().catch(() => null)) as { error?: { code?: unknown; message?: unknown } } | null;
+      const body: unknown = await response.json().catch(() => null);
       // Only a well-formed session lets a request through: a 200 with HTML, `{}` or anything
       // else is the session API (or something in front of it) misbehaving, never a yes.
       if (response.status === 200 && isSession(body)) return { kind: "session", session: body, setCookies };
-      const code = typeof body?.error?.code === "string" ? (body.error.code as ErrorCode) : "unknown_error";
+      const { code, message } = errorOf(response.status, body);
       if (response.status === 401) return { kind: "unauthenticated", code, setCookies };
       if (response.status >= 400 && response.status < 500 && response.status !== 429) {
-        const message = typeof body?.error?.message === "string" ? body.error.message : `HTTP ${response.status}`;
         return { kind: "rejected", status: response.status, code, message, setCookies };
       }
-      const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
-      return { kind: "unavailable", retryAfter: Number.isFinite(retryAfter) ? retryAfter : 1 };
+      return { kind: "unavailable", retryAfter: retryAfterOf(response.headers) ?? 1 };
     } catch {
       return { kind: "unavailable", retryAfter: 1 }; // timeout or unreachable
     } finally {

@@ -3,7 +3,8 @@
 // `Retry-After` says, a bounded number of times, with jitter. A 503 that says how to resume
 // the call (a sign-in interrupted after its ticket may have been used) is retried with it.
 import { SessionApiError, SessionNetworkError } from "./errors.js";
-import type { ErrorCode, TokenStore } from "./types.js";
+import type { TokenStore } from "./types.js";
+import { errorOf, retryAfterOf } from "./wire.js";
 
 export interface TransportOptions {
   baseUrl: string;
@@ -99,12 +100,8 @@ function safeJson(text: string): unknown {
 
 /** The error an answer carries, whatever shape its body has. */
 export function apiError(response: Response, body: unknown): SessionApiError {
-  const error = (body as { error?: { code?: unknown; message?: unknown; resume?: unknown } } | null)?.error;
-  const code = typeof error?.code === "string" ? (error.code as ErrorCode) : "unknown_error";
-  const message = typeof error?.message === "string" ? error.message : `HTTP ${response.status}`;
-  const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
-  const resume = typeof error?.resume === "string" ? error.resume : null;
-  return new SessionApiError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : null, resume);
+  const { code, message, resume } = errorOf(response.status, body);
+  return new SessionApiError(response.status, code, message, retryAfterOf(response.headers), resume);
 }
 
 /** `Retry-After` seconds (capped; 1 when absent), growing per attempt, plus up to 25% jitter. */
