@@ -89,7 +89,12 @@ impl SessionGuard {
             .await;
         match validated {
             Ok(current) => Verdict::Admitted {
-                set_cookie: rotation_cookie(&self.http.cookie, &self.sessions, &current, transport),
+                set_cookie: rotation_cookie(
+                    &self.http.cookie,
+                    &current,
+                    transport,
+                    self.sessions.cookie_max_age(&current.session, Utc::now()),
+                ),
                 session: Session::new(current.session),
             },
             Err(error) => Verdict::Refused(ApiError::from(error).for_transport(transport)),

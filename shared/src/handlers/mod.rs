@@ -149,7 +149,8 @@ fn keeping_rotation(
     current: &Current,
     transport: Transport,
 ) -> Response<Body> {
-    if let Some(cookie) = rotation_cookie(&api.http.cookie, &api.sessions, current, transport) {
+    let max_age = api.sessions.cookie_max_age(&current.session, Utc::now());
+    if let Some(cookie) = rotation_cookie(&api.http.cookie, current, transport, max_age) {
         append_set_cookie(&mut response, &cookie);
     }
     response

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::Transport;
 use super::cookies::CookiePolicy;
 use crate::domain::{Device, Session, SessionEntry, SessionId, SessionToken, TenantId, UserId};
-use crate::session::{Current, SessionService};
+use crate::session::Current;
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
@@ -192,19 +192,18 @@ pub(crate) fn with_etag(mut response: Response<Body>, session: &Session) -> Resp
 }
 
 /// The `Set-Cookie` that hands a cookie client the token a validation moved it to (rotation,
-/// or a retired token resolved to its successor). `None` for bearer clients: their tokens are
-/// not rotated on validate, and a successor reaches them in a body, never in a cookie.
+/// or a retired token resolved to its successor), living `max_age` (the session layer's
+/// answer for this session: `None` for a cookie that ends with the browser). `None` for bearer
+/// clients: their tokens are not rotated on validate, and a successor reaches them in a body,
+/// never in a cookie.
 pub(crate) fn rotation_cookie(
     cookies: &CookiePolicy,
-    sessions: &SessionService,
     current: &Current,
     transport: Transport,
+    max_age: Option<i64>,
 ) -> Option<String> {
     match (&current.new_token, transport) {
-        (Some(token), Transport::Cookie) => Some(cookies.issue(
-            token.expose_secret(),
-            sessions.cookie_max_age(&current.session, Utc::now()),
-        )),
+        (Some(token), Transport::Cookie) => Some(cookies.issue(token.expose_secret(), max_age)),
         _ => None,
     }
 }
