@@ -7,7 +7,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use session_shared::SignIn;
-use session_shared::domain::{ClientInfo, SessionData, SessionToken, Transport, UserId};
+use session_shared::domain::{ClientInfo, Presented, SessionData, SessionToken, Transport, UserId};
 use session_shared::identity::Identity;
 use session_shared::session::{CreateError, SessionError, SessionService, Start};
 use session_tests::{
@@ -66,7 +66,10 @@ async fn validate_at(
     at: DateTime<Utc>,
 ) -> Result<session_shared::session::Current, SessionError> {
     service
-        .validate(token, &ClientInfo::default(), Transport::Cookie, at)
+        .validate(
+            Presented::new(token, &ClientInfo::default(), Transport::Cookie),
+            at,
+        )
         .await
 }
 
@@ -185,9 +188,11 @@ async fn refresh_and_renewal_follow_the_profile() {
     let default_then = validate_at(&sessions, &default, six).await.unwrap();
     let refreshed = sessions
         .refresh(
-            &kiosk_then.new_token.clone().unwrap(),
-            &ClientInfo::default(),
-            Transport::Cookie,
+            Presented::new(
+                &kiosk_then.new_token.clone().unwrap(),
+                &ClientInfo::default(),
+                Transport::Cookie,
+            ),
             t0 + Duration::minutes(10),
         )
         .await

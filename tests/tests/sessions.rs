@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use session_shared::domain::{
-    ClientInfo, RevocationReason, Session, SessionData, SessionToken, TenantId, TokenRecord,
-    Transport, UserId,
+    ClientInfo, Presented, RevocationReason, Session, SessionData, SessionToken, TenantId,
+    TokenRecord, Transport, UserId,
 };
 use session_shared::identity::Identity;
 use session_shared::session::{Current, Policy, SessionError, SessionService, Start};
@@ -98,9 +98,7 @@ async fn validate_before_half_the_idle_window_writes_nothing() {
 
     let seen = sessions
         .validate(
-            &token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&token, &nobody(), Transport::Cookie),
             t0 + Duration::minutes(30),
         )
         .await
@@ -125,7 +123,7 @@ async fn validate_past_half_the_idle_window_extends_it_once() {
     let later = t0 + Duration::hours(5);
 
     let extended = sessions
-        .validate_without_rotation(&token, &nobody(), Transport::Cookie, later)
+        .validate_without_rotation(Presented::new(&token, &nobody(), Transport::Cookie), later)
         .await
         .unwrap()
         .session;
@@ -141,9 +139,7 @@ async fn validate_past_half_the_idle_window_extends_it_once() {
     );
     let again = sessions
         .validate_without_rotation(
-            &token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&token, &nobody(), Transport::Cookie),
             later + Duration::minutes(1),
         )
         .await
@@ -171,22 +167,21 @@ async fn an_expired_item_that_ttl_has_not_removed_is_rejected_without_a_write() 
 
     let idle = sessions
         .validate(
-            &token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&token, &nobody(), Transport::Cookie),
             t0 + Duration::hours(8),
         )
         .await;
     let again = sessions
         .validate(
-            &token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&token, &nobody(), Transport::Cookie),
             t0 + Duration::hours(9),
         )
         .await;
     let absolute = sessions
-        .refresh(&token, &nobody(), Transport::Cookie, t0 + Duration::days(8))
+        .refresh(
+            Presented::new(&token, &nobody(), Transport::Cookie),
+            t0 + Duration::days(8),
+        )
         .await;
 
     assert!(matches!(idle, Err(SessionError::Expired)));
@@ -209,11 +204,11 @@ async fn fifty_parallel_validates_past_the_threshold_all_succeed_with_one_write(
     let later = t0 + Duration::minutes(45);
 
     let client = nobody();
-    let results =
-        join_all((0..50).map(|_| {
-            sessions.validate_without_rotation(&token, &client, Transport::Cookie, later)
-        }))
-        .await;
+    let results = join_all((0..50).map(|_| {
+        sessions
+            .validate_without_rotation(Presented::new(&token, &client, Transport::Cookie), later)
+    }))
+    .await;
 
     for result in &results {
         assert!(result.is_ok(), "{result:?}");
@@ -236,7 +231,7 @@ async fn refresh_rotates_the_token_and_retires_the_old_one() {
     let t1 = t0 + Duration::minutes(10);
 
     let refreshed = sessions
-        .refresh(&token, &nobody(), Transport::Cookie, t1)
+        .refresh(Presented::new(&token, &nobody(), Transport::Cookie), t1)
         .await;
     let new = successor(&refreshed);
 
@@ -277,9 +272,7 @@ async fn fifty_parallel_refreshes_of_one_token_all_get_the_same_successor() {
     let client = nobody();
     let results = join_all((0..50).map(|i| {
         sessions.refresh(
-            &token,
-            &client,
-            Transport::Cookie,
+            Presented::new(&token, &client, Transport::Cookie),
             t1 + Duration::milliseconds(i),
         )
     }))
@@ -308,9 +301,7 @@ async fn fifty_parallel_refreshes_of_one_token_all_get_the_same_successor() {
     assert!(
         sessions
             .validate_without_rotation(
-                &new,
-                &nobody(),
-                Transport::Cookie,
+                Presented::new(&new, &nobody(), Transport::Cookie),
                 t1 + Duration::minutes(1)
             )
             .await
@@ -328,24 +319,20 @@ async fn a_retired_token_within_the_grace_window_resolves_to_its_successor() {
     let t1 = t0 + Duration::minutes(10);
     let new = successor(
         &sessions
-            .refresh(&token, &nobody(), Transport::Cookie, t1)
+            .refresh(Presented::new(&token, &nobody(), Transport::Cookie), t1)
             .await,
     );
 
     let late_tab = sessions
         .validate(
-            &token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&token, &nobody(), Transport::Cookie),
             t1 + Duration::seconds(20),
         )
         .await
         .unwrap();
     let late_refresh = sessions
         .refresh(
-            &token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&token, &nobody(), Transport::Cookie),
             t1 + Duration::seconds(25),
         )
         .await;
@@ -373,22 +360,20 @@ async fn a_retired_token_after_the_grace_window_revokes_the_whole_lineage() {
     let t1 = t0 + Duration::minutes(10);
     let t1_token = successor(
         &sessions
-            .refresh(&t0_token, &nobody(), Transport::Cookie, t1)
+            .refresh(Presented::new(&t0_token, &nobody(), Transport::Cookie), t1)
             .await,
     );
     let t2 = t1 + Duration::minutes(10);
     let t2_token = successor(
         &sessions
-            .refresh(&t1_token, &nobody(), Transport::Cookie, t2)
+            .refresh(Presented::new(&t1_token, &nobody(), Transport::Cookie), t2)
             .await,
     );
 
     // The first token comes back long after its grace window: a stolen copy.
     let replay = sessions
         .validate(
-            &t0_token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&t0_token, &nobody(), Transport::Cookie),
             t2 + Duration::minutes(1),
         )
         .await;
@@ -399,9 +384,7 @@ async fn a_retired_token_after_the_grace_window_revokes_the_whole_lineage() {
     );
     let legit = sessions
         .validate(
-            &t2_token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&t2_token, &nobody(), Transport::Cookie),
             t2 + Duration::minutes(2),
         )
         .await;
@@ -430,11 +413,11 @@ async fn validate_rotates_a_cookie_session_once_the_renewal_interval_passed() {
     let t1 = t0 + Duration::minutes(16);
 
     let bearer = sessions
-        .validate_without_rotation(&token, &nobody(), Transport::Cookie, t1)
+        .validate_without_rotation(Presented::new(&token, &nobody(), Transport::Cookie), t1)
         .await
         .unwrap();
     let cookie = sessions
-        .validate(&token, &nobody(), Transport::Cookie, t1)
+        .validate(Presented::new(&token, &nobody(), Transport::Cookie), t1)
         .await;
 
     assert!(
@@ -456,11 +439,12 @@ async fn refreshes_racing_a_logout_never_resurrect_the_session() {
     let now = t0 + Duration::hours(1);
     let client = nobody();
 
-    let refreshes =
-        join_all((0..20).map(|_| sessions.refresh(&token, &client, Transport::Cookie, now)));
+    let refreshes = join_all(
+        (0..20).map(|_| sessions.refresh(Presented::new(&token, &client, Transport::Cookie), now)),
+    );
     let (results, logout) = tokio::join!(
         refreshes,
-        sessions.logout(&token, &client, Transport::Cookie, now)
+        sessions.logout(Presented::new(&token, &client, Transport::Cookie), now)
     );
 
     assert!(logout.unwrap().is_some());
@@ -476,7 +460,7 @@ async fn refreshes_racing_a_logout_never_resurrect_the_session() {
     );
     assert!(matches!(
         sessions
-            .validate(&token, &client, Transport::Cookie, now)
+            .validate(Presented::new(&token, &client, Transport::Cookie), now)
             .await,
         Err(SessionError::NotFound)
     ));
@@ -492,15 +476,13 @@ async fn logout_with_a_just_retired_token_signs_out_its_successor() {
     let t1 = t0 + Duration::minutes(5);
     let new = successor(
         &sessions
-            .refresh(&token, &nobody(), Transport::Cookie, t1)
+            .refresh(Presented::new(&token, &nobody(), Transport::Cookie), t1)
             .await,
     );
 
     let out = sessions
         .logout(
-            &token,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&token, &nobody(), Transport::Cookie),
             t1 + Duration::seconds(2),
         )
         .await
@@ -510,9 +492,7 @@ async fn logout_with_a_just_retired_token_signs_out_its_successor() {
     assert!(matches!(
         sessions
             .validate(
-                &new,
-                &nobody(),
-                Transport::Cookie,
+                Presented::new(&new, &nobody(), Transport::Cookie),
                 t1 + Duration::seconds(3)
             )
             .await,
@@ -537,9 +517,7 @@ async fn creating_one_session_over_the_cap_evicts_the_least_recently_used() {
     // The laptop is used again (a sliding write), so the phone becomes the least recently used.
     sessions
         .validate_without_rotation(
-            &laptop,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&laptop, &nobody(), Transport::Cookie),
             t0 + Duration::minutes(15),
         )
         .await
@@ -550,19 +528,19 @@ async fn creating_one_session_over_the_cap_evicts_the_least_recently_used() {
     let now = t0 + Duration::minutes(17);
     assert!(matches!(
         sessions
-            .validate(&phone, &nobody(), Transport::Cookie, now)
+            .validate(Presented::new(&phone, &nobody(), Transport::Cookie), now)
             .await,
         Err(SessionError::Revoked(RevocationReason::Evicted))
     ));
     assert!(
         sessions
-            .validate(&laptop, &nobody(), Transport::Cookie, now)
+            .validate(Presented::new(&laptop, &nobody(), Transport::Cookie), now)
             .await
             .is_ok()
     );
     assert!(
         sessions
-            .validate(&tablet, &nobody(), Transport::Cookie, now)
+            .validate(Presented::new(&tablet, &nobody(), Transport::Cookie), now)
             .await
             .is_ok()
     );
@@ -604,17 +582,13 @@ async fn a_changed_user_agent_is_recorded_and_tolerated_by_default() {
 
     let first = sessions
         .validate(
-            &token,
-            &chrome,
-            Transport::Cookie,
+            Presented::new(&token, &chrome, Transport::Cookie),
             t0 + Duration::minutes(1),
         )
         .await;
     let second = sessions
         .validate(
-            &token,
-            &chrome,
-            Transport::Cookie,
+            Presented::new(&token, &chrome, Transport::Cookie),
             t0 + Duration::minutes(2),
         )
         .await;
@@ -650,9 +624,7 @@ async fn a_flapping_user_agent_is_recorded_once_per_interval() {
         let client = if minute % 2 == 1 { &chrome } else { &firefox };
         let validated = sessions
             .validate(
-                &token,
-                client,
-                Transport::Cookie,
+                Presented::new(&token, client, Transport::Cookie),
                 t0 + Duration::minutes(minute),
             )
             .await;
@@ -664,9 +636,7 @@ async fn a_flapping_user_agent_is_recorded_once_per_interval() {
     // `may_rotate` is off, as for a bearer client).
     sessions
         .validate_without_rotation(
-            &token,
-            &firefox,
-            Transport::Cookie,
+            Presented::new(&token, &firefox, Transport::Cookie),
             t0 + Duration::minutes(62),
         )
         .await
@@ -691,9 +661,7 @@ async fn within_the_interval_a_reject_policy_still_acts_on_every_change() {
     // A logged user-agent change starts the interval...
     sessions
         .validate(
-            &token,
-            &new_ua,
-            Transport::Cookie,
+            Presented::new(&token, &new_ua, Transport::Cookie),
             t0 + Duration::minutes(1),
         )
         .await
@@ -701,9 +669,7 @@ async fn within_the_interval_a_reject_policy_still_acts_on_every_change() {
     // ...which does not make an IP change under `reject` pass.
     let moved = sessions
         .validate(
-            &token,
-            &elsewhere,
-            Transport::Cookie,
+            Presented::new(&token, &elsewhere, Transport::Cookie),
             t0 + Duration::minutes(2),
         )
         .await;
@@ -725,13 +691,14 @@ async fn a_changed_user_agent_revokes_the_session_under_the_reject_policy() {
     let token = started_from(&sessions, &firefox, t0).await;
 
     let stolen = sessions
-        .validate(&token, &curl, Transport::Cookie, t0 + Duration::minutes(1))
+        .validate(
+            Presented::new(&token, &curl, Transport::Cookie),
+            t0 + Duration::minutes(1),
+        )
         .await;
     let owner = sessions
         .validate(
-            &token,
-            &firefox,
-            Transport::Cookie,
+            Presented::new(&token, &firefox, Transport::Cookie),
             t0 + Duration::minutes(2),
         )
         .await;
@@ -760,9 +727,7 @@ async fn a_changed_ip_is_an_event_never_a_rejection_by_default() {
 
     let seen = sessions
         .validate(
-            &token,
-            &mobile,
-            Transport::Cookie,
+            Presented::new(&token, &mobile, Transport::Cookie),
             t0 + Duration::minutes(1),
         )
         .await
@@ -783,7 +748,10 @@ async fn a_changed_ip_revokes_the_session_when_configured() {
     let token = started_from(&sessions, &wifi, t0).await;
 
     let result = sessions
-        .validate(&token, &other, Transport::Cookie, t0 + Duration::minutes(1))
+        .validate(
+            Presented::new(&token, &other, Transport::Cookie),
+            t0 + Duration::minutes(1),
+        )
         .await;
 
     assert!(matches!(
@@ -802,18 +770,14 @@ async fn audit_events_are_queryable_per_user_and_hold_no_token_or_hash() {
     let new = successor(
         &sessions
             .refresh(
-                &token,
-                &nobody(),
-                Transport::Cookie,
+                Presented::new(&token, &nobody(), Transport::Cookie),
                 t0 + Duration::minutes(1),
             )
             .await,
     );
     sessions
         .logout(
-            &new,
-            &nobody(),
-            Transport::Cookie,
+            Presented::new(&new, &nobody(), Transport::Cookie),
             t0 + Duration::minutes(2),
         )
         .await
@@ -901,9 +865,7 @@ async fn every_item_carries_a_ttl_in_epoch_seconds_on_the_tables_ttl_attribute()
     let new = successor(
         &sessions
             .refresh(
-                &token,
-                &nobody(),
-                Transport::Cookie,
+                Presented::new(&token, &nobody(), Transport::Cookie),
                 t0 + Duration::minutes(1),
             )
             .await,

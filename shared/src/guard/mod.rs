@@ -20,7 +20,7 @@ pub use extract::Session;
 pub use layer::{GuardService, SessionLayer};
 
 use crate::http::origin::check_csrf_in;
-use crate::http::request::{client_info_in, optional_credential_in};
+use crate::http::request::{check_unambiguous, client_info_in, optional_credential_in};
 use crate::http::response::{add_security_headers, rotation_cookie};
 use crate::http::{ApiError, HttpSettings, Transport};
 use crate::session::SessionService;
@@ -67,7 +67,9 @@ impl SessionGuard {
         headers: &HeaderMap,
         extensions: &Extensions,
     ) -> Verdict {
-        let credential = match optional_credential_in(headers, &self.http.cookie) {
+        let credential = match check_unambiguous(headers, &self.http.cookie)
+            .and_then(|()| optional_credential_in(headers, &self.http.cookie))
+        {
             Ok(Some(credential)) => credential,
             Ok(None) => return Verdict::Anonymous,
             Err(error) => return Verdict::Refused(error),
@@ -81,9 +83,7 @@ impl SessionGuard {
         let validated = self
             .sessions
             .validate(
-                &credential.token,
-                &client_info_in(headers, extensions),
-                transport,
+                credential.presented(&client_info_in(headers, extensions)),
                 Utc::now(),
             )
             .await;

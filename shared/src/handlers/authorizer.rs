@@ -18,7 +18,7 @@ use crate::domain::ClientInfo;
 use crate::http::ApiError;
 use crate::http::authorizer::{AuthorizerRequest, AuthorizerResponse, context_of};
 use crate::http::origin::check_csrf_at;
-use crate::http::request::credential_in;
+use crate::http::request::{check_unambiguous, credential_in};
 
 /// Decides one request. `Ok` always: a deny is an answer, not a failure.
 #[instrument(skip_all, fields(route = "authorizer", session_id))]
@@ -40,7 +40,9 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
             Err(_) => return denied("malformed_cookie"),
         }
     }
-    let credential = match credential_in(&headers, &api.http.cookie) {
+    let credential = match check_unambiguous(&headers, &api.http.cookie)
+        .and_then(|()| credential_in(&headers, &api.http.cookie))
+    {
         Ok(credential) => credential,
         Err(error) => return denied(error.code()),
     };
@@ -73,7 +75,7 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
     // No rotation here: the authorizer cannot hand a new cookie to the browser.
     match api
         .sessions
-        .validate_without_rotation(&credential.token, &client, credential.transport, Utc::now())
+        .validate_without_rotation(credential.presented(&client), Utc::now())
         .await
     {
         Ok(current) => {

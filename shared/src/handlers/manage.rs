@@ -7,7 +7,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
 use super::{Api, caller_session, keeping_rotation, serve, session_response};
-use crate::domain::{SessionId, page_of};
+use crate::domain::{Presented, SessionId, page_of};
 use crate::http::bodies::UpdateRequest;
 use crate::http::paging::{cursor, page_request};
 use crate::http::request::{client_info, json_body, protected_key_in, session_credential};
@@ -146,7 +146,7 @@ async fn revoke_all_sessions(api: &Api, req: &Request) -> Result<Response<Body>,
     let token = current.new_token.as_ref().unwrap_or(&credential.token);
     if api
         .sessions
-        .logout(token, &client, credential.transport, now)
+        .logout(Presented::new(token, &client, credential.transport), now)
         .await?
         .is_some()
     {
@@ -175,9 +175,7 @@ async fn update_data(api: &Api, req: &Request) -> Result<Response<Body>, ApiErro
     let current = api
         .sessions
         .update_data(
-            &credential.token,
-            &client_info(req),
-            credential.transport,
+            credential.presented(&client_info(req)),
             &body.data,
             expected,
             api.http.max_data_bytes,

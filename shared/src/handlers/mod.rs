@@ -130,12 +130,7 @@ async fn caller_session(api: &Api, req: &Request) -> Result<(Credential, Current
     let credential = session_credential(req, &api.http.cookie)?;
     let current = api
         .sessions
-        .validate(
-            &credential.token,
-            &client_info(req),
-            credential.transport,
-            Utc::now(),
-        )
+        .validate(credential.presented(&client_info(req)), Utc::now())
         .await
         .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
     Ok((credential, current))

@@ -61,9 +61,7 @@ async fn reauth_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
     let current = api
         .sessions
         .reauthenticate(
-            &credential.token,
-            &client_info(req),
-            credential.transport,
+            credential.presented(&client_info(req)),
             &user,
             authentication,
             identity.ticket,
@@ -309,12 +307,7 @@ async fn refresh_session(api: &Api, req: &Request) -> Result<Response<Body>, Api
     let now = Utc::now();
     let current = api
         .sessions
-        .refresh(
-            &credential.token,
-            &client_info(req),
-            credential.transport,
-            now,
-        )
+        .refresh(credential.presented(&client_info(req)), now)
         .await
         .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
     Ok(session_response(api, &current, credential.transport))
@@ -324,12 +317,7 @@ async fn logout_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiE
     // No usable credential means nothing to delete: still a clean sign-out.
     if let Ok(credential) = session_credential(req, &api.http.cookie) {
         api.sessions
-            .logout(
-                &credential.token,
-                &client_info(req),
-                credential.transport,
-                Utc::now(),
-            )
+            .logout(credential.presented(&client_info(req)), Utc::now())
             .await
             // A 503: the session may still be live, so the cookie stays for the retry. A token
             // of the other transport ended nothing: 401, and no clearing cookie that would

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request};
 use super::ApiError;
 use super::bodies::{CreateRequest, UpdateRequest};
 use super::cookies::{CookiePolicy, SameSite};
-use super::request::{Credential, Transport, credential_in, json_body};
+use super::request::{Credential, Transport, check_unambiguous, credential_in, json_body};
 use crate::domain::SessionData;
 use crate::identity::{Hs256Config, IdTokenVerifier, JwtConfig};
 
@@ -31,9 +31,16 @@ fn headers(name: lambda_http::http::HeaderName, raw: &[u8]) -> Option<HeaderMap>
     Some(map)
 }
 
+/// The session credential of a request with these headers, read as every entry point reads it:
+/// the ambiguity check once, then the credential.
+fn credential(map: &HeaderMap) -> Result<Credential, ApiError> {
+    check_unambiguous(map, &policy())?;
+    credential_in(map, &policy())
+}
+
 /// The session credential of a request whose `Cookie` header(s) are `raw`.
 pub fn cookie_header(raw: &[u8]) -> Option<Result<Credential, ApiError>> {
-    Some(credential_in(&headers(COOKIE, raw)?, &policy()))
+    Some(credential(&headers(COOKIE, raw)?))
 }
 
 /// The session credential of a request whose `Authorization` header is `raw`. (Beside a
@@ -42,7 +49,7 @@ pub fn cookie_header(raw: &[u8]) -> Option<Result<Credential, ApiError>> {
 pub fn authorization_header(raw: &[u8]) -> Option<Result<Credential, ApiError>> {
     let mut map = HeaderMap::new();
     map.insert(AUTHORIZATION, HeaderValue::from_bytes(raw).ok()?);
-    Some(credential_in(&map, &policy()))
+    Some(credential(&map))
 }
 
 /// [`authorization_header`] on a request that also carries a valid-looking session cookie.
@@ -53,7 +60,7 @@ pub fn authorization_beside_a_cookie(raw: &[u8]) -> Option<Result<Credential, Ap
         COOKIE,
         HeaderValue::from_static("__Host-session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
     );
-    Some(credential_in(&map, &policy()))
+    Some(credential(&map))
 }
 
 /// What the two JSON routes make of a body: `POST /sessions` (the create request) and

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::ApiError;
 use super::cookies::CookiePolicy;
-use crate::domain::{ClientInfo, SessionToken, check_unique_members};
+use crate::domain::{ClientInfo, Presented, SessionToken, check_unique_members};
 
 /// Largest total size of the `Cookie` headers we read (browsers cap one cookie at 4 KiB).
 const MAX_COOKIE_HEADER_BYTES: usize = 8 * 1024;
@@ -26,6 +26,13 @@ pub struct Credential {
     pub token: SessionToken,
     /// Cookie or bearer.
     pub transport: Transport,
+}
+
+impl Credential {
+    /// The token as the session operations take it: with how it came and who sent it.
+    pub fn presented<'a>(&'a self, client: &'a ClientInfo) -> Presented<'a> {
+        Presented::new(&self.token, client, self.transport)
+    }
 }
 
 /// The bearer value of `Authorization`, if the header is there. A header with another scheme,
@@ -98,7 +105,7 @@ pub(crate) fn check_unambiguous(
     headers: &HeaderMap,
     cookies: &CookiePolicy,
 ) -> Result<(), ApiError> {
-    // Every request passes here (and a credential reader again): parse the cookies only in
+    // Every request passes here once: parse the cookies only in
     // the rare case that both headers came.
     if !headers.contains_key(AUTHORIZATION) || !headers.contains_key(COOKIE) {
         return Ok(());
@@ -113,12 +120,13 @@ pub(crate) fn check_unambiguous(
 }
 
 /// The session token of a request, `None` when it carries neither `Authorization` nor the
-/// session cookie (an anonymous caller, where anonymous callers are allowed).
+/// session cookie (an anonymous caller, where anonymous callers are allowed). Reads only: the
+/// entry point checked [`check_unambiguous`] once for the whole request (the handlers' `serve`,
+/// the authorizer, the guard).
 pub(crate) fn optional_credential_in(
     headers: &HeaderMap,
     cookies: &CookiePolicy,
 ) -> Result<Option<Credential>, ApiError> {
-    check_unambiguous(headers, cookies)?;
     if let Some(raw) = bearer_in(headers).map_err(ApiError::with_bearer_challenge)? {
         let token =
             SessionToken::parse(raw).map_err(|e| ApiError::from(e).with_bearer_challenge())?;

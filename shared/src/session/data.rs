@@ -4,14 +4,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tracing::{info, instrument};
 
+use super::admission::MAX_LINEAGE;
+use super::admission::bound_to;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
-use super::rotation::MAX_LINEAGE;
-use super::validate::bound_to;
 use super::{Current, SessionService, UpdateError};
-use crate::domain::{
-    ClientInfo, Session, SessionId, SessionToken, TokenRecord, Transport, UserKey,
-    at_storage_precision,
-};
+use crate::domain::{Presented, Session, SessionId, TokenRecord, UserKey, at_storage_precision};
 use crate::store::Write;
 
 impl SessionService {
@@ -20,17 +17,19 @@ impl SessionService {
     /// patch is re-applied to the newest data when a concurrent write wins, so no update is
     /// lost either way.
     #[instrument(skip_all, fields(session_id))]
-    #[allow(clippy::too_many_arguments)] // the presented credential (2), the patch (3), the moment
     pub async fn update_data(
         &self,
-        token: &SessionToken,
-        client: &ClientInfo,
-        transport: Transport,
+        presented: Presented<'_>,
         patch: &Value,
         expected: Option<u64>,
         max_bytes: usize,
         now: DateTime<Utc>,
     ) -> Result<Current, UpdateError> {
+        let Presented {
+            token,
+            client,
+            transport,
+        } = presented;
         let now = at_storage_precision(now);
         let mut retries = Retries::new("update_data", MAX_WRITE_ATTEMPTS);
         loop {

@@ -11,6 +11,7 @@
 //! Above `store` and `identity` (it takes a proven [`Identity`]); below `http`, which it must not
 //! know: no status codes or headers here.
 
+mod admission;
 mod create;
 mod data;
 mod error;

@@ -6,13 +6,13 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 use tracing::{info, instrument};
 
+use super::admission::MAX_LINEAGE;
+use super::admission::bound_to;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
-use super::rotation::MAX_LINEAGE;
-use super::validate::bound_to;
 use super::{SessionError, SessionService};
 use crate::domain::{
-    AuditEvent, ClientInfo, EventKind, RevocationReason, SessionEntry, SessionId, SessionToken,
-    Transport, UserKey, at_storage_precision,
+    AuditEvent, ClientInfo, EventKind, Presented, RevocationReason, SessionEntry, SessionId,
+    UserKey, at_storage_precision,
 };
 use crate::store::{BatchOutcome, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write};
 
@@ -57,11 +57,14 @@ impl SessionService {
     #[instrument(skip_all, fields(session_id))]
     pub async fn logout(
         &self,
-        token: &SessionToken,
-        client: &ClientInfo,
-        transport: Transport,
+        presented: Presented<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionId>, SessionError> {
+        let Presented {
+            token,
+            client,
+            transport,
+        } = presented;
         let now = at_storage_precision(now);
         let mut retries = Retries::new("logout", MAX_WRITE_ATTEMPTS);
         loop {

@@ -1,24 +1,17 @@
-//! Rotation and the token lineage: refresh, renewal and re-authentication rotation; following a
-//! presented token through retired tokens to the head within the grace window; and replay
-//! detection, which revokes the lineage when a retired token comes back after its window.
+//! Rotation: refresh, renewal and re-authentication. Following a presented token through its
+//! lineage, and replay detection, are `admission`'s.
 
 use chrono::{DateTime, Utc};
-use tracing::{info, instrument, warn};
+use tracing::{instrument, warn};
 
 use super::create::Claim;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{Current, Head, SessionError, SessionService};
 use crate::domain::{
-    AuditEvent, Authentication, ClientInfo, EventKind, ResumeKey, RetiredToken, RevocationReason,
-    SealError, SealedSuccessor, SessionToken, TicketUse, TokenRecord, Transport, UserKey,
-    at_storage_precision,
+    AuditEvent, Authentication, ClientInfo, EventKind, Presented, ResumeKey, SealError,
+    SealedSuccessor, SessionToken, TicketUse, UserKey, at_storage_precision,
 };
-use crate::store::{StoreError, Write};
-
-/// How many retired tokens a presented token may be followed through to its head.
-const MAX_SUCCESSOR_HOPS: usize = 4;
-/// Bound on the lineage walked when revoking after a replay (one token per rotation).
-pub(super) const MAX_LINEAGE: usize = 10_000;
+use crate::store::{Rotation, Write};
 
 /// Why a token is being replaced.
 #[derive(Debug, Clone, Copy)]
@@ -48,25 +41,22 @@ impl SessionService {
     #[instrument(skip_all, fields(session_id))]
     pub async fn refresh(
         &self,
-        token: &SessionToken,
-        client: &ClientInfo,
-        transport: Transport,
+        presented: Presented<'_>,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
-        self.rotate_presented(token, client, transport, RotationTrigger::Refresh, now)
+        self.rotate_presented(presented, RotationTrigger::Refresh, now)
             .await
     }
 
     async fn rotate_presented(
         &self,
-        token: &SessionToken,
-        client: &ClientInfo,
-        transport: Transport,
+        presented: Presented<'_>,
         trigger: RotationTrigger,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
+        let client = presented.client;
         let now = at_storage_precision(now);
-        let (head, changes) = self.admit(token, client, transport, now).await?;
+        let (head, changes) = self.admit(presented, now).await?;
         if head.switched && matches!(trigger, RotationTrigger::Refresh) {
             // Another request rotated this token moments ago: its successor is the answer.
             return Ok(head.into_current());
@@ -80,19 +70,17 @@ impl SessionService {
     /// refused and changes nothing. `ticket`, the proof's single use, is recorded once the
     /// session is known to be the user's, and given back if the rotation then fails.
     #[instrument(skip_all, fields(session_id))]
-    #[allow(clippy::too_many_arguments)] // the presented credential (3), the proof (3), the moment
     pub async fn reauthenticate(
         &self,
-        token: &SessionToken,
-        client: &ClientInfo,
-        transport: Transport,
+        presented: Presented<'_>,
         user: &UserKey,
         authentication: Authentication,
         ticket: Option<TicketUse>,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
+        let client = presented.client;
         let now = at_storage_precision(now);
-        let (head, changes) = self.admit(token, client, transport, now).await?;
+        let (head, changes) = self.admit(presented, now).await?;
         if head.session.user_key() != *user {
             warn!(session_id = %head.session.id, "re-authentication by another user refused");
             return Err(SessionError::OtherUser);
@@ -159,16 +147,16 @@ impl SessionService {
             let ttl = next.ttl_epoch_seconds(self.policy.ttl_margin);
             let written = self
                 .store
-                .rotate(
-                    &head.token.hash(),
-                    &head.session,
-                    &new_token.hash(),
-                    &next,
-                    &sealed,
-                    trigger.as_str(),
-                    ttl,
+                .rotate(&Rotation {
+                    old_hash: &head.token.hash(),
+                    old: &head.session,
+                    new_hash: &new_token.hash(),
+                    next: &next,
+                    sealed: &sealed,
+                    trigger: trigger.as_str(),
+                    ttl_epoch_seconds: ttl,
                     now,
-                )
+                })
                 .await?;
             match written {
                 Write::Done => {
@@ -195,99 +183,5 @@ impl SessionService {
             }
             head = fresh;
         }
-    }
-
-    /// Follows `token` to the head of its lineage: through retired tokens within their grace
-    /// window (opening each sealed successor with the token before it). A retired token past
-    /// its window is a replay: the lineage is revoked.
-    pub(super) async fn resolve(
-        &self,
-        token: &SessionToken,
-        now: DateTime<Utc>,
-    ) -> Result<Head, SessionError> {
-        let mut current = token.clone();
-        for hop in 0..=MAX_SUCCESSOR_HOPS {
-            match self.store.load(&current.hash()).await? {
-                None => return Err(SessionError::NotFound),
-                Some(TokenRecord::Active(session)) => {
-                    tracing::Span::current()
-                        .record("session_id", tracing::field::display(session.id));
-                    return Ok(Head {
-                        token: current,
-                        session,
-                        switched: hop > 0,
-                    });
-                }
-                Some(TokenRecord::Revoked(revoked)) => {
-                    info!(session_id = %revoked.session_id, reason = revoked.reason.as_str(), "revoked session presented");
-                    return Err(SessionError::Revoked(revoked.reason));
-                }
-                Some(TokenRecord::Retired(retired)) => {
-                    if !retired.is_in_grace(self.policy.rotation_grace, now) {
-                        // Boxed: rare, and it would make every resolve's future as large.
-                        Box::pin(self.revoke_lineage(&retired, now)).await?;
-                        return Err(SessionError::Revoked(RevocationReason::Replay));
-                    }
-                    current = retired
-                        .sealed
-                        .open(&current, retired.session_id)
-                        .ok_or(SessionError::NotFound)?;
-                }
-            }
-        }
-        Err(SessionError::NotFound)
-    }
-
-    /// A retired token came back after its grace window: someone holds a copy of a token the
-    /// legitimate client gave up. Revoke whatever head the lineage has now, record it.
-    async fn revoke_lineage(
-        &self,
-        retired: &RetiredToken,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let detected = AuditEvent::new(
-            EventKind::ReplayDetected,
-            &retired.user_key,
-            &retired.user_id,
-            retired.tenant_id.as_ref(),
-            retired.session_id,
-            &ClientInfo::default(),
-            now,
-        )
-        .with("retired_at", retired.retired_at.to_rfc3339());
-        warn!(session_id = %retired.session_id, "retired token replayed after its grace window");
-        detected.log();
-        let revoked = AuditEvent::new(
-            EventKind::Revoked,
-            &retired.user_key,
-            &retired.user_id,
-            retired.tenant_id.as_ref(),
-            retired.session_id,
-            &ClientInfo::default(),
-            now,
-        )
-        .with("reason", RevocationReason::Replay.as_str());
-        let mut hash = retired.successor;
-        let mut retries = Retries::new("revoke", MAX_WRITE_ATTEMPTS);
-        for _ in 0..MAX_LINEAGE {
-            match self
-                .store
-                .revoke(&hash, RevocationReason::Replay, now)
-                .await?
-            {
-                Write::Done => {
-                    revoked.log();
-                    return Ok(());
-                }
-                Write::Stale(Some(TokenRecord::Retired(next))) => {
-                    hash = next.successor;
-                    retries.progress();
-                }
-                // Already revoked, signed out, or expired and gone: nothing left to revoke.
-                Write::Stale(_) => return Ok(()),
-                Write::Contended => retries.again()?,
-            }
-        }
-        Ok(())
     }
 }

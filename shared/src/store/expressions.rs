@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
 use super::codec::{Item, attr, guard_key, kind, millis, n, s, token_key};
+use super::{Rotation, StoreError};
 
 /// The id of one write, stored with what it writes (`att`) and sent as the
 /// `ClientRequestToken` of a transaction. The SDK retries a write whose answer came late with
@@ -42,9 +42,7 @@ impl Attempt {
         item.get(attr::ATTEMPT) == Some(&self.value())
     }
 }
-use crate::domain::{
-    ClientInfo, RevocationReason, SealedSuccessor, SessionData, TokenHash, UserKey,
-};
+use crate::domain::{ClientInfo, RevocationReason, SessionData, TokenHash, UserKey};
 
 /// Which state of the token item a write requires.
 #[derive(Debug, Clone, Copy)]
@@ -170,19 +168,23 @@ pub(super) fn touch(
     update_write(update.update_expression(format!("SET {}", sets.join(", "))))
 }
 
-/// Turns the head at `version` into a `retired` token pointing at its successor.
-#[allow(clippy::too_many_arguments)] // the item (2), what it becomes (4), the write (2)
+/// Turns the head `rotation` retires (at the version it was read) into a `retired` token
+/// pointing at its successor.
 pub(super) fn retire(
     table: &str,
-    hash: &TokenHash,
-    version: u64,
-    successor: &TokenHash,
-    sealed: &SealedSuccessor,
-    trigger: &str,
-    now: DateTime<Utc>,
+    rotation: &Rotation<'_>,
     attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
-    let update = head_update(table, hash, Expect::HeadAt(version))
+    let Rotation {
+        old_hash,
+        old,
+        new_hash: successor,
+        sealed,
+        trigger,
+        now,
+        ..
+    } = *rotation;
+    let update = head_update(table, old_hash, Expect::HeadAt(old.version))
         .update_expression(format!(
             "SET #kind = :retired, #retired_at = :now, #successor = :successor, \
              #sealed = :sealed, #trigger = :trigger, #att = :att {DROP_LISTING}"

@@ -41,7 +41,7 @@ pub use error::StoreError;
 pub use reads::{Owner, PageKey};
 pub use table::{TABLE_DEFINITION_JSON, TableDefinition, Ttl, delete_table};
 pub use transact::{BatchOutcome, Write};
-pub use writes::{Claimed, Revocation};
+pub use writes::{Claimed, Revocation, Rotation};
 
 /// Awaiting an SDK call on the heap. Its future is over 5 KB; kept inline it would make every
 /// future above it (session operation, handler) as large, and each of those is moved whole

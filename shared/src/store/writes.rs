@@ -18,6 +18,28 @@ use crate::domain::{
     TicketClaim, TicketUse, TokenHash, TokenRecord,
 };
 
+/// A rotation the session layer decided: the head `old`, stored under `old_hash`, is retired in
+/// favour of `next` under `new_hash`, whose token is sealed under the old one.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation<'a> {
+    /// The hash of the token being retired.
+    pub old_hash: &'a TokenHash,
+    /// The session as read (its version is the write's condition).
+    pub old: &'a Session,
+    /// The hash of the new token.
+    pub new_hash: &'a TokenHash,
+    /// The session under the new token.
+    pub next: &'a Session,
+    /// The new token, sealed under the old one.
+    pub sealed: &'a SealedSuccessor,
+    /// What rotated it (`refresh`, `renewal`, ...).
+    pub trigger: &'a str,
+    /// The new head's TTL.
+    pub ttl_epoch_seconds: i64,
+    /// When.
+    pub now: DateTime<Utc>,
+}
+
 /// What became of a claim of a login ticket's use ([`SessionStore::claim_ticket`]).
 #[derive(Debug)]
 pub enum Claimed {
@@ -140,7 +162,6 @@ impl SessionStore {
     /// `client_event`, `now` as the time a client change was last recorded. Only if the item is
     /// still that version of the live session, so a deleted, rotated or expired session is
     /// never resurrected.
-    #[allow(clippy::too_many_arguments)]
     pub async fn touch(
         &self,
         hash: &TokenHash,
@@ -169,35 +190,20 @@ impl SessionStore {
         self.commit(operation, vec![write], Attempt::new()?).await
     }
 
-    /// Rotates the head `old` (stored under `old_hash`) to `next` under `new_hash`, in one
-    /// transaction: the new head is written, the old item becomes `retired` (keeping the
-    /// successor's hash and the sealed successor, losing its index keys and data). Only if the
-    /// old item is still that exact version of the head.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn rotate(
-        &self,
-        old_hash: &TokenHash,
-        old: &Session,
-        new_hash: &TokenHash,
-        next: &Session,
-        sealed: &SealedSuccessor,
-        trigger: &str,
-        ttl_epoch_seconds: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Write, StoreError> {
+    /// Carries out `rotation` in one transaction: the new head is written, the old item
+    /// becomes `retired` (keeping the successor's hash and the sealed successor, losing its
+    /// index keys and data). Only if the old item is still that exact version of the head.
+    pub async fn rotate(&self, rotation: &Rotation<'_>) -> Result<Write, StoreError> {
+        let Rotation {
+            new_hash,
+            next,
+            ttl_epoch_seconds,
+            ..
+        } = *rotation;
         // The old item first: its cancellation reason carries what it is now.
         let attempt = Attempt::new()?;
         let writes = vec![
-            expressions::retire(
-                &self.table,
-                old_hash,
-                old.version,
-                new_hash,
-                sealed,
-                trigger,
-                now,
-                attempt,
-            )?,
+            expressions::retire(&self.table, rotation, attempt)?,
             put_new(
                 &self.table,
                 head_item(new_hash, next, ttl_epoch_seconds),
