@@ -189,28 +189,22 @@ impl SessionService {
         retired: &RetiredToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let detected = AuditEvent::new(
-            EventKind::ReplayDetected,
-            &retired.user_key,
-            &retired.user_id,
-            retired.tenant_id.as_ref(),
-            retired.session_id,
-            &ClientInfo::default(),
-            now,
-        )
-        .with("retired_at", retired.retired_at.to_rfc3339());
+        let event = |kind| {
+            AuditEvent::new(
+                kind,
+                &retired.user_key,
+                &retired.user_id,
+                retired.tenant_id.as_ref(),
+                retired.session_id,
+                &ClientInfo::default(),
+                now,
+            )
+        };
         warn!(session_id = %retired.session_id, "retired token replayed after its grace window");
-        detected.log();
-        let revoked = AuditEvent::new(
-            EventKind::Revoked,
-            &retired.user_key,
-            &retired.user_id,
-            retired.tenant_id.as_ref(),
-            retired.session_id,
-            &ClientInfo::default(),
-            now,
-        )
-        .with("reason", RevocationReason::Replay.as_str());
+        event(EventKind::ReplayDetected)
+            .with("retired_at", retired.retired_at.to_rfc3339())
+            .log();
+        let revoked = event(EventKind::Revoked).with("reason", RevocationReason::Replay.as_str());
         let mut hash = retired.successor;
         let mut retries = Retries::new("revoke", MAX_WRITE_ATTEMPTS);
         for _ in 0..MAX_LINEAGE {
