@@ -259,6 +259,8 @@ fn client_config_for(
 pub struct TestTable {
     pub name: String,
     pub client: Client,
+    /// Deleted by `drop_table` already.
+    dropped: bool,
 }
 
 impl TestTable {
@@ -289,7 +291,11 @@ impl TestTable {
                 }
             })
             .expect("create test table on DynamoDB Local");
-        Self { name, client }
+        Self {
+            name,
+            client,
+            dropped: false,
+        }
     }
 
     pub fn store(&self) -> SessionStore {
@@ -448,8 +454,31 @@ impl TestTable {
             .item
     }
 
-    pub async fn drop_table(self) {
+    /// Deletes the table now, failing the test if DynamoDB refuses. (Dropped without this, a
+    /// table is deleted anyway: see `Drop`.)
+    pub async fn drop_table(mut self) {
         delete_table(&self.client, &self.name).await.unwrap();
+        self.dropped = true;
+    }
+}
+
+/// A test that fails before `drop_table` (a failed assertion unwinds) still leaves no table
+/// behind: the table is deleted on a thread of its own, since `drop` cannot await.
+impl Drop for TestTable {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let (client, name) = (self.client.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                let _ = runtime.block_on(delete_table(&client, &name));
+            }
+        })
+        .join();
     }
 }
 

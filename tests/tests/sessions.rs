@@ -945,3 +945,23 @@ async fn an_unreachable_database_is_a_503_with_retry_after_and_no_internals() {
         "no cookie for a session that was not stored"
     );
 }
+
+#[tokio::test]
+async fn a_test_table_is_deleted_even_when_its_test_ends_before_dropping_it() {
+    let table = TestTable::new().await;
+    let (client, name) = (table.client.clone(), table.name.clone());
+    assert!(
+        client
+            .describe_table()
+            .table_name(&name)
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // As when an assertion fails and the test unwinds past `drop_table`.
+    drop(table);
+
+    let gone = client.describe_table().table_name(&name).send().await;
+    assert!(gone.is_err(), "the table was left behind");
+}
