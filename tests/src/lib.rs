@@ -600,6 +600,28 @@ pub fn ticket_claims(sub: &str) -> TicketClaims<'_> {
     }
 }
 
+/// A cookie session of alice (no tenant), signed in with a login ticket: its token.
+pub async fn signed_in(app: &SignIn) -> String {
+    let reply = invoke(
+        app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.cookie_token()
+}
+
+/// A cookie refresh of `token` through the real handler.
+pub async fn refresh_with_cookie(app: &SignIn, token: &str) -> Reply {
+    invoke(
+        app,
+        Function::Refresh,
+        Event::new(Payload::V2, "POST", "/sessions/current/refresh").session_cookie(token),
+    )
+    .await
+}
+
 /// A bearer session of `user` (a non-browser client's sign-in, `token_in_body`): its token.
 pub async fn bearer_signed_in(app: &SignIn, user: &str) -> String {
     let created = invoke(
