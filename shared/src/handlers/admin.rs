@@ -22,12 +22,7 @@ use crate::store::Owner;
 /// caller.
 #[instrument(skip_all, fields(route = "admin"))]
 pub async fn admin(api: &Api, req: Request) -> Result<Response<Body>, Error> {
-    let routes = [
-        Route::AdminRevokeUser,
-        Route::AdminRevokeTenant,
-        Route::AdminUpdateData,
-    ];
-    serve(api, &req, &routes, async |matched: Matched| {
+    serve(api, &req, "session-admin", async |matched: Matched| {
         if matched.route == Route::AdminUpdateData {
             admin_update_data(api, &req, &matched).await
         } else {

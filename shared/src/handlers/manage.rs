@@ -20,22 +20,19 @@ use crate::store::Owner;
 /// `DELETE /sessions/{session_id}`, `PATCH /sessions/current`.
 #[instrument(skip_all, fields(route = "manage"))]
 pub async fn manage(api: &Api, req: Request) -> Result<Response<Body>, Error> {
-    let routes = [
-        Route::List,
-        Route::RevokeAll,
-        Route::RevokeOne,
-        Route::UpdateData,
-    ];
-    serve(api, &req, &routes, async |matched: Matched| {
-        match matched.route {
+    serve(
+        api,
+        &req,
+        "session-manage",
+        async |matched: Matched| match matched.route {
             Route::List => list_sessions(api, &req).await,
             Route::RevokeAll => revoke_all_sessions(api, &req).await,
             Route::RevokeOne => {
                 revoke_session(api, &req, matched.params.last().map(String::as_str)).await
             }
             _ => update_data(api, &req).await,
-        }
-    })
+        },
+    )
     .await
 }
 

@@ -54,12 +54,13 @@ pub struct SignIn {
     pub verifier: IdTokenVerifier,
 }
 
-/// Runs `handler` when the request is for one of `routes` (this function's share of the API);
-/// answers preflights, 404/405 and CSRF failures itself, and adds CORS headers to every answer.
+/// Runs `handler` when the request is for a route of `function` ([`Route::function`]: its share
+/// of the API); answers preflights, 404/405 and CSRF failures itself, and adds CORS headers to
+/// every answer.
 async fn serve(
     api: &Api,
     req: &Request,
-    routes: &[Route],
+    function: &str,
     handler: impl AsyncFnOnce(Matched) -> Result<Response<Body>, ApiError>,
 ) -> Result<Response<Body>, Error> {
     let allowed = &api.http.origins;
@@ -72,7 +73,8 @@ async fn serve(
         preflight(req, allowed)
     } else {
         match Route::matched(req) {
-            Ok(found) if routes.contains(&found.route) => {
+            // The routes `Route::function` gives to this function; any other is not here.
+            Ok(found) if found.route.function() == function => {
                 match check_unambiguous(req.headers(), &api.http.cookie)
                     .and_then(|()| check_csrf(req, allowed))
                 {

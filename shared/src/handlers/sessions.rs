@@ -22,7 +22,7 @@ pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Er
     serve(
         &sign_in.api,
         &req,
-        &[Route::Create, Route::CreateTrusted, Route::Reauth],
+        "session-create",
         async |matched: Matched| match matched.route {
             Route::Reauth => reauth_session(sign_in, &req).await,
             Route::CreateTrusted if iam_caller(&req).is_none() => {
@@ -80,7 +80,7 @@ async fn reauth_session(sign_in: &SignIn, req: &Request) -> Result<Response<Body
 /// unknown routes (JSON 404/405).
 #[instrument(skip_all, fields(route = "validate"))]
 pub async fn validate(api: &Api, req: Request) -> Result<Response<Body>, Error> {
-    serve(api, &req, &[Route::Validate], async |_| {
+    serve(api, &req, "session-validate", async |_| {
         validate_session(api, &req).await
     })
     .await
@@ -89,7 +89,7 @@ pub async fn validate(api: &Api, req: Request) -> Result<Response<Body>, Error> 
 /// `POST /sessions/current/refresh`: extend the idle deadline and re-issue the cookie.
 #[instrument(skip_all, fields(route = "refresh"))]
 pub async fn refresh(api: &Api, req: Request) -> Result<Response<Body>, Error> {
-    serve(api, &req, &[Route::Refresh], async |_| {
+    serve(api, &req, "session-refresh", async |_| {
         refresh_session(api, &req).await
     })
     .await
@@ -98,7 +98,7 @@ pub async fn refresh(api: &Api, req: Request) -> Result<Response<Body>, Error> {
 /// `DELETE /sessions/current`: delete server-side, clear the cookie. Idempotent.
 #[instrument(skip_all, fields(route = "logout"))]
 pub async fn logout(api: &Api, req: Request) -> Result<Response<Body>, Error> {
-    serve(api, &req, &[Route::Logout], async |_| {
+    serve(api, &req, "session-logout", async |_| {
         logout_session(api, &req).await
     })
     .await

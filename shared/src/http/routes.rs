@@ -147,6 +147,59 @@ fn percent_decoded(segment: &str) -> Option<String> {
 }
 
 impl Route {
+    /// Every route of the contract: what the template serves (besides the example route) and
+    /// what docs/openapi.yaml documents, each checked against this list by the tests.
+    pub const ALL: [Route; 13] = [
+        Route::Create,
+        Route::CreateTrusted,
+        Route::Validate,
+        Route::Refresh,
+        Route::Reauth,
+        Route::Logout,
+        Route::List,
+        Route::RevokeAll,
+        Route::RevokeOne,
+        Route::UpdateData,
+        Route::AdminRevokeUser,
+        Route::AdminRevokeTenant,
+        Route::AdminUpdateData,
+    ];
+
+    /// The route as API Gateway names it (`routeKey`: method and path pattern).
+    pub fn key(self) -> &'static str {
+        match self {
+            Route::Create => "POST /sessions",
+            Route::CreateTrusted => "POST /internal/sessions",
+            Route::Validate => "GET /sessions/current",
+            Route::Refresh => "POST /sessions/current/refresh",
+            Route::Reauth => "POST /sessions/current/reauth",
+            Route::Logout => "DELETE /sessions/current",
+            Route::List => "GET /sessions",
+            Route::RevokeAll => "DELETE /sessions",
+            Route::RevokeOne => "DELETE /sessions/{session_id}",
+            Route::UpdateData => "PATCH /sessions/current",
+            Route::AdminRevokeUser => "DELETE /admin/users/{user_id}/sessions",
+            Route::AdminRevokeTenant => "DELETE /admin/tenants/{tenant_id}/sessions",
+            Route::AdminUpdateData => "PATCH /admin/users/{user_id}/sessions/{session_id}",
+        }
+    }
+
+    /// The function that serves the route (its binary, in the template and the local router).
+    pub fn function(self) -> &'static str {
+        match self {
+            Route::Create | Route::CreateTrusted | Route::Reauth => "session-create",
+            Route::Validate => "session-validate",
+            Route::Refresh => "session-refresh",
+            Route::Logout => "session-logout",
+            Route::List | Route::RevokeAll | Route::RevokeOne | Route::UpdateData => {
+                "session-manage"
+            }
+            Route::AdminRevokeUser | Route::AdminRevokeTenant | Route::AdminUpdateData => {
+                "session-admin"
+            }
+        }
+    }
+
     /// Which route a request is for: 404 for an unknown path, 405 (with `Allow`) for a known
     /// path and a method it does not accept.
     pub fn of(req: &Request) -> Result<Route, ApiError> {
@@ -212,6 +265,25 @@ mod tests {
         *req.method_mut() = method;
         *req.uri_mut() = path.parse().unwrap();
         req
+    }
+
+    #[test]
+    fn every_route_key_leads_back_to_its_route() {
+        for route in Route::ALL {
+            let (method, pattern) = route.key().split_once(' ').unwrap();
+            let path = pattern
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x1" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            assert_eq!(
+                Route::of(&request(method, &path)).unwrap(),
+                route,
+                "{}",
+                route.key()
+            );
+        }
     }
 
     #[test]
