@@ -3,6 +3,9 @@
 // Locks; where they are missing, a lock negotiated over the BroadcastChannel, or without one a
 // lease in localStorage), so tabs refreshing at the same instant cause one rotation: the others
 // take its result.
+import { channelLocks } from "./channel-locks.js";
+import { leaseLocks } from "./lease-locks.js";
+import type { StorageLike } from "./lease-locks.js";
 import type { Session, SessionState } from "./types.js";
 
 /** The part of the Web Locks API used here (`navigator.locks`). */
@@ -85,149 +88,6 @@ export class Tabs {
 function withoutToken(session: Session): Session {
   const { token: _token, token_type: _type, ...rest } = session;
   return rest;
-}
-
-/** The part of `localStorage` used here. */
-export interface StorageLike {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-  removeItem(key: string): void;
-}
-
-/**
- * Where Web Locks are missing: a lease in `localStorage` (owner and expiry), claimed, then
- * confirmed after a short settle (when two tabs claim at once the last writer holds it), and
- * waited for while another tab holds it. A holder that died frees it when the lease expires;
- * a waiter gives up after `patience` and goes ahead (the server still gives concurrent
- * refreshes of one token the same successor).
- */
-export function leaseLocks(
-  storage: StorageLike,
-  options: { now?: () => number; wait?: (ms: number) => Promise<void>; patience?: number } = {},
-): LockManagerLike {
-  const now = options.now ?? Date.now;
-  const wait = options.wait ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const patience = options.patience ?? 10_000;
-  const read = (key: string): { owner: string; until: number } | null => {
-    try {
-      const lease = JSON.parse(storage.getItem(key) ?? "null") as { owner?: unknown; until?: unknown } | null;
-      return typeof lease?.owner === "string" && typeof lease.until === "number"
-        ? { owner: lease.owner, until: lease.until }
-        : null;
-    } catch {
-      return null;
-    }
-  };
-  return {
-    async request<T>(name: string, callback: () => Promise<T>): Promise<T> {
-      const key = `${name}:lease`;
-      const me = Math.random().toString(36).slice(2);
-      const giveUp = now() + patience;
-      for (;;) {
-        const lease = read(key);
-        if (lease === null || lease.until < now()) {
-          storage.setItem(key, JSON.stringify({ owner: me, until: now() + 5_000 }));
-          await wait(30);
-          if (read(key)?.owner === me) break;
-        } else if (now() > giveUp) {
-          break;
-        }
-        await wait(20 + Math.random() * 30);
-      }
-      try {
-        return await callback();
-      } finally {
-        if (read(key)?.owner === me) storage.removeItem(key);
-      }
-    },
-  };
-}
-
-interface LockMessage {
-  kind: "session-client/lock";
-  type: "claim" | "held" | "release";
-  name: string;
-  from: string;
-  at: number;
-  to?: string;
-}
-
-/**
- * Where Web Locks are missing but `BroadcastChannel` is there: a tab claims a lock by
- * broadcasting a claim and listening for a moment. The holder, and a tab whose own claim is
- * older (by time, then id), answer `held`; a contested claimant waits for the `release` and
- * tries again. A waiter gives up after `patience` and goes ahead (a holder that died sends no
- * release; the server still gives concurrent refreshes of one token one successor).
- */
-export function channelLocks(
-  channel: ChannelLike,
-  options: { now?: () => number; settle?: number; patience?: number } = {},
-): LockManagerLike {
-  const now = options.now ?? Date.now;
-  const settle = options.settle ?? 50;
-  const patience = options.patience ?? 10_000;
-  const me = Math.random().toString(36).slice(2);
-  const held = new Set<string>();
-  const pending = new Map<string, { at: number; contested: boolean }>();
-  const released = new Map<string, Set<() => void>>();
-  const post = (message: Omit<LockMessage, "kind" | "from">) =>
-    channel.postMessage({ kind: "session-client/lock", from: me, ...message } satisfies LockMessage);
-  const earlier = (a: { at: number; from: string }, b: { at: number; from: string }) =>
-    a.at < b.at || (a.at === b.at && a.from < b.from);
-
-  channel.addEventListener("message", ({ data }) => {
-    const message = data as Partial<LockMessage> | null;
-    if (message?.kind !== "session-client/lock" || !message.name || !message.from) return;
-    const { name, from } = message;
-    const mine = pending.get(name);
-    if (message.type === "claim" && typeof message.at === "number") {
-      const theirs = { at: message.at, from };
-      if (held.has(name) || (mine && earlier({ at: mine.at, from: me }, theirs))) {
-        post({ type: "held", name, at: now(), to: from });
-      } else if (mine) {
-        mine.contested = true; // their claim is older: ours waits
-      }
-    } else if (message.type === "held" && message.to === me && mine) {
-      mine.contested = true;
-    } else if (message.type === "release") {
-      for (const wake of released.get(name) ?? []) wake();
-    }
-  });
-
-  const releaseOf = (name: string, ms: number) =>
-    new Promise<void>((resolve) => {
-      const wakers = released.get(name) ?? new Set<() => void>();
-      released.set(name, wakers);
-      const done = () => {
-        clearTimeout(timer);
-        wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      wakers.add(done);
-    });
-
-  return {
-    async request<T>(name: string, callback: () => Promise<T>): Promise<T> {
-      const giveUp = now() + patience;
-      for (;;) {
-        const claim = { at: now(), contested: false };
-        pending.set(name, claim);
-        post({ type: "claim", name, at: claim.at });
-        await new Promise((resolve) => setTimeout(resolve, settle));
-        pending.delete(name);
-        if (!claim.contested || now() > giveUp) break;
-        await releaseOf(name, Math.max(0, giveUp - now()));
-      }
-      held.add(name);
-      try {
-        return await callback();
-      } finally {
-        held.delete(name);
-        post({ type: "release", name, at: now() });
-      }
-    },
-  };
 }
 
 /** A tab's own coordination parts (tests pass shared fakes). */
