@@ -113,6 +113,9 @@ log "the client's server guards (Express middleware, Web Request handler, the RE
 ORIGIN="http://localhost:$demo_port" API_URL="http://localhost:$api_port" FRONT_PORT="$front_port" \
   EXPRESS_PORT="$express_port" node tests/node/guards.mjs
 
+log "the npm package: packed, installed from its tarball into a project of its own, used against the stack"
+API_URL="http://localhost:$api_port" bash infra/package-test.sh
+
 log "README: every curl example, in order, against the stack"
 python3 tests/readme_curl.py "http://localhost:$api_port"
 
