@@ -6,7 +6,7 @@ import { KeepAlive, pageEnvironment } from "./keepalive.js";
 import type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
 import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
-import { Transport } from "./transport.js";
+import { ApiCalls } from "./api-calls.js";
 import type { Device, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
 import { currentPath, errorOf } from "./wire.js";
 
@@ -123,7 +123,7 @@ const MAX_CONFLICT_RETRIES = 5;
 export function createSessionClient(options: SessionClientOptions): SessionClient {
   const mode = options.mode ?? "cookie";
   const tokenStore = options.tokenStore ?? memoryTokenStore();
-  const transport = new Transport({
+  const api = new ApiCalls({
     baseUrl: options.baseUrl,
     fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
     mode,
@@ -180,10 +180,10 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const refreshInTurn = async (asked: number): Promise<Session | null> => {
     try {
       if (tabs?.refreshedSince(asked - coalesce)) {
-        const answer = await transport.call<Session>("GET", "/sessions/current");
+        const answer = await api.call<Session>("GET", "/sessions/current");
         return await signedIn(answer.body);
       }
-      const answer = await transport.call<Session>("POST", "/sessions/current/refresh");
+      const answer = await api.call<Session>("POST", "/sessions/current/refresh");
       tabs?.refreshed();
       return await signedIn(answer.body, "refresh");
     } catch (error) {
@@ -224,7 +224,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       // In cookie mode the browser may still hold a session cookie: the ticket goes in the body,
       // since a cookie beside an Authorization header is refused as ambiguous.
       if (mode === "cookie") body["id_token"] = ticket;
-      const answer = await transport.call<Session>("POST", "/sessions", mode === "bearer" ? { body, bearer: ticket } : { body });
+      const answer = await api.call<Session>("POST", "/sessions", mode === "bearer" ? { body, bearer: ticket } : { body });
       return signedIn(answer.body);
     },
 
@@ -238,7 +238,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
           return null;
         }
         try {
-          const answer = await transport.call<Session>("GET", path);
+          const answer = await api.call<Session>("GET", path);
           return await signedIn(answer.body);
         } catch (error) {
           if (error instanceof SessionApiError && error.isSignedOut) {
@@ -259,21 +259,21 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
     async reauthenticate(idToken) {
       const answer = await onSession(() =>
-        transport.call<Session>("POST", "/sessions/current/reauth", { body: { id_token: idToken } }),
+        api.call<Session>("POST", "/sessions/current/reauth", { body: { id_token: idToken } }),
       );
       return signedIn(answer.body);
     },
 
     signOut() {
       return once("signOut", async () => {
-        await transport.call<null>("DELETE", "/sessions/current");
+        await api.call<null>("DELETE", "/sessions/current");
         await signedOut("signed_out");
       });
     },
 
     async signOutEverywhere({ keepCurrent = false } = {}) {
       const query = keepCurrent ? "?keep_current=true" : "";
-      const answer = await onSession(() => transport.call<{ revoked: number }>("DELETE", `/sessions${query}`));
+      const answer = await onSession(() => api.call<{ revoked: number }>("DELETE", `/sessions${query}`));
       if (!keepCurrent) await signedOut("signed_out");
       return answer.body.revoked;
     },
@@ -284,7 +284,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       let cursor: string | null = null;
       do {
         const path: string = cursor === null ? "/sessions?limit=100" : `/sessions?limit=100&cursor=${encodeURIComponent(cursor)}`;
-        const answer = await onSession(() => transport.call<{ sessions: Device[]; next_cursor: string | null }>("GET", path));
+        const answer = await onSession(() => api.call<{ sessions: Device[]; next_cursor: string | null }>("GET", path));
         devices.push(...answer.body.sessions);
         cursor = answer.body.next_cursor ?? null;
       } while (cursor !== null);
@@ -293,7 +293,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
     async revokeDevice(sessionId) {
       const own = state.status === "signed-in" && state.session.session_id === sessionId;
-      await onSession(() => transport.call<null>("DELETE", `/sessions/${encodeURIComponent(sessionId)}`));
+      await onSession(() => api.call<null>("DELETE", `/sessions/${encodeURIComponent(sessionId)}`));
       if (own) await signedOut("signed_out");
     },
 
@@ -304,7 +304,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         const headers: Record<string, string> = base === undefined ? {} : { "If-Match": `"${base}"` };
         try {
           const answer = await onSession(() =>
-            transport.call<Session>("PATCH", "/sessions/current", { body: { data: patch }, headers }),
+            api.call<Session>("PATCH", "/sessions/current", { body: { data: patch }, headers }),
           );
           return await signedIn(answer.body);
         } catch (error) {
@@ -317,7 +317,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
 
     async fetch(input, init) {
-      const response = await transport.options.fetch(input, await transport.credentials(init));
+      const response = await api.options.fetch(input, await api.credentials(init));
       const url = new URL(input instanceof Request ? input.url : input.toString(), apiOrigin);
       if (response.status === 401 && url.origin === apiOrigin && state.status === "signed-in") {
         const { code } = errorOf(response.status, await response.clone().json().catch(() => null));

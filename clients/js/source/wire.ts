@@ -1,4 +1,4 @@
-// What the session API's answers say, read in one place for the browser client, the transport
+// What the session API's answers say, read in one place for the browser client, its API calls
 // and the server guards: the error object, `Retry-After`, and the freshness query.
 import type { ErrorCode } from "./types.js";
 

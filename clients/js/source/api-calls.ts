@@ -6,7 +6,7 @@ import { SessionApiError, SessionNetworkError } from "./errors.js";
 import type { TokenStore } from "./types.js";
 import { errorOf, retryAfterOf } from "./wire.js";
 
-export interface TransportOptions {
+export interface ApiCallsOptions {
   baseUrl: string;
   fetch: typeof globalThis.fetch;
   /** `cookie` (browsers: `credentials: "include"`) or `bearer` (the token from `tokenStore`). */
@@ -33,8 +33,8 @@ export interface CallOptions {
 
 const MAX_RETRY_AFTER_SECONDS = 30;
 
-export class Transport {
-  constructor(readonly options: TransportOptions) {}
+export class ApiCalls {
+  constructor(readonly options: ApiCallsOptions) {}
 
   /** The request init every call to the session API (and `client.fetch`) carries. */
   async credentials(init: RequestInit = {}, bearer?: string): Promise<RequestInit> {
