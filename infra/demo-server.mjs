@@ -49,7 +49,8 @@ createServer(async (req, res) => {
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-store" });
     return res.end(JSON.stringify({ id_token: ticket(user, tenant) }));
   }
-  const module = /^\/sdk\/([a-z]+\.js)$/.exec(url.pathname);
+  // The client's modules by name (letters and hyphens: no path can be named).
+  const module = /^\/sdk\/([a-z]+(?:-[a-z]+)*\.js)$/.exec(url.pathname);
   if (req.method === "GET" && module) {
     try {
       const file = await readFile(join(sdk, module[1]));
