@@ -23,10 +23,13 @@ use crate::store::Owner;
 #[instrument(skip_all, fields(route = "admin"))]
 pub async fn admin(api: &Api, req: Request) -> Result<Response<Body>, Error> {
     serve(api, &req, "session-admin", async |matched: Matched| {
-        if matched.route == Route::AdminUpdateData {
-            admin_update_data(api, &req, &matched).await
-        } else {
-            admin_revoke(api, &req, matched).await
+        match matched.route {
+            Route::AdminUpdateData => admin_update_data(api, &req, &matched).await,
+            Route::AdminRevokeUser | Route::AdminRevokeTenant => {
+                admin_revoke(api, &req, matched).await
+            }
+            // Not this function's (serve admits only its routes): never another operation.
+            _ => Err(ApiError::not_found()),
         }
     })
     .await
@@ -94,12 +97,13 @@ async fn admin_revoke(
                 .revoke_all(Owner::Tenant(&tenant), None, &by, &client, now)
                 .await?
         }
-        _ => {
+        Route::AdminRevokeUser => {
             let user = user_key(req, &raw)?;
             api.sessions
                 .revoke_all(Owner::User(&user), None, &by, &client, now)
                 .await?
         }
+        _ => return Err(ApiError::not_found()),
     };
     Ok(json_response(
         StatusCode::OK,

@@ -30,7 +30,9 @@ pub async fn manage(api: &Api, req: Request) -> Result<Response<Body>, Error> {
             Route::RevokeOne => {
                 revoke_session(api, &req, matched.params.last().map(String::as_str)).await
             }
-            _ => update_data(api, &req).await,
+            Route::UpdateData => update_data(api, &req).await,
+            // Not this function's (serve admits only its routes): never another operation.
+            _ => Err(ApiError::not_found()),
         },
     )
     .await

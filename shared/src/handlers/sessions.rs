@@ -33,7 +33,9 @@ pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Er
                 ))
             }
             Route::CreateTrusted => create_session(sign_in, &req, true).await,
-            _ => create_session(sign_in, &req, false).await,
+            Route::Create => create_session(sign_in, &req, false).await,
+            // Not this function's (serve admits only its routes): never another operation.
+            _ => Err(ApiError::not_found()),
         },
     )
     .await
