@@ -611,3 +611,32 @@ async fn a_validate_that_slides_the_deadline_survives_a_lost_answer() {
         sliding
     );
 }
+
+/// Under the cap, the sign-in reads the user's sessions after claiming the ticket. When that
+/// read is what fails, nothing of the sign-in was written: the ticket is given back, and the
+/// same ticket signs in again without a resume key.
+#[tokio::test]
+async fn a_sign_in_whose_read_fails_gives_its_ticket_back() {
+    let w = World::new(&[], None).await;
+    let alice = ticket("alice", Some("acme"));
+    w.lost
+        .hold_every("Query", std::time::Duration::from_millis(3500));
+    let failed = w.call(Function::Create, sign_in(&alice)).await;
+    assert!(!w.lost.held().is_empty(), "the read's answers were held");
+    assert_eq!(
+        (failed.status, failed.error_code()),
+        (503, "service_unavailable"),
+        "{}",
+        failed.body
+    );
+
+    let again = w.call(Function::Create, sign_in(&alice)).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    let (outcome, _) = w.finish(Vec::new()).await;
+    assert_eq!(
+        outcome.state["live"].as_array().unwrap().len(),
+        1,
+        "{}",
+        outcome.state
+    );
+}

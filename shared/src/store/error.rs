@@ -79,11 +79,11 @@ impl StoreError {
         )
     }
 
-    /// True when the write that failed may still have been applied: DynamoDB did not answer
-    /// in time, could not be read, or failed on its side. A write refused by DynamoDB, or
-    /// never sent, was not applied.
+    /// True when the call that failed was a write that may still have been applied: DynamoDB
+    /// did not answer in time, could not be read, or failed on its side. A write refused by
+    /// DynamoDB, or never sent, was not applied; a read changes nothing.
     pub fn may_have_landed(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
+        matches!(self, Self::Unavailable { operation, .. } if !READS.contains(operation))
     }
 
     /// True when a retry later may succeed: the caller answers 503 with `Retry-After`.
@@ -91,6 +91,9 @@ impl StoreError {
         matches!(self, Self::Unavailable { .. } | Self::Contended { .. })
     }
 }
+
+/// The operations that only read: their failure leaves nothing behind.
+const READS: [&str; 2] = ["get_item", "query"];
 
 /// Whether a DynamoDB error code (and message) says a retry later may succeed: throttling,
 /// DynamoDB's own failures, transaction conflicts, and a query on an index that is still being
