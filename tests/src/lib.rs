@@ -730,6 +730,14 @@ impl Event {
             .header("User-Agent", user_agent)
     }
 
+    /// A backend's SigV4-signed request as `arn`: no browser `Origin`, an AWS4 `Authorization`
+    /// header, and the caller API Gateway verified in the request context.
+    pub fn iam_signed(self, arn: &str) -> Self {
+        self.without_header("origin")
+            .header("Authorization", SIGV4_AUTHORIZATION)
+            .iam_caller(arn)
+    }
+
     /// Signed with IAM (SigV4): API Gateway puts the caller into the request context.
     pub fn iam_caller(mut self, arn: &str) -> Self {
         match self.payload {

@@ -39,9 +39,7 @@ async fn signed_in(app: &SignIn, data: Value) -> (String, Value) {
         )
         .query("tenant_id", "acme")
         .query("issuer", session_tests::ISSUER)
-        .without_header("origin")
-        .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
-        .iam_caller("arn:aws:iam::123456789012:role/backend")
+        .iam_signed("arn:aws:iam::123456789012:role/backend")
         .json_body(&json!({ "data": data })),
     )
     .await;

@@ -390,9 +390,7 @@ async fn the_trusted_route_refuses_every_caller_without_an_iam_signature() {
         &app,
         Function::Create,
         Event::new(Payload::V2, "POST", "/internal/sessions")
-            .without_header("origin")
-            .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
-            .iam_caller("arn:aws:iam::123456789012:role/backend")
+            .iam_signed("arn:aws:iam::123456789012:role/backend")
             .json_body(&serde_json::json!({"id_token": alice})),
     )
     .await;

@@ -165,10 +165,10 @@ async fn app_on(dynamo: &OwnDynamo) -> SignIn {
             Err(e) => panic!("creating the table on the test's DynamoDB Local: {e}"),
         }
     }
-    app_with_store(SessionStore::new(client, "sessions"), "sessions", &[])
+    app_on_client(dynamo)
 }
 
-/// Another app on `dynamo`'s table (its own client), for a request in another task.
+/// An app on `dynamo`'s table with a client of its own (also for a request in another task).
 fn app_on_client(dynamo: &OwnDynamo) -> SignIn {
     let client = client_with_budgets(&dynamo.endpoint(), &budgets(), None);
     app_with_store(SessionStore::new(client, "sessions"), "sessions", &[])

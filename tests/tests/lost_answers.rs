@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use session_shared::SignIn;
 use session_shared::store::SessionStore;
 use session_tests::{
-    Event, Function, ISSUER, LostAnswer, Payload, Reply, SIGV4_AUTHORIZATION, TestTable,
-    app_with_store, endpoint, invoke, losing_client, ticket,
+    Event, Function, ISSUER, LostAnswer, Payload, Reply, TestTable, app_with_store, endpoint,
+    invoke, losing_client, ticket,
 };
 
 /// The write whose answer is lost: the operation's name and which of its calls (0-based)
@@ -190,9 +190,7 @@ fn admin(method: &str, path: &str) -> Event {
     Event::new(Payload::V2, method, path)
         .query("issuer", ISSUER)
         .query("tenant_id", "acme")
-        .without_header("origin")
-        .header("Authorization", SIGV4_AUTHORIZATION)
-        .iam_caller("arn:aws:iam::123456789012:role/support-console")
+        .iam_signed("arn:aws:iam::123456789012:role/support-console")
 }
 
 /// The token a reply's cookie hands over, else the one the client held.

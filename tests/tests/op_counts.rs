@@ -484,9 +484,7 @@ async fn an_administrators_data_patch_is_one_index_query_one_read_and_one_update
             ),
         )
         .query("issuer", session_tests::ISSUER)
-        .without_header("origin")
-        .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
-        .iam_caller("arn:aws:iam::123456789012:role/backend")
+        .iam_signed("arn:aws:iam::123456789012:role/backend")
         .json_body(&serde_json::json!({"data": {"plan": "pro"}})),
     )
     .await;

@@ -18,9 +18,7 @@ fn admin_patch(user: &str, session_id: &str, data: serde_json::Value) -> Event {
     )
     // The sessions of these tests come from login tickets of the test issuer, no tenant.
     .query("issuer", session_tests::ISSUER)
-    .without_header("origin")
-    .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
-    .iam_caller("arn:aws:iam::123456789012:role/backend")
+    .iam_signed("arn:aws:iam::123456789012:role/backend")
     .json_body(&json!({ "data": data }))
 }
 
@@ -151,9 +149,7 @@ async fn the_trusted_caller_sign_in_may_set_protected_data() {
         &app,
         Function::Create,
         Event::new(Payload::V2, "POST", "/internal/sessions")
-            .without_header("origin")
-            .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
-            .iam_caller("arn:aws:iam::123456789012:role/backend")
+            .iam_signed("arn:aws:iam::123456789012:role/backend")
             .json_body(&json!({"user_id": "u-1", "data": {"plan": "pro"}})),
     )
     .await;
@@ -188,12 +184,7 @@ async fn the_admin_data_route_refuses_bad_input_clearly() {
     let table = TestTable::new().await;
     let app = app(&table, &PROTECTED);
     let path = "/admin/users/alice/sessions/6f1c0000-0000-4000-8000-000000000000";
-    let signed = |event: Event| {
-        event
-            .without_header("origin")
-            .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
-            .iam_caller("arn:aws:iam::123456789012:role/backend")
-    };
+    let signed = |event: Event| event.iam_signed("arn:aws:iam::123456789012:role/backend");
 
     let bad_id = invoke(
         &app,

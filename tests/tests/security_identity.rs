@@ -94,9 +94,7 @@ async fn the_admin_user_route_reaches_only_the_tenant_and_issuer_it_names() {
     let in_b = signed_in_to(&app, "alice", "tenant-b").await;
     let revoke = |query: &[(&str, &str)]| {
         let mut event = Event::new(Payload::V2, "DELETE", "/admin/users/alice/sessions")
-            .without_header("origin")
-            .header("Authorization", session_tests::SIGV4_AUTHORIZATION)
-            .iam_caller("arn:aws:iam::123456789012:role/admin");
+            .iam_signed("arn:aws:iam::123456789012:role/admin");
         for (name, value) in query {
             event = event.query(name, value);
         }

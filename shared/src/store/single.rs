@@ -22,14 +22,14 @@ enum Failure {
 }
 
 impl SessionStore {
-    /// Sends `write` (stamped with `attempt`) as a single conditional operation. A failed
-    /// condition on an item that `attempt` wrote is this write's own first attempt, landed
-    /// before the SDK retried it: done.
+    /// Sends `write` as a single conditional operation. When it is stamped with `attempt`, a
+    /// failed condition on an item that `attempt` wrote is this write's own first attempt,
+    /// landed before the SDK retried it: done.
     pub(super) async fn send_single(
         &self,
         operation: &'static str,
         write: TransactWriteItem,
-        attempt: Attempt,
+        attempt: Option<Attempt>,
     ) -> Result<Write, StoreError> {
         let sent: Result<(), Result<Failure, StoreError>> = if let Some(put) = write.put {
             self.client
@@ -102,7 +102,9 @@ impl SessionStore {
             Ok(()) => Ok(Write::Done),
             Err(Ok(Failure::Conflict)) => Ok(Write::Contended),
             Err(Ok(Failure::Condition(None))) => Ok(Write::Stale(None)),
-            Err(Ok(Failure::Condition(Some(item)))) if attempt.wrote(&item) => Ok(Write::Done),
+            Err(Ok(Failure::Condition(Some(item)))) if attempt.is_some_and(|a| a.wrote(&item)) => {
+                Ok(Write::Done)
+            }
             Err(Ok(Failure::Condition(Some(item)))) => Ok(Write::Stale(Some(record_of(&item)?))),
             Err(Err(error)) => Err(error),
         }

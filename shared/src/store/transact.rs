@@ -51,21 +51,25 @@ pub(super) enum Sent {
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 
 impl SessionStore {
-    /// Runs `writes`, stamped with `attempt`: one alone as a plain conditional write, several
-    /// as one transaction. A failed condition on the first write is reported with the item as
+    /// Runs `writes`, stamped with `attempt` (`None`: a single write that is not stamped): one
+    /// alone as a plain conditional write, several as one transaction. A failed condition on the first write is reported with the item as
     /// it is now, unless `attempt` wrote it (the SDK's retry of a transaction that landed);
     /// any other cancellation as contention.
     pub(super) async fn commit(
         &self,
         operation: &'static str,
         mut writes: Vec<TransactWriteItem>,
-        attempt: Attempt,
+        attempt: Option<Attempt>,
     ) -> Result<Write, StoreError> {
         if writes.len() == 1
             && let Some(write) = writes.pop()
         {
             return self.send_single(operation, write, attempt).await;
         }
+        let attempt = match attempt {
+            Some(attempt) => attempt,
+            None => Attempt::new()?,
+        };
         let reasons = match self.send_transaction(operation, writes, attempt).await? {
             Sent::Done => return Ok(Write::Done),
             Sent::InProgress => return Ok(Write::Contended),

@@ -154,7 +154,7 @@ impl SessionStore {
                 attempt,
             )?);
         }
-        self.commit("create", writes, attempt).await
+        self.commit("create", writes, Some(attempt)).await
     }
 
     /// Records a use of the head stored under `hash` at `version`: `now` as last seen, the
@@ -187,7 +187,7 @@ impl SessionStore {
         };
         // Not stamped: a retry that finds the item one version on reports it as it is
         // (`Stale`), which is what validate answers with either way.
-        self.commit(operation, vec![write], Attempt::new()?).await
+        self.commit(operation, vec![write], None).await
     }
 
     /// Carries out `rotation` in one transaction: the new head is written, the old item
@@ -210,7 +210,7 @@ impl SessionStore {
                 attempt,
             )?,
         ];
-        self.commit("rotate", writes, attempt).await
+        self.commit("rotate", writes, Some(attempt)).await
     }
 
     /// Deletes the head `session` stored under `hash` (sign-out), only if it
@@ -219,7 +219,7 @@ impl SessionStore {
         let write = expressions::delete(&self.table, hash, session.version)?;
         // A deleted item keeps no attempt id: a retry of a delete that landed finds nothing
         // (`Stale(None)`), and the caller knows the session it read is gone either way.
-        self.commit("delete", vec![write], Attempt::new()?).await
+        self.commit("delete", vec![write], None).await
     }
 
     /// Turns the head stored under `hash` into a `revoked` tombstone (kept until its TTL so
@@ -232,7 +232,7 @@ impl SessionStore {
     ) -> Result<Write, StoreError> {
         let attempt = Attempt::new()?;
         let write = expressions::revoke(&self.table, hash, reason, now, attempt)?;
-        self.commit("revoke", vec![write], attempt).await
+        self.commit("revoke", vec![write], Some(attempt)).await
     }
 
     /// Files a lifecycle event in the audit trail, kept for `retention`
@@ -280,7 +280,7 @@ impl SessionStore {
         if let [one] = batch {
             let write = expressions::revoke(&self.table, &one.token, reason, now, attempt)?;
             return Ok(vec![
-                match self.commit("revoke", vec![write], attempt).await? {
+                match self.commit("revoke", vec![write], Some(attempt)).await? {
                     Write::Done => BatchOutcome::Revoked,
                     Write::Stale(Some(TokenRecord::Retired(retired))) => {
                         BatchOutcome::Rotated(retired.successor)
@@ -321,6 +321,6 @@ impl SessionStore {
     ) -> Result<Write, StoreError> {
         let attempt = Attempt::new()?;
         let write = expressions::replace_data(&self.table, hash, data_version, data, attempt)?;
-        self.commit("update_data", vec![write], attempt).await
+        self.commit("update_data", vec![write], Some(attempt)).await
     }
 }
