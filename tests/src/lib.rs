@@ -27,6 +27,8 @@ use session_shared::store::{
 };
 use session_shared::{Api, SignIn};
 
+pub mod units;
+
 pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 pub const ISSUER: &str = "https://login.test";
 pub const AUDIENCE: &str = "session-tests";
@@ -323,6 +325,11 @@ impl TestTable {
         out.items.unwrap_or_default()
     }
 
+    /// Every item, as of now: what [`units::Written::between`] compares.
+    pub async fn snapshot(&self) -> units::Snapshot {
+        units::Snapshot::of(self.items().await)
+    }
+
     /// The token items (sessions, retired and revoked tokens), without audit events.
     pub async fn token_items(&self) -> Vec<HashMap<String, AttributeValue>> {
         self.items()
@@ -424,16 +431,54 @@ impl TestTable {
     /// many at once, without going through sign-in).
     pub async fn put_session(&self, session: &Session) -> SessionToken {
         let token = SessionToken::generate().unwrap();
-        self.store()
-            .create(
-                &token.hash(),
-                session,
-                session.ttl_epoch_seconds(chrono::Duration::days(1)),
-                &[],
-                None,
-            )
+        let ttl = session.ttl_epoch_seconds(chrono::Duration::days(1));
+        let listing = session_shared::store::Listing {
+            guard: None,
+            // A guard item (a tenant's user) outlives every session of the user.
+            ttl_epoch_seconds: (Utc::now() + chrono::Duration::days(400)).timestamp(),
+        };
+        let (head, _) = self
+            .store()
+            .create(&token.hash(), session, ttl, listing)
             .await
             .unwrap();
+        assert!(matches!(head, session_shared::store::Write::Done));
+        token
+    }
+
+    /// Writes `session` as heads were stored before rotation seeds and before tenants listed
+    /// their users: no seed, and (with a tenant) in `by_tenant` itself, under
+    /// `SESSION#<id>#<user key>`. Such heads are in every index of the table, which DynamoDB
+    /// Local 3.3.1's TTL needs to delete an item (AWS does not).
+    pub async fn put_session_as_stored_before(&self, session: &Session) -> SessionToken {
+        let token = self.put_session(session).await;
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key(
+                "pk",
+                AttributeValue::S(format!("TOKEN#{}", token.hash().encoded())),
+            )
+            .key("sk", AttributeValue::S("SESSION".into()));
+        update = match &session.tenant_id {
+            Some(tenant) => update
+                .update_expression("SET gsi2pk = :pk, gsi2sk = :sk REMOVE seed")
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(format!("TENANT#{}", tenant.as_str())),
+                )
+                .expression_attribute_values(
+                    ":sk",
+                    AttributeValue::S(format!(
+                        "SESSION#{}#{}",
+                        session.id,
+                        session.user_key().as_str()
+                    )),
+                ),
+            None => update.update_expression("REMOVE seed"),
+        };
+        update.send().await.unwrap();
         token
     }
 

@@ -293,7 +293,13 @@ async fn revoking_a_stale_listing_follows_rotations_and_skips_sign_outs() {
     let revoked = app
         .api
         .sessions
-        .revoke_listed(listing, &by, &ClientInfo::default(), Utc::now())
+        .revoke_listed(
+            listing,
+            RevocationReason::Revoked,
+            &by,
+            &ClientInfo::default(),
+            Utc::now(),
+        )
         .await
         .unwrap();
 

@@ -165,18 +165,7 @@ async fn an_expired_session_is_denied() {
         &lifetimes,
         Utc::now() - Duration::minutes(6),
     );
-    let token = SessionToken::generate().unwrap();
-    table
-        .store()
-        .create(
-            &token.hash(),
-            &session,
-            session.ttl_epoch_seconds(Duration::days(1)),
-            &[],
-            None,
-        )
-        .await
-        .unwrap();
+    let token = table.put_session(&session).await;
 
     let answer = authorize(
         &app,

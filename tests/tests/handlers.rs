@@ -35,18 +35,7 @@ async fn stored_session(
         &lifetimes,
         started,
     );
-    let token = SessionToken::generate().unwrap();
-    table
-        .store()
-        .create(
-            &token.hash(),
-            &session,
-            session.ttl_epoch_seconds(Duration::days(1)),
-            &[],
-            None,
-        )
-        .await
-        .unwrap();
+    let token = table.put_session(&session).await;
     (token, session)
 }
 

@@ -242,10 +242,15 @@ async fn a_sign_in_without_the_cap_survives_a_lost_answer_of_each_write() {
 
 #[tokio::test]
 async fn a_sign_in_under_the_cap_survives_a_lost_answer_of_each_write() {
-    same_outcome!(&[], [("PutItem", 0), ("TransactWriteItems", 0)], signing_in);
+    // The ticket's claim, the head, the guard.
+    same_outcome!(
+        &[],
+        [("PutItem", 0), ("PutItem", 1), ("UpdateItem", 0)],
+        signing_in
+    );
 }
 
-/// A sign-in over the cap of one: the first session is evicted in the same transaction.
+/// A sign-in over the cap of one: the first session is evicted once the guard moved.
 async fn signing_in_over_the_cap(w: World) -> (Outcome, Vec<String>) {
     let first = w.signed_in("alice").await;
     let created = w
@@ -262,7 +267,13 @@ async fn signing_in_over_the_cap(w: World) -> (Outcome, Vec<String>) {
 async fn a_sign_in_that_evicts_survives_a_lost_answer_of_each_write() {
     same_outcome!(
         &[("SESSION_MAX_PER_USER", "1")],
-        [("PutItem", 0), ("TransactWriteItems", 0)],
+        // The ticket's claim, the head, the guard, the eviction.
+        [
+            ("PutItem", 0),
+            ("PutItem", 1),
+            ("UpdateItem", 0),
+            ("UpdateItem", 1)
+        ],
         signing_in_over_the_cap
     );
 }
@@ -300,7 +311,8 @@ async fn refreshing(w: World) -> (Outcome, Vec<String>) {
 
 #[tokio::test]
 async fn a_refresh_survives_a_lost_answer() {
-    same_outcome!(&[], [("TransactWriteItems", 0)], refreshing);
+    // The new head, the old one retired.
+    same_outcome!(&[], [("PutItem", 0), ("UpdateItem", 0)], refreshing);
 }
 
 async fn renewing(w: World) -> (Outcome, Vec<String>) {
@@ -317,7 +329,7 @@ async fn renewing(w: World) -> (Outcome, Vec<String>) {
 async fn a_renewal_survives_a_lost_answer() {
     same_outcome!(
         &[("SESSION_ROTATE_AFTER", "5s")],
-        [("TransactWriteItems", 0)],
+        [("PutItem", 0), ("UpdateItem", 0)],
         renewing
     );
 }
@@ -454,7 +466,8 @@ async fn reauthenticating(w: World) -> (Outcome, Vec<String>) {
 async fn a_reauthentication_survives_a_lost_answer_of_each_write() {
     same_outcome!(
         &[],
-        [("PutItem", 0), ("TransactWriteItems", 0)],
+        // The proof's single use, the new head, the old one retired.
+        [("PutItem", 0), ("PutItem", 1), ("UpdateItem", 0)],
         reauthenticating
     );
 }

@@ -1,14 +1,19 @@
-//! DynamoDB operations per API call, counted at the SDK by an interceptor. These counts are
-//! the design's cost floor: a validate in steady state is one read and no write; every state
-//! change is one read (where the new state depends on the old) and one conditional write: a
-//! plain `PutItem`/`UpdateItem`/`DeleteItem` where one item changes (half the write units of a
-//! transaction), a transaction only where items must change together (a rotation, a capped
-//! sign-in, a batch of revocations). Lifecycle events and the audit trail come from the table's
-//! stream (`session-events`): no user-facing call writes them.
+//! DynamoDB operations per API call, counted at the SDK by an interceptor, and the write units
+//! each call costs by DynamoDB's rules, from what it really changed (which items, which index
+//! entries: `session_tests::units`). These are the design's cost floor, and the README's Cost
+//! section is computed from them: a validate in steady state is one read and no write; every
+//! state change is one read (where the new state depends on the old) and plain conditional
+//! writes (`PutItem`/`UpdateItem`/`DeleteItem`, half the write units of a transaction); only a
+//! batch of revocations is a transaction. A rotation writes the new head, then retires the old
+//! one: 4 units. Lifecycle events and the audit trail come from the table's stream
+//! (`session-events`): no user-facing call writes them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use session_shared::SignIn;
 use session_shared::domain::SessionToken;
+use std::collections::BTreeMap;
+
+use session_tests::units::Written;
 use session_tests::{
     Event, Function, OpCounter, Payload, TestTable, app_with_store, invoke, ticket,
 };
@@ -20,21 +25,35 @@ async fn counted_app(table: &TestTable, overrides: &[(&str, &str)]) -> (SignIn, 
 }
 
 async fn signed_in(app: &SignIn, counter: &OpCounter) -> String {
+    signed_in_as(app, counter, None).await
+}
+
+async fn signed_in_as(app: &SignIn, counter: &OpCounter, tenant: Option<&str>) -> String {
     let reply = invoke(
         app,
         Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", tenant)),
     )
     .await;
     assert_eq!(reply.status, 201);
     // Counted exactly by the create tests below; what follows counts from here.
-    let last = counter.take().last().cloned();
-    assert!(
-        matches!(last.as_deref(), Some("PutItem" | "TransactWriteItems")),
-        "{last:?}"
-    );
+    assert!(counter.take().contains(&"PutItem".to_owned()));
     reply.cookie_token()
 }
+
+/// The operations, sorted (concurrent calls come in any order).
+fn sorted(mut ops: Vec<String>) -> Vec<String> {
+    ops.sort();
+    ops
+}
+
+/// Units per index, as `Written` gives them.
+fn indexes(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+    pairs.iter().map(|(n, u)| (n.to_string(), *u)).collect()
+}
+
+/// A head's write (1 unit for an item under 1 KB) and its `sessions_by_user` entry (1).
+const HEAD_UNITS: u32 = 2;
 
 fn sign_in_event() -> Event {
     Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None))
@@ -48,6 +67,7 @@ fn current(token: &str) -> Event {
 async fn create_without_a_cap_is_one_put_of_the_session() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[("SESSION_MAX_PER_USER", "0")]).await;
+    let before = table.snapshot().await;
 
     invoke(&app, Function::Create, sign_in_event()).await;
 
@@ -57,6 +77,66 @@ async fn create_without_a_cap_is_one_put_of_the_session() {
         "create = the ticket's single use (one conditional put) + the session (one conditional \
          put): no transaction"
     );
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(written.changes(), ["- -> session", "- -> ticket"]);
+    assert_eq!(
+        written.of("- -> session").indexes,
+        indexes(&[("sessions_by_user", 1)])
+    );
+    assert_eq!(written.total(), 1 + HEAD_UNITS, "3 WRU");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_tenants_sign_in_without_a_cap_lists_the_user_under_the_tenant_once() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[("SESSION_MAX_PER_USER", "0")]).await;
+    let sign_in = || {
+        invoke(
+            &app,
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", Some("acme"))),
+        )
+    };
+    let before = table.snapshot().await;
+    sign_in().await;
+    let first = table.snapshot().await;
+    sign_in().await;
+    let second = Written::between(&first, &table.snapshot().await, false);
+    let first = Written::between(&before, &first, false);
+
+    assert_eq!(
+        sorted(counter.take()),
+        [
+            "PutItem",
+            "PutItem",
+            "PutItem",
+            "PutItem",
+            "UpdateItem",
+            "UpdateItem"
+        ]
+    );
+    assert_eq!(
+        first.changes(),
+        ["- -> GUARD", "- -> session", "- -> ticket"]
+    );
+    assert_eq!(
+        first.of("- -> GUARD").indexes,
+        indexes(&[("by_tenant", 1)]),
+        "the user's entry in the tenant's listing"
+    );
+    assert_eq!(
+        first.of("- -> session").indexes,
+        indexes(&[("sessions_by_user", 1)]),
+        "a head is in one index only"
+    );
+    assert_eq!(first.total(), 5);
+    assert_eq!(
+        second.of("GUARD -> GUARD").indexes,
+        indexes(&[]),
+        "listed already: no index write"
+    );
+    assert_eq!(second.total(), 4);
     table.drop_table().await;
 }
 
@@ -81,18 +161,45 @@ async fn a_sliding_validate_adds_exactly_one_conditional_update() {
     let (app, counter) = counted_app(&table, &[("SESSION_SLIDING_THRESHOLD", "0")]).await;
     let token = signed_in(&app, &counter).await;
 
+    let before = table.snapshot().await;
     let reply = invoke(&app, Function::Validate, current(&token)).await;
 
     assert_eq!(reply.status, 200);
     assert_eq!(counter.take(), ["GetItem", "UpdateItem"]);
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(written.changes(), ["session -> session"]);
+    assert_eq!(
+        written.total(),
+        HEAD_UNITS,
+        "the head, and its index entry (last_seen_at and expires_at are projected)"
+    );
     table.drop_table().await;
 }
 
+/// What a rotation writes: the new head, then the old one retired (out of the index).
+fn assert_rotation_units(written: &Written) {
+    assert_eq!(written.changes(), ["- -> session", "session -> retired"]);
+    for change in written.changes() {
+        assert_eq!(
+            written.of(change).indexes,
+            indexes(&[("sessions_by_user", 1)]),
+            "{change}: one index entry, put or removed"
+        );
+    }
+    assert_eq!(
+        written.total(),
+        4,
+        "4 WRU: two single writes, one index entry each"
+    );
+}
+
 #[tokio::test]
-async fn refresh_is_one_read_and_one_rotation_transaction() {
+async fn refresh_is_one_read_and_two_single_writes_of_four_units() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;
-    let token = signed_in(&app, &counter).await;
+    // A tenant's session: a head is in one index all the same.
+    let token = signed_in_as(&app, &counter, Some("acme")).await;
+    let before = table.snapshot().await;
 
     let reply = invoke(
         &app,
@@ -102,7 +209,8 @@ async fn refresh_is_one_read_and_one_rotation_transaction() {
     .await;
 
     assert_eq!(reply.status, 200);
-    assert_eq!(counter.take(), ["GetItem", "TransactWriteItems"]);
+    assert_eq!(counter.take(), ["GetItem", "PutItem", "UpdateItem"]);
+    assert_rotation_units(&Written::between(&before, &table.snapshot().await, false));
     table.drop_table().await;
 }
 
@@ -111,6 +219,7 @@ async fn logout_is_one_read_and_one_delete() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;
     let token = signed_in(&app, &counter).await;
+    let before = table.snapshot().await;
 
     let reply = invoke(
         &app,
@@ -121,34 +230,60 @@ async fn logout_is_one_read_and_one_delete() {
 
     assert_eq!(reply.status, 204);
     assert_eq!(counter.take(), ["GetItem", "DeleteItem"]);
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(written.changes(), ["session -> -"]);
+    assert_eq!(written.total(), HEAD_UNITS, "the head and its index entry");
     table.drop_table().await;
 }
 
 #[tokio::test]
-async fn a_renewal_rotation_on_validate_is_one_read_and_one_transaction() {
+async fn a_renewal_rotation_on_validate_is_one_read_and_two_single_writes() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[("SESSION_ROTATE_AFTER", "1ms")]).await;
     let token = signed_in(&app, &counter).await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let before = table.snapshot().await;
 
     let reply = invoke(&app, Function::Validate, current(&token)).await;
 
     assert_eq!(reply.status, 200);
     assert_ne!(reply.cookie_token(), token, "rotated");
-    assert_eq!(counter.take(), ["GetItem", "TransactWriteItems"]);
+    assert_eq!(counter.take(), ["GetItem", "PutItem", "UpdateItem"]);
+    assert_rotation_units(&Written::between(&before, &table.snapshot().await, false));
     table.drop_table().await;
 }
 
 #[tokio::test]
-async fn create_under_the_default_per_user_cap_adds_the_guard_read_and_one_index_query() {
+async fn create_under_the_default_per_user_cap_reads_beside_the_claim_and_writes_beside_the_guard()
+{
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await; // SESSION_MAX_PER_USER: 20
+    signed_in_as(&app, &counter, Some("acme")).await;
+    let before = table.snapshot().await;
 
-    invoke(&app, Function::Create, sign_in_event()).await;
+    invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", Some("acme"))),
+    )
+    .await;
 
+    // Two round trips: the ticket's claim beside the guard's read and the index query, then
+    // the head beside the guard's bump.
     assert_eq!(
-        counter.take(),
-        ["PutItem", "GetItem", "Query", "TransactWriteItems"]
+        sorted(counter.take()),
+        ["GetItem", "PutItem", "PutItem", "Query", "UpdateItem"]
+    );
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(
+        written.changes(),
+        ["- -> session", "- -> ticket", "GUARD -> GUARD"]
+    );
+    assert_eq!(written.of("GUARD -> GUARD").indexes, indexes(&[]));
+    assert_eq!(
+        written.total(),
+        4,
+        "ticket 1, head 2, guard 1: at most 6 WRU"
     );
     table.drop_table().await;
 }
@@ -261,10 +396,11 @@ async fn revoking_a_device_is_one_read_one_query_and_one_update() {
 }
 
 #[tokio::test]
-async fn a_data_patch_is_one_read_and_one_conditional_write() {
+async fn a_data_patch_is_one_read_and_one_conditional_write_that_touches_no_index() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;
     let token = signed_in(&app, &counter).await;
+    let before = table.snapshot().await;
 
     let reply = invoke(
         &app,
@@ -277,6 +413,9 @@ async fn a_data_patch_is_one_read_and_one_conditional_write() {
 
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(counter.take(), ["GetItem", "UpdateItem"]);
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(written.changes(), ["session -> session"]);
+    assert_eq!(written.total(), 1, "data is not projected into an index");
     table.drop_table().await;
 }
 
@@ -317,6 +456,7 @@ async fn revoking_60_sessions_is_three_transactions_of_at_most_25() {
     for _ in 0..60 {
         signed_in(&app, &counter).await;
     }
+    let before = table.snapshot().await;
 
     let reply = invoke(
         &app,
@@ -339,6 +479,13 @@ async fn revoking_60_sessions_is_three_transactions_of_at_most_25() {
             "TransactWriteItems",
             "Query"
         ]
+    );
+    let written = Written::between(&before, &table.snapshot().await, true);
+    assert_eq!(written.changes(), vec!["session -> revoked"; 60]);
+    assert_eq!(
+        written.total(),
+        60 * 2 * HEAD_UNITS,
+        "each head and its index entry, doubled in a transaction"
     );
     table.drop_table().await;
 }
@@ -445,6 +592,7 @@ async fn a_reauthentication_is_one_read_the_proofs_single_use_and_one_rotation()
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;
     let token = signed_in(&app, &counter).await;
+    let before = table.snapshot().await;
 
     let reply = invoke(
         &app,
@@ -456,11 +604,18 @@ async fn a_reauthentication_is_one_read_the_proofs_single_use_and_one_rotation()
     .await;
 
     assert_eq!(reply.status, 200, "{}", reply.body);
+    let ops = counter.take();
     assert_eq!(
-        counter.take(),
-        ["GetItem", "PutItem", "TransactWriteItems"],
-        "the session read, the proof's single use (one conditional put), the rotation"
+        ops,
+        ["GetItem", "PutItem", "PutItem", "UpdateItem"],
+        "the session read, the proof's single use (one conditional put), the rotation's two writes"
     );
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(
+        written.changes(),
+        ["- -> session", "- -> ticket", "session -> retired"]
+    );
+    assert_eq!(written.total(), 1 + 4, "the proof's use, then a rotation");
     table.drop_table().await;
 }
 

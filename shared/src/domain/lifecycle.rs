@@ -346,8 +346,8 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        ClientInfo, Lifetimes, RetiredToken, RevokedToken, SealedSuccessor, SessionData,
-        SessionToken,
+        ClientInfo, Lifetimes, RetiredToken, RevokedToken, RotationSeed, SessionData, SessionToken,
+        SuccessorKey,
     };
 
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
@@ -404,7 +404,7 @@ mod tests {
             tenant_id: old.tenant_id.clone(),
             retired_at: t0() + Duration::minutes(5),
             successor: SessionToken::generate().unwrap().hash(),
-            sealed: SealedSuccessor::from_bytes(vec![1, 2, 3]),
+            key: SuccessorKey::Derived(RotationSeed::random()),
             absolute_expires_at: old.absolute_expires_at,
             trigger: Some("refresh".into()),
         };

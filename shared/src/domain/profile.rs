@@ -92,6 +92,16 @@ impl Profiles {
             .unwrap_or_else(|| self.default_profile())
     }
 
+    /// The longest absolute lifetime of any profile: no session started now outlives
+    /// `now` plus this.
+    pub fn longest_absolute(&self) -> chrono::Duration {
+        self.by_name
+            .values()
+            .map(|p| p.lifetimes.absolute())
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The configured names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)

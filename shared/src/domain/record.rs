@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::ids::{SessionId, TenantId, UserId, UserKey};
 use super::session::Session;
-use super::successor::SealedSuccessor;
+use super::successor::SuccessorKey;
 use super::token::TokenHash;
 
 /// Why a session was ended by the service rather than by its holder.
@@ -43,7 +43,7 @@ impl RevocationReason {
     }
 }
 
-/// A token that was rotated away. Its successor is sealed under it for the grace window.
+/// A token that was rotated away. Within the grace window it leads to its successor.
 #[derive(Debug, Clone)]
 pub struct RetiredToken {
     /// The session the token belonged to.
@@ -58,8 +58,8 @@ pub struct RetiredToken {
     pub retired_at: DateTime<Utc>,
     /// The hash of the token that replaced it.
     pub successor: TokenHash,
-    /// The successor token, sealed under this one.
-    pub sealed: SealedSuccessor,
+    /// How this token leads to its successor.
+    pub key: SuccessorKey,
     /// The session's absolute deadline.
     pub absolute_expires_at: DateTime<Utc>,
     /// What rotated it (`refresh`, `renewal`, ...); `None` for tokens retired before this
@@ -119,7 +119,7 @@ mod tests {
             tenant_id: None,
             retired_at,
             successor: token.hash(),
-            sealed: SealedSuccessor::from_bytes(vec![]),
+            key: crate::domain::SuccessorKey::Derived(crate::domain::RotationSeed::random()),
             absolute_expires_at: retired_at + Duration::days(1),
             trigger: None,
         };

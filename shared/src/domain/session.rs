@@ -10,6 +10,7 @@ use super::client::ClientInfo;
 use super::data::SessionData;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
 use super::lifetimes::Lifetimes;
+use super::successor::RotationSeed;
 use super::transport::Transport;
 
 /// `t` at the precision timestamps are stored with (milliseconds). Every operation takes its
@@ -91,6 +92,10 @@ pub struct Session {
     pub authentication: Authentication,
     /// The lifetime profile it was started with ([`super::Profiles::of`] gives its rules).
     pub profile: String,
+    /// What the successor of the head's token is derived from ([`super::successor_of`]); a
+    /// fresh one with every head. `None` only for heads stored before seeds existed: they get
+    /// one before their first rotation.
+    pub rotation_seed: Option<RotationSeed>,
 }
 
 impl Session {
@@ -132,6 +137,7 @@ impl Session {
             issuer: None,
             authentication: Authentication::at(now),
             profile: super::DEFAULT_PROFILE.to_owned(),
+            rotation_seed: Some(RotationSeed::random()),
         }
     }
 
@@ -145,6 +151,7 @@ impl Session {
             client: self.client.merged(client),
             version: self.version + 1,
             token_issued_at: now,
+            rotation_seed: Some(RotationSeed::random()),
             ..self.clone()
         }
     }

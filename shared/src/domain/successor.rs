@@ -1,11 +1,17 @@
-//! The successor of a rotated token, sealed under the token it replaces; and the sealing itself,
-//! which a sign-in's claim of its ticket uses too.
+//! The successor of a token: which token a rotation replaces it with, and how a retired token
+//! leads to it; and the sealing of one token under another, which a sign-in's claim of its
+//! ticket uses too.
 //!
-//! When a token is rotated, its retired item keeps the new token for the grace window, encrypted
-//! with a key derived from the *old* token (HKDF-SHA256, then ChaCha20-Poly1305). Concurrent
-//! refreshes that lost the race recover the same successor instead of forking the lineage, and
-//! the table alone still yields no usable token: opening the seal takes the old token itself,
-//! which only its holder has (the table stores its SHA-256).
+//! A head keeps a random [`RotationSeed`]. Its successor is *derived* from its token and that
+//! seed (HKDF-SHA256, [`successor_of`]), so every request that rotates the same head computes the
+//! same successor: the rotation can write the new head first (a put that only the first of them
+//! wins) and retire the old one second, without a transaction and without ever forking the
+//! lineage. The table alone still yields no usable token: deriving takes the old token itself,
+//! which only its holder has (the table stores its SHA-256), and a stolen token alone does not
+//! give its successor without the seed, which never leaves the table.
+//!
+//! Tokens retired before seeds existed keep their successor sealed under them
+//! ([`SealedSuccessor`], HKDF-SHA256 then ChaCha20-Poly1305) until they expire.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
@@ -13,9 +19,84 @@ use hkdf::Hkdf;
 use sha2::Sha256;
 
 use super::ids::SessionId;
-use super::token::SessionToken;
+use super::token::{SessionToken, TOKEN_BYTES, TokenHash};
 
 const NONCE_BYTES: usize = 12;
+/// Domain separation of a derived successor from the seal and the token hash.
+const SUCCESSOR_SALT: &[u8] = b"session-service/successor/v2";
+
+/// The random value a head keeps so that its token's successor can be derived
+/// ([`successor_of`]). Stored with the head and its retired item, never sent to a client;
+/// `Debug` is redacted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RotationSeed([u8; 16]);
+
+impl RotationSeed {
+    /// A fresh seed: the 122 random bits of a version-4 UUID, the source session ids use.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().into_bytes())
+    }
+
+    /// The seed's bytes, as stored.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// A seed read back from the store; `None` if it is not one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+}
+
+impl std::fmt::Debug for RotationSeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RotationSeed(<redacted>)")
+    }
+}
+
+/// The token that replaces `token` when the head it holds (session `session_id`, seeded with
+/// `seed`) is rotated: HKDF-SHA256 of the token, salted, for the session id and the seed. The
+/// same for every request that rotates that head; unknowable without both the token and the
+/// seed.
+pub fn successor_of(
+    token: &SessionToken,
+    seed: &RotationSeed,
+    session_id: SessionId,
+) -> SessionToken {
+    let hkdf = Hkdf::<Sha256>::new(Some(SUCCESSOR_SALT), token.expose_secret().as_bytes());
+    let mut info = session_id.as_uuid().into_bytes().to_vec();
+    info.extend_from_slice(seed.as_bytes());
+    let mut bytes = [0u8; TOKEN_BYTES];
+    // 32 bytes is far below HKDF-SHA256's 8160-byte output limit: expand cannot fail here.
+    let _ = hkdf.expand(&info, &mut bytes);
+    SessionToken::from_secret_bytes(bytes)
+}
+
+/// How a retired token leads to its successor.
+#[derive(Debug, Clone)]
+pub enum SuccessorKey {
+    /// Derived from the retired token and the seed its head had ([`successor_of`]).
+    Derived(RotationSeed),
+    /// Sealed under the retired token (tokens retired before seeds existed).
+    Sealed(SealedSuccessor),
+}
+
+impl SuccessorKey {
+    /// The successor of `retired` (a token of session `session_id` whose successor's hash is
+    /// `successor`), if `retired` is the token it was retired from.
+    pub fn open(
+        &self,
+        retired: &SessionToken,
+        session_id: SessionId,
+        successor: &TokenHash,
+    ) -> Option<SessionToken> {
+        let token = match self {
+            Self::Derived(seed) => successor_of(retired, seed, session_id),
+            Self::Sealed(sealed) => sealed.open(retired, session_id)?,
+        };
+        token.hash().matches(successor).then_some(token)
+    }
+}
 /// Domain separation from the SHA-256 token hash and any future use of the token as a key.
 const SALT: &[u8] = b"session-service/successor-seal/v1";
 
@@ -136,6 +217,52 @@ mod tests {
             SessionToken::generate().unwrap(),
             SessionToken::generate().unwrap(),
         )
+    }
+
+    #[test]
+    fn a_successor_is_the_same_for_every_rotation_of_one_head_and_unlike_any_other() {
+        let (old, other) = tokens();
+        let (seed, id) = (RotationSeed::random(), SessionId::random());
+        let next = successor_of(&old, &seed, id);
+        assert_eq!(next, successor_of(&old, &seed, id));
+        assert_ne!(next, old);
+        assert_ne!(next, successor_of(&other, &seed, id), "another token");
+        assert_ne!(
+            next,
+            successor_of(&old, &RotationSeed::random(), id),
+            "another seed"
+        );
+        assert_ne!(
+            next,
+            successor_of(&old, &seed, SessionId::random()),
+            "another session"
+        );
+        assert!(
+            SessionToken::parse(next.expose_secret()).is_ok(),
+            "a token like any other"
+        );
+    }
+
+    #[test]
+    fn a_retired_token_leads_to_its_successor_and_no_other_token_does() {
+        let (old, other) = tokens();
+        let (seed, id) = (RotationSeed::random(), SessionId::random());
+        let next = successor_of(&old, &seed, id);
+        let derived = SuccessorKey::Derived(seed);
+        assert_eq!(derived.open(&old, id, &next.hash()), Some(next.clone()));
+        assert_eq!(derived.open(&other, id, &next.hash()), None);
+        let (legacy_old, legacy_next) = tokens();
+        let sealed =
+            SuccessorKey::Sealed(SealedSuccessor::seal(&legacy_old, &legacy_next, id).unwrap());
+        assert_eq!(
+            sealed.open(&legacy_old, id, &legacy_next.hash()),
+            Some(legacy_next.clone())
+        );
+        assert_eq!(
+            sealed.open(&legacy_old, id, &next.hash()),
+            None,
+            "a successor hash it does not match"
+        );
     }
 
     #[test]

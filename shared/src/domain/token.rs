@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Number of random bytes in a session token.
-const TOKEN_BYTES: usize = 32;
+pub(super) const TOKEN_BYTES: usize = 32;
 /// Length of the base64url (unpadded) encoding of [`TOKEN_BYTES`] bytes.
 const TOKEN_CHARS: usize = 43;
 
@@ -36,6 +36,11 @@ impl SessionToken {
         let mut bytes = [0u8; TOKEN_BYTES];
         getrandom::fill(&mut bytes)?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// The token whose secret bytes are `bytes` (a derived token: [`super::successor_of`]).
+    pub(super) fn from_secret_bytes(bytes: [u8; TOKEN_BYTES]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes))
     }
 
     /// Accepts exactly the shape [`SessionToken::generate`] produces, nothing else.

@@ -142,7 +142,7 @@ impl SessionService {
     }
 
     /// Follows `token` to the head of its lineage: through retired tokens within their grace
-    /// window (opening each sealed successor with the token before it). A retired token past
+    /// window (deriving each successor from the token before it). A retired token past
     /// its window is a replay: the lineage is revoked.
     pub(super) async fn resolve(
         &self,
@@ -173,8 +173,8 @@ impl SessionService {
                         return Err(SessionError::Revoked(RevocationReason::Replay));
                     }
                     current = retired
-                        .sealed
-                        .open(&current, retired.session_id)
+                        .key
+                        .open(&current, retired.session_id, &retired.successor)
                         .ok_or(SessionError::NotFound)?;
                 }
             }

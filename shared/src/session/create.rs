@@ -1,17 +1,22 @@
 //! Sign-in: a new session for a proven identity, under the per-user cap (the least recently
-//! used sessions beyond it are evicted in the same transaction).
+//! used sessions beyond it are evicted as it is written). At most two round trips to DynamoDB:
+//! the ticket's claim beside the cap's reads, then the head beside the guard and the evictions.
 
 use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{CreateError, SessionService};
+use std::collections::{HashMap, HashSet};
+
+use super::revoke::Revoker;
 use crate::domain::{
-    AuditEvent, ClientInfo, DEFAULT_PROFILE, EventKind, ResumeKey, SealError, Session, SessionData,
-    SessionToken, TicketClaim, TicketUse, TokenRecord, Transport,
+    AuditEvent, ClientInfo, DEFAULT_PROFILE, EventKind, ResumeKey, RevocationReason, SealError,
+    Session, SessionData, SessionEntry, SessionId, SessionToken, TicketClaim, TicketUse,
+    TokenRecord, Transport,
 };
 use crate::identity::Identity;
-use crate::store::{Claimed, Revocation, StoreError, Write};
+use crate::store::{Claimed, Listing, StoreError, Write};
 
 /// Why a ticket's use could not be claimed.
 pub(super) enum Claim {
@@ -61,18 +66,27 @@ impl SessionService {
             .ticket
             .clone()
             .filter(|_| self.policy.single_use_tickets);
+        let resume = start.resume.clone();
+        let session = self.new_session(identity, start, profile, now);
+        tracing::Span::current().record("session_id", tracing::field::display(session.id));
         let Some(ticket) = ticket else {
             let token = SessionToken::generate().map_err(CreateError::Random)?;
-            return self.start(identity, start, profile, token, now).await;
+            let listing = self.evictions_for(&session, now).await;
+            return self.start(session, token, listing, now).await;
         };
-        let resume = match &start.resume {
-            Some(key) => key.clone(),
+        let resume = match resume {
+            Some(key) => key,
             None => ResumeKey::generate().map_err(CreateError::Random)?,
         };
-        let token = match self.claim_use(&ticket, &resume, now).await {
+        // The ticket's use is claimed while the cap's reads are made: one round trip.
+        let (claimed, listing) = tokio::join!(
+            self.claim_use(&ticket, &resume, now),
+            self.evictions_for(&session, now)
+        );
+        let token = match claimed {
             Ok(Some(token)) => token,
             Ok(None) => {
-                tracing::warn!(user_id = identity.user_id.as_str(), "login ticket replayed");
+                tracing::warn!(user_id = session.user_id.as_str(), "login ticket replayed");
                 return Err(CreateError::TicketReused);
             }
             // The claim may have landed: the client can finish the sign-in with the resume key.
@@ -82,7 +96,7 @@ impl SessionService {
             Err(Claim::Store(error)) => return Err(CreateError::Store(error)),
             Err(Claim::Seal(error)) => return Err(CreateError::Seal(error)),
         };
-        match self.start(identity, start, profile, token, now).await {
+        match self.start(session, token, listing, now).await {
             // Whether the session was written is unknown (a late answer): the ticket stays
             // claimed for the token it was written with, which the resume key finishes. Giving
             // the ticket back here could let a second sign-in start a second session.
@@ -164,17 +178,14 @@ impl SessionService {
         }
     }
 
-    /// [`Self::create`] once the ticket is accounted for: the session that `token` carries.
-    /// A head already stored under `token` is this sign-in's own (an earlier attempt of it
-    /// landed): it is the answer.
-    async fn start(
+    /// The session a sign-in starts, under `profile`.
+    fn new_session(
         &self,
         identity: Identity,
         start: Start,
         profile: String,
-        token: SessionToken,
         now: DateTime<Utc>,
-    ) -> Result<(SessionToken, Session), CreateError> {
+    ) -> Session {
         let lifetimes = &self
             .policy
             .profiles
@@ -195,75 +206,119 @@ impl SessionService {
         if let Some(authentication) = identity.authentication {
             session.authentication = authentication;
         }
-        tracing::Span::current().record("session_id", tracing::field::display(session.id));
+        session
+    }
+
+    /// [`Self::create`] once the ticket is accounted for: writes `session` under `token`, with
+    /// `first` (the cap's reads, made beside the ticket's claim) for its first round. The head
+    /// and the guard are written at once (one round trip), then, over the cap, the evictions; a
+    /// guard moved by a concurrent sign-in of the same user means another round from fresh
+    /// reads (the head, written already, is not written again). A head already stored under `token`
+    /// is this sign-in's own (an earlier attempt of it landed): it is the answer.
+    async fn start(
+        &self,
+        session: Session,
+        token: SessionToken,
+        first: Result<(Vec<SessionEntry>, Option<u64>), StoreError>,
+        now: DateTime<Utc>,
+    ) -> Result<(SessionToken, Session), CreateError> {
         let created = AuditEvent::of(EventKind::Created, &session, &session.client, now);
         let ttl = session.ttl_epoch_seconds(self.policy.ttl_margin);
+        let by = Revoker::User {
+            session_id: session.id,
+        };
+        let hash = token.hash();
+        let mut first = Some(first);
+        // The session once its head is written (by an earlier round).
+        let mut written: Option<Session> = None;
         // Creates for one user under a cap serialize on the user's guard item: allow one round
         // per concurrent create, with jittered backoff.
         let mut retries = Retries::new("create", MAX_WRITE_ATTEMPTS * 2);
         loop {
-            let (evict, guard) = self.evictions_for(&session, now).await?;
-            let mut events = vec![created.clone()];
-            events.extend(evict.iter().map(|e| {
-                AuditEvent::new(
-                    EventKind::Evicted,
-                    &session.user_key(),
-                    &session.user_id,
-                    session.tenant_id.as_ref(),
-                    e.session_id,
-                    &ClientInfo::default(),
-                    now,
-                )
-                .with("by_session_id", session.id.to_string())
-            }));
-            match self
-                .store
-                .create(&token.hash(), &session, ttl, &evict, guard)
-                .await?
-            {
-                Write::Done => {
-                    events.iter().for_each(AuditEvent::log);
-                    return Ok((token, session));
-                }
+            let (evict, guard) = match first.take() {
+                Some(read) => read?,
+                None => self.evictions_for(&session, now).await?,
+            };
+            let listing = Listing {
+                guard,
+                ttl_epoch_seconds: self.listing_ttl(now),
+            };
+            let (head, guard) = if written.is_some() {
+                // Written in an earlier round: only the guard is still to move.
+                (Write::Done, self.store.guard(&session, listing).await?)
+            } else {
+                self.store.create(&hash, &session, ttl, listing).await?
+            };
+            let session = match (head, &written) {
+                (_, Some(session)) => session.clone(),
+                (Write::Done, None) => session.clone(),
                 // Only this sign-in knows the token: an earlier attempt of it (before a 503)
                 // wrote the session, which is the one it gets.
-                Write::Stale(Some(TokenRecord::Active(earlier))) => {
-                    tracing::Span::current()
-                        .record("session_id", tracing::field::display(earlier.id));
-                    return Ok((token, earlier));
-                }
+                (Write::Stale(Some(TokenRecord::Active(earlier))), None) => earlier,
                 // That session has ended since (evicted or revoked before its holder ever got
                 // its token): the ticket's one session is spent.
-                Write::Stale(Some(_)) => return Err(CreateError::TicketReused),
-                // A concurrent create for the same user, or an evicted session that rotated
-                // meanwhile: choose again from a fresh read.
-                Write::Stale(None) | Write::Contended => retries.wait().await?,
+                (Write::Stale(Some(_)), None) => return Err(CreateError::TicketReused),
+                (Write::Stale(None) | Write::Contended, None) => {
+                    retries.wait().await?;
+                    continue;
+                }
+            };
+            match guard {
+                Write::Done => {
+                    // The guard moved from the version the evictions were chosen under: they
+                    // are this sign-in's to make (a third round trip, over the cap only).
+                    if !evict.is_empty() {
+                        let client = ClientInfo::default();
+                        self.revoke_listed(evict, RevocationReason::Evicted, &by, &client, now)
+                            .await?;
+                    }
+                    tracing::Span::current()
+                        .record("session_id", tracing::field::display(session.id));
+                    created.log();
+                    return Ok((token, session));
+                }
+                // A concurrent sign-in of the same user moved the guard: choose again from a
+                // fresh read, counting this session in. It is written, and listed: a concurrent
+                // sign-in may evict it meanwhile, as it would once this one had answered.
+                _ => {
+                    written = Some(session);
+                    retries.wait().await?;
+                }
             }
         }
     }
 
-    /// The sessions to evict so that `session` fits under the per-user cap, and the guard
-    /// version they were chosen under. Nothing when there is no cap.
+    /// The sessions to evict so that `session` fits under the per-user cap (all the heads of
+    /// each, two during a rotation), and the guard version they were chosen under. Nothing
+    /// when there is no cap. The least recently used go first, `session` itself among them
+    /// (counted once, listed or not): concurrent sign-ins that read the same sessions choose
+    /// the same ones, so together they never evict more than the cap asks.
     async fn evictions_for(
         &self,
         session: &Session,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Revocation>, Option<u64>), StoreError> {
+    ) -> Result<(Vec<SessionEntry>, Option<u64>), StoreError> {
         let Some(max) = self.policy.max_per_user else {
             return Ok((Vec::new(), None));
         };
         let (mut live, guard) = self.store.sessions_of(&session.user_key()).await?;
         live.retain(|e| e.is_active(now));
-        live.sort_by_key(|e| e.last_seen_at);
-        let excess = (live.len() + 1).saturating_sub(max as usize);
-        let evict = live
-            .into_iter()
-            .take(excess)
-            .map(|e| Revocation {
-                token: e.token,
-                session_id: e.session_id,
-            })
-            .collect();
-        Ok((evict, Some(guard)))
+        // One place per session, at its last use.
+        let mut last_use: HashMap<SessionId, DateTime<Utc>> =
+            HashMap::from([(session.id, session.last_seen_at)]);
+        for entry in &live {
+            let at = last_use
+                .entry(entry.session_id)
+                .or_insert(entry.last_seen_at);
+            *at = (*at).max(entry.last_seen_at);
+        }
+        let mut order: Vec<(DateTime<Utc>, SessionId)> =
+            last_use.into_iter().map(|(id, at)| (at, id)).collect();
+        order.sort_by_key(|(at, id)| (*at, id.as_uuid()));
+        let excess = order.len().saturating_sub(max as usize);
+        let evicted: HashSet<SessionId> =
+            order.into_iter().take(excess).map(|(_, id)| id).collect();
+        live.retain(|e| evicted.contains(&e.session_id));
+        Ok((live, Some(guard)))
     }
 }

@@ -14,7 +14,9 @@ use crate::domain::{
     AuditEvent, ClientInfo, EventKind, Presented, RevocationReason, SessionEntry, SessionId,
     UserKey, at_storage_precision,
 };
-use crate::store::{BatchOutcome, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write};
+use crate::store::{
+    BatchOutcome, Listed, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write,
+};
 
 /// Sessions read per index page when revoking many.
 const REVOKE_PAGE: i32 = 100;
@@ -99,9 +101,13 @@ impl SessionService {
         user: &UserKey,
         now: DateTime<Utc>,
     ) -> Result<Vec<SessionEntry>, StoreError> {
-        let mut entries = self.store.all_listed(Owner::User(user)).await?;
+        let mut entries = self.store.all_listed(user).await?;
         entries.retain(|e| e.is_active(now));
+        // During a rotation the old and the new head of one session are both listed: the one
+        // seen last stands for it.
         entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen_at));
+        let mut seen = std::collections::HashSet::new();
+        entries.retain(|e| seen.insert(e.session_id));
         Ok(entries)
     }
 
@@ -117,14 +123,32 @@ impl SessionService {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let now = at_storage_precision(now);
-        let Some(entry) = self.usable_session_of(user, session_id, now).await? else {
+        let heads = self.usable_heads_of(user, session_id, now).await?;
+        if heads.is_empty() {
             return Ok(false);
-        };
-        Ok(self.revoke_listed(vec![entry], by, client, now).await? > 0)
+        }
+        Ok(self
+            .revoke_listed(heads, RevocationReason::Revoked, by, client, now)
+            .await?
+            > 0)
+    }
+
+    /// Every head `sessions_by_user` lists for the user's session `session_id` (two during a
+    /// rotation), if usable at `now`.
+    async fn usable_heads_of(
+        &self,
+        user: &UserKey,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionEntry>, StoreError> {
+        let mut heads = self.store.find_session(user, session_id).await?;
+        heads.retain(|e| e.is_active(now));
+        Ok(heads)
     }
 
     /// The user's session `session_id` as `sessions_by_user` lists it, if usable at `now`; `None` for
-    /// an unknown id, another user's session (another partition) or an ended one.
+    /// an unknown id, another user's session (another partition) or an ended one. During a
+    /// rotation, the older of its two heads: the one a change carries over from.
     pub(super) async fn usable_session_of(
         &self,
         user: &UserKey,
@@ -132,10 +156,10 @@ impl SessionService {
         now: DateTime<Utc>,
     ) -> Result<Option<SessionEntry>, StoreError> {
         Ok(self
-            .store
-            .find_session(user, session_id)
+            .usable_heads_of(user, session_id, now)
             .await?
-            .filter(|e| e.is_active(now)))
+            .into_iter()
+            .min_by_key(|e| e.last_seen_at))
     }
 
     /// Revokes every usable session of a user or a tenant, except `keep` (the caller's own,
@@ -159,11 +183,18 @@ impl SessionService {
             let mut start: Option<PageKey> = None;
             loop {
                 let (page, next) = self.store.listed(owner, start, Some(REVOKE_PAGE)).await?;
-                let targets: Vec<SessionEntry> = page
-                    .into_iter()
-                    .filter(|e| e.is_active(now) && Some(e.session_id) != keep)
-                    .collect();
-                revoked += self.revoke_listed(targets, by, client, now).await?;
+                let mut targets = Vec::new();
+                for listed in page {
+                    match listed {
+                        Listed::Session(entry) => targets.push(entry),
+                        // A tenant's user: their sessions, all pages.
+                        Listed::User(user) => targets.extend(self.store.all_listed(&user).await?),
+                    }
+                }
+                targets.retain(|e| e.is_active(now) && Some(e.session_id) != keep);
+                revoked += self
+                    .revoke_listed(targets, RevocationReason::Revoked, by, client, now)
+                    .await?;
                 match next {
                     Some(key) => start = Some(key),
                     None => break,
@@ -185,15 +216,20 @@ impl SessionService {
     pub async fn revoke_listed(
         &self,
         entries: Vec<SessionEntry>,
+        reason: RevocationReason,
         by: &Revoker,
         client: &ClientInfo,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        let kind = match reason {
+            RevocationReason::Evicted => EventKind::Evicted,
+            _ => EventKind::Revoked,
+        };
         let mut queue: VecDeque<(Revocation, AuditEvent, usize)> = entries
             .iter()
             .map(|e| {
                 let event = AuditEvent::new(
-                    EventKind::Revoked,
+                    kind,
                     &e.user_key,
                     &e.user_id,
                     e.tenant_id.as_ref(),
@@ -201,7 +237,7 @@ impl SessionService {
                     client,
                     now,
                 )
-                .with("reason", RevocationReason::Revoked.as_str());
+                .with("reason", reason.as_str());
                 let target = Revocation {
                     token: e.token,
                     session_id: e.session_id,
@@ -215,10 +251,7 @@ impl SessionService {
             let take = queue.len().min(MAX_BATCH);
             let chunk: Vec<(Revocation, AuditEvent, usize)> = queue.drain(..take).collect();
             let batch: Vec<Revocation> = chunk.iter().map(|(r, _, _)| *r).collect();
-            let outcomes = self
-                .store
-                .revoke_batch(&batch, RevocationReason::Revoked, now)
-                .await?;
+            let outcomes = self.store.revoke_batch(&batch, reason, now).await?;
             let mut progressed = false;
             for ((target, event, hops), outcome) in chunk.into_iter().zip(outcomes) {
                 match outcome {

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use super::StoreError;
 use crate::domain::{
     Authentication, ClientInfo, DEFAULT_PROFILE, LifecycleEvent, RetiredToken, RevocationReason,
-    RevokedToken, SealedSuccessor, Session, SessionData, SessionEntry, SessionId, TenantId,
-    TicketClaim, TicketUse, TokenHash, TokenRecord, Transport, UserId, UserKey,
+    RevokedToken, RotationSeed, SealedSuccessor, Session, SessionData, SessionEntry, SessionId,
+    SuccessorKey, TenantId, TicketClaim, TicketUse, TokenHash, TokenRecord, Transport, UserId,
+    UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -62,6 +63,8 @@ pub(super) mod attr {
     pub const RETIRED_AT: &str = "retired_at";
     pub const SUCCESSOR: &str = "successor";
     pub const SEALED: &str = "sealed";
+    /// A head's rotation seed (kept by its retired item): what its successor is derived from.
+    pub const SEED: &str = "seed";
     pub const REVOKED_AT: &str = "revoked_at";
     pub const REVOKED_REASON: &str = "revoked_reason";
     pub const EVENT: &str = "event";
@@ -159,10 +162,9 @@ pub(super) fn user_key_of(item: &Item) -> Result<UserKey, StoreError> {
     ))
 }
 
-/// The sort key of a session in the `by_tenant` index: its id, and its user's key, so that a
-/// tenant listing knows whose trail each session's events go to.
-pub(super) fn tenant_sk(id: SessionId, user: &UserKey) -> String {
-    format!("{SESSION_PREFIX}{id}#{}", user.as_str())
+/// The sort key of a user in the `by_tenant` index (on the user's guard item).
+pub(super) fn tenant_user_sk(user: &UserKey) -> String {
+    user_pk(user)
 }
 
 pub(super) fn tenant_pk(tenant: &TenantId) -> String {
@@ -209,10 +211,13 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
         (attr::GSI1PK.to_owned(), s(user_pk(&user_key))),
         (attr::GSI1SK.to_owned(), s(session_sk(session.id))),
     ]);
+    // A head is in `sessions_by_user` only: a tenant lists its users (their guard items),
+    // not their sessions, so that a rotation moves one index entry, not two.
     if let Some(tenant) = &session.tenant_id {
         item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
-        item.insert(attr::GSI2PK.into(), s(tenant_pk(tenant)));
-        item.insert(attr::GSI2SK.into(), s(tenant_sk(session.id, &user_key)));
+    }
+    if let Some(seed) = &session.rotation_seed {
+        item.insert(attr::SEED.into(), blob(seed.as_bytes()));
     }
     if let Some(ip) = &session.client.ip {
         item.insert(attr::IP.into(), s(ip));
@@ -337,14 +342,7 @@ pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
                     attribute: attr::SUCCESSOR,
                 },
             )?,
-            sealed: SealedSuccessor::from_bytes(
-                item.get(attr::SEALED)
-                    .and_then(|v| v.as_b().ok())
-                    .map(|b| b.as_ref().to_vec())
-                    .ok_or(StoreError::CorruptItem {
-                        attribute: attr::SEALED,
-                    })?,
-            ),
+            key: successor_key_of(item)?,
             absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
             trigger: get_opt_s(item, attr::TRIGGER).map(str::to_owned),
         })),
@@ -363,6 +361,33 @@ pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
             attribute: attr::KIND,
         }),
     }
+}
+
+/// How a retired item leads to its successor: the seed its head had, or (retired before seeds
+/// existed) the sealed successor.
+fn successor_key_of(item: &Item) -> Result<SuccessorKey, StoreError> {
+    if let Some(seed) = seed_of(item)? {
+        return Ok(SuccessorKey::Derived(seed));
+    }
+    item.get(attr::SEALED)
+        .and_then(|v| v.as_b().ok())
+        .map(|b| SuccessorKey::Sealed(SealedSuccessor::from_bytes(b.as_ref().to_vec())))
+        .ok_or(StoreError::CorruptItem {
+            attribute: attr::SEALED,
+        })
+}
+
+fn seed_of(item: &Item) -> Result<Option<RotationSeed>, StoreError> {
+    item.get(attr::SEED)
+        .map(|v| {
+            v.as_b()
+                .ok()
+                .and_then(|b| RotationSeed::from_bytes(b.as_ref()))
+                .ok_or(StoreError::CorruptItem {
+                    attribute: attr::SEED,
+                })
+        })
+        .transpose()
 }
 
 pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
@@ -405,6 +430,7 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
                 attribute: attr::TRANSPORT,
             })?),
         },
+        rotation_seed: seed_of(item)?,
     })
 }
 
@@ -428,6 +454,31 @@ fn profile_of(item: &Item) -> String {
     get_opt_s(item, attr::PROFILE)
         .unwrap_or(DEFAULT_PROFILE)
         .to_owned()
+}
+
+/// What an index lists: a session, or (`by_tenant`) a user of the tenant.
+// Read a page at a time and consumed at once: boxing the entry would only add allocations.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum Listed {
+    /// A session (a head).
+    Session(SessionEntry),
+    /// A user of the tenant, whose sessions `sessions_by_user` lists.
+    User(UserKey),
+}
+
+/// An index entry as what it lists: a user's guard item in `by_tenant` is the user; any
+/// other entry is a head (heads stored before tenants listed users are in `by_tenant` too).
+pub(super) fn listed_of(item: &Item) -> Result<Listed, StoreError> {
+    if get_opt_s(item, attr::SK) == Some(GUARD_SK) {
+        return get_s(item, attr::PK)?
+            .strip_prefix(USER_PREFIX)
+            .map(|key| Listed::User(UserKey::from_stored(key)))
+            .ok_or(StoreError::CorruptItem {
+                attribute: attr::PK,
+            });
+    }
+    entry_of(item).map(Listed::Session)
 }
 
 /// A session as an index lists it (the projection in `infra/table.json`).
@@ -561,7 +612,7 @@ mod tests {
     }
 
     #[test]
-    fn index_keys_name_the_user_and_tenant() {
+    fn a_head_is_listed_under_its_user_only_and_its_guard_under_the_tenant() {
         let (_, session) = sample();
         let item = session_attributes(&session);
         let key = session.user_key();
@@ -569,15 +620,23 @@ mod tests {
             item[attr::GSI1PK].as_s().unwrap(),
             &format!("USER#{}", key.as_str())
         );
-        assert_eq!(item[attr::GSI2PK].as_s().unwrap(), "TENANT#acme");
         assert_eq!(
             item[attr::GSI1SK].as_s().unwrap(),
             &format!("SESSION#{}", session.id)
         );
-        assert_eq!(
-            item[attr::GSI2SK].as_s().unwrap(),
-            &format!("SESSION#{}#{}", session.id, key.as_str())
+        assert!(
+            !item.contains_key(attr::GSI2PK) && !item.contains_key(attr::GSI2SK),
+            "a head in two indexes makes every rotation move two entries"
         );
+        let mut guard = guard_key(&key);
+        guard.insert(attr::GSI2PK.into(), s("TENANT#acme"));
+        guard.insert(attr::GSI2SK.into(), s(tenant_user_sk(&key)));
+        assert!(matches!(listed_of(&guard).unwrap(), Listed::User(user) if user == key));
+    }
+
+    /// The `by_tenant` sort key of a head stored before tenants listed users.
+    fn legacy_tenant_sk(session: &Session) -> String {
+        format!("SESSION#{}#{}", session.id, session.user_key().as_str())
     }
 
     #[test]
@@ -586,18 +645,33 @@ mod tests {
         let item = item_of(&hash, &session);
         let mut from_tenant_index = item.clone();
         from_tenant_index.remove(attr::GSI1PK);
+        from_tenant_index.insert(attr::GSI2SK.into(), s(legacy_tenant_sk(&session)));
         let mut from_before_scoping = from_tenant_index.clone();
         from_before_scoping.remove(attr::GSI2SK);
 
         assert_eq!(entry_of(&item).unwrap().user_key, session.user_key());
-        assert_eq!(
-            entry_of(&from_tenant_index).unwrap().user_key,
-            session.user_key()
+        assert!(
+            matches!(listed_of(&from_tenant_index).unwrap(), Listed::Session(e) if e.user_key == session.user_key()),
+            "a head stored before tenants listed users, as by_tenant lists it"
         );
         assert_eq!(
             entry_of(&from_before_scoping).unwrap().user_key,
             UserKey::from_stored("alice"),
             "an entry written before keys were scoped is filed under its bare user id"
+        );
+    }
+
+    #[test]
+    fn a_head_keeps_its_rotation_seed_and_one_stored_before_seeds_has_none() {
+        let (hash, session) = sample();
+        assert!(session.rotation_seed.is_some());
+        let mut item = item_of(&hash, &session);
+        assert!(
+            matches!(verified_record(&hash, &item).unwrap(), TokenRecord::Active(s) if s.rotation_seed == session.rotation_seed)
+        );
+        item.remove(attr::SEED);
+        assert!(
+            matches!(verified_record(&hash, &item).unwrap(), TokenRecord::Active(s) if s.rotation_seed.is_none())
         );
     }
 

@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::codec::{Item, attr, guard_key, kind, millis, n, s, token_key};
+use super::codec::{
+    Item, attr, guard_key, kind, millis, n, s, tenant_pk, tenant_user_sk, token_key,
+};
 use super::{Rotation, StoreError};
 
 /// The id of one write, stored with what it writes (`att`) and sent as the
@@ -42,7 +44,9 @@ impl Attempt {
         item.get(attr::ATTEMPT) == Some(&self.value())
     }
 }
-use crate::domain::{ClientInfo, RevocationReason, SessionData, TokenHash, UserKey};
+use crate::domain::{
+    ClientInfo, RevocationReason, RotationSeed, SessionData, TenantId, TokenHash, UserKey,
+};
 
 /// Which state of the token item a write requires.
 #[derive(Debug, Clone, Copy)]
@@ -168,8 +172,20 @@ pub(super) fn touch(
     update_write(update.update_expression(format!("SET {}", sets.join(", "))))
 }
 
-/// Turns the head `rotation` retires (at the version it was read) into a `retired` token
-/// pointing at its successor.
+/// The condition that the head's data is still at `data_version` (items written before
+/// `data_version` existed are at version 1).
+fn data_at(data_version: u64) -> &'static str {
+    if data_version == 1 {
+        "#kind = :session AND (attribute_not_exists(#dv) OR #dv = :dv)"
+    } else {
+        "#kind = :session AND #dv = :dv"
+    }
+}
+
+/// Turns the head `rotation` retires into a `retired` token pointing at its successor, only
+/// while it is a live head whose data is what the successor was written with (a sliding write
+/// since does not matter: the successor has a fresh idle window). The item keeps its seed,
+/// from which the successor is derived, and loses its data and its index entries.
 pub(super) fn retire(
     table: &str,
     rotation: &Rotation<'_>,
@@ -179,26 +195,63 @@ pub(super) fn retire(
         old_hash,
         old,
         new_hash: successor,
-        sealed,
         trigger,
         now,
         ..
     } = *rotation;
-    let update = head_update(table, old_hash, Expect::HeadAt(old.version))
+    let update = head_update(table, old_hash, Expect::Head)
+        .condition_expression(data_at(old.data_version))
         .update_expression(format!(
             "SET #kind = :retired, #retired_at = :now, #successor = :successor, \
-             #sealed = :sealed, #trigger = :trigger, #att = :att {DROP_LISTING}"
+             #trigger = :trigger, #att = :att {DROP_LISTING}"
         ))
+        .expression_attribute_names("#dv", attr::DATA_VERSION)
+        .expression_attribute_values(":dv", n(old.data_version))
         .expression_attribute_names("#trigger", attr::TRIGGER)
         .expression_attribute_values(":trigger", s(trigger))
         .expression_attribute_names("#retired_at", attr::RETIRED_AT)
         .expression_attribute_names("#successor", attr::SUCCESSOR)
-        .expression_attribute_names("#sealed", attr::SEALED)
         .expression_attribute_values(":retired", s(kind::RETIRED))
         .expression_attribute_values(":now", millis(now))
-        .expression_attribute_values(":successor", s(successor.encoded()))
-        .expression_attribute_values(":sealed", AttributeValue::B(Blob::new(sealed.as_bytes())));
+        .expression_attribute_values(":successor", s(successor.encoded()));
     update_write(stamped(dropping_listing(update), attempt))
+}
+
+/// Gives the successor head under `hash` the data of its predecessor (`data` at
+/// `data_version`), written there after the successor was: only while the successor's data is
+/// older. The successor is not handed out before its predecessor is retired, so nothing else
+/// writes its data meanwhile.
+pub(super) fn carry_data(
+    table: &str,
+    hash: &TokenHash,
+    data: &SessionData,
+    data_version: u64,
+    attempt: Attempt,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = head_update(table, hash, Expect::Head)
+        .condition_expression("#kind = :session AND (attribute_not_exists(#dv) OR #dv < :dv)")
+        .update_expression("SET #data = :data, #dv = :dv, #ver = #ver + :one, #att = :att")
+        .expression_attribute_names("#dv", attr::DATA_VERSION)
+        .expression_attribute_names("#data", attr::DATA)
+        .expression_attribute_names("#ver", attr::VERSION)
+        .expression_attribute_values(":dv", n(data_version))
+        .expression_attribute_values(":data", s(data.to_json()))
+        .expression_attribute_values(":one", n(1));
+    update_write(stamped(update, attempt))
+}
+
+/// Gives a head stored before seeds existed its rotation seed, unless it has one.
+pub(super) fn seed(
+    table: &str,
+    hash: &TokenHash,
+    seed: &RotationSeed,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = head_update(table, hash, Expect::Head)
+        .condition_expression("#kind = :session AND attribute_not_exists(#seed)")
+        .update_expression("SET #seed = :seed")
+        .expression_attribute_names("#seed", attr::SEED)
+        .expression_attribute_values(":seed", AttributeValue::B(Blob::new(seed.as_bytes())));
+    update_write(update)
 }
 
 /// Turns the live head under `hash` into a `revoked` tombstone (kept until its TTL so its
@@ -232,14 +285,8 @@ pub(super) fn replace_data(
     data: &SessionData,
     attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
-    // Items written before `data_version` existed are at version 1.
-    let condition = if data_version == 1 {
-        "#kind = :session AND (attribute_not_exists(#dv) OR #dv = :dv)"
-    } else {
-        "#kind = :session AND #dv = :dv"
-    };
     let update = head_update(table, hash, Expect::Head)
-        .condition_expression(condition)
+        .condition_expression(data_at(data_version))
         .update_expression("SET #data = :data, #dv = :next_dv, #ver = #ver + :one, #att = :att")
         .expression_attribute_names("#dv", attr::DATA_VERSION)
         .expression_attribute_names("#data", attr::DATA)
@@ -271,28 +318,67 @@ pub(super) fn delete(
     Ok(TransactWriteItem::builder().delete(delete).build())
 }
 
+/// The user's guard item: where concurrent sign-ins of one user under a cap serialize (its
+/// version), and where a tenant lists its users (`by_tenant`: the only index entry a tenant's
+/// sessions have besides each session's own in `sessions_by_user`). It expires at
+/// `ttl_epoch_seconds`, past the end of any session the user can have started by now.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Guard<'a> {
+    pub user: &'a UserKey,
+    pub tenant: Option<&'a TenantId>,
+    pub now: DateTime<Utc>,
+    pub ttl_epoch_seconds: i64,
+}
+
+impl Guard<'_> {
+    /// `SET` clauses and their names and values: when, until when, and the tenant's listing
+    /// (the same keys every time: an index entry written once).
+    fn update(&self, table: &str) -> (Vec<&'static str>, UpdateBuilder) {
+        let mut sets = vec!["#at = :now", "#ttl = :ttl"];
+        let mut update = Update::builder()
+            .table_name(table)
+            .set_key(Some(guard_key(self.user)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .expression_attribute_names("#at", attr::AT)
+            .expression_attribute_names("#ttl", attr::TTL)
+            .expression_attribute_values(":now", millis(self.now))
+            .expression_attribute_values(":ttl", n(self.ttl_epoch_seconds));
+        if let Some(tenant) = self.tenant {
+            sets.extend(["#g2pk = :g2pk", "#g2sk = :g2sk"]);
+            update = update
+                .expression_attribute_names("#g2pk", attr::GSI2PK)
+                .expression_attribute_names("#g2sk", attr::GSI2SK)
+                .expression_attribute_values(":g2pk", s(tenant_pk(tenant)))
+                .expression_attribute_values(":g2sk", s(tenant_user_sk(self.user)));
+        }
+        (sets, update)
+    }
+}
+
 /// Bumps the user's guard item from `version` (creating it at 0): concurrent creates for one
-/// user under a cap serialize on it. It expires with the newest session (`ttl_epoch_seconds`
-/// of the session being created, the latest of the user's): no item outlives the sessions.
+/// user under a cap serialize on it.
 pub(super) fn bump_guard(
     table: &str,
-    user: &UserKey,
+    guard: &Guard<'_>,
     version: u64,
-    now: DateTime<Utc>,
-    ttl_epoch_seconds: i64,
     attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
-    let update = Update::builder()
-        .table_name(table)
-        .set_key(Some(guard_key(user)))
+    let (mut sets, update) = guard.update(table);
+    sets.extend(["#ver = :next", "#att = :att"]);
+    let update = update
         .condition_expression("attribute_not_exists(#ver) OR #ver = :ver")
-        .update_expression("SET #ver = :next, #at = :now, #ttl = :ttl, #att = :att")
+        .update_expression(format!("SET {}", sets.join(", ")))
         .expression_attribute_names("#ver", attr::VERSION)
-        .expression_attribute_names("#at", attr::AT)
-        .expression_attribute_names("#ttl", attr::TTL)
         .expression_attribute_values(":ver", n(version))
-        .expression_attribute_values(":next", n(version + 1))
-        .expression_attribute_values(":now", millis(now))
-        .expression_attribute_values(":ttl", n(ttl_epoch_seconds));
+        .expression_attribute_values(":next", n(version + 1));
     update_write(stamped(update, attempt))
+}
+
+/// Lists the user under their tenant (no cap: the guard's version is not used), unconditionally.
+pub(super) fn list_in_tenant(
+    table: &str,
+    guard: &Guard<'_>,
+) -> Result<TransactWriteItem, StoreError> {
+    let (sets, update) = guard.update(table);
+    update_write(update.update_expression(format!("SET {}", sets.join(", "))))
 }

@@ -6,10 +6,13 @@
 //! Single-table design (see the README's "Data model"). A token item is keyed by the SHA-256 of
 //! its token, `pk = "TOKEN#<hash>"`, `sk = "SESSION"`, so validate is one `GetItem`. Its `kind`
 //! says what the token is now: `session` (the live head of a lineage, carrying the whole
-//! session), `retired` (rotated away: successor hash and sealed successor), or `revoked`.
-//! Only heads carry `gsi1pk/gsi1sk` (`USER#<user_id>` / `SESSION#<session_id>`) and
-//! `gsi2pk/gsi2sk` (`TENANT#<tenant_id>` / ...), so the `sessions_by_user` and `by_tenant` indexes list
-//! exactly the live sessions. Audit events live under `pk = "USER#<user_id>"`,
+//! session and its rotation seed), `retired` (rotated away: successor hash, and the seed the
+//! successor is derived from), or `revoked`. Only heads carry `gsi1pk/gsi1sk`
+//! (`USER#<user key>` / `SESSION#<session_id>`), so `sessions_by_user` lists exactly the live
+//! sessions (for a moment during a rotation, both the old and the new head of one session). A
+//! user's guard item (`USER#<user key>` / `GUARD`) carries `gsi2pk/gsi2sk`
+//! (`TENANT#<tenant_id>` / `USER#<user key>`): `by_tenant` lists a tenant's users. Heads stored
+//! before that are in `by_tenant` themselves until they are retired or revoked. Audit events live under `pk = "USER#<user_id>"`,
 //! `sk = "EVENT#<epoch ms>#<sequence>#<event id>"`, with their own TTL, written by `session-events`
 //! from the stream.
 //!
@@ -37,11 +40,12 @@ pub use client::{
     AwsEnvironment, StoreTimeouts, client_config, client_from_env, environment_credentials,
     https_client,
 };
+pub use codec::Listed;
 pub use error::StoreError;
 pub use reads::{Owner, PageKey};
 pub use table::{TABLE_DEFINITION_JSON, TableDefinition, Ttl, delete_table};
 pub use transact::{BatchOutcome, Write};
-pub use writes::{Claimed, Revocation, Rotation};
+pub use writes::{Claimed, Listing, Revocation, Rotation};
 
 /// Awaiting an SDK call on the heap. Its future is over 5 KB; kept inline it would make every
 /// future above it (session operation, handler) as large, and each of those is moved whole

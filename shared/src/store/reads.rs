@@ -3,8 +3,8 @@
 //! Judges nothing: expired items are returned as they are, for the caller to ask the domain.
 
 use super::codec::{
-    BY_TENANT_INDEX, BY_USER_INDEX, EVENT_PREFIX, Item, attr, entry_of, event_of, get_i64,
-    guard_key, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
+    BY_TENANT_INDEX, BY_USER_INDEX, EVENT_PREFIX, Item, Listed, attr, entry_of, event_of, get_i64,
+    guard_key, listed_of, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
 };
 use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserKey};
@@ -76,12 +76,18 @@ impl SessionStore {
     }
 
     /// The user's sessions as the `sessions_by_user` index lists them (eventually consistent), and
-    /// the version of the user's guard item (0 when it does not exist yet).
+    /// the version of the user's guard item (0 when it does not exist yet): both read at once.
     pub async fn sessions_of(
         &self,
         user: &UserKey,
     ) -> Result<(Vec<SessionEntry>, u64), StoreError> {
-        let guard = self
+        let (entries, guard) = tokio::join!(self.all_listed(user), self.guard_version(user));
+        Ok((entries?, guard?))
+    }
+
+    /// The version of the user's guard item (0 when it does not exist yet).
+    async fn guard_version(&self, user: &UserKey) -> Result<u64, StoreError> {
+        Ok(self
             .client
             .get_item()
             .table_name(&self.table)
@@ -94,17 +100,20 @@ impl SessionStore {
             .item
             .map(|item| get_i64(&item, attr::VERSION))
             .transpose()?
-            .map_or(0, |v| v.max(0).unsigned_abs());
-        Ok((self.all_listed(Owner::User(user)).await?, guard))
+            // No `version` (a guard that only lists its user under a tenant): never bumped.
+            .map_or(0, |v| v.max(0).unsigned_abs()))
     }
 
-    /// Every session the index lists for `owner`, all pages.
-    pub async fn all_listed(&self, owner: Owner<'_>) -> Result<Vec<SessionEntry>, StoreError> {
+    /// Every session `sessions_by_user` lists for `user`, all pages.
+    pub async fn all_listed(&self, user: &UserKey) -> Result<Vec<SessionEntry>, StoreError> {
         let mut entries = Vec::new();
         let mut start = None;
         loop {
-            let (page, next) = self.listed(owner, start, None).await?;
-            entries.extend(page);
+            let (page, next) = self.listed(Owner::User(user), start, None).await?;
+            entries.extend(page.into_iter().filter_map(|listed| match listed {
+                Listed::Session(entry) => Some(entry),
+                Listed::User(_) => None,
+            }));
             match next {
                 Some(key) => start = Some(key),
                 None => return Ok(entries),
@@ -112,14 +121,15 @@ impl SessionStore {
         }
     }
 
-    /// One page of the sessions an index lists for `owner`, at most `limit` (DynamoDB's 1 MB
-    /// page otherwise), and where the next page starts.
+    /// One page of what an index lists for `owner` (a user's sessions; a tenant's users, and
+    /// its sessions stored before tenants listed users), at most `limit` (DynamoDB's 1 MB page
+    /// otherwise), and where the next page starts.
     pub async fn listed(
         &self,
         owner: Owner<'_>,
         start: Option<PageKey>,
         limit: Option<i32>,
-    ) -> Result<(Vec<SessionEntry>, Option<PageKey>), StoreError> {
+    ) -> Result<(Vec<Listed>, Option<PageKey>), StoreError> {
         let (index, key_attr, value) = owner.index();
         let output = self
             .client
@@ -138,7 +148,7 @@ impl SessionStore {
         let entries = output
             .items()
             .iter()
-            .map(entry_of)
+            .map(listed_of)
             .collect::<Result<Vec<_>, _>>()?;
         let next = output
             .last_evaluated_key
@@ -147,13 +157,14 @@ impl SessionStore {
         Ok((entries, next))
     }
 
-    /// The user's session `session_id` as `sessions_by_user` lists it; `None` for an unknown id or
-    /// another user's session (they are under another partition key).
+    /// The user's session `session_id` as `sessions_by_user` lists it: its head, and during a
+    /// rotation its new head too; nothing for an unknown id or another user's session (they are
+    /// under another partition key).
     pub async fn find_session(
         &self,
         user: &UserKey,
         session_id: SessionId,
-    ) -> Result<Option<SessionEntry>, StoreError> {
+    ) -> Result<Vec<SessionEntry>, StoreError> {
         let output = self
             .client
             .query()
@@ -168,14 +179,6 @@ impl SessionStore {
             .on_heap()
             .await
             .map_err(|e| StoreError::from_sdk("query", e))?;
-        // After a rotation the index may list the old and the new token item for a moment;
-        // the most recently seen one is the likelier head.
-        let mut entries = output
-            .items()
-            .iter()
-            .map(entry_of)
-            .collect::<Result<Vec<_>, _>>()?;
-        entries.sort_by_key(|e| e.last_seen_at);
-        Ok(entries.pop())
+        output.items().iter().map(entry_of).collect()
     }
 }

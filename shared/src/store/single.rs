@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::codec::{Item, record_of};
+use super::codec::{Item, TOKEN_PREFIX, attr, get_opt_s, record_of};
 use super::expressions::Attempt;
 use super::{OnHeap, SessionStore, StoreError, Write};
 
@@ -105,6 +105,10 @@ impl SessionStore {
             Err(Ok(Failure::Condition(Some(item)))) if attempt.is_some_and(|a| a.wrote(&item)) => {
                 Ok(Write::Done)
             }
+            // Not a token item (a user's guard): moved, nothing more to say.
+            Err(Ok(Failure::Condition(Some(item)))) if !is_token_item(&item) => {
+                Ok(Write::Stale(None))
+            }
             Err(Ok(Failure::Condition(Some(item)))) => Ok(Write::Stale(Some(record_of(&item)?))),
             Err(Err(error)) => Err(error),
         }
@@ -137,4 +141,8 @@ where
 /// nothing when it did not exist.
 fn condition_item(item: Option<Item>) -> Option<Item> {
     item.filter(|i| !i.is_empty())
+}
+
+fn is_token_item(item: &Item) -> bool {
+    get_opt_s(item, attr::PK).is_some_and(|pk| pk.starts_with(TOKEN_PREFIX))
 }

@@ -1,6 +1,6 @@
-//! Writes: every state change of a session, each one conditional write (a plain one where a
-//! single item changes, a transaction where several must change together), so there is no lost
-//! update. The table's stream tells `session-events` of every change (lifecycle events and the
+//! Writes: every state change of a session, each one conditional write, so there is no lost
+//! update. Every write is a plain `PutItem`/`UpdateItem`/`DeleteItem` (half the units of the same
+//! write in a transaction); only a batch of revocations is a transaction. The table's stream tells `session-events` of every change (lifecycle events and the
 //! audit trail), so no event rides along here. Decides nothing about sessions: the caller
 //! passes the version it read and judged.
 
@@ -10,34 +10,45 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use chrono::{DateTime, Utc};
 
 use super::codec::{attr, claim_of, event_item, head_item, ticket_item, ticket_key};
-use super::expressions::{self, Attempt, put_new};
+use super::expressions::{self, Attempt, Guard, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
-    ClientInfo, LifecycleEvent, RevocationReason, SealedSuccessor, Session, SessionData,
-    TicketClaim, TicketUse, TokenHash, TokenRecord,
+    ClientInfo, LifecycleEvent, RevocationReason, RotationSeed, Session, SessionData, TicketClaim,
+    TicketUse, TokenHash, TokenRecord,
 };
 
-/// A rotation the session layer decided: the head `old`, stored under `old_hash`, is retired in
-/// favour of `next` under `new_hash`, whose token is sealed under the old one.
+/// A rotation the session layer decided: the head `old`, stored under `old_hash`, is replaced
+/// by `next` under `new_hash` (the token derived from the old one and its seed). Two writes,
+/// in the order the session layer gives them: [`SessionStore::put_successor`], then
+/// [`SessionStore::retire`].
 #[derive(Debug, Clone, Copy)]
 pub struct Rotation<'a> {
     /// The hash of the token being retired.
     pub old_hash: &'a TokenHash,
-    /// The session as read (its version is the write's condition).
+    /// The session as read (its data version is the retirement's condition).
     pub old: &'a Session,
     /// The hash of the new token.
     pub new_hash: &'a TokenHash,
     /// The session under the new token.
     pub next: &'a Session,
-    /// The new token, sealed under the old one.
-    pub sealed: &'a SealedSuccessor,
     /// What rotated it (`refresh`, `renewal`, ...).
     pub trigger: &'a str,
     /// The new head's TTL.
     pub ttl_epoch_seconds: i64,
     /// When.
     pub now: DateTime<Utc>,
+}
+
+/// Where a new session is listed besides `sessions_by_user`: the user's guard item (the cap's
+/// serialization point, and the user's entry in their tenant's listing).
+#[derive(Debug, Clone, Copy)]
+pub struct Listing {
+    /// The guard's version read before the sessions to evict were chosen (`None`: no cap).
+    pub guard: Option<u64>,
+    /// Until when the guard lives: past the end of any session the user can have started by
+    /// now (the longest absolute lifetime of any profile, plus the TTL margin).
+    pub ttl_epoch_seconds: i64,
 }
 
 /// What became of a claim of a login ticket's use ([`SessionStore::claim_ticket`]).
@@ -116,45 +127,55 @@ impl SessionStore {
             .map_err(|e| StoreError::from_sdk("update_item", e))?;
         Ok(())
     }
-    /// Writes a new session; never overwrites an existing item.
-    /// `evict` revokes other sessions of the user in the same transaction (per-user cap);
-    /// `guard` is the user's guard version read before choosing them, so two concurrent
-    /// creates cannot both pass the cap.
+    /// Writes a new session, never over an existing item, and its listing, concurrently (one
+    /// round trip): the head (`PutItem`), and the user's guard item (`UpdateItem`) when there is
+    /// a cap (bumped from the version read, so that two concurrent sign-ins cannot both pass it)
+    /// or a tenant (which lists its users there). The head's outcome, and the guard's (`Done`
+    /// when there was nothing to write).
     pub async fn create(
         &self,
         hash: &TokenHash,
         session: &Session,
         ttl_epoch_seconds: i64,
-        evict: &[Revocation],
-        guard: Option<u64>,
-    ) -> Result<Write, StoreError> {
-        let now = session.created_at;
+        listing: Listing,
+    ) -> Result<(Write, Write), StoreError> {
         let attempt = Attempt::new()?;
-        let mut writes = vec![put_new(
+        let head = put_new(
             &self.table,
             head_item(hash, session, ttl_epoch_seconds),
             attempt,
-        )?];
-        for e in evict {
-            writes.push(expressions::revoke(
-                &self.table,
-                &e.token,
-                RevocationReason::Evicted,
-                now,
-                attempt,
-            )?);
+        )?;
+        let (head, guard) = tokio::join!(
+            self.send_single("create", head, Some(attempt)),
+            self.guard(session, listing)
+        );
+        Ok((head?, guard?))
+    }
+
+    /// Writes the guard of `session`'s user (see [`Self::create`]): bumped from the version
+    /// read when there is a cap, else only listed under the tenant, if any (`Done` when there
+    /// is nothing to write). Also for a [`Self::create`] whose guard had been moved by a
+    /// concurrent sign-in, its head written already.
+    pub async fn guard(&self, session: &Session, listing: Listing) -> Result<Write, StoreError> {
+        let user = session.user_key();
+        let guard = Guard {
+            user: &user,
+            tenant: session.tenant_id.as_ref(),
+            now: session.created_at,
+            ttl_epoch_seconds: listing.ttl_epoch_seconds,
+        };
+        match listing.guard {
+            Some(version) => {
+                let attempt = Attempt::new()?;
+                let write = expressions::bump_guard(&self.table, &guard, version, attempt)?;
+                self.send_single("guard", write, Some(attempt)).await
+            }
+            None if guard.tenant.is_some() => {
+                let write = expressions::list_in_tenant(&self.table, &guard)?;
+                self.send_single("guard", write, None).await
+            }
+            None => Ok(Write::Done),
         }
-        if let Some(version) = guard {
-            writes.push(expressions::bump_guard(
-                &self.table,
-                &session.user_key(),
-                version,
-                now,
-                ttl_epoch_seconds,
-                attempt,
-            )?);
-        }
-        self.commit("create", writes, Some(attempt)).await
     }
 
     /// Records a use of the head stored under `hash` at `version`: `now` as last seen, the
@@ -190,27 +211,52 @@ impl SessionStore {
         self.commit(operation, vec![write], None).await
     }
 
-    /// Carries out `rotation` in one transaction: the new head is written, the old item
-    /// becomes `retired` (keeping the successor's hash and the sealed successor, losing its
-    /// index keys and data). Only if the old item is still that exact version of the head.
-    pub async fn rotate(&self, rotation: &Rotation<'_>) -> Result<Write, StoreError> {
-        let Rotation {
-            new_hash,
-            next,
-            ttl_epoch_seconds,
-            ..
-        } = *rotation;
-        // The old item first: its cancellation reason carries what it is now.
+    /// The first write of a rotation: the new head, unless it exists (every request that
+    /// rotates one head derives the same new token, so only the first of them writes it; the
+    /// others are told what it is).
+    pub async fn put_successor(&self, rotation: &Rotation<'_>) -> Result<Write, StoreError> {
         let attempt = Attempt::new()?;
-        let writes = vec![
-            expressions::retire(&self.table, rotation, attempt)?,
-            put_new(
-                &self.table,
-                head_item(new_hash, next, ttl_epoch_seconds),
-                attempt,
-            )?,
-        ];
-        self.commit("rotate", writes, Some(attempt)).await
+        let item = head_item(rotation.new_hash, rotation.next, rotation.ttl_epoch_seconds);
+        let write = put_new(&self.table, item, attempt)?;
+        self.send_single("put_successor", write, Some(attempt))
+            .await
+    }
+
+    /// The second write of a rotation: the old head becomes `retired`, pointing at the new one
+    /// and keeping its seed (from which the new token is derived), leaving the indexes. Only
+    /// while it is a live head with the data the new one was written with.
+    pub async fn retire(&self, rotation: &Rotation<'_>) -> Result<Write, StoreError> {
+        let attempt = Attempt::new()?;
+        let write = expressions::retire(&self.table, rotation, attempt)?;
+        self.send_single("retire", write, Some(attempt)).await
+    }
+
+    /// Gives the successor head under `hash` the data its predecessor `from` has now (changed
+    /// after the successor was written), unless it has that data version already.
+    pub async fn carry_data(&self, hash: &TokenHash, from: &Session) -> Result<Write, StoreError> {
+        let attempt = Attempt::new()?;
+        let write =
+            expressions::carry_data(&self.table, hash, &from.data, from.data_version, attempt)?;
+        self.send_single("carry_data", write, Some(attempt)).await
+    }
+
+    /// Makes a head stored before seeds existed rotatable: gives it `seed` unless it has one,
+    /// and (a tenant's) lists its user under the tenant, where heads of that time were listed
+    /// themselves until they are retired. Once per such session.
+    pub async fn seed(
+        &self,
+        hash: &TokenHash,
+        session: &Session,
+        seed: &RotationSeed,
+        listing_ttl_epoch_seconds: i64,
+    ) -> Result<Write, StoreError> {
+        let listing = Listing {
+            guard: None,
+            ttl_epoch_seconds: listing_ttl_epoch_seconds,
+        };
+        self.guard(session, listing).await?;
+        let write = expressions::seed(&self.table, hash, seed)?;
+        self.send_single("seed", write, None).await
     }
 
     /// Deletes the head `session` stored under `hash` (sign-out), only if it
