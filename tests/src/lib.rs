@@ -92,6 +92,10 @@ struct LostState {
     delay: Option<std::time::Duration>,
     /// Operations whose answer was held, in order.
     held: Vec<String>,
+    /// A crash armed: the operation, and how many of its calls to let through first.
+    crash: Option<(String, usize)>,
+    /// Crashed: no call reaches DynamoDB any more (until disarmed).
+    dead: bool,
 }
 
 /// How long a held answer is kept from the SDK: past the 1 s attempt timeout, within the 3 s
@@ -121,6 +125,35 @@ impl LostAnswer {
         let mut state = self.0.lock().unwrap();
         state.armed = None;
         std::mem::take(&mut state.held)
+    }
+
+    /// The function dies just before the `nth` (0-based) call of `operation`: that call and
+    /// every later one fail without reaching DynamoDB, as if the process were gone, until
+    /// [`Self::revive`]. What was written before stays written: a crash between two writes.
+    pub fn crash_before(&self, operation: &str, nth: usize) {
+        let mut state = self.0.lock().unwrap();
+        state.crash = Some((operation.to_owned(), nth));
+        state.dead = false;
+    }
+
+    /// Ends a crash: calls reach DynamoDB again. Whether the crash happened.
+    pub fn revive(&self) -> bool {
+        let mut state = self.0.lock().unwrap();
+        state.crash = None;
+        std::mem::take(&mut state.dead)
+    }
+
+    /// Whether this call (`operation`) is one the crashed function never makes; counts it.
+    fn dies(&self, operation: &str) -> bool {
+        let mut state = self.0.lock().unwrap();
+        if !state.dead {
+            match &mut state.crash {
+                Some((armed, 0)) if armed == operation => state.dead = true,
+                Some((armed, nth)) if armed == operation => *nth -= 1,
+                _ => {}
+            }
+        }
+        state.dead
     }
 
     /// How long the answer of this call (`operation`) is to be held, if at all; counts the call.
@@ -184,6 +217,13 @@ impl aws_smithy_runtime_api::client::http::HttpConnector for LosingConnector {
             .next()
             .unwrap_or("")
             .to_owned();
+        if self.lost.dies(&target) {
+            return aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Err(
+                aws_smithy_runtime_api::client::result::ConnectorError::io(
+                    "the function crashed before this call".into(),
+                ),
+            ));
+        }
         let hold = self.lost.take(&target);
         let answer = self.inner.call(request);
         aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
@@ -479,6 +519,18 @@ impl TestTable {
             None => update.update_expression("REMOVE seed"),
         };
         update.send().await.unwrap();
+        // Nor was the user listed under the tenant on a guard item.
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .key(
+                "pk",
+                AttributeValue::S(format!("USER#{}", session.user_key().as_str())),
+            )
+            .key("sk", AttributeValue::S("GUARD".into()))
+            .send()
+            .await
+            .unwrap();
         token
     }
 

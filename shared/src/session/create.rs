@@ -210,10 +210,10 @@ impl SessionService {
     }
 
     /// [`Self::create`] once the ticket is accounted for: writes `session` under `token`, with
-    /// `first` (the cap's reads, made beside the ticket's claim) for its first round. The head
-    /// and the guard are written at once (one round trip), then, over the cap, the evictions; a
-    /// guard moved by a concurrent sign-in of the same user means another round from fresh
-    /// reads (the head, written already, is not written again). A head already stored under `token`
+    /// `first` (the cap's reads, made beside the ticket's claim) for its first round. Over the
+    /// cap, the least recently used sessions are evicted first; then the head and the guard are
+    /// written at once (one round trip). A guard moved by a concurrent sign-in of the same user
+    /// means another round from fresh reads (the head, written already, is not written again). A head already stored under `token`
     /// is this sign-in's own (an earlier attempt of it landed): it is the answer.
     async fn start(
         &self,
@@ -243,6 +243,13 @@ impl SessionService {
                 guard,
                 ttl_epoch_seconds: self.listing_ttl(now),
             };
+            // Over the cap, the evictions go first: a crash after them leaves the user under the
+            // cap, never over it (a third round trip, over the cap only).
+            if !evict.is_empty() {
+                let client = ClientInfo::default();
+                self.revoke_listed(evict, RevocationReason::Evicted, &by, &client, now)
+                    .await?;
+            }
             let (head, guard) = if written.is_some() {
                 // Written in an earlier round: only the guard is still to move.
                 (Write::Done, self.store.guard(&session, listing).await?)
@@ -265,13 +272,6 @@ impl SessionService {
             };
             match guard {
                 Write::Done => {
-                    // The guard moved from the version the evictions were chosen under: they
-                    // are this sign-in's to make (a third round trip, over the cap only).
-                    if !evict.is_empty() {
-                        let client = ClientInfo::default();
-                        self.revoke_listed(evict, RevocationReason::Evicted, &by, &client, now)
-                            .await?;
-                    }
                     tracing::Span::current()
                         .record("session_id", tracing::field::display(session.id));
                     created.log();

@@ -12,7 +12,7 @@ use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{SessionError, SessionService};
 use crate::domain::{
     AuditEvent, ClientInfo, EventKind, Presented, RevocationReason, SessionEntry, SessionId,
-    UserKey, at_storage_precision,
+    TokenRecord, UserKey, at_storage_precision, successor_of,
 };
 use crate::store::{
     BatchOutcome, Listed, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write,
@@ -69,18 +69,44 @@ impl SessionService {
         } = presented;
         let now = at_storage_precision(now);
         let mut retries = Retries::new("logout", MAX_WRITE_ATTEMPTS);
+        // The session, once its successor was deleted here: signed out, whatever comes next.
+        let mut ended = None;
         loop {
             let head = match self.resolve(token, now).await {
                 Ok(head) => head,
                 Err(SessionError::Store(e)) => return Err(e.into()),
-                Err(_) => return Ok(None),
+                Err(_) => return Ok(ended),
             };
             bound_to(&head.session, transport)?;
             let session = &head.session;
             tracing::Span::current().record("session_id", tracing::field::display(session.id));
             let event =
                 AuditEvent::of(EventKind::Revoked, session, client, now).with("reason", "logout");
-            match self.store.delete(&head.token.hash(), session).await? {
+            // A rotation of this head that died between its writes left a successor nobody
+            // holds: looked up beside the delete (one read, no round trip), and ended with it.
+            let successor = session
+                .rotation_seed
+                .map(|seed| successor_of(&head.token, &seed, session.id).hash());
+            let hash = head.token.hash();
+            let (deleted, pending) = tokio::join!(self.store.delete(&hash, session), async {
+                match &successor {
+                    Some(hash) => self.store.load(hash).await,
+                    None => Ok(None),
+                }
+            });
+            if let (Ok(Some(TokenRecord::Active(next))), Some(pending_hash)) = (pending, &successor)
+                && next.id == session.id
+            {
+                match self.store.delete(pending_hash, &next).await {
+                    Ok(Write::Done) => ended = Some(session.id),
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(
+                        error = %error,
+                        "ending a signed-out session's pending successor failed"
+                    ),
+                }
+            }
+            match deleted? {
                 Write::Done => {
                     event.log();
                     return Ok(Some(session.id));
@@ -225,8 +251,13 @@ impl SessionService {
             RevocationReason::Evicted => EventKind::Evicted,
             _ => EventKind::Revoked,
         };
+        // One write per item: a tenant's user may be listed beside a head of theirs that is
+        // listed itself (stored before tenants listed users), and a transaction may not write
+        // one item twice.
+        let mut seen = std::collections::HashSet::new();
         let mut queue: VecDeque<(Revocation, AuditEvent, usize)> = entries
             .iter()
+            .filter(|e| seen.insert(e.token.encoded()))
             .map(|e| {
                 let event = AuditEvent::new(
                     kind,
