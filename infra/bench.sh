@@ -2,7 +2,8 @@
 # `make bench`: every benchmark, on a DynamoDB Local of its own: the release build of every
 # function (`cargo lambda build --release`: zip sizes), cold start, memory and throughput of those
 # binaries under a local Lambda Runtime API (tests/benches/lambda.rs), and validate latency
-# against a raw GetItem (tests/benches/validate.rs). Rewrites docs/BENCHMARKS.md with the machine,
+# against a raw GetItem (tests/benches/validate.rs), sign-in and refresh latency
+# (tests/benches/writes.rs). Rewrites docs/BENCHMARKS.md with the machine,
 # date and commit, keeping the previous run below the new one for comparison. Not part of CI
 # (timing; the release build alone takes 10-20 minutes on 2 cores).
 # BASELINE=<rev> also builds session-validate at that revision and adds its cold starts to the
@@ -64,11 +65,14 @@ echo "$lambda"
 log "validate latency: handler vs raw GetItem"
 latency="$(cargo bench --quiet -p session-tests --bench validate)"
 echo "$latency"
+log "write latency: sign-in and refresh, and a rotation's writes in either shape"
+writes="$(cargo bench --quiet -p session-tests --bench writes)"
+echo "$writes"
 log "the JavaScript client's size (esbuild bundle, minified, gzipped)"
 ensure_node
 client_size="$(cd clients/js && npm ci --no-audit --no-fund --loglevel=error >&2 && node scripts/size.mjs)"
 echo "$client_size"
-result="$(printf '%s\n\n%s\n\n%s\n\nThe JavaScript client (clients/js), as a browser app ships it (budget 5 kB min+gzip):\n\n%s' "$sizes" "$lambda" "$latency" "$client_size")"
+result="$(printf '%s\n\n%s\n\n%s\n\n%s\n\nThe JavaScript client (clients/js), as a browser app ships it (budget 5 kB min+gzip):\n\n%s' "$sizes" "$lambda" "$latency" "$writes" "$client_size")"
 
 out="docs/BENCHMARKS.md"
 mkdir -p docs
