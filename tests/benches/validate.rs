@@ -20,24 +20,11 @@ use lambda_http::{Adapter, Context, LambdaEvent, Request, Service, service_fn};
 use session_shared::domain::SessionToken;
 use session_shared::handlers::{ApiGatewayEvent, EventAdapter};
 use session_shared::{Api, handlers};
+use session_tests::timing::{median, micros, percentile};
 use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket};
 
 const WARMUP: usize = 200;
 const ITERATIONS: usize = 3_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
 
 /// How long each step of one invocation took.
 struct Steps {

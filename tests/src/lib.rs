@@ -27,6 +27,7 @@ use session_shared::store::{
 };
 use session_shared::{Api, SignIn};
 
+pub mod timing;
 pub mod units;
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
