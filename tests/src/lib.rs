@@ -42,15 +42,52 @@ pub fn endpoint() -> String {
 }
 
 /// Records the name of every DynamoDB operation a client executes (once per operation,
-/// however many attempts it takes).
+/// however many attempts it takes), and when each started and ended relative to the others.
 #[derive(Debug, Clone, Default)]
-pub struct OpCounter(Arc<Mutex<Vec<String>>>);
+pub struct OpCounter(Arc<Mutex<Vec<String>>>, Arc<Mutex<Timeline>>);
+
+/// Operations in the order they started, each with the ticks of its start and end.
+#[derive(Debug, Default)]
+struct Timeline {
+    tick: u64,
+    ops: Vec<(String, u64, Option<u64>)>,
+}
 
 impl OpCounter {
     /// The operations recorded since the last call, in order; starts a new count.
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
+
+    /// How many round trips to DynamoDB the operations since the last call took one after
+    /// another: the longest chain of operations each started after the one before it ended
+    /// (operations sent together count once). Starts a new count.
+    pub fn take_round_trips(&self) -> usize {
+        let ops = std::mem::take(&mut self.1.lock().unwrap().ops);
+        let mut depth: Vec<usize> = Vec::with_capacity(ops.len());
+        for (i, (_, start, _)) in ops.iter().enumerate() {
+            let before = (0..i)
+                .filter(|&j| ops[j].2.is_some_and(|end| end < *start))
+                .map(|j| depth[j])
+                .max()
+                .unwrap_or(0);
+            depth.push(before + 1);
+        }
+        depth.into_iter().max().unwrap_or(0)
+    }
+}
+
+/// Which operation of the timeline a request is (kept in its config bag).
+#[derive(Debug, Clone, Copy)]
+struct Started(usize);
+
+impl aws_smithy_types::config_bag::Storable for Started {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+fn operation_of(request: &aws_smithy_runtime_api::client::orchestrator::HttpRequest) -> String {
+    let target = request.headers().get("x-amz-target").unwrap_or("");
+    target.rsplit('.').next().unwrap_or(target).to_owned()
 }
 
 impl Intercept for OpCounter {
@@ -64,15 +101,34 @@ impl Intercept for OpCounter {
         &self,
         context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("");
-        let name = target.rsplit('.').next().unwrap_or(target).to_owned();
-        self.0.lock().unwrap().push(name);
+        let name = operation_of(context.request());
+        self.0.lock().unwrap().push(name.clone());
+        let mut timeline = self.1.lock().unwrap();
+        timeline.tick += 1;
+        let tick = timeline.tick;
+        cfg.interceptor_state().store_put(Started(timeline.ops.len()));
+        timeline.ops.push((name, tick, None));
+        Ok(())
+    }
+
+    /// Once per operation, after its last attempt: its end.
+    fn read_after_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(&Started(index)) = cfg.load::<Started>() else {
+            return Ok(());
+        };
+        let mut timeline = self.1.lock().unwrap();
+        timeline.tick += 1;
+        let tick = timeline.tick;
+        if let Some(op) = timeline.ops.get_mut(index) {
+            op.2 = Some(tick);
+        }
         Ok(())
     }
 }

@@ -38,6 +38,7 @@ async fn signed_in_as(app: &SignIn, counter: &OpCounter, tenant: Option<&str>) -
     assert_eq!(reply.status, 201);
     // Counted exactly by the create tests below; what follows counts from here.
     assert!(counter.take().contains(&"PutItem".to_owned()));
+    counter.take_round_trips();
     reply.cookie_token()
 }
 
@@ -210,6 +211,11 @@ async fn refresh_is_one_read_and_two_single_writes_of_four_units() {
 
     assert_eq!(reply.status, 200);
     assert_eq!(counter.take(), ["GetItem", "PutItem", "UpdateItem"]);
+    assert_eq!(
+        counter.take_round_trips(),
+        3,
+        "the read, the new head, then the old one retired: in that order"
+    );
     assert_rotation_units(&Written::between(&before, &table.snapshot().await, false));
     table.drop_table().await;
 }
@@ -254,6 +260,11 @@ async fn a_renewal_rotation_on_validate_is_one_read_and_two_single_writes() {
     assert_eq!(reply.status, 200);
     assert_ne!(reply.cookie_token(), token, "rotated");
     assert_eq!(counter.take(), ["GetItem", "PutItem", "UpdateItem"]);
+    assert_eq!(
+        counter.take_round_trips(),
+        3,
+        "the read, the new head, then the old one retired: in that order"
+    );
     assert_rotation_units(&Written::between(&before, &table.snapshot().await, false));
     table.drop_table().await;
 }
@@ -278,6 +289,11 @@ async fn create_under_the_default_per_user_cap_reads_beside_the_claim_and_writes
     assert_eq!(
         sorted(counter.take()),
         ["GetItem", "PutItem", "PutItem", "Query", "UpdateItem"]
+    );
+    assert_eq!(
+        counter.take_round_trips(),
+        2,
+        "one after another: two round trips"
     );
     let written = Written::between(&before, &table.snapshot().await, false);
     assert_eq!(
