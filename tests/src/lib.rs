@@ -108,7 +108,8 @@ impl Intercept for OpCounter {
         let mut timeline = self.1.lock().unwrap();
         timeline.tick += 1;
         let tick = timeline.tick;
-        cfg.interceptor_state().store_put(Started(timeline.ops.len()));
+        cfg.interceptor_state()
+            .store_put(Started(timeline.ops.len()));
         timeline.ops.push((name, tick, None));
         Ok(())
     }

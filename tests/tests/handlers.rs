@@ -745,14 +745,19 @@ async fn logout_twice_is_idempotent() {
 
     counter.take();
     let first = invoke(&app, Function::Logout, logout()).await;
-    let first_ops = counter.take();
+    let mut first_ops = counter.take();
+    first_ops.sort();
     let second = invoke(&app, Function::Logout, logout()).await;
     let second_ops = counter.take();
 
     assert_eq!((first.status, second.status), (204, 204));
     assert_eq!(first.only_cookie(), CLEARING_COOKIE);
     assert_eq!(second.only_cookie(), CLEARING_COOKIE);
-    assert_eq!(first_ops, ["GetItem", "DeleteItem"], "the first deletes");
+    assert_eq!(
+        first_ops,
+        ["DeleteItem", "GetItem", "GetItem"],
+        "the first deletes (beside a read of the successor a rotation that died may have left)"
+    );
     assert_eq!(
         second_ops,
         ["GetItem"],
