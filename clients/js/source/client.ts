@@ -1,12 +1,13 @@
 // The session client: every call of the session API, one explicit state (`loading`,
-// `signed-in`, `signed-out`) that only a 401 or a sign-out ends, and one request in flight per
-// purpose (concurrent callers of `current()` or `refresh()` share it).
+// `signed-in`, `signed-out`: the machine of states.ts, which only a 401 or a sign-out ends), and
+// one request in flight per purpose (concurrent callers of `current()` or `refresh()` share it).
 import { SessionApiError } from "./errors.js";
 import { KeepAlive, pageEnvironment } from "./keepalive.js";
 import type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
 import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { ApiCalls } from "./api-calls.js";
+import { SessionStates } from "./states.js";
 import type { Device, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
 import { currentPath, errorOf } from "./wire.js";
 
@@ -131,27 +132,26 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     retries: options.retries ?? 2,
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
   });
-  const listeners = new Set<(state: SessionState) => void>();
   const inFlight = new Map<string, Promise<unknown>>();
-  let state: SessionState = { status: "loading" };
-
-  /** Sets the state; with a `cause`, the change happened here and the other tabs are told. */
-  const setState = (next: SessionState, cause?: Cause): void => {
-    state = next;
-    if (cause) tabs?.tell(next, cause);
-    keepAlive?.onState(next);
-    options.onStateChange?.(next);
-    for (const listener of [...listeners]) listener(next);
-  };
+  // The state, changed only by the events the methods below report (states.ts).
+  const states = new SessionStates({
+    tell: (next, cause) => tabs?.tell(next, cause),
+    changed: (next) => {
+      keepAlive?.onState(next);
+      options.onStateChange?.(next);
+    },
+  });
   const coalesce = options.coalesceRefreshes ?? 2_000;
   const channelName = `session-client:${new URL(options.baseUrl).href}`;
   const parts = mode === "cookie" && options.crossTab !== false ? (options.crossTab ?? browserParts(channelName)) : null;
   const tabs = parts
-    ? new Tabs(channelName, parts.locks, parts.channel, parts.lastRefresh, (remote) => setState(remote))
+    ? new Tabs(channelName, parts.locks, parts.channel, parts.lastRefresh, (remote) =>
+        states.dispatch({ type: "told", state: remote }),
+      )
     : null;
   const keepAliveOptions = options.keepAlive === false ? null : (options.keepAlive ?? {});
   const environment = keepAliveOptions ? (keepAliveOptions.environment ?? pageEnvironment()) : null;
-  // Started once the client exists (below); setState tells it every new state.
+  // Started once the client exists (below); every new state is told to it.
   let keepAlive: KeepAlive | null = null;
 
   /** One request per purpose: a caller arriving while one is in flight gets its answer. */
@@ -165,13 +165,13 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
   const signedOut = async (reason: SignOutReason | null): Promise<void> => {
     if (mode === "bearer") await tokenStore.set(null);
-    setState({ status: "signed-out", reason }, "change");
+    states.dispatch({ type: "ended", reason });
   };
 
   /** The session an answer carries: signed in with it, and bearer mode keeps a new token. */
   const signedIn = async (session: Session, cause: Cause = "change"): Promise<Session> => {
     if (mode === "bearer" && session.token !== undefined) await tokenStore.set(session.token);
-    setState({ status: "signed-in", session }, cause);
+    states.dispatch({ type: "session", session, cause });
     return session;
   };
 
@@ -209,12 +209,11 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
   const client: SessionClient = {
     get state() {
-      return state;
+      return states.state;
     },
 
     subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
+      return states.subscribe(listener);
     },
 
     async signIn(ticket, signInOptions = {}) {
@@ -230,6 +229,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
     current({ force = false, maxAuthAge }: { force?: boolean; maxAuthAge?: number } = {}) {
       const fresh = maxAuthAge !== undefined;
+      const state = states.state;
       if (!force && !fresh && state.status === "signed-in") return Promise.resolve(state.session);
       const path = currentPath(maxAuthAge);
       return once(fresh ? `current:${path}` : "current", async () => {
@@ -292,12 +292,14 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
 
     async revokeDevice(sessionId) {
+      const state = states.state;
       const own = state.status === "signed-in" && state.session.session_id === sessionId;
       await onSession(() => api.call<null>("DELETE", `/sessions/${encodeURIComponent(sessionId)}`));
       if (own) await signedOut("signed_out");
     },
 
     async updateData(patch, { version, retryOnConflict = false } = {}) {
+      const state = states.state;
       let base = version ?? (state.status === "signed-in" ? state.session.version : undefined);
       for (let attempt = 0; ; attempt++) {
         if (base === undefined) base = (await client.current({ force: true }))?.version;
@@ -319,7 +321,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     async fetch(input, init) {
       const response = await api.options.fetch(input, await api.credentials(init));
       const url = new URL(input instanceof Request ? input.url : input.toString(), apiOrigin);
-      if (response.status === 401 && url.origin === apiOrigin && state.status === "signed-in") {
+      if (response.status === 401 && url.origin === apiOrigin && states.state.status === "signed-in") {
         const { code } = errorOf(response.status, await response.clone().json().catch(() => null));
         await signedOut(code === "unknown_error" ? "unauthenticated" : (code as SignOutReason));
       }
