@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use session_shared::domain::{
     ClientInfo, Presented, RevocationReason, Session, SessionData, SessionToken, TenantId,
-    TokenRecord, Transport, UserId,
+    TokenRecord, Transport, Use, UserId,
 };
 use session_shared::identity::Identity;
 use session_shared::session::{Current, Policy, SessionError, SessionService, Start};
@@ -813,6 +813,36 @@ async fn audit_events_are_queryable_per_user_and_hold_no_token_or_hash() {
 }
 
 #[tokio::test]
+async fn a_validate_that_slides_and_sees_a_new_client_answers_with_the_session_as_stored() {
+    let table = TestTable::new().await;
+    let sessions = service_with(&table, &[("SESSION_SLIDING_THRESHOLD", "0")]);
+    let t0 = Utc::now();
+    let laptop = ClientInfo::new(Some("203.0.113.9"), Some("Laptop/1"));
+    let token = started_from(&sessions, &laptop, t0).await;
+    let before = stored_session(&table, &token).await;
+    let phone = ClientInfo::new(Some("198.51.100.4"), Some("Phone/2"));
+
+    let answered = sessions
+        .validate(
+            Presented::new(&token, &phone, Transport::Cookie),
+            t0 + Duration::minutes(5),
+        )
+        .await
+        .unwrap()
+        .session;
+
+    let stored = stored_session(&table, &token).await;
+    assert_eq!(answered, stored, "the in-memory change is the one written");
+    assert_eq!(stored.client, phone);
+    assert!(
+        stored.client_event_at.is_some(),
+        "the change of client recorded"
+    );
+    assert!(stored.expires_at > before.expires_at, "slid");
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn extending_a_missing_session_creates_nothing() {
     let table = TestTable::new().await;
     let store = table.store();
@@ -831,17 +861,13 @@ async fn extending_a_missing_session_creates_nothing() {
         now,
     );
 
-    let outcome = store
-        .touch(
-            &hash,
-            session.version,
-            &session.client,
-            now,
-            Some(now + Duration::hours(9)),
-            false,
-        )
-        .await
-        .unwrap();
+    let used = Use {
+        at: now,
+        client: &session.client,
+        extend_to: Some(now + Duration::hours(9)),
+        client_event: false,
+    };
+    let outcome = store.touch(&hash, session.version, &used).await.unwrap();
 
     assert!(matches!(outcome, Write::Stale(None)));
     assert!(table.items().await.is_empty());

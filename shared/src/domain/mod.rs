@@ -38,7 +38,7 @@ pub use listing::{ListPosition, SessionEntry, page_of};
 pub use presented::Presented;
 pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};
 pub use record::{RetiredToken, RevocationReason, RevokedToken, TokenRecord};
-pub use session::{Session, SessionStatus, at_storage_precision};
+pub use session::{Session, SessionStatus, Use, at_storage_precision};
 pub use successor::{RotationSeed, SealError, SealedSuccessor, SuccessorKey, successor_of};
 pub use ticket::{ResumeKey, TicketClaim, TicketUse};
 pub use token::{SessionToken, TokenFormatError, TokenHash};

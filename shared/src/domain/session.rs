@@ -98,7 +98,39 @@ pub struct Session {
     pub rotation_seed: Option<RotationSeed>,
 }
 
+/// What one use of a head records (a validate that slides, or that sees a changed client):
+/// the one definition of that write. The store sets exactly these fields (and bumps the
+/// version); [`Session::used`] is the same change in memory, so a validate answers with the
+/// session as written without reading it again.
+#[derive(Debug, Clone, Copy)]
+pub struct Use<'a> {
+    /// When: the new `last_seen_at`.
+    pub at: DateTime<Utc>,
+    /// The client as seen now: its known parts replace the stored ones.
+    pub client: &'a ClientInfo,
+    /// A later idle deadline (a slide), if any.
+    pub extend_to: Option<DateTime<Utc>>,
+    /// A client change is recorded: `at` becomes `client_event_at`.
+    pub client_event: bool,
+}
+
 impl Session {
+    /// The session after `used` was written to it (see [`Use`]).
+    pub fn used(&self, used: &Use<'_>) -> Self {
+        Self {
+            client: self.client.merged(used.client),
+            client_event_at: if used.client_event {
+                Some(used.at)
+            } else {
+                self.client_event_at
+            },
+            expires_at: used.extend_to.unwrap_or(self.expires_at),
+            last_seen_at: used.at,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
     /// Whose session it is, scoped by issuer and tenant: the key of every per-user listing.
     pub fn user_key(&self) -> UserKey {
         UserKey::of(

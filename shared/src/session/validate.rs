@@ -9,7 +9,7 @@ use tracing::{instrument, warn};
 use super::rotation::RotationTrigger;
 use super::{Current, SessionError, SessionService};
 use crate::domain::{
-    AuditEvent, EventKind, Presented, Session, TokenRecord, Transport, at_storage_precision,
+    AuditEvent, EventKind, Presented, TokenRecord, Transport, Use, at_storage_precision,
 };
 use crate::store::Write;
 
@@ -75,38 +75,23 @@ impl SessionService {
         } else if events.is_empty() {
             return Ok(head.into_current());
         }
-        let version = head.session.version;
-        // The events record a client change: the interval of the next one starts now.
-        let client_event = events.iter().any(|e| e.kind.is_client_change());
+        let used = Use {
+            at: now,
+            client,
+            extend_to,
+            // The events record a client change: the interval of the next one starts now.
+            client_event: events.iter().any(|e| e.kind.is_client_change()),
+        };
         let written = self
             .store
-            .touch(
-                &head.token.hash(),
-                version,
-                client,
-                now,
-                extend_to,
-                client_event,
-            )
+            .touch(&head.token.hash(), head.session.version, &used)
             .await;
         match written {
             Ok(Write::Done) => {
                 events.iter().for_each(AuditEvent::log);
-                // The session as written: what the update set, nothing re-read.
-                let session = Session {
-                    client: head.session.client.merged(client),
-                    client_event_at: if client_event {
-                        Some(now)
-                    } else {
-                        head.session.client_event_at
-                    },
-                    expires_at: extend_to.unwrap_or(head.session.expires_at),
-                    last_seen_at: now,
-                    version: version + 1,
-                    ..head.session
-                };
+                // The session as written: the same change in memory, nothing re-read.
                 Ok(Current {
-                    session,
+                    session: head.session.used(&used),
                     new_token: head.switched.then_some(head.token),
                 })
             }

@@ -45,7 +45,7 @@ impl Attempt {
     }
 }
 use crate::domain::{
-    ClientInfo, RevocationReason, RotationSeed, SessionData, TenantId, TokenHash, UserKey,
+    RevocationReason, RotationSeed, SessionData, TenantId, TokenHash, Use, UserKey,
 };
 
 /// Which state of the token item a write requires.
@@ -128,44 +128,42 @@ pub(super) fn put_new(
     put(table, item, Some("attribute_not_exists(pk)"))
 }
 
-/// Records a use of the head at `version`: `now` as last seen, the client as seen now, the
-/// version bumped; and with `extend_to`, the idle deadline moved there. The caller judged the
-/// read version active and the new deadline within the absolute one (`domain`); the version
-/// condition makes that judgement hold at write time, so an expired, rotated or deleted session
-/// is never resurrected.
+/// Records `used` on the head at `version` (exactly the fields [`Use`] names; `Session::used`
+/// is the same change in memory), the version bumped. The caller judged the read version
+/// active and any new deadline within the absolute one (`domain`); the version condition makes
+/// that judgement hold at write time, so an expired, rotated or deleted session is never
+/// resurrected.
 pub(super) fn touch(
     table: &str,
     hash: &TokenHash,
     version: u64,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-    extend_to: Option<DateTime<Utc>>,
-    client_event: bool,
+    used: &Use<'_>,
 ) -> Result<TransactWriteItem, StoreError> {
     let mut sets = vec!["#ver = :next", "#seen = :now"];
     let mut update = head_update(table, hash, Expect::HeadAt(version))
         .expression_attribute_names("#seen", attr::LAST_SEEN_AT)
-        .expression_attribute_values(":now", millis(now))
+        .expression_attribute_values(":now", millis(used.at))
         .expression_attribute_values(":next", n(version + 1));
-    if let Some(deadline) = extend_to {
+    if let Some(deadline) = used.extend_to {
         sets.push("#exp = :new");
         update = update
             .expression_attribute_names("#exp", attr::EXPIRES_AT)
             .expression_attribute_values(":new", millis(deadline));
     }
-    if let Some(ip) = &client.ip {
+    // `ClientInfo::merged`: a part seen now replaces the stored one, an unknown part keeps it.
+    if let Some(ip) = &used.client.ip {
         sets.push("#ip = :ip");
         update = update
             .expression_attribute_names("#ip", attr::IP)
             .expression_attribute_values(":ip", s(ip));
     }
-    if let Some(ua) = &client.user_agent {
+    if let Some(ua) = &used.client.user_agent {
         sets.push("#ua = :ua");
         update = update
             .expression_attribute_names("#ua", attr::USER_AGENT)
             .expression_attribute_values(":ua", s(ua));
     }
-    if client_event {
+    if used.client_event {
         sets.push("#cev = :now");
         update = update.expression_attribute_names("#cev", attr::CLIENT_EVENT_AT);
     }

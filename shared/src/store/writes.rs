@@ -14,8 +14,8 @@ use super::expressions::{self, Attempt, Guard, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
-    ClientInfo, LifecycleEvent, RevocationReason, RotationSeed, Session, SessionData, TicketClaim,
-    TicketUse, TokenHash, TokenRecord,
+    LifecycleEvent, RevocationReason, RotationSeed, Session, SessionData, TicketClaim, TicketUse,
+    TokenHash, TokenRecord, Use,
 };
 
 /// A rotation the session layer decided: the head `old`, stored under `old_hash`, is replaced
@@ -178,30 +178,17 @@ impl SessionStore {
         }
     }
 
-    /// Records a use of the head stored under `hash` at `version`: `now` as last seen, the
-    /// client as seen now, and with `extend_to` a later idle deadline (sliding); with
-    /// `client_event`, `now` as the time a client change was last recorded. Only if the item is
-    /// still that version of the live session, so a deleted, rotated or expired session is
-    /// never resurrected.
+    /// Records `used` on the head stored under `hash` at `version` (see [`Use`]): only if
+    /// the item is still that version of the live session, so a deleted, rotated or expired
+    /// session is never resurrected.
     pub async fn touch(
         &self,
         hash: &TokenHash,
         version: u64,
-        client: &ClientInfo,
-        now: DateTime<Utc>,
-        extend_to: Option<DateTime<Utc>>,
-        client_event: bool,
+        used: &Use<'_>,
     ) -> Result<Write, StoreError> {
-        let write = expressions::touch(
-            &self.table,
-            hash,
-            version,
-            client,
-            now,
-            extend_to,
-            client_event,
-        )?;
-        let operation = if extend_to.is_some() {
+        let write = expressions::touch(&self.table, hash, version, used)?;
+        let operation = if used.extend_to.is_some() {
             "extend"
         } else {
             "touch_client"
