@@ -264,11 +264,58 @@ pub(super) fn get_opt_s<'a>(item: &'a Item, attribute: &'static str) -> Option<&
         .map(String::as_str)
 }
 
+/// The string attribute `attribute` read as a `T` by `parse`: the one way every typed value
+/// comes out of an item. Missing or unreadable, it is [`StoreError::CorruptItem`] naming it.
+pub(super) fn get_parsed<T>(
+    item: &Item,
+    attribute: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(get_s(item, attribute)?).ok_or(StoreError::CorruptItem { attribute })
+}
+
+/// [`get_parsed`] for an attribute that may be absent (`None`), never unreadable.
+pub(super) fn get_opt_parsed<T>(
+    item: &Item,
+    attribute: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    item.contains_key(attribute)
+        .then(|| get_parsed(item, attribute, parse))
+        .transpose()
+}
+
+/// The binary attribute `attribute` read as a `T` by `parse`, if present.
+fn get_opt_bytes<T>(
+    item: &Item,
+    attribute: &'static str,
+    parse: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    item.get(attribute)
+        .map(|v| {
+            v.as_b()
+                .ok()
+                .and_then(|b| parse(b.as_ref()))
+                .ok_or(StoreError::CorruptItem { attribute })
+        })
+        .transpose()
+}
+
+/// A JSON text attribute as the `T` it holds.
+fn json<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
+    serde_json::from_str(raw).ok()
+}
+
 pub(super) fn get_i64(item: &Item, attribute: &'static str) -> Result<i64, StoreError> {
     item.get(attribute)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .ok_or(StoreError::CorruptItem { attribute })
+}
+
+/// A number attribute that must be a `u64` (a version).
+fn get_u64(item: &Item, attribute: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(get_i64(item, attribute)?).map_err(|_| StoreError::CorruptItem { attribute })
 }
 
 pub(super) fn get_time(item: &Item, attribute: &'static str) -> Result<DateTime<Utc>, StoreError> {
@@ -277,10 +324,8 @@ pub(super) fn get_time(item: &Item, attribute: &'static str) -> Result<DateTime<
         .ok_or(StoreError::CorruptItem { attribute })
 }
 
-pub(super) fn parse_session_id(raw: &str) -> Result<SessionId, StoreError> {
-    SessionId::parse(raw).map_err(|_| StoreError::CorruptItem {
-        attribute: attr::SESSION_ID,
-    })
+pub(super) fn session_id_of(item: &Item) -> Result<SessionId, StoreError> {
+    get_parsed(item, attr::SESSION_ID, |raw| SessionId::parse(raw).ok())
 }
 
 pub(super) fn get_opt_time(
@@ -293,27 +338,18 @@ pub(super) fn get_opt_time(
 }
 
 pub(super) fn token_hash_of(item: &Item) -> Result<TokenHash, StoreError> {
-    get_s(item, attr::PK)?
-        .strip_prefix(TOKEN_PREFIX)
-        .and_then(TokenHash::from_encoded)
-        .ok_or(StoreError::CorruptItem {
-            attribute: attr::PK,
-        })
-}
-
-pub(super) fn user_of(item: &Item) -> Result<UserId, StoreError> {
-    UserId::parse(get_s(item, attr::USER_ID)?).map_err(|_| StoreError::CorruptItem {
-        attribute: attr::USER_ID,
+    get_parsed(item, attr::PK, |pk| {
+        pk.strip_prefix(TOKEN_PREFIX)
+            .and_then(TokenHash::from_encoded)
     })
 }
 
+pub(super) fn user_of(item: &Item) -> Result<UserId, StoreError> {
+    get_parsed(item, attr::USER_ID, |raw| UserId::parse(raw).ok())
+}
+
 pub(super) fn tenant_of(item: &Item) -> Result<Option<TenantId>, StoreError> {
-    get_opt_s(item, attr::TENANT_ID)
-        .map(TenantId::parse)
-        .transpose()
-        .map_err(|_| StoreError::CorruptItem {
-            attribute: attr::TENANT_ID,
-        })
+    get_opt_parsed(item, attr::TENANT_ID, |raw| TenantId::parse(raw).ok())
 }
 
 /// Maps an item back to a record after checking, in constant time, that the item's key is the
@@ -332,29 +368,21 @@ pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
     match get_s(item, attr::KIND)? {
         kind::SESSION => session_of(item).map(TokenRecord::Active),
         kind::RETIRED => Ok(TokenRecord::Retired(RetiredToken {
-            session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+            session_id: session_id_of(item)?,
             user_key: user_key_of(item)?,
             user_id: user_of(item)?,
             tenant_id: tenant_of(item)?,
             retired_at: get_time(item, attr::RETIRED_AT)?,
-            successor: TokenHash::from_encoded(get_s(item, attr::SUCCESSOR)?).ok_or(
-                StoreError::CorruptItem {
-                    attribute: attr::SUCCESSOR,
-                },
-            )?,
+            successor: get_parsed(item, attr::SUCCESSOR, TokenHash::from_encoded)?,
             key: successor_key_of(item)?,
             absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
             trigger: get_opt_s(item, attr::TRIGGER).map(str::to_owned),
         })),
         kind::REVOKED => Ok(TokenRecord::Revoked(RevokedToken {
-            session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+            session_id: session_id_of(item)?,
             user_id: user_of(item)?,
             tenant_id: tenant_of(item)?,
-            reason: RevocationReason::parse(get_s(item, attr::REVOKED_REASON)?).ok_or(
-                StoreError::CorruptItem {
-                    attribute: attr::REVOKED_REASON,
-                },
-            )?,
+            reason: get_parsed(item, attr::REVOKED_REASON, RevocationReason::parse)?,
             revoked_at: get_time(item, attr::REVOKED_AT)?,
         })),
         _ => Err(StoreError::CorruptItem {
@@ -369,35 +397,25 @@ fn successor_key_of(item: &Item) -> Result<SuccessorKey, StoreError> {
     if let Some(seed) = seed_of(item)? {
         return Ok(SuccessorKey::Derived(seed));
     }
-    item.get(attr::SEALED)
-        .and_then(|v| v.as_b().ok())
-        .map(|b| SuccessorKey::Sealed(SealedSuccessor::from_bytes(b.as_ref().to_vec())))
-        .ok_or(StoreError::CorruptItem {
-            attribute: attr::SEALED,
-        })
+    get_opt_bytes(item, attr::SEALED, |b| {
+        Some(SuccessorKey::Sealed(SealedSuccessor::from_bytes(
+            b.to_vec(),
+        )))
+    })?
+    .ok_or(StoreError::CorruptItem {
+        attribute: attr::SEALED,
+    })
 }
 
 fn seed_of(item: &Item) -> Result<Option<RotationSeed>, StoreError> {
-    item.get(attr::SEED)
-        .map(|v| {
-            v.as_b()
-                .ok()
-                .and_then(|b| RotationSeed::from_bytes(b.as_ref()))
-                .ok_or(StoreError::CorruptItem {
-                    attribute: attr::SEED,
-                })
-        })
-        .transpose()
+    get_opt_bytes(item, attr::SEED, RotationSeed::from_bytes)
 }
 
 pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
-    let data: Map<String, Value> =
-        serde_json::from_str(get_s(item, attr::DATA)?).map_err(|_| StoreError::CorruptItem {
-            attribute: attr::DATA,
-        })?;
+    let data: Map<String, Value> = get_parsed(item, attr::DATA, json)?;
     let created_at = get_time(item, attr::CREATED_AT)?;
     Ok(Session {
-        id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+        id: session_id_of(item)?,
         user_id: user_of(item)?,
         tenant_id: tenant_of(item)?,
         data: SessionData::from_stored(data),
@@ -406,30 +424,18 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
         expires_at: get_time(item, attr::EXPIRES_AT)?,
         absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
         client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
-        version: u64::try_from(get_i64(item, attr::VERSION)?).map_err(|_| {
-            StoreError::CorruptItem {
-                attribute: attr::VERSION,
-            }
-        })?,
+        version: get_u64(item, attr::VERSION)?,
+        // Sessions stored before `data_version` existed are at version 1.
         data_version: match item.get(attr::DATA_VERSION) {
             None => 1,
-            Some(_) => u64::try_from(get_i64(item, attr::DATA_VERSION)?).map_err(|_| {
-                StoreError::CorruptItem {
-                    attribute: attr::DATA_VERSION,
-                }
-            })?,
+            Some(_) => get_u64(item, attr::DATA_VERSION)?,
         },
         token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
         client_event_at: get_opt_time(item, attr::CLIENT_EVENT_AT)?,
         issuer: get_opt_s(item, attr::ISSUER).map(str::to_owned),
         authentication: authentication_of(item, created_at)?,
         profile: profile_of(item),
-        transport: match get_opt_s(item, attr::TRANSPORT) {
-            None => None,
-            Some(raw) => Some(Transport::parse(raw).ok_or(StoreError::CorruptItem {
-                attribute: attr::TRANSPORT,
-            })?),
-        },
+        transport: get_opt_parsed(item, attr::TRANSPORT, Transport::parse)?,
         rotation_seed: seed_of(item)?,
     })
 }
@@ -439,12 +445,7 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
 fn authentication_of(item: &Item, created_at: DateTime<Utc>) -> Result<Authentication, StoreError> {
     Ok(Authentication {
         at: get_opt_time(item, attr::AUTHENTICATED_AT)?.unwrap_or(created_at),
-        methods: match get_opt_s(item, attr::AMR) {
-            None => Vec::new(),
-            Some(raw) => serde_json::from_str(raw).map_err(|_| StoreError::CorruptItem {
-                attribute: attr::AMR,
-            })?,
-        },
+        methods: get_opt_parsed(item, attr::AMR, json)?.unwrap_or_default(),
         context_class: get_opt_s(item, attr::ACR).map(str::to_owned),
     })
 }
@@ -471,12 +472,10 @@ pub enum Listed {
 /// other entry is a head (heads stored before tenants listed users are in `by_tenant` too).
 pub(super) fn listed_of(item: &Item) -> Result<Listed, StoreError> {
     if get_opt_s(item, attr::SK) == Some(GUARD_SK) {
-        return get_s(item, attr::PK)?
-            .strip_prefix(USER_PREFIX)
-            .map(|key| Listed::User(UserKey::from_stored(key)))
-            .ok_or(StoreError::CorruptItem {
-                attribute: attr::PK,
-            });
+        return get_parsed(item, attr::PK, |pk| {
+            pk.strip_prefix(USER_PREFIX)
+                .map(|key| Listed::User(UserKey::from_stored(key)))
+        });
     }
     entry_of(item).map(Listed::Session)
 }
@@ -498,7 +497,7 @@ pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
     let created_at = get_time(item, attr::CREATED_AT)?;
     Ok(SessionEntry {
         token: token_hash_of(item)?,
-        session_id: parse_session_id(get_s(item, attr::SESSION_ID)?)?,
+        session_id: session_id_of(item)?,
         user_key: user_key.unwrap_or_else(|| UserKey::from_stored(user_id.as_str())),
         user_id,
         tenant_id: tenant_of(item)?,
@@ -514,9 +513,7 @@ pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
 
 /// A lifecycle event of the audit trail, as it was stored: the event's JSON.
 pub(super) fn event_of(item: &Item) -> Result<Value, StoreError> {
-    serde_json::from_str(get_s(item, attr::DETAIL)?).map_err(|_| StoreError::CorruptItem {
-        attribute: attr::DETAIL,
-    })
+    get_parsed(item, attr::DETAIL, json)
 }
 
 /// The audit-trail item of a lifecycle event, kept for `retention` (its TTL): filed under the
@@ -673,6 +670,26 @@ mod tests {
         assert!(
             matches!(verified_record(&hash, &item).unwrap(), TokenRecord::Active(s) if s.rotation_seed.is_none())
         );
+    }
+
+    #[test]
+    fn an_unreadable_value_is_reported_by_name() {
+        let (hash, session) = sample();
+        for (attribute, value) in [
+            (attr::TRANSPORT, s("carrier-pigeon")),
+            (attr::SEED, blob(b"short")),
+            (attr::AMR, s("not json")),
+            (attr::VERSION, n(-1)),
+            (attr::TENANT_ID, s("")),
+        ] {
+            let mut item = item_of(&hash, &session);
+            item.insert(attribute.to_owned(), value);
+            let err = verified_record(&hash, &item).unwrap_err();
+            assert!(
+                matches!(err, StoreError::CorruptItem { attribute: a } if a == attribute),
+                "{attribute}: {err:?}"
+            );
+        }
     }
 
     #[test]
