@@ -389,42 +389,54 @@ impl Env<'_> {
 
     fn std_duration(&self, name: &'static str) -> Result<StdDuration, ConfigError> {
         let value = self.required(name)?;
-        humantime::parse_duration(&value).map_err(|e| ConfigError::Invalid {
-            name,
-            reason: format!("{e} (use a duration like 30s, 8h, 7d)"),
-            value,
-        })
+        parse_duration(&value)
+            .and_then(|d| d.to_std().map_err(|_| DurationError::OutOfRange))
+            .map_err(|e| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+                value,
+            })
     }
 
     /// A duration where `off` (or `0`) means "never".
     fn optional_duration(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
         let value = self.required(name)?;
-        parse_optional_duration(&value).map_err(|reason| ConfigError::Invalid {
+        parse_optional_duration(&value).map_err(|e| ConfigError::Invalid {
             name,
-            reason,
+            reason: e.to_string(),
             value,
         })
     }
 
     fn duration(&self, name: &'static str) -> Result<Duration, ConfigError> {
         let value = self.required(name)?;
-        parse_duration(&value).map_err(|reason| ConfigError::Invalid {
+        parse_duration(&value).map_err(|e| ConfigError::Invalid {
             name,
-            reason,
+            reason: e.to_string(),
             value,
         })
     }
 }
 
-/// `30s`, `15m`, `8h`, `7d`: the duration syntax of every setting.
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    humantime::parse_duration(value)
-        .map_err(|e| format!("{e} (use a duration like 30s, 8h, 7d)"))
-        .and_then(|d| Duration::from_std(d).map_err(|e| e.to_string()))
+/// Why a duration setting was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DurationError {
+    /// Not in the duration syntax.
+    #[error("{0} (use a duration like 30s, 8h, 7d)")]
+    Syntax(#[source] humantime::DurationError),
+    /// Longer than any duration can be here.
+    #[error("the duration is too long")]
+    OutOfRange,
+}
+
+/// `30s`, `15m`, `8h`, `7d`: the duration syntax of every setting, the one parser of them all.
+fn parse_duration(value: &str) -> Result<Duration, DurationError> {
+    let parsed = humantime::parse_duration(value).map_err(DurationError::Syntax)?;
+    Duration::from_std(parsed).map_err(|_| DurationError::OutOfRange)
 }
 
 /// [`parse_duration`], or `None` for `off` (also `0`, `never`, `none`).
-fn parse_optional_duration(value: &str) -> Result<Option<Duration>, String> {
+fn parse_optional_duration(value: &str) -> Result<Option<Duration>, DurationError> {
     match value.to_ascii_lowercase().as_str() {
         "off" | "0" | "never" | "none" => Ok(None),
         _ => parse_duration(value).map(Some),
@@ -508,6 +520,24 @@ mod tests {
             text.contains("SESSION_IDLE_TIMEOUT") && text.contains("soon"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn every_duration_setting_is_read_by_the_one_parser() {
+        let reasons: Vec<String> = [
+            "SESSION_IDLE_TIMEOUT",
+            "SESSION_ROTATE_AFTER",
+            "STORE_ATTEMPT_TIMEOUT",
+        ]
+        .into_iter()
+        .map(|name| match config_with(&[(name, "soon")]).unwrap_err() {
+            ConfigError::Invalid { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+        assert!(reasons.iter().all(|r| r == &reasons[0]), "{reasons:?}");
+        assert!(reasons[0].contains("use a duration like 30s, 8h, 7d"));
+        assert!(config_with(&[("STORE_ATTEMPT_TIMEOUT", "800ms")]).is_ok());
     }
 
     #[test]
