@@ -24,8 +24,8 @@ pub(super) const MAX_LINEAGE: usize = 10_000;
 impl SessionService {
     /// What every use of a presented token starts with: the head it leads to ([`Self::resolve`]),
     /// which must be usable at `now`, and the events for what changed about the client. May
-    /// write: an expired session is recorded, a broken binding revokes, a late replay revokes
-    /// the lineage.
+    /// write: a broken binding revokes, a late replay revokes the lineage (an expired session
+    /// writes nothing: its event comes from the stream when TTL deletes it).
     pub(super) async fn admit(
         &self,
         presented: Presented<'_>,

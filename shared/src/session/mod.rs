@@ -78,6 +78,13 @@ impl SessionService {
         &self.policy.profiles
     }
 
+    /// Until when a user's guard item (the cap's lock, the user's entry in their tenant's
+    /// listing) lives: past the end of any session started by `now`. Sign-in and the first
+    /// rotation of a head stored before seeds both write it.
+    fn listing_ttl(&self, now: DateTime<Utc>) -> i64 {
+        (now + self.policy.profiles.longest_absolute() + self.policy.ttl_margin).timestamp()
+    }
+
     /// The `Max-Age` of a cookie carrying `session` at `now`: up to its absolute deadline,
     /// or `None` (a cookie the browser drops when it closes) under a non-persistent profile.
     /// The server enforces the idle deadline on every request either way.

@@ -347,9 +347,4 @@ impl SessionService {
             warn!(error = %error, "revoking the successor of an ended session failed");
         }
     }
-
-    /// Until when a user's guard item lives: past the end of any session started by `now`.
-    pub(super) fn listing_ttl(&self, now: DateTime<Utc>) -> i64 {
-        (now + self.policy.profiles.longest_absolute() + self.policy.ttl_margin).timestamp()
-    }
 }
