@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else they need, they install.
-.PHONY: dev test lint token bench fuzz schemathesis
+.PHONY: dev test lint token bench fuzz schemathesis replay-webhooks
 
 dev: ## DynamoDB Local + all functions on http://localhost:9000 (Ctrl-C stops everything)
 	bash infra/dev.sh
@@ -21,3 +21,6 @@ lint: ## formatting, clippy, and the SAM template linters
 
 token: ## mint a dev login ticket: make token USER=alice TENANT=acme
 	@bash -c 'source infra/lib.sh && use_dev_auth_defaults && cargo run --quiet -p dev-tools --bin dev-token -- $(USER) $(if $(TENANT),--tenant $(TENANT))'
+
+replay-webhooks: ## send the webhooks of the failure queue again, once each: make replay-webhooks QUEUE=<WebhookFailureQueueUrl> [TO=<url>] (secret: SESSION_WEBHOOK_SECRET or SESSION_WEBHOOK_SECRET_ARN)
+	@cargo run --quiet -p dev-tools --bin webhook-replay -- $(if $(QUEUE),--queue $(QUEUE)) $(if $(TO),--to $(TO))

@@ -8,10 +8,12 @@ source "$(dirname "$0")/lib.sh"
 API_PORT="${API_PORT:-9000}"
 DEMO_PORT="${DEMO_PORT:-9001}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
+MOTO_PORT="${MOTO_PORT:-9002}"
 
 ensure_java
 ensure_dynamodb_local
 ensure_cargo_lambda
+ensure_moto
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 
@@ -21,6 +23,14 @@ else
   start_dynamodb "$DYNAMODB_PORT"
 fi
 use_local_aws "http://127.0.0.1:$DYNAMODB_PORT"
+# SQS (the webhook queues) and EventBridge on moto.
+if port_open "$MOTO_PORT"; then
+  log "something already listens on $MOTO_PORT: using it as moto"
+else
+  start_moto "$MOTO_PORT"
+fi
+export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$MOTO_PORT"
+export AWS_ENDPOINT_URL_EVENTBRIDGE="${AWS_ENDPOINT_URL_EVENTBRIDGE:-http://127.0.0.1:$MOTO_PORT}"
 use_dev_auth_defaults
 export SESSION_TABLE_NAME="${SESSION_TABLE_NAME:-sessions}"
 # The local demo frontend's origin may send cookie-authenticated requests (CSRF allowlist, CORS).
@@ -33,6 +43,11 @@ export RUST_LOG="${RUST_LOG:-info}"
 
 cd "$ROOT_DIR"
 cargo run --quiet -p dev-tools --bin create-table
+# Webhooks take the deployed path: session-events queues them, the queue pump hands them to
+# session-webhooks, which retries a failing one on this schedule (seconds where the template has
+# hours) and then moves it to the failure queue (make replay-webhooks).
+create_webhook_queues session-webhooks
+export SESSION_WEBHOOK_RETRY_SCHEDULE="${SESSION_WEBHOOK_RETRY_SCHEDULE:-1s,5s,15s,30s,1m}"
 
 # The demo page runs on the JavaScript client: build it (clients/js/dist).
 ensure_node
@@ -50,5 +65,6 @@ cargo build --quiet -p dev-tools --bin stream-pump
 EVENTS_INVOKE_URL="http://127.0.0.1:$API_PORT/2015-03-31/functions/session-events/invocations" \
   target/debug/stream-pump &
 STARTED_PIDS+=($!)
-log "lifecycle events: table stream -> session-events${SESSION_WEBHOOK_URL:+ -> $SESSION_WEBHOOK_URL} (records given up on: .dev/events-failed.jsonl)"
+start_queue_pump "$API_PORT" "$STATE_DIR/queue-pump.log"
+log "lifecycle events: table stream -> session-events${SESSION_WEBHOOK_URL:+ -> webhook queue -> session-webhooks -> $SESSION_WEBHOOK_URL} (records given up on: .dev/events-failed.jsonl; webhooks given up on: make replay-webhooks)"
 wait -n "${STARTED_PIDS[@]}"

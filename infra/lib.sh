@@ -66,10 +66,28 @@ ensure_moto() {
 }
 
 start_moto() { # port
-  log "starting moto (AWS Secrets Manager) on 127.0.0.1:$1"
+  log "starting moto (AWS Secrets Manager, EventBridge, SQS) on 127.0.0.1:$1"
   moto_server -H 127.0.0.1 -p "$1" >"$STATE_DIR/moto.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_for_port "$1" 60 "moto" || { cat "$STATE_DIR/moto.log" >&2; return 1; }
+}
+
+# The webhook delivery queue and its failure queue on moto (AWS_ENDPOINT_URL_SQS), as the
+# template declares them; exports SESSION_WEBHOOK_QUEUE_URL and SESSION_WEBHOOK_FAILURE_QUEUE_URL
+# (before `cargo lambda watch` starts, so the functions get them).
+create_webhook_queues() { # name
+  local exports
+  exports="$(cargo run --quiet -p dev-tools --bin create-queues -- "$1")"
+  eval "$exports"
+}
+
+# The stand-in for the webhook queue's event source mapping: invokes session-webhooks under
+# `cargo lambda watch` on port $1. Its log: $2.
+start_queue_pump() { # api_port log
+  cargo build --quiet -p dev-tools --bin queue-pump
+  WEBHOOKS_INVOKE_URL="http://127.0.0.1:$1/2015-03-31/functions/session-webhooks/invocations" \
+    "${CARGO_TARGET_DIR:-$ROOT_DIR/target}/debug/queue-pump" >"$2" 2>&1 &
+  STARTED_PIDS+=($!)
 }
 
 # Debian's Chromium for the browser test (playwright-core cannot download a browser here).
@@ -135,13 +153,17 @@ stop_started() {
 # The lifetime profiles `make dev` and the end-to-end tests run with (README: Lifetime profiles).
 DEV_SESSION_PROFILES='{"remember": {"idle": "30d", "absolute": "90d"}, "kiosk": {"idle": "15m", "absolute": "1h", "persistent": false}}'
 
-# Every function package but session-events, as `-p` arguments, one per line. session-events
-# is built on its own: it enables the library's `events` feature, and features unify within one
-# cargo build, so building it with the others would change their builds.
+# Every function package but session-events and session-webhooks, as `-p` arguments, one per
+# line. Those two are built on their own: they enable the library's `events` feature, and
+# features unify within one cargo build, so building them with the others would change their
+# builds.
 function_packages() {
   local dir
   for dir in "$ROOT_DIR"/functions/*/; do
-    [ "$(basename "$dir")" = events ] || printf -- '-p\nsession-%s\n' "$(basename "$dir")"
+    case "$(basename "$dir")" in
+      events | webhooks) ;;
+      *) printf -- '-p\nsession-%s\n' "$(basename "$dir")" ;;
+    esac
   done
 }
 

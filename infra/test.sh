@@ -51,10 +51,10 @@ log "unit, handler and integration tests"
 # and `cargo lambda watch` (below) runs them. Built as the function packages alone, so their
 # features are the ones `cargo run --bin <function>` (what watch runs) resolves: nothing is
 # rebuilt on the first request.
-# session-events on its own (function_packages says why).
+# session-events and session-webhooks on their own (function_packages says why).
 mapfile -t functions < <(function_packages)
 cargo build --quiet "${functions[@]}"
-cargo build --quiet -p session-events
+cargo build --quiet -p session-events -p session-webhooks
 cargo test --workspace --all-targets
 
 log "end-to-end: the functions behind cargo lambda watch, over HTTP"
@@ -71,7 +71,8 @@ export SESSION_PUBLIC_ORIGIN="http://127.0.0.1:$api_port"
 export SESSION_PROFILES="$DEV_SESSION_PROFILES"
 cargo run --quiet -p dev-tools --bin create-table
 # The lifecycle-events pipeline as make dev runs it: the stream pump feeds session-events under
-# watch, which posts signed webhooks to a receiver that verifies them with standardwebhooks.
+# watch, which queues webhooks on moto; the queue pump feeds session-webhooks, which posts them
+# signed to a receiver that verifies them with standardwebhooks.
 webhook_port="$(free_port)"
 export E2E_WEBHOOK_LOG="$STATE_DIR/webhooks.jsonl"
 rm -f "$E2E_WEBHOOK_LOG"
@@ -80,7 +81,10 @@ export SESSION_WEBHOOK_URL="http://127.0.0.1:$webhook_port/hooks/sessions"
 WEBHOOK_SECRET="$SESSION_WEBHOOK_SECRET" python3 infra/webhook-receiver.py "$webhook_port" "$E2E_WEBHOOK_LOG" \
   >"$STATE_DIR/webhook-receiver.log" 2>&1 &
 STARTED_PIDS+=($!)
+create_webhook_queues "$SESSION_TABLE_NAME"
+export SESSION_WEBHOOK_RETRY_SCHEDULE="1s,2s,5s"
 cargo build --quiet -p dev-tools --bin stream-pump
+start_queue_pump "$api_port" "$STATE_DIR/queue-pump.log"
 EVENTS_INVOKE_URL="http://127.0.0.1:$api_port/2015-03-31/functions/session-events/invocations" \
   STREAM_PUMP_FAILED="$STATE_DIR/events-failed.jsonl" \
   target/debug/stream-pump >"$STATE_DIR/stream-pump.log" 2>&1 &
@@ -131,6 +135,13 @@ fi
 if [ ! -s "$E2E_WEBHOOK_LOG" ] || grep -q '"verified": false' "$E2E_WEBHOOK_LOG"; then
   log "no webhook received, or one the receiver could not verify:"; grep -m5 '"verified": false' "$E2E_WEBHOOK_LOG" >&2 || true; exit 1
 fi
+# Nothing given up on: the README's replay command finds the failure queue empty.
+replayed="$(make --no-print-directory replay-webhooks QUEUE="$SESSION_WEBHOOK_FAILURE_QUEUE_URL")"
+echo "$replayed"
+case "$replayed" in
+  "replayed 0 webhooks; 0 failed again, 0 held behind them; 0 left in"*) ;;
+  *) log "webhooks were given up on:"; tail -n 20 "$STATE_DIR/queue-pump.log" >&2; exit 1 ;;
+esac
 
 log "the OpenAPI contract: every documented status was produced by some test"
 cargo run --quiet -p session-tests --bin documented-statuses -- "$SESSION_STATUS_LOG"

@@ -79,11 +79,25 @@ impl crate::guard::SessionGuard {
 
 #[cfg(feature = "events")]
 impl crate::events::Publisher {
-    /// The destinations the environment configures (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`),
-    /// the webhook secret read from Secrets Manager when given by its ARN.
+    /// The destinations the environment configures (`SESSION_WEBHOOK_URL` and its queue,
+    /// `SESSION_EVENT_BUS`, the audit trail).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let settings = config::events_from_lookup(lookup)?;
+        Ok(Self::new(settings, &lookup))
+    }
+}
+
+#[cfg(feature = "events")]
+impl crate::events::Deliverer {
+    /// The webhook sender the environment configures (`SESSION_WEBHOOK_*`), the secret read
+    /// from Secrets Manager when given by its ARN.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let lookup = |name: &str| std::env::var(name).ok();
-        let settings = config::events_resolving_secrets(lookup).await?;
-        Ok(Self::new(settings, &lookup))
+        let settings = config::deliveries_resolving_secrets(lookup).await?;
+        Ok(Self::from_settings(
+            settings,
+            crate::events::sqs_client(&lookup),
+        ))
     }
 }

@@ -1375,3 +1375,34 @@ pub async fn deliver_to_session_events(
     })
     .await
 }
+
+/// Hands the webhook delivery queue to `session-webhooks`' handler in this process, as its event
+/// source mapping would (`dev_tools::queue`), until the queue is empty or `within` has passed.
+/// Answers whether it emptied.
+pub async fn deliver_to_session_webhooks(
+    pump: &dev_tools::queue::QueuePump,
+    deliverer: &session_shared::events::Deliverer,
+    within: std::time::Duration,
+) -> bool {
+    use dev_tools::queue::Answered;
+    pump.drain(within, |event| async move {
+        let payload = serde_json::from_value(event).expect("an SQSEvent");
+        let answer = session_shared::handlers::webhook_deliveries(
+            deliverer,
+            lambda_http::LambdaEvent::new(payload, lambda_http::Context::default()),
+        )
+        .await;
+        match answer {
+            Ok(answer) => Answered::Handled(
+                answer
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect(),
+            ),
+            Err(error) => Answered::FunctionError(error.to_string()),
+        }
+    })
+    .await
+    .expect("the webhook queue")
+}

@@ -16,11 +16,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::Utc;
 use dev_tools::pump::{Delivered, Retries};
+use dev_tools::queue::QueuePump;
 use dev_tools::stream::{StreamReader, client_from_env};
 use serde_json::{Value, json};
 use session_shared::domain::Derivation;
-use session_shared::events::{EventSettings, Publisher, WebhookSecret, WebhookSettings};
-use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket};
+use session_shared::events::{
+    Deliverer, DeliverySettings, EventSettings, Publisher, WebhookSecret, WebhookSettings,
+    WebhookTarget,
+};
+use session_tests::{Event, Function, OpCounter, Payload, TestTable, app, invoke, ticket};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 \
@@ -33,6 +37,8 @@ type Delivery = (HashMap<String, String>, String);
 #[derive(Clone, Default)]
 struct Receiver {
     seen: Arc<Mutex<Vec<Delivery>>>,
+    /// Whether each request of `seen` was accepted (a 2xx).
+    accepted: Arc<Mutex<Vec<bool>>>,
     /// Answer this status to every request while set (a receiver that is down or refuses).
     failing: Arc<Mutex<Option<StatusCode>>>,
 }
@@ -54,12 +60,14 @@ impl Receiver {
                         .map(|v| ((*name).to_owned(), v.to_owned()))
                 })
                 .collect();
-            receiver.seen.lock().unwrap().push((webhook_headers, body));
-            receiver
+            let status = receiver
                 .failing
                 .lock()
                 .unwrap()
-                .unwrap_or(StatusCode::NO_CONTENT)
+                .unwrap_or(StatusCode::NO_CONTENT);
+            receiver.seen.lock().unwrap().push((webhook_headers, body));
+            receiver.accepted.lock().unwrap().push(status.is_success());
+            status
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hooks/sessions", listener.local_addr().unwrap());
@@ -75,29 +83,101 @@ impl Receiver {
     }
 
     fn take(&self) -> Vec<Delivery> {
-        std::mem::take(&mut *self.seen.lock().unwrap())
+        self.take_with_answers()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect()
+    }
+
+    /// Every request since the last take, each with whether it was accepted.
+    fn take_with_answers(&self) -> Vec<(Delivery, bool)> {
+        let seen = std::mem::take(&mut *self.seen.lock().unwrap());
+        let accepted = std::mem::take(&mut *self.accepted.lock().unwrap());
+        seen.into_iter().zip(accepted).collect()
     }
 }
 
-fn publisher(url: &str, derivation: Derivation) -> Publisher {
-    publisher_with_bus(url, derivation, None)
+/// The events pipeline of one test: `session-events`' publisher, which queues webhooks on its
+/// own delivery queue (moto), and `session-webhooks`' deliverer, which sends them.
+struct Pipeline {
+    publisher: Publisher,
+    deliverer: Deliverer,
+    pump: QueuePump,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    failure_queue_url: String,
+    /// Counts the SQS calls of the publisher and the deliverer.
+    sqs_ops: OpCounter,
 }
 
-fn publisher_with_bus(url: &str, derivation: Derivation, bus: Option<&str>) -> Publisher {
-    Publisher::new(
+/// The schedule of most tests: a first retry after a second.
+const QUICK: &str = "1s,1s,1s";
+
+async fn pipeline(table: &TestTable, url: &str, derivation: Derivation) -> Pipeline {
+    pipeline_with(table, url, derivation, None, QUICK).await
+}
+
+async fn pipeline_with(
+    table: &TestTable,
+    url: &str,
+    derivation: Derivation,
+    bus: Option<&str>,
+    schedule: &str,
+) -> Pipeline {
+    let lookup = |name: &str| std::env::var(name).ok();
+    let sqs_ops = OpCounter::default();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        session_shared::events::queue::sqs_config(&lookup)
+            .interceptor(sqs_ops.clone())
+            .build(),
+    );
+    let (queue_url, failure_queue_url) =
+        dev_tools::queue::create_webhook_queues(&sqs, &format!("hooks-{}", &table.name[2..]))
+            .await
+            .expect("the webhook queues on moto (AWS_ENDPOINT_URL_SQS)");
+    let publisher = Publisher::new(
         EventSettings {
             derivation,
-            webhook: Some(WebhookSettings {
+            webhook: Some(WebhookTarget {
                 url: url.to_owned(),
-                secret: WebhookSecret::parse(SECRET).unwrap(),
-                timeout: Duration::from_secs(2),
-                attempts: 2,
+                queue_url: queue_url.clone(),
             }),
             event_bus: bus.map(str::to_owned),
             audit: None,
         },
-        &|name: &str| std::env::var(name).ok(),
+        &lookup,
     )
+    .with_queue_client(sqs.clone());
+    let deliverer = Deliverer::from_settings(
+        DeliverySettings {
+            webhook: WebhookSettings {
+                secret: WebhookSecret::parse(SECRET).unwrap(),
+                timeout: Duration::from_secs(2),
+            },
+            schedule: schedule.parse().unwrap(),
+            queue_url: queue_url.clone(),
+            failure_queue_url: failure_queue_url.clone(),
+        },
+        sqs.clone(),
+    );
+    let pump = QueuePump::open(sqs.clone(), &queue_url).await.unwrap();
+    sqs_ops.take();
+    Pipeline {
+        publisher,
+        deliverer,
+        pump,
+        sqs,
+        queue_url,
+        failure_queue_url,
+        sqs_ops,
+    }
+}
+
+impl Pipeline {
+    /// Hands the delivery queue to the deliverer until it is empty (or `within` passed).
+    async fn send_webhooks(&self, within: Duration) -> bool {
+        session_tests::deliver_to_session_webhooks(&self.pump, &self.deliverer, within).await
+    }
 }
 
 const RETRIES: Retries = Retries {
@@ -105,9 +185,15 @@ const RETRIES: Retries = Retries {
     backoff: Duration::ZERO,
 };
 
-/// Every record the table's stream holds now, delivered to the handler.
-async fn pump(reader: &mut StreamReader, publisher: &Publisher) -> Delivered {
-    deliver_records(reader.poll().await.unwrap(), publisher).await
+/// Every record the table's stream holds now, delivered to `session-events`, and the webhooks
+/// it queued to `session-webhooks`.
+async fn pump(reader: &mut StreamReader, pipeline: &Pipeline) -> Delivered {
+    let delivered = deliver_records(reader.poll().await.unwrap(), &pipeline.publisher).await;
+    assert!(
+        pipeline.send_webhooks(Duration::from_secs(20)).await,
+        "the webhook queue emptied"
+    );
+    delivered
 }
 
 async fn reader_of(table: &TestTable) -> StreamReader {
@@ -233,7 +319,7 @@ async fn sign_in_rotate_revoke_and_sign_out_reach_the_webhook_signed_and_in_orde
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let receiver = Receiver::default();
-    let publisher = publisher(&receiver.start().await, Derivation::default());
+    let pipeline = pipeline(&table, &receiver.start().await, Derivation::default()).await;
     let mut reader = reader_of(&table).await;
 
     let laptop = signed_in(&app, "alice").await;
@@ -265,9 +351,10 @@ async fn sign_in_rotate_revoke_and_sign_out_reach_the_webhook_signed_and_in_orde
         (200, 204, 204)
     );
 
-    let delivered = pump(&mut reader, &publisher).await;
+    let delivered = pump(&mut reader, &pipeline).await;
     let deliveries = receiver.take();
     let events = bodies(&deliveries);
+    let sqs_calls = pipeline.sqs_ops.take();
 
     assert!(delivered.failed.is_empty(), "{:?}", delivered.failed);
     assert_eq!(
@@ -279,6 +366,18 @@ async fn sign_in_rotate_revoke_and_sign_out_reach_the_webhook_signed_and_in_orde
             "session.revoked",
             "session.revoked"
         ]
+    );
+    // What the README's Cost section counts: one SendMessageBatch for the batch's five events,
+    // and, the receiver being up, no call of the function's own (no retry scheduled, nothing
+    // moved); the rest are the event source mapping's receives and deletes.
+    let count = |op: &str| sqs_calls.iter().filter(|c| *c == op).count();
+    assert_eq!(count("SendMessageBatch"), 1, "{sqs_calls:?}");
+    assert_eq!(
+        count("ChangeMessageVisibility")
+            + count("ChangeMessageVisibilityBatch")
+            + count("SendMessage"),
+        0,
+        "{sqs_calls:?}"
     );
     assert_eq!(verified_by_standardwebhooks(&deliveries), 5);
     assert_schema_valid(&events);
@@ -323,7 +422,7 @@ async fn sign_in_rotate_revoke_and_sign_out_reach_the_webhook_signed_and_in_orde
 async fn a_session_deleted_by_ttl_is_reported_expired() {
     let table = TestTable::new().await;
     let receiver = Receiver::default();
-    let publisher = publisher(&receiver.start().await, Derivation::default());
+    let pipeline = pipeline(&table, &receiver.start().await, Derivation::default()).await;
     let mut reader = reader_of(&table).await;
     let long_ago = Utc::now() - chrono::Duration::days(3);
     let lifetimes = session_shared::domain::Lifetimes::new(
@@ -348,7 +447,7 @@ async fn a_session_deleted_by_ttl_is_reported_expired() {
 
     let mut seen = Vec::new();
     for _ in 0..60 {
-        let delivered = pump(&mut reader, &publisher).await;
+        let delivered = pump(&mut reader, &pipeline).await;
         assert!(delivered.failed.is_empty());
         seen.extend(bodies(&receiver.take()));
         if types(&seen).iter().any(|t| t == "session.expired") {
@@ -369,39 +468,314 @@ async fn a_session_deleted_by_ttl_is_reported_expired() {
     table.drop_table().await;
 }
 
+/// Three users each sign in, refresh, change their data and sign out: 12 events, 4 per session.
+async fn three_sessions_lived(app: &session_shared::SignIn) -> usize {
+    for user in ["alice", "bob", "carol"] {
+        let session = signed_in(app, user).await;
+        let refreshed = invoke(
+            app,
+            Function::Refresh,
+            Event::new(Payload::V2, "POST", "/sessions/current/refresh")
+                .header("user-agent", SAFARI)
+                .session_cookie(&session.cookie_token()),
+        )
+        .await;
+        let patched = invoke(
+            app,
+            Function::Manage,
+            Event::new(Payload::V2, "PATCH", "/sessions/current")
+                .header("user-agent", SAFARI)
+                .session_cookie(&refreshed.cookie_token())
+                .json_body(&json!({"data": {"cart": 1}})),
+        )
+        .await;
+        let signed_out = invoke(
+            app,
+            Function::Logout,
+            Event::new(Payload::V2, "DELETE", "/sessions/current")
+                .header("user-agent", SAFARI)
+                .session_cookie(&refreshed.cookie_token()),
+        )
+        .await;
+        assert_eq!(
+            (refreshed.status, patched.status, signed_out.status),
+            (200, 200, 204)
+        );
+    }
+    12
+}
+
+/// Checks that no request for a session's event came while an earlier event of that session
+/// (a lower sequence) was still unaccepted, and answers the accepted events by id.
+fn assert_in_order_per_session(requests: &[(Delivery, bool)]) -> HashMap<String, Value> {
+    let mut accepted: HashMap<String, Value> = HashMap::new();
+    for ((headers, body), ok) in requests {
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            headers["webhook-id"],
+            event["id"].as_str().unwrap(),
+            "ids unchanged"
+        );
+        let (session, sequence) = (&event["data"]["session_id"], &event["data"]["sequence"]);
+        let earlier_pending = requests.iter().any(|((_, other), _)| {
+            let other: Value = serde_json::from_str(other).unwrap();
+            other["data"]["session_id"] == *session
+                && other["data"]["sequence"].as_u64() < sequence.as_u64()
+                && !accepted.contains_key(other["id"].as_str().unwrap())
+        });
+        assert!(
+            !earlier_pending,
+            "{} (sequence {sequence}) was sent before an earlier event of its session was delivered",
+            event["type"]
+        );
+        if *ok {
+            accepted.insert(event["id"].as_str().unwrap().to_owned(), event);
+        }
+    }
+    accepted
+}
+
 #[tokio::test]
-async fn a_receiver_that_is_down_is_retried_then_the_record_goes_to_the_failure_destination() {
+async fn webhooks_wait_out_a_receiver_outage_and_arrive_in_order_per_session_with_their_ids() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let receiver = Receiver::default();
-    let publisher = publisher(&receiver.start().await, Derivation::default());
+    // Seconds for hours: attempts at about 0, 1, 2, 4 and 7 s after each event was queued.
+    let pipeline = pipeline_with(
+        &table,
+        &receiver.start().await,
+        Derivation::default(),
+        None,
+        "1s,1s,2s,3s,30s",
+    )
+    .await;
+    let mut reader = reader_of(&table).await;
+    let expected = three_sessions_lived(&app).await;
+
+    receiver.fail_with(Some(StatusCode::SERVICE_UNAVAILABLE));
+    let published = deliver_records(reader.poll().await.unwrap(), &pipeline.publisher).await;
+    let queued = pipeline.sqs_ops.take();
+    // Down past the first three retries.
+    assert!(!pipeline.send_webhooks(Duration::from_millis(5500)).await);
+    let during = receiver.take_with_answers();
+    receiver.fail_with(None);
+    assert!(
+        pipeline.send_webhooks(Duration::from_secs(40)).await,
+        "every webhook delivered"
+    );
+    let after = receiver.take_with_answers();
+
+    assert!(published.failed.is_empty(), "{:?}", published.failed);
+    assert_eq!(
+        queued,
+        ["SendMessageBatch", "SendMessageBatch"],
+        "12 events queued ten per call"
+    );
+    assert!(during.iter().all(|(_, ok)| !ok));
+    // Only each session's first event was tried while the receiver was down, again and again.
+    let tried: Vec<Value> = during
+        .iter()
+        .map(|((_, body), _)| serde_json::from_str(body).unwrap())
+        .collect();
+    assert!(
+        types(&tried).iter().all(|t| t == "session.created"),
+        "{:?}",
+        types(&tried)
+    );
+    for user in ["alice", "bob", "carol"] {
+        let attempts = tried
+            .iter()
+            .filter(|e| e["data"]["user_id"] == user)
+            .count();
+        assert!(
+            attempts >= 3,
+            "{user}'s first event was tried {attempts} times"
+        );
+    }
+    let requests: Vec<(Delivery, bool)> = during.into_iter().chain(after.clone()).collect();
+    let delivered = assert_in_order_per_session(&requests);
+    assert_eq!(delivered.len(), expected, "every event delivered");
+    assert_eq!(
+        after.iter().filter(|(_, ok)| *ok).count(),
+        expected,
+        "each once once the receiver was back"
+    );
+    let deliveries: Vec<Delivery> = after.into_iter().map(|(d, _)| d).collect();
+    assert_eq!(verified_by_standardwebhooks(&deliveries), expected);
+    assert_schema_valid(&bodies(&deliveries));
+    // Each retry sent the same body under the same id.
+    for ((headers, body), _) in &requests {
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap(),
+            delivered[&headers["webhook-id"]]
+        );
+    }
+    assert_eq!(
+        dev_tools::queue::depth(&pipeline.sqs, &pipeline.failure_queue_url)
+            .await
+            .unwrap(),
+        0,
+        "nothing given up on"
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn webhooks_past_the_horizon_land_whole_in_the_failure_queue_and_replay_delivers_each_once() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    // A horizon of 2 s.
+    let pipeline = pipeline_with(&table, &url, Derivation::default(), None, "1s,1s").await;
+    let mut reader = reader_of(&table).await;
+    let expected = three_sessions_lived(&app).await;
+
+    receiver.fail_with(Some(StatusCode::BAD_GATEWAY));
+    let published = pump(&mut reader, &pipeline).await;
+    let attempts = receiver.take_with_answers();
+
+    assert!(published.failed.is_empty());
+    assert!(attempts.iter().all(|(_, ok)| !ok));
+    // Every event was tried (each session's next one goes once the one before is given up on),
+    // the first of each session three times: at 0, 1 and 2 s.
+    let tried: Vec<Value> = attempts
+        .iter()
+        .map(|((_, body), _)| serde_json::from_str(body).unwrap())
+        .collect();
+    let ids: std::collections::BTreeSet<&str> =
+        tried.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), expected);
+    // Whole in the failure queue: destination, id and the body as it was signed. (Read, then
+    // made visible again at once.)
+    let failed = pipeline
+        .sqs
+        .receive_message()
+        .queue_url(&pipeline.failure_queue_url)
+        .max_number_of_messages(10)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .unwrap();
+    let first_failed = failed.messages();
+    assert_eq!(first_failed.len(), 10);
+    for message in first_failed {
+        pipeline
+            .sqs
+            .change_message_visibility()
+            .queue_url(&pipeline.failure_queue_url)
+            .receipt_handle(message.receipt_handle().unwrap())
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+        let delivery: session_shared::events::Delivery =
+            serde_json::from_str(message.body().unwrap()).unwrap();
+        assert_eq!(delivery.destination, url);
+        let event = tried
+            .iter()
+            .find(|e| e["id"] == delivery.id.as_str())
+            .expect("an event that was tried");
+        assert_eq!(
+            serde_json::from_str::<Value>(&delivery.body).unwrap(),
+            *event
+        );
+        let failure = &message.message_attributes().unwrap()["failure"];
+        assert_eq!(
+            failure.string_value(),
+            Some("the webhook receiver answered 502 Bad Gateway")
+        );
+    }
+    assert_eq!(
+        dev_tools::queue::depth(&pipeline.sqs, &pipeline.failure_queue_url)
+            .await
+            .unwrap(),
+        expected
+    );
+
+    let vars: HashMap<&str, &str> = [("SESSION_WEBHOOK_SECRET", SECRET)].into();
+    let replay = |args: &[&str]| {
+        let args = dev_tools::replay::Args::parse(args.iter().map(|a| (*a).to_owned())).unwrap();
+        let lookup = |name: &str| {
+            vars.get(name)
+                .map(|v| (*v).to_owned())
+                .or_else(|| std::env::var(name).ok())
+        };
+        let sqs = pipeline.sqs.clone();
+        async move { dev_tools::replay::run(args, lookup, &sqs).await }
+    };
+    // Still down: each session's first webhook fails again, the rest wait behind it.
+    let still_down = replay(&["--queue", &pipeline.failure_queue_url])
+        .await
+        .unwrap();
+    assert!(
+        still_down.starts_with("replayed 0 webhooks; 3 failed again,")
+            && still_down.contains("; 12 left in"),
+        "{still_down}"
+    );
+    assert_eq!(receiver.take().len(), 3);
+    // The receiver is back: the replay command sends each once.
+    receiver.fail_with(None);
+    let summary = replay(&["--queue", &pipeline.failure_queue_url])
+        .await
+        .unwrap();
+    let replayed = receiver.take_with_answers();
+    let again = replay(&["--queue", &pipeline.failure_queue_url])
+        .await
+        .unwrap();
+
+    assert!(
+        summary.starts_with(&format!(
+            "replayed {expected} webhooks; 0 failed again, 0 held behind them; 0 left"
+        )),
+        "{summary}"
+    );
+    assert!(again.starts_with("replayed 0 webhooks"), "{again}");
+    assert!(receiver.take().is_empty(), "a second replay sends nothing");
+    let delivered = assert_in_order_per_session(&replayed);
+    assert_eq!(replayed.len(), expected, "each once");
+    assert_eq!(
+        delivered
+            .keys()
+            .map(String::as_str)
+            .collect::<std::collections::BTreeSet<_>>(),
+        ids,
+        "the same ids as the first attempts"
+    );
+    let deliveries: Vec<Delivery> = replayed.into_iter().map(|(d, _)| d).collect();
+    assert_eq!(verified_by_standardwebhooks(&deliveries), expected);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_webhook_queue_that_refuses_fails_the_record_for_the_stream_to_retry() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let mut pipeline = pipeline(&table, &receiver.start().await, Derivation::default()).await;
+    pipeline.publisher = Publisher::new(
+        EventSettings {
+            derivation: Derivation::default(),
+            webhook: Some(WebhookTarget {
+                url: "http://127.0.0.1:9/".into(),
+                queue_url: format!("{}-missing.fifo", pipeline.queue_url),
+            }),
+            event_bus: None,
+            audit: None,
+        },
+        &|name: &str| std::env::var(name).ok(),
+    );
     let mut reader = reader_of(&table).await;
     signed_in(&app, "alice").await;
 
-    receiver.fail_with(Some(StatusCode::SERVICE_UNAVAILABLE));
-    let records = reader.poll().await.unwrap();
-    let down = deliver_records(records.clone(), &publisher).await;
-    let attempts = receiver.take();
-    receiver.fail_with(None);
-    // The same records again (a redelivery): the same event id, so receivers deduplicate.
-    let again = deliver_records(records, &publisher).await;
-    let recovered = receiver.take();
+    let delivered = pump(&mut reader, &pipeline).await;
 
-    assert_eq!(down.failed.len(), 1, "given up on after its retries");
     assert_eq!(
-        down.failed[0]["DDBStreamBatchInfo"]["startSequenceNumber"],
-        down.failed[0]["DDBStreamBatchInfo"]["endSequenceNumber"]
+        delivered.failed.len(),
+        1,
+        "the record failed, to be retried"
     );
-    // 2 attempts per invocation (SESSION_WEBHOOK_ATTEMPTS) x 2 invocations (1 retry).
-    assert_eq!(attempts.len(), 4);
-    let ids: Vec<&String> = attempts.iter().map(|(h, _)| &h["webhook-id"]).collect();
-    assert!(
-        ids.iter().all(|id| *id == ids[0]),
-        "every retry carries the same id"
-    );
-    assert!(again.failed.is_empty());
-    assert_eq!(recovered.len(), 1);
-    assert_eq!(&recovered[0].0["webhook-id"], ids[0]);
+    assert!(receiver.take().is_empty());
     table.drop_table().await;
 }
 
@@ -410,7 +784,7 @@ async fn a_poison_record_ends_in_the_failure_destination_without_blocking_the_sh
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let receiver = Receiver::default();
-    let publisher = publisher(&receiver.start().await, Derivation::default());
+    let pipeline = pipeline(&table, &receiver.start().await, Derivation::default()).await;
     let mut reader = reader_of(&table).await;
     use aws_sdk_dynamodb::types::AttributeValue as A;
     table
@@ -425,7 +799,7 @@ async fn a_poison_record_ends_in_the_failure_destination_without_blocking_the_sh
         .unwrap();
     let after = signed_in(&app, "bob").await;
 
-    let delivered = pump(&mut reader, &publisher).await;
+    let delivered = pump(&mut reader, &pipeline).await;
     let events = bodies(&receiver.take());
 
     assert_eq!(delivered.failed.len(), 1);
@@ -439,7 +813,12 @@ async fn data_changes_and_optionally_sliding_are_told_by_key_name_only() {
     let table = TestTable::new().await;
     let app = app(&table, &[("SESSION_SLIDING_THRESHOLD", "0")]);
     let receiver = Receiver::default();
-    let publisher = publisher(&receiver.start().await, Derivation { extended: true });
+    let pipeline = pipeline(
+        &table,
+        &receiver.start().await,
+        Derivation { extended: true },
+    )
+    .await;
     let mut reader = reader_of(&table).await;
     let session = signed_in(&app, "alice").await;
     let patched = invoke(
@@ -461,7 +840,7 @@ async fn data_changes_and_optionally_sliding_are_told_by_key_name_only() {
     .await;
     assert_eq!((patched.status, validated.status), (200, 200));
 
-    pump(&mut reader, &publisher).await;
+    pump(&mut reader, &pipeline).await;
     let deliveries = receiver.take();
     let events = bodies(&deliveries);
 
@@ -590,7 +969,14 @@ async fn events_reach_an_eventbridge_bus_whose_rules_route_them() {
     let receiver = Receiver::default();
     let bus = format!("sessions-{}", &table.name[2..14]);
     let queue_url = bus_into_queue(&bus).await;
-    let publisher = publisher_with_bus(&receiver.start().await, Derivation::default(), Some(&bus));
+    let pipeline = pipeline_with(
+        &table,
+        &receiver.start().await,
+        Derivation::default(),
+        Some(&bus),
+        QUICK,
+    )
+    .await;
     let mut reader = reader_of(&table).await;
     let session = signed_in(&app, "alice").await;
     invoke(
@@ -602,7 +988,7 @@ async fn events_reach_an_eventbridge_bus_whose_rules_route_them() {
     )
     .await;
 
-    let delivered = pump(&mut reader, &publisher).await;
+    let delivered = pump(&mut reader, &pipeline).await;
     let on_the_bus = drained(&queue_url, 2).await;
     let by_webhook = bodies(&receiver.take());
 
@@ -622,19 +1008,22 @@ async fn events_reach_an_eventbridge_bus_whose_rules_route_them() {
 }
 
 #[tokio::test]
-async fn a_bus_that_refuses_fails_the_record_before_any_webhook_is_sent() {
+async fn a_bus_that_refuses_fails_the_record_before_any_webhook_is_queued() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let receiver = Receiver::default();
-    let publisher = publisher_with_bus(
+    let pipeline = pipeline_with(
+        &table,
         &receiver.start().await,
         Derivation::default(),
         Some("no-such-bus"),
-    );
+        QUICK,
+    )
+    .await;
     let mut reader = reader_of(&table).await;
     signed_in(&app, "alice").await;
 
-    let delivered = pump(&mut reader, &publisher).await;
+    let delivered = pump(&mut reader, &pipeline).await;
 
     assert_eq!(
         delivered.failed.len(),
@@ -644,6 +1033,13 @@ async fn a_bus_that_refuses_fails_the_record_before_any_webhook_is_sent() {
     assert!(
         receiver.take().is_empty(),
         "nothing is sent on while an earlier destination fails"
+    );
+    assert!(
+        !pipeline
+            .sqs_ops
+            .take()
+            .contains(&"SendMessageBatch".to_owned()),
+        "nothing was queued"
     );
     table.drop_table().await;
 }

@@ -101,8 +101,8 @@ async fn the_secret_and_its_arn_together_are_refused() {
 }
 
 #[tokio::test]
-async fn session_events_signs_webhooks_with_the_secret_read_by_its_arn() {
-    use session_shared::config::events_resolving_secrets;
+async fn session_webhooks_signs_with_the_secret_read_by_its_arn() {
+    use session_shared::config::deliveries_resolving_secrets;
     use session_shared::events::WebhookSecret;
     let raw = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let created = client()
@@ -115,8 +115,12 @@ async fn session_events_signs_webhooks_with_the_secret_read_by_its_arn() {
     let arn = created.arn.unwrap();
     let vars: HashMap<&str, String> = HashMap::from([
         (
-            "SESSION_WEBHOOK_URL",
-            "https://hooks.example.com/sessions".to_owned(),
+            "SESSION_WEBHOOK_QUEUE_URL",
+            "http://127.0.0.1:1/1/hooks.fifo".to_owned(),
+        ),
+        (
+            "SESSION_WEBHOOK_FAILURE_QUEUE_URL",
+            "http://127.0.0.1:1/1/hooks-failed.fifo".to_owned(),
         ),
         ("SESSION_WEBHOOK_SECRET_ARN", arn),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", endpoint()),
@@ -125,12 +129,12 @@ async fn session_events_signs_webhooks_with_the_secret_read_by_its_arn() {
         ("AWS_SECRET_ACCESS_KEY", "local".to_owned()),
     ]);
 
-    let settings = events_resolving_secrets(|name| vars.get(name).cloned())
+    let settings = deliveries_resolving_secrets(|name| vars.get(name).cloned())
         .await
         .unwrap();
 
     // The secret read is the one stored: its signatures are those of the stored value.
-    let webhook = settings.webhook.expect("webhooks configured");
+    let webhook = settings.webhook;
     let expected = WebhookSecret::parse(raw).unwrap();
     assert_eq!(
         webhook.secret.sign("msg_1", 1_700_000_000, "{}"),
@@ -148,7 +152,7 @@ async fn session_events_signs_webhooks_with_the_secret_read_by_its_arn() {
         "SESSION_WEBHOOK_SECRET_ARN",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:no-such-AbCdEf".to_owned(),
     );
-    let error = events_resolving_secrets(|name| missing.get(name).cloned())
+    let error = deliveries_resolving_secrets(|name| missing.get(name).cloned())
         .await
         .err()
         .map(|e| e.to_string())

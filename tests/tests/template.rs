@@ -84,8 +84,9 @@ fn the_template_table_is_the_local_table_definition() {
 }
 
 /// The environment variables the template gives: `Globals` (every function), and the own
-/// variables of `CreateFunction` (the one that verifies identity tokens) and `EventsFunction`
-/// (the one that delivers lifecycle events), together.
+/// variables of `CreateFunction` (the one that verifies identity tokens), `EventsFunction`
+/// (the one that publishes lifecycle events) and `WebhooksFunction` (the one that sends
+/// webhooks), together.
 fn template_variables(
     template: &serde_json::Value,
 ) -> (
@@ -95,7 +96,7 @@ fn template_variables(
     let globals = template["Globals"]["Function"]["Environment"]["Variables"]
         .as_object()
         .unwrap();
-    let own = ["CreateFunction", "EventsFunction"]
+    let own = ["CreateFunction", "EventsFunction", "WebhooksFunction"]
         .iter()
         .flat_map(|function| {
             template["Resources"][*function]["Properties"]["Environment"]["Variables"]
@@ -181,7 +182,12 @@ fn only_the_events_function_gets_the_event_settings() {
         .filter(|name| !session_shared::config::LOCAL_ONLY.contains(name))
         .collect();
     assert!(events.contains("SESSION_WEBHOOK_SECRET_ARN"));
-    assert_eq!(own_variables(&template, "EventsFunction"), events);
+    let publisher = own_variables(&template, "EventsFunction");
+    let sender = own_variables(&template, "WebhooksFunction");
+    assert_eq!(&publisher | &sender, events);
+    // session-events queues webhooks and never signs them; session-webhooks derives nothing.
+    assert!(!publisher.contains("SESSION_WEBHOOK_SECRET_ARN"));
+    assert!(!sender.contains("SESSION_EVENT_BUS") && !sender.contains("SESSION_WEBHOOK_URL"));
     let (globals, _) = template_variables(&template);
     assert!(globals.keys().all(|k| !events.contains(k.as_str())));
 }
@@ -251,6 +257,88 @@ fn the_stream_reaches_the_events_function_with_partial_failures_and_a_failure_qu
         audit["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
         serde_json::json!(["USER#*"])
     );
+}
+
+#[test]
+fn webhooks_go_through_a_fifo_queue_with_a_failure_queue_an_alarm_and_least_privilege() {
+    use session_shared::events::queue::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT};
+    let template = to_json(&template());
+    let resource = |name: &str| &template["Resources"][name];
+    let queue = &resource("WebhookQueue")["Properties"];
+    let failed = &resource("WebhookFailureQueue")["Properties"];
+    assert_eq!(
+        (&queue["FifoQueue"], &failed["FifoQueue"]),
+        (&true.into(), &true.into())
+    );
+    assert_eq!(queue["VisibilityTimeout"], VISIBILITY_TIMEOUT);
+    assert_eq!(
+        queue["VisibilityTimeout"].as_u64().unwrap(),
+        6 * resource("WebhooksFunction")["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap(),
+        "six times the function's timeout"
+    );
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"], MAX_RECEIVE_COUNT);
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        serde_json::json!({"!GetAtt": "WebhookFailureQueue.Arn"})
+    );
+    let mapping = &resource("WebhooksQueueMapping")["Properties"];
+    assert_eq!(
+        mapping["EventSourceArn"],
+        serde_json::json!({"!GetAtt": "WebhookQueue.Arn"})
+    );
+    assert_eq!(
+        mapping["FunctionName"],
+        serde_json::json!({"!Ref": "WebhooksFunction"})
+    );
+    assert_eq!(
+        mapping["FunctionResponseTypes"],
+        serde_json::json!(["ReportBatchItemFailures"])
+    );
+    let alarm = &resource("WebhooksFailedAlarm")["Properties"];
+    assert_eq!(
+        alarm["Dimensions"][0]["Value"],
+        serde_json::json!({"!GetAtt": "WebhookFailureQueue.QueueName"})
+    );
+    // Each part exists only with a webhook URL (no idle polling otherwise).
+    for name in [
+        "WebhookQueue",
+        "WebhookFailureQueue",
+        "WebhooksFunction",
+        "WebhooksQueueMapping",
+        "WebhooksFunctionLogs",
+        "WebhooksFailedAlarm",
+    ] {
+        assert_eq!(resource(name)["Condition"], "HasWebhook", "{name}");
+    }
+    // The sender: that queue, the failure queue to send to, the secret; nothing else.
+    let statements = &resource("WebhooksFunction")["Properties"]["Policies"][0]["Statement"];
+    let grants: Vec<(String, String)> = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["Action"].to_string(), s["Resource"].to_string()))
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            (
+                r#"["sqs:ReceiveMessage","sqs:DeleteMessage","sqs:GetQueueAttributes","sqs:ChangeMessageVisibility"]"#.to_owned(),
+                r#"{"!GetAtt":"WebhookQueue.Arn"}"#.to_owned()
+            ),
+            (r#"["sqs:SendMessage"]"#.to_owned(), r#"{"!GetAtt":"WebhookFailureQueue.Arn"}"#.to_owned()),
+            (r#"["secretsmanager:GetSecretValue"]"#.to_owned(), r#"{"!Ref":"SessionWebhookSecretArn"}"#.to_owned()),
+        ]
+    );
+    // The default schedule retries for at least a day.
+    let schedule: session_shared::events::RetrySchedule =
+        template["Parameters"]["SessionWebhookRetrySchedule"]["Default"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    assert!(schedule.horizon() >= std::time::Duration::from_secs(24 * 3600));
 }
 
 #[test]
@@ -335,10 +423,11 @@ fn every_template_route_reaches_the_function_that_serves_it() {
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap();
-        // The authorizer has no route of its own; session-events is fed by the stream.
+        // The authorizer has no route of its own; session-events is fed by the stream,
+        // session-webhooks by the webhook queue.
         let Some(events) = resource["Properties"]["Events"].as_object() else {
             assert!(
-                ["session-authorizer", "session-events"].contains(&binary),
+                ["session-authorizer", "session-events", "session-webhooks"].contains(&binary),
                 "{name} has no events"
             );
             continue;
@@ -541,7 +630,7 @@ fn the_readme_api_table_lists_the_documented_statuses_of_each_route() {
 }
 
 /// The login-ticket secret is readable by the sign-in function alone, the webhook secret by the
-/// events function alone, each only that secret.
+/// webhook sender alone, each only that secret.
 #[test]
 fn only_the_sign_in_function_may_read_the_ticket_secret() {
     let template = to_json(&template());
@@ -557,7 +646,7 @@ fn only_the_sign_in_function_may_read_the_ticket_secret() {
             );
             assert!(policies.contains("AuthJwtHs256SecretArn"), "{policies}");
             assert_eq!(policies.matches("secretsmanager:").count(), 1, "{policies}");
-        } else if name == "EventsFunction" {
+        } else if name == "WebhooksFunction" {
             assert!(policies.contains("SessionWebhookSecretArn"), "{policies}");
             assert!(!policies.contains("AuthJwtHs256SecretArn"), "{policies}");
             assert_eq!(policies.matches("secretsmanager:").count(), 1, "{policies}");

@@ -9,7 +9,7 @@ use session_shared::handlers;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
-    let publisher = Publisher::from_env().await?;
+    let publisher = Publisher::from_env()?;
     let publisher = &publisher;
     lambda_runtime::run(service_fn(move |event| {
         handlers::session_events(publisher, event)

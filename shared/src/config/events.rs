@@ -1,20 +1,21 @@
-//! The settings of `session-events` (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`,
-//! `SESSION_EVENTS_*`), read only by it.
+//! The settings of the lifecycle events (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`,
+//! `SESSION_EVENTS_*`), read only by `session-events` (what to derive, where it goes) and
+//! `session-webhooks` (how webhooks are signed, sent and retried).
 //! The webhook secret comes in plain for local runs or, deployed, from AWS Secrets Manager by
-//! its ARN, once at cold start.
+//! its ARN, once at cold start, to `session-webhooks` alone.
 
 use super::secrets::secret_string;
 use super::{ConfigError, Env};
 use crate::domain::Derivation;
-use crate::events::{AuditSettings, EventSettings, WebhookSecret, WebhookSettings};
+use crate::events::{
+    AuditSettings, DeliverySettings, EventSettings, WebhookSecret, WebhookSettings, WebhookTarget,
+};
 
-/// The event settings read through `lookup`, the webhook secret fetched from Secrets Manager
-/// when `SESSION_WEBHOOK_SECRET_ARN` names it.
-pub async fn events_resolving_secrets(
+/// The settings of `session-events`, read through `lookup`: which events, and where they go.
+/// It queues webhooks and never signs them, so it reads no secret.
+pub fn events_from_lookup(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<EventSettings, ConfigError> {
-    const SECRET: &str = "SESSION_WEBHOOK_SECRET";
-    const ARN: &str = "SESSION_WEBHOOK_SECRET_ARN";
     let env = Env(&lookup);
     let derivation = Derivation {
         extended: env.parsed("SESSION_EVENTS_EXTENDED")?,
@@ -28,21 +29,63 @@ pub async fn events_resolving_secrets(
             timeouts: super::store_timeouts(&env)?,
         }),
     };
-    let Some(url) = env.optional("SESSION_WEBHOOK_URL") else {
-        return Ok(EventSettings {
-            derivation,
-            webhook: None,
-            event_bus,
-            audit,
-        });
+    let webhook = match env.optional("SESSION_WEBHOOK_URL") {
+        None => None,
+        Some(url) => {
+            if reqwest::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                return Err(ConfigError::Invalid {
+                    name: "SESSION_WEBHOOK_URL",
+                    value: url,
+                    reason: "expected an http(s) URL".into(),
+                });
+            }
+            let queue_url = env.optional(QUEUE).ok_or(ConfigError::Missing {
+                name: "SESSION_WEBHOOK_QUEUE_URL (with SESSION_WEBHOOK_URL)",
+            })?;
+            Some(WebhookTarget { url, queue_url })
+        }
     };
-    if reqwest::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-        return Err(ConfigError::Invalid {
-            name: "SESSION_WEBHOOK_URL",
-            value: url,
-            reason: "expected an http(s) URL".into(),
-        });
-    }
+    Ok(EventSettings {
+        derivation,
+        webhook,
+        event_bus,
+        audit,
+    })
+}
+
+/// The delivery queue, read by both sides.
+const QUEUE: &str = "SESSION_WEBHOOK_QUEUE_URL";
+
+/// The settings of `session-webhooks`, read through `lookup`, the signing secret fetched from
+/// Secrets Manager when `SESSION_WEBHOOK_SECRET_ARN` names it.
+pub async fn deliveries_resolving_secrets(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<DeliverySettings, ConfigError> {
+    let env = Env(&lookup);
+    let schedule_value = env.string("SESSION_WEBHOOK_RETRY_SCHEDULE")?;
+    let schedule = schedule_value
+        .parse()
+        .map_err(|e: crate::events::ScheduleError| ConfigError::Invalid {
+            name: "SESSION_WEBHOOK_RETRY_SCHEDULE",
+            reason: e.to_string(),
+            value: schedule_value.clone(),
+        })?;
+    Ok(DeliverySettings {
+        webhook: webhook_resolving_secrets(&lookup).await?,
+        schedule,
+        queue_url: env.string(QUEUE)?,
+        failure_queue_url: env.string("SESSION_WEBHOOK_FAILURE_QUEUE_URL")?,
+    })
+}
+
+/// How webhooks are signed and sent (`SESSION_WEBHOOK_SECRET` or its ARN,
+/// `SESSION_WEBHOOK_TIMEOUT`): what `session-webhooks` and the replay command send with.
+pub async fn webhook_resolving_secrets(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<WebhookSettings, ConfigError> {
+    const SECRET: &str = "SESSION_WEBHOOK_SECRET";
+    const ARN: &str = "SESSION_WEBHOOK_SECRET_ARN";
+    let env = Env(lookup);
     let raw = match (env.optional(SECRET), env.optional(ARN)) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::Invalid {
@@ -52,12 +95,12 @@ pub async fn events_resolving_secrets(
             });
         }
         (Some(secret), None) => secret,
-        (None, Some(arn)) => secret_string(&lookup, &arn)
+        (None, Some(arn)) => secret_string(lookup, &arn)
             .await
             .map_err(|reason| ConfigError::Secret { name: ARN, reason })?,
         (None, None) => {
             return Err(ConfigError::Missing {
-                name: "SESSION_WEBHOOK_SECRET (or SESSION_WEBHOOK_SECRET_ARN), with SESSION_WEBHOOK_URL",
+                name: "SESSION_WEBHOOK_SECRET (or SESSION_WEBHOOK_SECRET_ARN)",
             });
         }
     };
@@ -66,16 +109,9 @@ pub async fn events_resolving_secrets(
         value: "<redacted>".into(),
         reason,
     })?;
-    Ok(EventSettings {
-        derivation,
-        event_bus,
-        audit,
-        webhook: Some(WebhookSettings {
-            url,
-            secret,
-            timeout: env.std_duration("SESSION_WEBHOOK_TIMEOUT")?,
-            attempts: env.parsed("SESSION_WEBHOOK_ATTEMPTS")?,
-        }),
+    Ok(WebhookSettings {
+        secret,
+        timeout: env.std_duration("SESSION_WEBHOOK_TIMEOUT")?,
     })
 }
 
@@ -86,55 +122,92 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const QUEUE_URL: &str = "https://sqs.us-east-1.amazonaws.com/1/webhooks.fifo";
 
-    async fn settings(vars: &[(&str, &str)]) -> Result<EventSettings, ConfigError> {
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        events_resolving_secrets(|name| vars.get(name).cloned()).await
+        move |name| vars.get(name).cloned()
     }
 
-    #[tokio::test]
-    async fn nothing_set_means_no_destination() {
-        let settings = settings(&[]).await.unwrap();
+    #[test]
+    fn nothing_set_means_no_destination() {
+        let settings = events_from_lookup(lookup(&[])).unwrap();
         assert!(settings.webhook.is_none());
         assert!(!settings.derivation.extended);
     }
 
-    #[tokio::test]
-    async fn a_webhook_needs_a_valid_url_and_secret() {
-        let ok = settings(&[
+    #[test]
+    fn a_webhook_needs_a_valid_url_and_its_queue() {
+        let ok = events_from_lookup(lookup(&[
             ("SESSION_WEBHOOK_URL", "https://hooks.example.com/sessions"),
-            ("SESSION_WEBHOOK_SECRET", SECRET),
-        ])
-        .await
+            ("SESSION_WEBHOOK_QUEUE_URL", QUEUE_URL),
+        ]))
         .unwrap();
-        let webhook = ok.webhook.unwrap();
-        assert_eq!(webhook.attempts, 3);
-        assert_eq!(webhook.timeout, std::time::Duration::from_secs(5));
-
+        let target = ok.webhook.unwrap();
+        assert_eq!(target.queue_url, QUEUE_URL);
         for (vars, says) in [
             (
                 vec![("SESSION_WEBHOOK_URL", "https://hooks.example.com")],
-                "SESSION_WEBHOOK_SECRET",
+                "SESSION_WEBHOOK_QUEUE_URL",
             ),
             (
                 vec![
                     ("SESSION_WEBHOOK_URL", "ftp://hooks.example.com"),
-                    ("SESSION_WEBHOOK_SECRET", SECRET),
+                    ("SESSION_WEBHOOK_QUEUE_URL", QUEUE_URL),
                 ],
                 "SESSION_WEBHOOK_URL",
             ),
+        ] {
+            let message = events_from_lookup(lookup(&vars)).unwrap_err().to_string();
+            assert!(message.contains(says), "{message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sender_needs_a_secret_its_queues_and_a_schedule_it_can_keep() {
+        let queues = [
+            ("SESSION_WEBHOOK_QUEUE_URL", QUEUE_URL),
             (
-                vec![
-                    ("SESSION_WEBHOOK_URL", "https://hooks.example.com"),
-                    ("SESSION_WEBHOOK_SECRET", "hunter2"),
-                ],
-                "whsec_",
+                "SESSION_WEBHOOK_FAILURE_QUEUE_URL",
+                "https://sqs/failed.fifo",
+            ),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = queues.to_vec();
+            vars.extend_from_slice(extra);
+            vars
+        };
+        let ok = deliveries_resolving_secrets(lookup(&with(&[("SESSION_WEBHOOK_SECRET", SECRET)])))
+            .await
+            .unwrap();
+        assert_eq!(ok.webhook.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(
+            ok.schedule.horizon(),
+            std::time::Duration::from_secs(5 + 300 + 1800 + 7200 + 18000 + 72000),
+            "the default schedule: about 27 hours"
+        );
+        for (vars, says) in [
+            (with(&[]), "SESSION_WEBHOOK_SECRET"),
+            (with(&[("SESSION_WEBHOOK_SECRET", "hunter2")]), "whsec_"),
+            (
+                with(&[
+                    ("SESSION_WEBHOOK_SECRET", SECRET),
+                    ("SESSION_WEBHOOK_RETRY_SCHEDULE", "5s,1d"),
+                ]),
+                "SESSION_WEBHOOK_RETRY_SCHEDULE",
+            ),
+            (
+                vec![("SESSION_WEBHOOK_SECRET", SECRET), queues[0]],
+                "SESSION_WEBHOOK_FAILURE_QUEUE_URL",
             ),
         ] {
-            let message = settings(&vars).await.unwrap_err().to_string();
+            let message = deliveries_resolving_secrets(lookup(&vars))
+                .await
+                .unwrap_err()
+                .to_string();
             assert!(message.contains(says), "{message}");
             assert!(!message.contains("hunter2"), "{message}");
         }

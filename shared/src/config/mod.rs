@@ -28,7 +28,7 @@ mod secrets;
 mod settings;
 
 #[cfg(feature = "events")]
-pub use events::events_resolving_secrets;
+pub use events::{deliveries_resolving_secrets, events_from_lookup, webhook_resolving_secrets};
 pub use secrets::identity_resolving_secrets;
 pub use settings::{SETTINGS, Setting};
 

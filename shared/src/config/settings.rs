@@ -18,8 +18,8 @@ impl Setting {
         self.name.starts_with("AUTH_")
     }
 
-    /// Read only by `session-events` (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`,
-    /// `SESSION_EVENTS_*`).
+    /// Read only by `session-events` and `session-webhooks` (`SESSION_WEBHOOK_*`,
+    /// `SESSION_EVENT_BUS`, `SESSION_EVENTS_*`).
     pub fn is_events(&self) -> bool {
         self.name.starts_with("SESSION_WEBHOOK_") || self.name.starts_with("SESSION_EVENT")
     }
@@ -221,7 +221,17 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "SESSION_WEBHOOK_URL",
         default: None,
-        meaning: "where session-events posts lifecycle events, signed per Standard Webhooks (unset: no webhooks)",
+        meaning: "where lifecycle events are posted, signed per Standard Webhooks (unset: no webhooks)",
+    },
+    Setting {
+        name: "SESSION_WEBHOOK_QUEUE_URL",
+        default: None,
+        meaning: "the webhook delivery queue (SQS FIFO): session-events queues each webhook there, session-webhooks sends it (required with the URL; the template creates it)",
+    },
+    Setting {
+        name: "SESSION_WEBHOOK_FAILURE_QUEUE_URL",
+        default: None,
+        meaning: "where webhooks still failing past the retry schedule go, whole, for make replay-webhooks (the template creates it)",
     },
     Setting {
         name: "SESSION_WEBHOOK_SECRET",
@@ -231,7 +241,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "SESSION_WEBHOOK_SECRET_ARN",
         default: None,
-        meaning: "the same secret, read from AWS Secrets Manager once at cold start",
+        meaning: "the same secret, read from AWS Secrets Manager once at cold start by session-webhooks alone",
     },
     Setting {
         name: "SESSION_WEBHOOK_TIMEOUT",
@@ -239,9 +249,9 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "budget of one webhook request",
     },
     Setting {
-        name: "SESSION_WEBHOOK_ATTEMPTS",
-        default: Some("3"),
-        meaning: "webhook attempts per event within one invocation (jittered backoff); then the stream record fails and Lambda retries it",
+        name: "SESSION_WEBHOOK_RETRY_SCHEDULE",
+        default: Some("5s,5m,30m,2h,5h,10h,10h"),
+        meaning: "the waits between attempts at a webhook that fails (each at most 12h); past their sum (the horizon, about 27h by default, counted from the event) it goes to the failure queue",
     },
     Setting {
         name: "SESSION_EVENT_BUS",

@@ -9,14 +9,13 @@ use aws_sdk_eventbridge::config::{BehaviorVersion, Region, SharedCredentialsProv
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
+use super::batch::{Resend, send_chunk};
 use crate::domain::LifecycleEvent;
 
 /// The `source` of every event on the bus: rules match on it.
 pub const SOURCE: &str = "session-service";
 /// `PutEvents` takes at most this many entries.
 const MAX_ENTRIES: usize = 10;
-/// Calls per chunk before its refused entries count as failed.
-const ATTEMPTS: u32 = 3;
 
 /// Why events did not reach the bus.
 #[derive(Debug, thiserror::Error)]
@@ -66,54 +65,38 @@ impl EventBus {
     }
 
     async fn put_chunk(&self, chunk: &[&LifecycleEvent]) -> Result<(), BusError> {
-        let mut pending: Vec<&LifecycleEvent> = chunk.to_vec();
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            if attempt > 1 {
-                tokio::time::sleep(super::webhook::backoff(attempt - 1)).await;
-            }
-            let entries = pending.iter().map(|event| self.entry(event)).collect();
-            let answer = self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await;
-            let output = match answer {
-                Ok(output) => output,
-                Err(error) => {
-                    last = aws_sdk_eventbridge::error::DisplayErrorContext(error).to_string();
-                    continue;
-                }
-            };
-            if output.failed_entry_count() == 0 {
-                return Ok(());
-            }
-            // Entries answer in request order; the refused ones carry an error code.
-            let refused: Vec<&LifecycleEvent> = output
-                .entries()
-                .iter()
-                .zip(&pending)
-                .filter(|(result, _)| result.error_code().is_some())
-                .map(|(result, event)| {
-                    last = format!(
-                        "{}: {}",
-                        result.error_code().unwrap_or_default(),
-                        result.error_message().unwrap_or_default()
-                    );
-                    *event
-                })
-                .collect();
-            tracing::warn!(
-                refused = refused.len(),
-                attempt,
-                "EventBridge refused entries"
-            );
-            pending = refused;
-        }
-        Err(BusError {
-            event_id: pending.first().map(|e| e.id.clone()).unwrap_or_default(),
-            reason: last,
+        send_chunk(
+            chunk,
+            Resend::Refused,
+            "EventBridge",
+            |pending| async move {
+                let entries = pending.iter().map(|event| self.entry(event)).collect();
+                let output = self
+                    .client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string())?;
+                // Entries answer in request order; the refused ones carry an error code.
+                Ok(output
+                    .entries()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(position, result)| {
+                        let code = result.error_code()?;
+                        Some((
+                            position,
+                            format!("{code}: {}", result.error_message().unwrap_or_default()),
+                        ))
+                    })
+                    .collect())
+            },
+        )
+        .await
+        .map_err(|not_sent| BusError {
+            event_id: not_sent.event_id,
+            reason: not_sent.reason,
         })
     }
 

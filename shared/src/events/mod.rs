@@ -2,14 +2,18 @@
 //! `domain` says which events a change of a token item means; this sends them to the
 //! configured destinations, each optional: the audit trail in the table (one item per event,
 //! filed under the user, kept `SESSION_AUDIT_RETENTION`), an EventBridge bus ([`eventbridge`],
-//! batched) and a webhook signed per Standard Webhooks ([`webhook`]). Delivery is at least once: an event
-//! whose delivery failed fails its stream record, and Lambda retries from that record (and,
-//! with `BisectBatchOnFunctionError`, splits the batch) until it ends in the on-failure
-//! destination. Receivers deduplicate by the event id.
+//! batched) and a webhook signed per Standard Webhooks ([`webhook`]), which goes through an SQS
+//! FIFO queue ([`queue`]): `session-events` queues it, `session-webhooks` sends it and retries
+//! it for hours without holding up anything but that session's later webhooks. Publishing is
+//! at least once: an event that did not reach the trail, the bus or the queue fails its stream
+//! record, and Lambda retries from that record (and, with `BisectBatchOnFunctionError`, splits
+//! the batch) until it ends in the on-failure destination. Receivers deduplicate by the event id.
 //!
 //! Above `domain` and `store`; the HTTP API never uses it.
 
+mod batch;
 pub mod eventbridge;
+pub mod queue;
 pub mod webhook;
 
 use chrono::Duration;
@@ -17,7 +21,10 @@ use chrono::Duration;
 use crate::domain::{Derivation, LifecycleEvent};
 use crate::store::{SessionStore, StoreTimeouts};
 pub use eventbridge::{BusError, EventBus};
-pub use webhook::{DeliveryError, Webhook, WebhookSecret, WebhookSettings};
+pub use queue::{Deliverer, Outcome, QueueError, Replayed, WebhookQueue, replay, sqs_client};
+pub use webhook::{
+    Delivery, DeliveryError, RetrySchedule, ScheduleError, Webhook, WebhookSecret, WebhookSettings,
+};
 
 /// What `session-events` is configured to do (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`,
 /// `SESSION_EVENTS_*`).
@@ -26,11 +33,33 @@ pub struct EventSettings {
     /// Which events to derive.
     pub derivation: Derivation,
     /// Where webhooks go, if anywhere.
-    pub webhook: Option<WebhookSettings>,
+    pub webhook: Option<WebhookTarget>,
     /// The EventBridge bus (name or ARN), if any.
     pub event_bus: Option<String>,
     /// The audit trail, if kept.
     pub audit: Option<AuditSettings>,
+}
+
+/// Where `session-events` queues webhooks, and for which receiver.
+#[derive(Debug, Clone)]
+pub struct WebhookTarget {
+    /// The receiver (`SESSION_WEBHOOK_URL`).
+    pub url: String,
+    /// The delivery queue (`SESSION_WEBHOOK_QUEUE_URL`, SQS FIFO).
+    pub queue_url: String,
+}
+
+/// What `session-webhooks` is configured to do: sign and send, retry, give up.
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// The secret and the budget of one attempt.
+    pub webhook: WebhookSettings,
+    /// When failed webhooks are tried again (`SESSION_WEBHOOK_RETRY_SCHEDULE`).
+    pub schedule: RetrySchedule,
+    /// The delivery queue (`SESSION_WEBHOOK_QUEUE_URL`).
+    pub queue_url: String,
+    /// Where webhooks past the horizon go (`SESSION_WEBHOOK_FAILURE_QUEUE_URL`).
+    pub failure_queue_url: String,
 }
 
 /// Where the audit trail is kept: the sessions table, items living `retention`.
@@ -49,7 +78,7 @@ pub struct Publisher {
     derivation: Derivation,
     /// The audit trail's table, and how long its events are kept.
     audit: Option<(SessionStore, chrono::Duration)>,
-    webhook: Option<Webhook>,
+    webhook: Option<WebhookQueue>,
     bus: Option<EventBus>,
 }
 
@@ -72,7 +101,9 @@ impl Publisher {
         Self {
             derivation: settings.derivation,
             audit,
-            webhook: settings.webhook.map(Webhook::new),
+            webhook: settings
+                .webhook
+                .map(|target| WebhookQueue::new(sqs_client(lookup), target.queue_url, target.url)),
             bus: settings.event_bus.map(|bus| EventBus::new(bus, lookup)),
         }
     }
@@ -82,9 +113,15 @@ impl Publisher {
         &self.derivation
     }
 
+    /// The same, with the webhook queue's SQS client given (the tests count its calls).
+    pub fn with_queue_client(mut self, client: aws_sdk_sqs::Client) -> Self {
+        self.webhook = self.webhook.map(|queue| queue.with_client(client));
+        self
+    }
+
     /// Delivers the events of a batch's records (`(position, events)`, in stream order) to
-    /// every destination: the audit trail first, then the bus, batched, then the webhook, event
-    /// by event, each for the records whose events all reached the ones before. Stops at the
+    /// every destination: the audit trail first, then the bus, then the webhook queue (both
+    /// batched), each for the records whose events all reached the ones before. Stops at the
     /// first record that failed.
     pub async fn publish(&self, batch: &[(usize, Vec<LifecycleEvent>)]) -> Result<(), Stopped> {
         if let Some((store, retention)) = &self.audit {
@@ -100,19 +137,23 @@ impl Publisher {
                 }
             }
         }
+        // How many records' events reached every destination so far, and why not the next.
         let mut upto = batch.len();
         let mut stopped = None;
+        let first_record_of = |event_id: &str| {
+            batch
+                .iter()
+                .position(|(_, events)| events.iter().any(|e| e.id == event_id))
+                .unwrap_or(0)
+        };
         if let Some(bus) = &self.bus {
             let all: Vec<&LifecycleEvent> = batch.iter().flat_map(|(_, events)| events).collect();
             if let Err(error) = bus.put(&all).await {
-                upto = batch
-                    .iter()
-                    .position(|(_, events)| events.iter().any(|e| e.id == error.event_id))
-                    .unwrap_or(0);
+                upto = first_record_of(&error.event_id);
                 stopped = Some(error.to_string());
             }
         }
-        for (record, events) in &batch[..upto] {
+        for (_, events) in &batch[..upto] {
             for event in events {
                 tracing::info!(
                     event_id = %event.id,
@@ -120,14 +161,16 @@ impl Publisher {
                     session_id = %event.data.session_id,
                     "lifecycle event"
                 );
-                if let Some(webhook) = &self.webhook
-                    && let Err(error) = webhook.deliver(event).await
-                {
-                    return Err(Stopped {
-                        record: *record,
-                        reason: error.to_string(),
-                    });
-                }
+            }
+        }
+        if let Some(queue) = &self.webhook {
+            let all: Vec<&LifecycleEvent> = batch[..upto]
+                .iter()
+                .flat_map(|(_, events)| events)
+                .collect();
+            if let Err(error) = queue.enqueue(&all).await {
+                upto = first_record_of(&error.event_id);
+                stopped = Some(error.to_string());
             }
         }
         match stopped {

@@ -2,9 +2,8 @@
 //! (<https://www.standardwebhooks.com>): each request carries `webhook-id` (the event id, the
 //! same on every retry, for deduplication), `webhook-timestamp` (Unix seconds) and
 //! `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`, keyed by the
-//! `whsec_` secret's bytes. Within one invocation a transient failure (a timeout, a refused
-//! connection, 408, 429 or a 5xx) is retried with jittered exponential backoff; any other
-//! answer but a 2xx fails at once. A failure fails the stream record, which Lambda retries.
+//! `whsec_` secret's bytes. One attempt per call, never a wait in between: a webhook that fails
+//! is tried again by the delivery queue ([`super::queue`]) on the [`RetrySchedule`].
 
 use std::time::Duration;
 
@@ -20,10 +19,6 @@ use crate::domain::LifecycleEvent;
 const SECRET_PREFIX: &str = "whsec_";
 /// Fewest secret bytes accepted (the specification asks for 24 to 64).
 const MIN_SECRET_BYTES: usize = 24;
-/// The first retry's wait; each further one doubles it (full jitter).
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-/// The longest wait between two attempts.
-const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
 /// A `whsec_` signing secret (its `Debug` redacts it).
 #[derive(Clone)]
@@ -61,36 +56,54 @@ impl WebhookSecret {
     }
 }
 
-/// Where and how webhooks are sent.
+/// How webhooks are sent: the secret they are signed with and the budget of one attempt.
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
-    /// The receiver.
-    pub url: String,
     /// The signing secret.
     pub secret: WebhookSecret,
     /// Budget of one attempt.
     pub timeout: Duration,
-    /// Attempts per event within one invocation.
-    pub attempts: u32,
 }
 
-/// Why an event was not delivered. Never names the secret or the body.
+/// One webhook to send, as it waits in the delivery queue and, given up on, in the failure
+/// queue: where it goes, its `webhook-id` (the event id) and the body that is signed. It holds
+/// no signature: each attempt signs it anew, with the time of that attempt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Delivery {
+    /// The receiver's URL.
+    pub destination: String,
+    /// The `webhook-id`: the event's id.
+    pub id: String,
+    /// The JSON body, exactly as signed and sent.
+    pub body: String,
+}
+
+impl Delivery {
+    /// The webhook of `event` to `destination`.
+    pub fn of(event: &LifecycleEvent, destination: &str) -> Self {
+        Self {
+            destination: destination.to_owned(),
+            id: event.id.clone(),
+            body: serde_json::to_string(event).unwrap_or_default(),
+        }
+    }
+}
+
+/// Why one attempt failed. Never names the secret or the body.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    /// The receiver answered with a status that retrying will not change.
+    /// The receiver answered, but not with a 2xx.
     #[error("the webhook receiver answered {0}")]
-    Rejected(StatusCode),
-    /// Still failing after every attempt.
-    #[error("the webhook receiver failed {attempts} times, last: {last}")]
-    GaveUp {
-        /// Attempts made.
-        attempts: u32,
-        /// The last failure.
-        last: String,
-    },
+    Status(StatusCode),
+    /// No answer within the budget.
+    #[error("the webhook receiver did not answer in time")]
+    TimedOut,
+    /// No connection, or the request could not be sent.
+    #[error("could not connect to the webhook receiver or send to it")]
+    Unreachable,
 }
 
-/// Sends events to one receiver.
+/// Sends signed webhooks, one attempt each: the delivery queue schedules the retries.
 pub struct Webhook {
     settings: WebhookSettings,
     client: reqwest::Client,
@@ -108,63 +121,105 @@ impl Webhook {
         Self { settings, client }
     }
 
-    /// Delivers `event`, retrying transient failures.
-    pub async fn deliver(&self, event: &LifecycleEvent) -> Result<(), DeliveryError> {
-        let body = serde_json::to_string(event).unwrap_or_default();
-        let attempts = self.settings.attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                tokio::time::sleep(backoff(attempt - 1)).await;
-            }
-            let timestamp = chrono::Utc::now().timestamp();
-            let sent = self
-                .client
-                .post(&self.settings.url)
-                .header("content-type", "application/json")
-                .header("webhook-id", &event.id)
-                .header("webhook-timestamp", timestamp.to_string())
-                .header(
-                    "webhook-signature",
-                    self.settings.secret.sign(&event.id, timestamp, &body),
-                )
-                .body(body.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(answer) if answer.status().is_success() => return Ok(()),
-                Ok(answer) if is_transient(answer.status()) => {
-                    last = format!("status {}", answer.status());
-                }
-                Ok(answer) => return Err(DeliveryError::Rejected(answer.status())),
-                Err(error) => {
-                    last = if error.is_timeout() {
-                        "timed out".to_owned()
-                    } else {
-                        "could not connect or send".to_owned()
-                    };
-                }
-            }
-            tracing::warn!(event_id = %event.id, attempt, failure = %last, "webhook delivery failed");
+    /// One attempt at `delivery`, signed now. Any answer but a 2xx is a failure: receivers
+    /// that refuse during a deploy or a secret rotation are retried like those that are down.
+    pub async fn send(&self, delivery: &Delivery) -> Result<(), DeliveryError> {
+        let timestamp = chrono::Utc::now().timestamp();
+        let sent = self
+            .client
+            .post(&delivery.destination)
+            .header("content-type", "application/json")
+            .header("webhook-id", &delivery.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                self.settings
+                    .secret
+                    .sign(&delivery.id, timestamp, &delivery.body),
+            )
+            .body(delivery.body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(answer) if answer.status().is_success() => Ok(()),
+            Ok(answer) => Err(DeliveryError::Status(answer.status())),
+            Err(error) if error.is_timeout() => Err(DeliveryError::TimedOut),
+            Err(_) => Err(DeliveryError::Unreachable),
         }
-        Err(DeliveryError::GaveUp { attempts, last })
     }
 }
 
-/// Statuses worth another attempt soon.
-fn is_transient(status: StatusCode) -> bool {
-    status.is_server_error()
-        || status == StatusCode::TOO_MANY_REQUESTS
-        || status == StatusCode::REQUEST_TIMEOUT
+/// When a failed webhook is tried again: the waits between attempts
+/// (`SESSION_WEBHOOK_RETRY_SCHEDULE`, `5s,5m,30m,2h,5h,10h,10h` by default: eight attempts over
+/// about 27 hours, as Svix retries). Counted from when the event was queued, so a delivery
+/// that waited behind an earlier event of its session, or was received without being tried,
+/// still ends at the horizon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule(Vec<Duration>);
+
+/// Why a retry schedule was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ScheduleError {
+    /// No wait, or a wait that is not a duration.
+    #[error("expected waits like 5s,5m,30m,2h: {0}")]
+    Syntax(String),
+    /// A wait longer than SQS can hide a message for.
+    #[error("each wait is at most 12h (the longest an SQS message can stay hidden)")]
+    TooLong,
+    /// More waits than the delivery queue's redrive policy allows for.
+    #[error("at most {MAX_RETRIES} retries")]
+    TooMany,
 }
 
-/// The wait before retry `n` (1-based): uniformly random up to `base * 2^(n-1)`, capped.
-pub(super) fn backoff(n: u32) -> Duration {
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << (n - 1).min(16))
-        .min(BACKOFF_CAP);
-    let fraction = f64::from(getrandom::u32().unwrap_or(u32::MAX)) / f64::from(u32::MAX);
-    ceiling.mul_f64(fraction)
+/// The longest an SQS message can be hidden (`ChangeMessageVisibility`'s limit).
+pub const MAX_WAIT: Duration = Duration::from_secs(12 * 60 * 60);
+/// The most retries a schedule may have: the delivery queue's redrive policy
+/// (`maxReceiveCount`, in the template) moves a message after twice as many receipts.
+pub const MAX_RETRIES: usize = 50;
+
+impl std::str::FromStr for RetrySchedule {
+    type Err = ScheduleError;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let waits = value
+            .split(',')
+            .map(|wait| {
+                humantime::parse_duration(wait.trim())
+                    .map_err(|e| ScheduleError::Syntax(format!("{}: {e}", wait.trim())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if waits.iter().any(|wait| wait.is_zero()) {
+            return Err(ScheduleError::Syntax("a wait of zero".into()));
+        }
+        if waits.iter().any(|wait| *wait > MAX_WAIT) {
+            return Err(ScheduleError::TooLong);
+        }
+        if waits.len() > MAX_RETRIES {
+            return Err(ScheduleError::TooMany);
+        }
+        Ok(Self(waits))
+    }
+}
+
+impl RetrySchedule {
+    /// How long after its event was queued a webhook is last tried.
+    pub fn horizon(&self) -> Duration {
+        self.0.iter().sum()
+    }
+
+    /// How long to wait before the next attempt at a webhook queued `age` ago whose attempt
+    /// just failed: until the first point of the schedule still ahead (at least a second).
+    /// `None` past the horizon: the webhook goes to the failure queue.
+    pub fn next_wait(&self, age: Duration) -> Option<Duration> {
+        let mut at = Duration::ZERO;
+        for wait in &self.0 {
+            at += *wait;
+            if at > age {
+                return Some((at - age).max(Duration::from_secs(1)).min(MAX_WAIT));
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]
@@ -197,10 +252,42 @@ mod tests {
     }
 
     #[test]
-    fn backoff_stays_under_its_cap() {
-        for n in 1..40 {
-            assert!(backoff(n) <= BACKOFF_CAP);
+    fn the_schedule_waits_until_its_next_point_and_ends_at_its_horizon() {
+        let schedule: RetrySchedule = "5s,5m,30m,2h,5h,10h,10h".parse().unwrap();
+        let secs = Duration::from_secs;
+        assert_eq!(
+            schedule.horizon(),
+            secs(5 + 300 + 1800 + 7200 + 18000 + 72000)
+        );
+        // A first attempt right after queueing: the first wait.
+        assert_eq!(schedule.next_wait(Duration::ZERO), Some(secs(5)));
+        // An attempt 6 s in: until 5 s + 5 m.
+        assert_eq!(schedule.next_wait(secs(6)), Some(secs(299)));
+        // A delivery that waited behind its session's earlier event for an hour: 2h35m05s.
+        assert_eq!(schedule.next_wait(secs(3600)), Some(secs(9305 - 3600)));
+        // Just short of a point: at least a second.
+        assert_eq!(
+            schedule.next_wait(secs(5) - Duration::from_millis(1)),
+            Some(secs(1))
+        );
+        assert_eq!(schedule.next_wait(schedule.horizon()), None);
+        assert_eq!(schedule.next_wait(secs(200_000)), None);
+    }
+
+    #[test]
+    fn a_schedule_must_be_waits_sqs_can_keep() {
+        assert!("1s".parse::<RetrySchedule>().is_ok());
+        for (bad, says) in [
+            ("", "expected waits"),
+            ("5s,,1m", "expected waits"),
+            ("5s,soon", "soon"),
+            ("0s", "zero"),
+            ("5s,13h", "12h"),
+        ] {
+            let error = bad.parse::<RetrySchedule>().unwrap_err().to_string();
+            assert!(error.contains(says), "{bad}: {error}");
         }
-        assert!(backoff(1) <= BACKOFF_BASE);
+        let many = vec!["1s"; MAX_RETRIES + 1].join(",");
+        assert_eq!(many.parse::<RetrySchedule>(), Err(ScheduleError::TooMany));
     }
 }

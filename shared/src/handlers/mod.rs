@@ -15,6 +15,8 @@ mod manage;
 mod sessions;
 #[cfg(feature = "events")]
 mod stream;
+#[cfg(feature = "events")]
+mod webhooks;
 
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
@@ -28,6 +30,8 @@ pub use manage::manage;
 pub use sessions::{create, logout, refresh, validate};
 #[cfg(feature = "events")]
 pub use stream::session_events;
+#[cfg(feature = "events")]
+pub use webhooks::webhook_deliveries;
 
 use crate::http::origin::{apply_cors, check_csrf, preflight};
 use crate::http::request::{Credential, check_unambiguous, client_info, session_credential};

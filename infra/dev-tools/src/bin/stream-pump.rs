@@ -87,27 +87,12 @@ async fn main() {
     }
 }
 
-/// One invocation through the Lambda Invoke API `cargo lambda watch` serves.
+/// One invocation of `session-events` under `cargo lambda watch`.
 async fn invoke(http: &reqwest::Client, url: &str, event: Value) -> Invoked {
-    let answer = match http.post(url).json(&event).send().await {
-        Ok(answer) => answer,
-        Err(error) => return Invoked::FunctionError(format!("invoke: {error}")),
-    };
-    let function_error = answer.headers().contains_key("x-amz-function-error");
-    let status = answer.status();
-    let body: Value = answer.json().await.unwrap_or(Value::Null);
-    if function_error || !status.is_success() || body.get("errorType").is_some() {
-        return Invoked::FunctionError(format!("status {status}: {body}"));
+    match dev_tools::invoke::invoke(http, url, event).await {
+        Ok(failures) => Invoked::Handled(failures),
+        Err(reason) => Invoked::FunctionError(reason),
     }
-    let failures = body["batchItemFailures"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    Invoked::Handled(failures)
 }
 
 fn record_failures(path: &str, failed: &[Value]) {

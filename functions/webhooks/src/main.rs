@@ -1,0 +1,19 @@
+//! `session-webhooks`: wiring only. Triggered by the webhook delivery queue (SQS FIFO); the
+//! handler (`session_shared::handlers::webhook_deliveries`) sends each queued webhook once,
+//! schedules the retry of those that failed, and moves those past their horizon to the failure
+//! queue.
+
+use lambda_http::{Error, lambda_runtime, service_fn};
+use session_shared::events::Deliverer;
+use session_shared::handlers;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    session_shared::telemetry::init();
+    let deliverer = Deliverer::from_env().await?;
+    let deliverer = &deliverer;
+    lambda_runtime::run(service_fn(move |event| {
+        handlers::webhook_deliveries(deliverer, event)
+    }))
+    .await
+}
