@@ -117,6 +117,9 @@ log "the client's server guards (Express middleware, Web Request handler, the RE
 ORIGIN="http://localhost:$demo_port" API_URL="http://localhost:$api_port" FRONT_PORT="$front_port" \
   EXPRESS_PORT="$express_port" node tests/node/guards.mjs
 
+log "migrating signed-in users: the guards' migrate option with express-session, iron-session, a JWT cookie and a who-am-i backend, against the stack"
+API_URL="http://localhost:$api_port" node tests/node/migration.mjs
+
 log "the npm package: packed, installed from its tarball into a project of its own, used against the stack"
 API_URL="http://localhost:$api_port" bash infra/package-test.sh
 

@@ -673,3 +673,52 @@ async fn an_administrators_data_patch_is_one_index_query_one_read_and_one_update
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn exchanging_a_legacy_session_costs_a_sign_in_and_a_parallel_one_a_conditional_write_more() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[("SESSION_MAX_PER_USER", "0")]).await;
+    let resume = SessionToken::generate().unwrap();
+    let exchange = || {
+        let ticket = session_tests::ticket_with("alice", None, |claims| {
+            claims
+                .extra
+                .insert("jti".into(), serde_json::json!("legacy:cookie-hash"));
+            claims
+                .extra
+                .insert("amr".into(), serde_json::json!(["legacy"]));
+        });
+        Event::new(Payload::V2, "POST", "/sessions")
+            .json_body(&serde_json::json!({"id_token": ticket, "resume": resume.expose_secret()}))
+    };
+    let before = table.snapshot().await;
+
+    let first = invoke(&app, Function::Create, exchange()).await;
+    let exchanged = counter.take();
+    let written = Written::between(&before, &table.snapshot().await, false);
+    // A second tab within the window: the same session, nothing new stored.
+    let between = table.snapshot().await;
+    let second = invoke(&app, Function::Create, exchange()).await;
+    let again = counter.take();
+
+    assert_eq!((first.status, second.status), (201, 201));
+    assert_eq!(first.cookie_token(), second.cookie_token());
+    assert_eq!(
+        exchanged,
+        ["PutItem", "PutItem"],
+        "the exchange's single-use record (the marker), then the session: a sign-in's writes"
+    );
+    assert_eq!(written.changes(), ["- -> session", "- -> ticket"]);
+    assert_eq!(written.total(), 1 + HEAD_UNITS, "3 WRU");
+    assert_eq!(
+        again,
+        ["PutItem", "PutItem"],
+        "the marker's conditional put finds it held, the head's finds the session"
+    );
+    assert!(
+        Written::between(&between, &table.snapshot().await, false)
+            .changes()
+            .is_empty()
+    );
+    table.drop_table().await;
+}

@@ -3,8 +3,11 @@
 // handlers and middleware, Hono, Remix loaders). Each forwards the caller's `Cookie` or
 // `Authorization` to `GET /sessions/current`, hands the session to the app, and passes every
 // `Set-Cookie` the session API returned (rotation, clearing) through to the caller.
+import { type Exchanged, type MigrateOptions, migrator } from "./migrate.js";
 import type { ErrorCode, Session } from "./types.js";
 import { currentPath, errorOf, retryAfterOf } from "./wire.js";
+
+export type { LegacySession, MigrateOptions } from "./migrate.js";
 
 export interface GuardOptions {
   /** The session API, e.g. `https://api.example.com`. */
@@ -155,6 +158,38 @@ function refusal(verdict: Exclude<Verdict, { kind: "session" }>): Response {
 export interface WithSessionOptions extends GuardOptions {
   /** The answer to a request without a usable session (default: JSON 401). */
   onUnauthenticated?: (request: Request, code: ErrorCode | "unknown_error") => Response | Promise<Response>;
+  /** Sign in, on this very request, a user who carries a session of the app's former session system (README: Migrating). */
+  migrate?: MigrateOptions<Request>;
+}
+
+/**
+ * A guard's check, and with `migrate`, the exchange of a legacy session when the credential
+ * is not a session of the service: the verdict the request is answered by.
+ */
+function checker<Req>(options: GuardOptions & { migrate?: MigrateOptions<Req> }) {
+  const check = guard(options);
+  const exchange = options.migrate
+    ? migrator(options.migrate, options.apiUrl, options.fetch ?? globalThis.fetch.bind(globalThis), options.timeout ?? DEFAULT_TIMEOUT)
+    : null;
+  return async (request: Req, headers: Headers): Promise<Verdict> => {
+    const verdict = await check(headers);
+    if (verdict.kind !== "unauthenticated" || exchange === null) return verdict;
+    return afterExchange(verdict, await exchange(request, headers));
+  };
+}
+
+/** The verdict once a legacy session was (or was not) exchanged; the refusal's cookies first. */
+function afterExchange(verdict: Extract<Verdict, { kind: "unauthenticated" }>, exchanged: Exchanged): Verdict {
+  switch (exchanged.kind) {
+    case "none":
+      return verdict;
+    case "session":
+      return { kind: "session", session: exchanged.session, setCookies: [...verdict.setCookies, ...exchanged.setCookies] };
+    case "rejected":
+      return { ...exchanged, setCookies: verdict.setCookies };
+    case "unavailable":
+      return exchanged;
+  }
 }
 
 /**
@@ -165,9 +200,9 @@ export function withSession(
   handler: (request: Request, session: Session) => Response | Promise<Response>,
   options: WithSessionOptions,
 ): (request: Request) => Promise<Response> {
-  const check = guard(options);
+  const check = checker(options);
   return async (request) => {
-    const verdict = await check(request.headers);
+    const verdict = await check(request, request.headers);
     if (verdict.kind !== "session") {
       if (verdict.kind === "unauthenticated" && options.onUnauthenticated) {
         const response = await options.onUnauthenticated(request, verdict.code);
@@ -187,7 +222,7 @@ function withCookies(response: Response, cookies: string[]): Response {
 }
 
 /** The parts of Node's `IncomingMessage` / `ServerResponse` (and Express's) the middleware uses. */
-interface NodeRequest {
+export interface NodeRequest {
   headers: Record<string, string | string[] | undefined>;
   session?: Session;
 }
@@ -201,17 +236,19 @@ interface NodeResponse {
 export interface MiddlewareOptions extends GuardOptions {
   /** The answer to a request without a usable session (default: JSON 401). */
   onUnauthenticated?: (req: NodeRequest, res: NodeResponse, code: ErrorCode | "unknown_error") => void;
+  /** Sign in, on this very request, a user who carries a session of the app's former session system (README: Migrating). */
+  migrate?: MigrateOptions<NodeRequest>;
 }
 
 /** Express/Connect middleware: `req.session` is the caller's session, or the guard answers. */
 export function sessionMiddleware(options: MiddlewareOptions) {
-  const check = guard(options);
+  const check = checker(options);
   return (req: NodeRequest, res: NodeResponse, next: (error?: unknown) => void): void => {
     const headers = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
     }
-    check(headers)
+    check(req, headers)
       .then(async (verdict) => {
         if (verdict.kind !== "unavailable" && verdict.setCookies.length > 0) {
           const existing = res.getHeader("Set-Cookie");

@@ -4,6 +4,15 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::session::at_storage_precision;
 
+/// The authentication method (`amr`) of a session that replaced a signed-in session of the
+/// app's former session system (a migration guard's exchange): the user proved who they are
+/// to that system, at the time it says.
+pub const LEGACY_METHOD: &str = "legacy";
+
+/// How long the record of a legacy session's exchange is kept: a legacy cookie presented again
+/// within it is never exchanged a second time (apps keep legacy cookies for less than this).
+pub const LEGACY_EXCHANGE_MEMORY: Duration = Duration::days(400);
+
 /// When and how the user last proved who they are: from the identity token's `auth_time`
 /// (else `iat`), `amr` and `acr`. Routes that need a recent proof ask for a maximum age.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +33,11 @@ impl Authentication {
             methods: Vec::new(),
             context_class: None,
         }
+    }
+
+    /// Whether this proof is the exchange of a legacy session ([`LEGACY_METHOD`]).
+    pub fn is_legacy_exchange(&self) -> bool {
+        self.methods.iter().any(|m| m == LEGACY_METHOD)
     }
 
     /// Whether the proof is older than `max_age` at `now`.

@@ -161,13 +161,22 @@ impl Derivation {
         match change {
             // A rotation's new head has a later version: its event is the old head's retirement.
             Change::Inserted(TokenRecord::Active(session)) if session.version == 1 => {
-                vec![LifecycleEvent::about(
+                let mut created = LifecycleEvent::about(
                     LifecycleKind::Created,
                     session,
                     change_id,
                     session.created_at,
                     None,
-                )]
+                );
+                // How the user signed in (`amr`; `legacy` for an exchanged legacy session).
+                let methods = &session.authentication.methods;
+                if !methods.is_empty() {
+                    created
+                        .data
+                        .detail
+                        .insert("amr".into(), methods.clone().into());
+                }
+                vec![created]
             }
             Change::Modified {
                 old: TokenRecord::Active(old),

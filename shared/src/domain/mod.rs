@@ -26,7 +26,7 @@ mod token;
 mod transport;
 
 pub use audit::{AuditEvent, EventKind};
-pub use authentication::Authentication;
+pub use authentication::{Authentication, LEGACY_EXCHANGE_MEMORY, LEGACY_METHOD};
 pub use client::ClientInfo;
 pub use data::{DataError, SessionData};
 pub use device::Device;

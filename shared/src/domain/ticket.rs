@@ -22,6 +22,8 @@ const CLAIM_SALT: &[u8] = b"session-service/ticket-claim/v1";
 #[derive(Clone, PartialEq, Eq)]
 pub struct TicketUse {
     key: [u8; 32],
+    /// Named by its issuer's `jti` (else by the hash of the whole token).
+    by_jti: bool,
     /// The last moment the ticket could verify (`exp` plus the leeway).
     pub usable_until: DateTime<Utc>,
 }
@@ -36,8 +38,15 @@ impl TicketUse {
         digest.update(jti.as_bytes());
         Self {
             key: digest.finalize().into(),
+            by_jti: true,
             usable_until,
         }
+    }
+
+    /// Whether the issuer named the ticket (`jti`): tokens minted apart with one `jti` are one
+    /// ticket.
+    pub fn is_named(&self) -> bool {
+        self.by_jti
     }
 
     /// A ticket without a `jti`: named by the hash of the whole token.
@@ -47,6 +56,7 @@ impl TicketUse {
         digest.update(token.as_bytes());
         Self {
             key: digest.finalize().into(),
+            by_jti: false,
             usable_until,
         }
     }

@@ -10,6 +10,7 @@ use lambda_http::http::{HeaderValue, Request, Response, header};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::migrate::{Exchange, Migration};
 use super::{Session, SessionGuard, Verdict};
 
 /// Marks a request the guard has seen, so the extractor can tell "no session" (401) from "no
@@ -29,6 +30,7 @@ pub struct SessionLayer {
     guard: Arc<SessionGuard>,
     optional: bool,
     max_auth_age: Option<chrono::Duration>,
+    migration: Option<Arc<Migration>>,
 }
 
 impl SessionLayer {
@@ -38,7 +40,15 @@ impl SessionLayer {
             guard: Arc::new(guard),
             optional: false,
             max_auth_age: None,
+            migration: None,
         }
+    }
+
+    /// Signs in, on this very request, a user who carries a session of the app's former
+    /// session system instead of one of the service (see [`Migration`]).
+    pub fn migrate(mut self, migration: Migration) -> Self {
+        self.migration = Some(Arc::new(migration));
+        self
     }
 
     /// For routes that need a recent proof of identity: a session whose user authenticated
@@ -66,6 +76,7 @@ impl<S> Layer<S> for SessionLayer {
             guard: Arc::clone(&self.guard),
             optional: self.optional,
             max_auth_age: self.max_auth_age,
+            migration: self.migration.clone(),
         }
     }
 }
@@ -77,6 +88,7 @@ pub struct GuardService<S> {
     guard: Arc<SessionGuard>,
     optional: bool,
     max_auth_age: Option<chrono::Duration>,
+    migration: Option<Arc<Migration>>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for GuardService<S>
@@ -101,16 +113,38 @@ where
         let guard = Arc::clone(&self.guard);
         let optional = self.optional;
         let max_auth_age = self.max_auth_age;
+        let migration = self.migration.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
-            let verdict = guard
+            let mut verdict = guard
                 .check(&parts.method, &parts.headers, &parts.extensions)
                 .await;
+            // No session of the service: perhaps one of the former session system.
+            let signed_out = match &verdict {
+                Verdict::Anonymous => true,
+                Verdict::Refused(error) => error.is_unauthorized(),
+                Verdict::Admitted { .. } => false,
+            };
+            if signed_out && let Some(migration) = &migration {
+                match guard
+                    .exchange(migration, &parts.headers, &parts.extensions)
+                    .await
+                {
+                    Exchange::None => {}
+                    Exchange::Admitted(session, set_cookies) => {
+                        verdict = Verdict::Admitted {
+                            session,
+                            set_cookies,
+                        };
+                    }
+                    Exchange::Refused(error) => verdict = Verdict::Refused(error),
+                }
+            }
             parts.extensions.insert(GuardRan);
-            let set_cookie = match verdict {
+            let set_cookies = match verdict {
                 Verdict::Admitted {
                     session,
-                    set_cookie,
+                    set_cookies,
                 } => {
                     if let Some(max_age) = max_auth_age
                         && session
@@ -119,20 +153,18 @@ where
                     {
                         let error = crate::http::ApiError::reauthentication_required();
                         let mut answer = into_body(guard.answer(error));
-                        if let Some(cookie) =
-                            set_cookie.and_then(|c| HeaderValue::from_str(&c).ok())
-                        {
-                            answer.headers_mut().append(header::SET_COOKIE, cookie);
-                        }
+                        append_cookies(&mut answer, set_cookies);
                         return Ok(answer);
                     }
                     parts.extensions.insert::<Session>(session);
-                    set_cookie
+                    set_cookies
                 }
-                Verdict::Anonymous if optional => None,
-                Verdict::Refused(error) if optional && error.is_unauthorized() => {
-                    error.clears_cookie().then(|| guard.clearing_cookie())
-                }
+                Verdict::Anonymous if optional => Vec::new(),
+                Verdict::Refused(error) if optional && error.is_unauthorized() => error
+                    .clears_cookie()
+                    .then(|| guard.clearing_cookie())
+                    .into_iter()
+                    .collect(),
                 Verdict::Anonymous => {
                     let error = crate::http::ApiError::unauthenticated();
                     return Ok(into_body(guard.answer(error)));
@@ -140,11 +172,18 @@ where
                 Verdict::Refused(error) => return Ok(into_body(guard.answer(error))),
             };
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
-            if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
+            append_cookies(&mut response, set_cookies);
             Ok(response)
         })
+    }
+}
+
+/// Adds each of `cookies` as a `Set-Cookie` of `response`.
+fn append_cookies<B>(response: &mut Response<B>, cookies: Vec<String>) {
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod extract;
 mod layer;
+mod migrate;
 
 use chrono::Utc;
 use lambda_http::http::{Extensions, HeaderMap, Method};
@@ -18,6 +19,7 @@ use tracing::instrument;
 
 pub use extract::Session;
 pub use layer::{GuardService, SessionLayer};
+pub use migrate::{LegacySession, Migration, ResolveError, Resolving};
 
 use crate::http::origin::check_csrf_in;
 use crate::http::request::{check_unambiguous, client_info_in, optional_credential_in};
@@ -35,10 +37,11 @@ pub struct SessionGuard {
 
 /// What the guard made of a request.
 pub(crate) enum Verdict {
-    /// A live session; `set_cookie` hands a cookie client its rotated token.
+    /// A live session; `set_cookies` hand a cookie client its rotated (or new) token, and
+    /// clear the legacy cookies of a migrated one.
     Admitted {
         session: Session,
-        set_cookie: Option<String>,
+        set_cookies: Vec<String>,
     },
     /// Neither a session cookie nor `Authorization`.
     Anonymous,
@@ -89,12 +92,14 @@ impl SessionGuard {
             .await;
         match validated {
             Ok(current) => Verdict::Admitted {
-                set_cookie: rotation_cookie(
+                set_cookies: rotation_cookie(
                     &self.http.cookie,
                     &current,
                     transport,
                     self.sessions.cookie_max_age(&current.session, Utc::now()),
-                ),
+                )
+                .into_iter()
+                .collect(),
                 session: Session::new(current.session),
             },
             Err(error) => Verdict::Refused(ApiError::from(error).for_transport(transport)),

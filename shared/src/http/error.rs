@@ -388,6 +388,9 @@ impl From<CreateError> for ApiError {
             }
             seal @ CreateError::Seal(_) => Self::from_backend(&seal, false),
             reused @ CreateError::TicketReused => Self::ticket_reused(reused.to_string()),
+            bare @ CreateError::LegacyWithoutJti => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_token", bare.to_string())
+            }
             unknown @ CreateError::UnknownProfile(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "unknown_profile",

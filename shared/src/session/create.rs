@@ -2,7 +2,7 @@
 //! used sessions beyond it are evicted as it is written). At most two round trips to DynamoDB:
 //! the ticket's claim beside the cap's reads, then the head beside the guard and the evictions.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use tracing::instrument;
 
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
@@ -11,9 +11,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::revoke::Revoker;
 use crate::domain::{
-    AuditEvent, ClientInfo, DEFAULT_PROFILE, EventKind, ResumeKey, RevocationReason, SealError,
-    Session, SessionData, SessionEntry, SessionId, SessionToken, TicketClaim, TicketUse,
-    TokenRecord, Transport,
+    AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, LEGACY_EXCHANGE_MEMORY,
+    ResumeKey, RevocationReason, SealError, Session, SessionData, SessionEntry, SessionId,
+    SessionToken, TicketClaim, TicketUse, TokenRecord, Transport,
 };
 use crate::identity::Identity;
 use crate::store::{Claimed, Listing, StoreError, Write};
@@ -62,10 +62,31 @@ impl SessionService {
     ) -> Result<(SessionToken, Session), CreateError> {
         // Refused before the ticket is used: a bad request costs the user nothing.
         let profile = self.profile_for(&identity, start.profile.as_deref())?;
-        let ticket = identity
-            .ticket
-            .clone()
-            .filter(|_| self.policy.single_use_tickets);
+        let legacy = identity
+            .authentication
+            .as_ref()
+            .is_some_and(Authentication::is_legacy_exchange);
+        let ticket = if legacy {
+            // The exchange of a legacy session is single use whatever the setting, keyed by
+            // the legacy session (the guard names it by `jti`), and remembered long past the
+            // ticket: a legacy cookie presented again is not exchanged again.
+            let mut ticket = identity
+                .ticket
+                .clone()
+                .filter(TicketUse::is_named)
+                .ok_or(CreateError::LegacyWithoutJti)?;
+            ticket.usable_until = now + LEGACY_EXCHANGE_MEMORY;
+            Some(ticket)
+        } else {
+            identity
+                .ticket
+                .clone()
+                .filter(|_| self.policy.single_use_tickets)
+        };
+        // How long a claim found held may still be finished: a legacy exchange only within the
+        // rotation grace (the parallel requests of a user's tabs, reloading together after a
+        // deploy, all get its one session); any other ticket while it verifies.
+        let window = legacy.then_some(self.policy.rotation_grace);
         let resume = start.resume.clone();
         let session = self.new_session(identity, start, profile, now);
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
@@ -80,7 +101,7 @@ impl SessionService {
         };
         // The ticket's use is claimed while the cap's reads are made: one round trip.
         let (claimed, listing) = tokio::join!(
-            self.claim_use(&ticket, &resume, now),
+            self.claim_use(&ticket, &resume, window, now),
             self.evictions_for(&session, now)
         );
         let token = match claimed {
@@ -121,10 +142,12 @@ impl SessionService {
     /// sign-in carries (a fresh one sealed into the claim, or the one sealed in a claim of its
     /// own found held: an earlier attempt of the same sign-in), or `None` when another sign-in
     /// holds the ticket.
+    /// A claim held longer than `window` (when given) is nobody's any more.
     pub(super) async fn claim_use(
         &self,
         ticket: &TicketUse,
         resume: &ResumeKey,
+        window: Option<Duration>,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionToken>, Claim> {
         let fresh = SessionToken::generate().map_err(|e| Claim::Seal(SealError::Random(e)))?;
@@ -137,8 +160,15 @@ impl SessionService {
                 .map_err(Claim::Store)?
             {
                 Claimed::First => Some(fresh),
-                Claimed::Held(held) => {
-                    let own = held.and_then(|c| c.open(ticket, resume));
+                Claimed::Held { claim, at } => {
+                    let in_window = match (window, at) {
+                        (None, _) => true,
+                        (Some(window), Some(at)) => now - at <= window,
+                        (Some(_), None) => false,
+                    };
+                    let own = claim
+                        .filter(|_| in_window)
+                        .and_then(|c| c.open(ticket, resume));
                     if own.is_some() {
                         tracing::info!(
                             "login ticket claimed earlier by this sign-in: finishing it"

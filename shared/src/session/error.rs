@@ -66,6 +66,9 @@ pub enum CreateError {
     /// The identity token does not allow the profile (its profile claim does not list it).
     #[error("this identity may not use the lifetime profile {0:?}")]
     ProfileNotAllowed(String),
+    /// A ticket exchanging a legacy session (`amr` has `legacy`) without the `jti` naming it.
+    #[error("a ticket exchanging a legacy session needs a jti naming that session")]
+    LegacyWithoutJti,
     /// The login ticket was used before: tickets are single-use.
     #[error("this login ticket was already used to sign in; get a new one")]
     TicketReused,

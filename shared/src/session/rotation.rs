@@ -112,7 +112,7 @@ impl SessionService {
         if let Some(ticket) = &ticket {
             // A claim of its own found held is the SDK's retry of this one: the proof is ours.
             let resume = ResumeKey::generate().map_err(SealError::Random)?;
-            match self.claim_use(ticket, &resume, now).await {
+            match self.claim_use(ticket, &resume, None, now).await {
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(SessionError::TicketReused),
                 Err(Claim::Seal(e)) => return Err(e.into()),

@@ -131,6 +131,11 @@ pub(super) fn claim_of(item: &Item) -> Option<TicketClaim> {
     TicketClaim::from_stored(digest.as_ref(), sealed.as_ref().to_vec())
 }
 
+/// When a ticket's record was claimed; `None` when unreadable.
+pub(super) fn claimed_at(item: &Item) -> Option<DateTime<Utc>> {
+    get_time(item, attr::AT).ok()
+}
+
 pub(super) fn blob(bytes: &[u8]) -> AttributeValue {
     AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes))
 }

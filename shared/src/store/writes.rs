@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
-use super::codec::{attr, claim_of, event_item, head_item, ticket_item, ticket_key};
+use super::codec::{attr, claim_of, claimed_at, event_item, head_item, ticket_item, ticket_key};
 use super::expressions::{self, Attempt, Guard, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
@@ -57,8 +57,13 @@ pub enum Claimed {
     /// Recorded: the ticket's first use, or its first since a failed sign-in gave it back.
     First,
     /// The ticket's use is recorded already, with this claim (`None`: a record from before
-    /// claims were kept). The caller decides whether the claim is its own.
-    Held(Option<TicketClaim>),
+    /// claims were kept), made at `at`. The caller decides whether the claim is its own.
+    Held {
+        /// The claim held.
+        claim: Option<TicketClaim>,
+        /// When it was made (`None`: unreadable).
+        at: Option<DateTime<Utc>>,
+    },
 }
 
 /// A session to revoke: the token item believed to be its head.
@@ -97,13 +102,14 @@ impl SessionStore {
         match result {
             Ok(_) => Ok(Claimed::First),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                let held = match e.into_err() {
-                    PutItemError::ConditionalCheckFailedException(c) => {
-                        c.item.as_ref().and_then(claim_of)
-                    }
+                let item = match e.into_err() {
+                    PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
                 };
-                Ok(Claimed::Held(held))
+                Ok(Claimed::Held {
+                    claim: item.as_ref().and_then(claim_of),
+                    at: item.as_ref().and_then(claimed_at),
+                })
             }
             Err(e) => Err(StoreError::from_sdk("put_item", e)),
         }
