@@ -1,5 +1,5 @@
 # The two commands of the README. Everything else they need, they install.
-.PHONY: dev test lint token bench fuzz schemathesis replay-webhooks
+.PHONY: dev test lint token bench fuzz schemathesis replay-webhooks package
 
 dev: ## DynamoDB Local + all functions on http://localhost:9000 (Ctrl-C stops everything)
 	bash infra/dev.sh
@@ -15,6 +15,9 @@ fuzz: ## each fuzz target of shared/fuzz for FUZZ_SECONDS (60); crashes are kept
 
 schemathesis: ## generated requests from docs/openapi.yaml against a running make dev (API_URL)
 	bash infra/schemathesis.sh
+
+package: ## sam build for ARCH (arm64 default, or x86_64), then every bootstrap checked: glibc of provided.al2023, zip within budget
+	ARCH="$(ARCH)" bash infra/package.sh
 
 lint: ## formatting, clippy, and the SAM template linters
 	bash infra/lint.sh

@@ -103,6 +103,19 @@ ensure_cargo_lambda() {
   pip_install "cargo-lambda==$CARGO_LAMBDA_VERSION"
 }
 
+# The SAM CLI (make package builds with it, make lint validates with it) and cfn-lint, pinned.
+ensure_sam_cli() {
+  command -v sam >/dev/null 2>&1 && return
+  log "installing aws-sam-cli (PyPI)"
+  pip_install aws-sam-cli==1.170.0
+}
+
+ensure_cfn_lint() {
+  command -v cfn-lint >/dev/null 2>&1 && return
+  log "installing cfn-lint (PyPI)"
+  pip_install cfn-lint==1.58.0
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }

@@ -4,17 +4,13 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"
 
-ensure_template_linters() {
-  command -v cfn-lint >/dev/null 2>&1 && command -v sam >/dev/null 2>&1 && return
-  log "installing cfn-lint and aws-sam-cli (PyPI)"
-  pip_install cfn-lint==1.58.0 aws-sam-cli==1.170.0
-}
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
-ensure_template_linters
+ensure_sam_cli
+ensure_cfn_lint
 log "cfn-lint template.yaml"
 cfn-lint template.yaml
 export SAM_CLI_TELEMETRY=0

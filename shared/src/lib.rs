@@ -14,7 +14,8 @@
 //! | `guard` (feature `guard`) | the tower layer and axum extractor for Rust services | domain, store, identity, session, http |
 //! | [`config`], [`app`] | the environment read once; what each function builds | everything |
 //!
-//! [`telemetry`] (logging set-up) stands apart and uses none of them.
+//! [`telemetry`] (logging set-up) stands apart and uses none of them; [`metrics`] (what an
+//! invocation did, as CloudWatch Embedded Metric Format) is below them all, and any may count.
 #![warn(missing_docs)]
 
 pub mod app;
@@ -27,6 +28,7 @@ pub mod guard;
 pub mod handlers;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod session;
 pub mod store;
 pub mod telemetry;

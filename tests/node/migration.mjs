@@ -104,7 +104,7 @@ const afterUrl = await serve(after);
 const me = (cookie) => fetch(`${afterUrl}/api/me`, { headers: cookie ? { Cookie: cookie } : {} });
 
 try {
-  await step("express-session: a signed-in user is signed in on the very request, the old session ends", async () => {
+  await step("express-session: a signed-in user is signed in on the very request; presented again, the same session", async () => {
     const ada = unique("ada");
     const legacy = await legacySignIn(ada);
     counted.calls.length = 0;

@@ -1406,3 +1406,22 @@ pub async fn deliver_to_session_webhooks(
     .await
     .expect("the webhook queue")
 }
+
+/// Runs a Python `script` with `input` as JSON on its standard input.
+pub fn python(script: &str, input: &Value) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (make test installs it)");
+    child
+        .stdin
+        .take()
+        .expect("python3 reads its input")
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -24,7 +24,7 @@ use session_shared::events::{
     Deliverer, DeliverySettings, EventSettings, Publisher, WebhookSecret, WebhookSettings,
     WebhookTarget,
 };
-use session_tests::{Event, Function, OpCounter, Payload, TestTable, app, invoke, ticket};
+use session_tests::{Event, Function, OpCounter, Payload, TestTable, app, invoke, python, ticket};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 \
@@ -266,25 +266,6 @@ fn the_schema_refuses_an_event_without_its_sequence() {
     assert_schema_valid(std::slice::from_ref(&event));
     event["data"].as_object_mut().unwrap().remove("sequence");
     assert_schema_valid(&[event]);
-}
-
-/// Runs a Python `script` with `input` as JSON on its standard input.
-fn python(script: &str, input: &Value) -> std::process::Output {
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 (make test installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
 }
 
 fn bodies(deliveries: &[Delivery]) -> Vec<Value> {
@@ -559,11 +540,15 @@ async fn webhooks_wait_out_a_receiver_outage_and_arrive_in_order_per_session_wit
     assert!(!pipeline.send_webhooks(Duration::from_millis(5500)).await);
     let during = receiver.take_with_answers();
     receiver.fail_with(None);
-    assert!(
-        pipeline.send_webhooks(Duration::from_secs(40)).await,
-        "every webhook delivered"
-    );
+    let (emptied, counted) =
+        session_shared::metrics::scope("test", pipeline.send_webhooks(Duration::from_secs(40)))
+            .await;
+    assert!(emptied, "every webhook delivered");
     let after = receiver.take_with_answers();
+    // The operator's view: each delivery counted, with its lag since the event.
+    let counted: Value = serde_json::from_str(&counted.unwrap()).unwrap();
+    assert_eq!(counted["WebhooksDelivered"], json!(expected as f64));
+    assert_eq!(counted["WebhookLag"].as_array().unwrap().len(), expected);
 
     assert!(published.failed.is_empty(), "{:?}", published.failed);
     assert_eq!(
@@ -632,8 +617,14 @@ async fn webhooks_past_the_horizon_land_whole_in_the_failure_queue_and_replay_de
     let expected = three_sessions_lived(&app).await;
 
     receiver.fail_with(Some(StatusCode::BAD_GATEWAY));
-    let published = pump(&mut reader, &pipeline).await;
+    let (published, counted) =
+        session_shared::metrics::scope("test", pump(&mut reader, &pipeline)).await;
     let attempts = receiver.take_with_answers();
+    let counted: Value = serde_json::from_str(&counted.unwrap()).unwrap();
+    assert_eq!(counted["EventsPublished"], json!(expected as f64));
+    assert_eq!(counted["WebhooksGivenUp"], json!(expected as f64));
+    assert_eq!(counted["WebhooksFailed"], json!(attempts.len() as f64));
+    assert!(counted.get("WebhooksDelivered").is_none());
 
     assert!(published.failed.is_empty());
     assert!(attempts.iter().all(|(_, ok)| !ok));

@@ -7,20 +7,30 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The crate's top-level modules and the ones each may import (`crate::<module>`). The order
-/// is the layering: domain ← store, identity ← session ← http ← handlers, guard ← config, app.
+/// is the layering: domain ← store, identity ← session ← http ← handlers, guard ← config, app;
+/// `metrics` (counting what an invocation did) is below them all.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("domain", &[]),
+    ("metrics", &[]),
+    ("domain", &["metrics"]),
     ("telemetry", &[]),
     ("store", &["domain"]),
     ("identity", &["domain"]),
-    ("events", &["domain", "store"]),
-    ("session", &["domain", "store", "identity"]),
-    ("http", &["domain", "store", "identity", "session"]),
+    ("events", &["metrics", "domain", "store"]),
+    ("session", &["metrics", "domain", "store", "identity"]),
+    (
+        "http",
+        &["metrics", "domain", "store", "identity", "session"],
+    ),
     (
         "handlers",
-        &["domain", "store", "identity", "session", "http", "events"],
+        &[
+            "metrics", "domain", "store", "identity", "session", "http", "events",
+        ],
     ),
-    ("guard", &["domain", "store", "identity", "session", "http"]),
+    (
+        "guard",
+        &["metrics", "domain", "store", "identity", "session", "http"],
+    ),
     (
         "config",
         &["domain", "store", "identity", "session", "http", "events"],
@@ -28,8 +38,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "app",
         &[
-            "domain", "store", "identity", "session", "http", "events", "handlers", "guard",
-            "config",
+            "metrics", "domain", "store", "identity", "session", "http", "events", "handlers",
+            "guard", "config",
         ],
     ),
 ];

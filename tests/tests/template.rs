@@ -658,3 +658,47 @@ fn only_the_sign_in_function_may_read_the_ticket_secret() {
         }
     }
 }
+
+/// The dashboard shows every metric the functions print, and nothing else of that namespace;
+/// the alarms on them use the namespace the functions are given.
+#[test]
+fn the_dashboard_and_the_alarms_watch_the_metrics_the_functions_print() {
+    use session_shared::metrics::Metric;
+    let template = to_json(&template());
+    let namespace =
+        &template["Globals"]["Function"]["Environment"]["Variables"]["SESSION_METRICS_NAMESPACE"];
+    assert_eq!(
+        namespace,
+        &serde_json::json!({"!Sub": "SessionService/${AWS::StackName}"})
+    );
+    let body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["!Sub"]
+        .as_str()
+        .unwrap();
+    let body: serde_json::Value = serde_json::from_str(body).expect("the dashboard is JSON");
+    let shown: BTreeSet<String> = body["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().clone())
+        .filter(|m| m[0] == namespace["!Sub"])
+        .map(|m| m[1].as_str().unwrap().to_owned())
+        .collect();
+    let printed: BTreeSet<String> = Metric::ALL.iter().map(|m| m.name().to_owned()).collect();
+    assert_eq!(shown, printed);
+    for alarm in [
+        "ReplaysDetectedAlarm",
+        "WebhookAttemptsFailingAlarm",
+        "EventsPublishingFailedAlarm",
+    ] {
+        let properties = &template["Resources"][alarm]["Properties"];
+        assert_eq!(&properties["Namespace"], namespace, "{alarm}");
+        assert!(
+            printed.contains(properties["MetricName"].as_str().unwrap()),
+            "{alarm}"
+        );
+        assert!(
+            properties["AlarmActions"].is_object(),
+            "{alarm}: behind the topic"
+        );
+    }
+}

@@ -9,7 +9,12 @@ use session_shared::{Api, handlers};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
+    let namespace = session_shared::config::metrics_namespace();
+    let namespace = namespace.as_str();
     let api = Api::from_env()?;
     let api = &api;
-    handlers::run(service_fn(move |req| handlers::admin(api, req))).await
+    handlers::run(service_fn(move |req| {
+        session_shared::metrics::emit(namespace, handlers::admin(api, req))
+    }))
+    .await
 }

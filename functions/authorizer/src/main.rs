@@ -11,10 +11,12 @@ use session_shared::http::authorizer::AuthorizerRequest;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
+    let namespace = session_shared::config::metrics_namespace();
+    let namespace = namespace.as_str();
     let api = Api::from_env()?;
     let api = &api;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<AuthorizerRequest>| {
-        authorizer::handle(api, event.payload)
+        session_shared::metrics::emit(namespace, authorizer::handle(api, event.payload))
     }))
     .await
 }

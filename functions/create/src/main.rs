@@ -8,7 +8,12 @@ use session_shared::{SignIn, handlers};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
+    let namespace = session_shared::config::metrics_namespace();
+    let namespace = namespace.as_str();
     let sign_in = SignIn::from_env().await?;
     let sign_in = &sign_in;
-    handlers::run(service_fn(move |req| handlers::create(sign_in, req))).await
+    handlers::run(service_fn(move |req| {
+        session_shared::metrics::emit(namespace, handlers::create(sign_in, req))
+    }))
+    .await
 }

@@ -9,10 +9,12 @@ use session_shared::handlers;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
+    let namespace = session_shared::config::metrics_namespace();
+    let namespace = namespace.as_str();
     let publisher = Publisher::from_env()?;
     let publisher = &publisher;
     lambda_runtime::run(service_fn(move |event| {
-        handlers::session_events(publisher, event)
+        session_shared::metrics::emit(namespace, handlers::session_events(publisher, event))
     }))
     .await
 }

@@ -10,10 +10,12 @@ use session_shared::handlers;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
+    let namespace = session_shared::config::metrics_namespace();
+    let namespace = namespace.as_str();
     let deliverer = Deliverer::from_env().await?;
     let deliverer = &deliverer;
     lambda_runtime::run(service_fn(move |event| {
-        handlers::webhook_deliveries(deliverer, event)
+        session_shared::metrics::emit(namespace, handlers::webhook_deliveries(deliverer, event))
     }))
     .await
 }

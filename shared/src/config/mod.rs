@@ -49,6 +49,15 @@ pub struct Config {
     pub http: HttpSettings,
 }
 
+/// The CloudWatch namespace of the metrics every function prints
+/// (`SESSION_METRICS_NAMESPACE`; its default is the settings table's).
+pub fn metrics_namespace() -> String {
+    let lookup = |name: &str| std::env::var(name).ok();
+    Env(&lookup)
+        .optional("SESSION_METRICS_NAMESPACE")
+        .unwrap_or_default()
+}
+
 /// Why the configuration was refused; the message names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -264,6 +264,11 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "also send session.extended on every sliding validate",
     },
     Setting {
+        name: "SESSION_METRICS_NAMESPACE",
+        default: Some("SessionService"),
+        meaning: "the CloudWatch namespace of the business metrics every function prints as Embedded Metric Format (the template gives SessionService/<stack name>)",
+    },
+    Setting {
         name: "STORE_OPERATION_TIMEOUT",
         default: Some("3s"),
         meaning: "budget for one DynamoDB call, retries included",

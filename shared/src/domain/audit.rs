@@ -1,7 +1,7 @@
 //! The session functions' structured log of what they changed (`"session event"` lines). The
 //! lifecycle events sent outside and the audit trail are derived from the table's stream
 //! (`lifecycle`, `session-events`), not from these. They name the public session id, never a
-//! token or a token hash.
+//! token or a token hash. Logging one counts it in the invocation's metrics where it has one.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::client::ClientInfo;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
 use super::session::Session;
+use crate::metrics::Metric;
 
 /// What happened to a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +142,16 @@ impl AuditEvent {
 
     /// The structured log line every event also becomes.
     pub fn log(&self) {
+        let counted = match self.kind {
+            EventKind::Rotated => Some(Metric::Rotations),
+            EventKind::ReplayDetected => Some(Metric::ReplaysDetected),
+            EventKind::Evicted => Some(Metric::Evictions),
+            EventKind::Expired => Some(Metric::ValidationsExpired),
+            _ => None,
+        };
+        if let Some(metric) = counted {
+            crate::metrics::count(metric, 1);
+        }
         tracing::info!(
             event = self.kind.as_str(),
             session_id = %self.session_id,

@@ -19,6 +19,7 @@ pub mod webhook;
 use chrono::Duration;
 
 use crate::domain::{Derivation, LifecycleEvent};
+use crate::metrics::{self, Metric};
 use crate::store::{SessionStore, StoreTimeouts};
 pub use eventbridge::{BusError, EventBus};
 pub use queue::{Deliverer, Outcome, QueueError, Replayed, WebhookQueue, replay, sqs_client};
@@ -153,8 +154,14 @@ impl Publisher {
                 stopped = Some(error.to_string());
             }
         }
+        let now = chrono::Utc::now();
         for (_, events) in &batch[..upto] {
             for event in events {
+                metrics::count(Metric::EventsPublished, 1);
+                metrics::observe(
+                    Metric::EventLag,
+                    (now - event.timestamp).num_milliseconds().max(0) as f64,
+                );
                 tracing::info!(
                     event_id = %event.id,
                     event = event.kind.as_str(),
@@ -172,6 +179,9 @@ impl Publisher {
                 upto = first_record_of(&error.event_id);
                 stopped = Some(error.to_string());
             }
+        }
+        if stopped.is_some() {
+            metrics::count(Metric::EventsFailed, 1);
         }
         match stopped {
             Some(reason) => Err(Stopped {

@@ -28,6 +28,7 @@ use super::DeliverySettings;
 use super::batch::{Resend, send_chunk};
 use super::webhook::{Delivery, RetrySchedule, Webhook};
 use crate::domain::LifecycleEvent;
+use crate::metrics::{self, Metric};
 
 /// `SendMessageBatch` takes at most this many entries.
 const MAX_ENTRIES: usize = 10;
@@ -294,9 +295,16 @@ impl Deliverer {
         let failure = match self.webhook.send(&delivery).await {
             Ok(()) => {
                 tracing::info!(webhook_id = %delivery.id, attempts = %attempts, "webhook delivered");
+                metrics::count(Metric::WebhooksDelivered, 1);
+                if let Some(lag) = delivery.lag(chrono::Utc::now()) {
+                    metrics::observe(Metric::WebhookLag, lag);
+                }
                 return Outcome::Delivered;
             }
-            Err(error) => error.to_string(),
+            Err(error) => {
+                metrics::count(Metric::WebhooksFailed, 1);
+                error.to_string()
+            }
         };
         let age = queued_for(message);
         match self.schedule.next_wait(age) {
@@ -370,7 +378,10 @@ impl Deliverer {
             .send()
             .await;
         match moved {
-            Ok(_) => Outcome::GaveUp,
+            Ok(_) => {
+                metrics::count(Metric::WebhooksGivenUp, 1);
+                Outcome::GaveUp
+            }
             Err(error) => {
                 tracing::error!(
                     error = %aws_sdk_sqs::error::DisplayErrorContext(error),

@@ -89,6 +89,15 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// How long after its event `now` is, in ms (`None` when the body names no time).
+    pub fn lag(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+        let body: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        let at = chrono::DateTime::parse_from_rfc3339(body.get("timestamp")?.as_str()?).ok()?;
+        Some((now - at.to_utc()).num_milliseconds().max(0) as f64)
+    }
+}
+
 /// Why one attempt failed. Never names the secret or the body.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {

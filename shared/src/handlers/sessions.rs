@@ -13,6 +13,7 @@ use crate::http::request::{bearer, client_info, json_body, protected_key_in, ses
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
 use crate::http::{ApiError, Matched, Route, SessionBody, Transport};
 use crate::identity::Identity;
+use crate::metrics::Metric;
 use crate::session::{SessionError, Start};
 
 /// `POST /sessions`: verify the login ticket, start a session, set the cookie. Also
@@ -32,8 +33,8 @@ pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Er
                     "this request may not sign anyone in here",
                 ))
             }
-            Route::CreateTrusted => create_session(sign_in, &req, true).await,
-            Route::Create => create_session(sign_in, &req, false).await,
+            Route::CreateTrusted => signed_in(create_session(sign_in, &req, true).await),
+            Route::Create => signed_in(create_session(sign_in, &req, false).await),
             // Not this function's (serve admits only its routes): never another operation.
             _ => Err(ApiError::not_found()),
         },
@@ -171,6 +172,16 @@ async fn create_session(
         resume,
     };
     let (token, session) = api.sessions.create(identity, start, now).await?;
+    crate::metrics::count(
+        if trusted {
+            Metric::SignInsTrusted
+        } else if session.authentication.is_legacy_exchange() {
+            Metric::SignInsLegacy
+        } else {
+            Metric::SignInsTicket
+        },
+        1,
+    );
 
     let mut response = if body.token_in_body {
         // Bearer mode for non-browser clients: the token travels in the body, no cookie.
@@ -193,6 +204,17 @@ async fn create_session(
     );
     // The data's version, as every answer with the session JSON gives it (If-Match of PATCH).
     Ok(with_etag(response, &session))
+}
+
+/// A sign-in's answer, its refusal counted (the client's mistake or a spent ticket; a 503 is
+/// counted by its cause).
+fn signed_in(answer: Result<Response<Body>, ApiError>) -> Result<Response<Body>, ApiError> {
+    if let Err(error) = &answer
+        && error.status().is_client_error()
+    {
+        crate::metrics::count(Metric::SignInsRefused, 1);
+    }
+    answer
 }
 
 /// The identity proven by a login ticket (Bearer header or `id_token`).

@@ -12,6 +12,7 @@ use super::cookies::{ConflictingCookies, CookiePolicy};
 use super::response::json_response;
 use crate::domain::{DataError, ResumeKey, RevocationReason, TokenFormatError};
 use crate::identity::IdentityError;
+use crate::metrics::Metric;
 use crate::session::{CreateError, SessionError, UpdateError};
 use crate::store::StoreError;
 
@@ -121,6 +122,7 @@ impl ApiError {
 
     /// 403 `csrf_rejected`: a cookie request from an origin not allowed.
     pub fn csrf_rejected(message: impl Into<String>) -> Self {
+        crate::metrics::count(Metric::CsrfRefused, 1);
         Self::new(StatusCode::FORBIDDEN, "csrf_rejected", message)
     }
 
@@ -338,6 +340,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         let transient = error.is_transient();
+        if transient {
+            crate::metrics::count(Metric::UnavailableStore, 1);
+        }
         Self::from_backend(&error, transient)
     }
 }
@@ -410,8 +415,11 @@ impl From<IdentityError> for ApiError {
     fn from(error: IdentityError) -> Self {
         match error {
             // The identity provider's keys could not be fetched: retry later.
-            IdentityError::KeysUnavailable => Self::service_unavailable()
-                .with_message("the identity provider's keys are unavailable: retry shortly"),
+            IdentityError::KeysUnavailable => {
+                crate::metrics::count(Metric::UnavailableIdentityKeys, 1);
+                Self::service_unavailable()
+                    .with_message("the identity provider's keys are unavailable: retry shortly")
+            }
             other => Self::invalid_token(other.to_string()),
         }
     }

@@ -11,6 +11,7 @@ use super::{Current, SessionError, SessionService};
 use crate::domain::{
     AuditEvent, EventKind, Presented, TokenRecord, Transport, Use, at_storage_precision,
 };
+use crate::metrics::Metric;
 use crate::store::Write;
 
 impl SessionService {
@@ -25,8 +26,10 @@ impl SessionService {
         presented: Presented<'_>,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
-        self.checked(presented, presented.transport == Transport::Cookie, now)
-            .await
+        counted(
+            self.checked(presented, presented.transport == Transport::Cookie, now)
+                .await,
+        )
     }
 
     /// [`Self::validate`] for callers that cannot hand a new cookie to the browser (the
@@ -36,7 +39,7 @@ impl SessionService {
         presented: Presented<'_>,
         now: DateTime<Utc>,
     ) -> Result<Current, SessionError> {
-        self.checked(presented, false, now).await
+        counted(self.checked(presented, false, now).await)
     }
 
     async fn checked(
@@ -118,4 +121,17 @@ impl SessionService {
             }
         }
     }
+}
+
+/// A validation's outcome, counted in the invocation's metrics (an expiry and a replay are
+/// counted where they are found, with their log line).
+fn counted(result: Result<Current, SessionError>) -> Result<Current, SessionError> {
+    match &result {
+        Ok(_) => crate::metrics::count(Metric::Validations, 1),
+        Err(SessionError::Revoked(_) | SessionError::NotFound) => {
+            crate::metrics::count(Metric::ValidationsRevoked, 1);
+        }
+        Err(_) => {}
+    }
+    result
 }
