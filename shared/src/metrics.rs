@@ -168,9 +168,11 @@ pub async fn scope<F: Future>(namespace: &str, invocation: F) -> (F::Output, Opt
     )
 }
 
-/// [`scope`], printing the line on stdout (where Lambda sends it to CloudWatch Logs).
+/// [`scope`], printing the line on stdout (where Lambda sends it to CloudWatch Logs). The
+/// invocation is boxed: wrapped around a handler inside the runtime's loop, its future would
+/// otherwise nest too deep for the compiler's layout queries.
 pub async fn emit<F: Future>(namespace: &str, invocation: F) -> F::Output {
-    let (output, line) = scope(namespace, invocation).await;
+    let (output, line) = scope(namespace, Box::pin(invocation)).await;
     if let Some(line) = line {
         println!("{line}");
     }

@@ -27,6 +27,8 @@ use session_shared::store::{
 };
 use session_shared::{Api, SignIn};
 
+pub mod runtime_api;
+pub mod template;
 pub mod timing;
 pub mod units;
 

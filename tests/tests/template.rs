@@ -6,34 +6,10 @@ use std::collections::BTreeSet;
 
 use lambda_http::http::Method;
 use lambda_http::{Body, Request};
-use serde_norway::Value;
 use session_shared::config::SETTINGS;
 use session_shared::http::Route;
 use session_shared::store::TableDefinition;
-
-fn template() -> Value {
-    let text = include_str!("../../template.yaml");
-    serde_norway::from_str(text).expect("template.yaml parses")
-}
-
-/// Converts YAML to JSON, keeping tagged values (`!Ref X`) as `{"!Ref": "X"}`.
-fn to_json(value: &Value) -> serde_json::Value {
-    match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Number(n) => serde_json::to_value(n).unwrap(),
-        Value::String(s) => serde_json::Value::String(s.clone()),
-        Value::Sequence(items) => items.iter().map(to_json).collect(),
-        Value::Mapping(map) => map
-            .iter()
-            .map(|(k, v)| (k.as_str().unwrap().to_owned(), to_json(v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-        Value::Tagged(tagged) => {
-            serde_json::json!({ format!("{}", tagged.tag): to_json(&tagged.value) })
-        }
-    }
-}
+use session_tests::template::template;
 
 /// `value` with every `!If [condition, then, else]` taken as the template's parameters by
 /// default take it, and `!Ref AWS::NoValue` list entries dropped.
@@ -68,7 +44,7 @@ fn with_default_conditions(
 
 #[test]
 fn the_template_table_is_the_local_table_definition() {
-    let template = to_json(&template());
+    let template = template();
     let properties = with_default_conditions(
         &template["Resources"]["SessionsTable"]["Properties"],
         &template,
@@ -118,7 +94,7 @@ fn own_variables<'a>(template: &'a serde_json::Value, function: &str) -> BTreeSe
 
 #[test]
 fn the_template_sets_exactly_the_settings_the_code_reads() {
-    let template = to_json(&template());
+    let template = template();
     let (globals, create) = template_variables(&template);
     let in_template: BTreeSet<&str> = globals
         .keys()
@@ -139,7 +115,7 @@ fn the_template_sets_exactly_the_settings_the_code_reads() {
 
 #[test]
 fn only_the_sign_in_function_gets_the_identity_settings() {
-    let template = to_json(&template());
+    let template = template();
     let (globals, _) = template_variables(&template);
     let identity: BTreeSet<&str> = SETTINGS
         .iter()
@@ -174,7 +150,7 @@ fn only_the_sign_in_function_gets_the_identity_settings() {
 
 #[test]
 fn only_the_events_function_gets_the_event_settings() {
-    let template = to_json(&template());
+    let template = template();
     let events: BTreeSet<&str> = SETTINGS
         .iter()
         .filter(|s| s.is_events())
@@ -194,7 +170,7 @@ fn only_the_events_function_gets_the_event_settings() {
 
 #[test]
 fn the_stream_reaches_the_events_function_with_partial_failures_and_a_failure_queue() {
-    let template = to_json(&template());
+    let template = template();
     let mapping = &template["Resources"]["EventsStreamMapping"]["Properties"];
     assert_eq!(
         mapping["EventSourceArn"],
@@ -262,7 +238,7 @@ fn the_stream_reaches_the_events_function_with_partial_failures_and_a_failure_qu
 #[test]
 fn webhooks_go_through_a_fifo_queue_with_a_failure_queue_an_alarm_and_least_privilege() {
     use session_shared::events::queue::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT};
-    let template = to_json(&template());
+    let template = template();
     let resource = |name: &str| &template["Resources"][name];
     let queue = &resource("WebhookQueue")["Properties"];
     let failed = &resource("WebhookFailureQueue")["Properties"];
@@ -343,7 +319,7 @@ fn webhooks_go_through_a_fifo_queue_with_a_failure_queue_an_alarm_and_least_priv
 
 #[test]
 fn every_parameter_default_matches_the_code_default() {
-    let template = to_json(&template());
+    let template = template();
     let (globals, create) = template_variables(&template);
     let deployed = SETTINGS
         .iter()
@@ -414,7 +390,7 @@ fn route_of(method: &str, path: &str) -> Result<Route, String> {
 
 #[test]
 fn every_template_route_reaches_the_function_that_serves_it() {
-    let template = to_json(&template());
+    let template = template();
     let mut seen = BTreeSet::new();
     for (name, resource) in template["Resources"].as_object().unwrap() {
         if resource["Type"] != "AWS::Serverless::Function" {
@@ -633,7 +609,7 @@ fn the_readme_api_table_lists_the_documented_statuses_of_each_route() {
 /// webhook sender alone, each only that secret.
 #[test]
 fn only_the_sign_in_function_may_read_the_ticket_secret() {
-    let template = to_json(&template());
+    let template = template();
     for (name, resource) in template["Resources"].as_object().unwrap() {
         if resource["Type"] != "AWS::Serverless::Function" {
             continue;
@@ -664,7 +640,7 @@ fn only_the_sign_in_function_may_read_the_ticket_secret() {
 #[test]
 fn the_dashboard_and_the_alarms_watch_the_metrics_the_functions_print() {
     use session_shared::metrics::Metric;
-    let template = to_json(&template());
+    let template = template();
     let namespace =
         &template["Globals"]["Function"]["Environment"]["Variables"]["SESSION_METRICS_NAMESPACE"];
     assert_eq!(
