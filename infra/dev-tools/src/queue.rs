@@ -122,8 +122,9 @@ impl QueuePump {
         })
     }
 
-    /// One receive (waiting up to `wait_seconds` for messages) and, if it got any, one
-    /// invocation. Answers how many messages it handed over.
+    /// One receive (waiting up to `wait_seconds` for messages: keep it well under the SQS
+    /// client's 3 s attempt budget, or 0) and, if it got any, one invocation. Answers how many
+    /// messages it handed over.
     pub async fn poll<F, Fut>(&self, wait_seconds: i32, invoke: F) -> Result<usize, String>
     where
         F: FnOnce(Value) -> Fut,
@@ -181,7 +182,8 @@ impl QueuePump {
             if depth(&self.client, &self.url).await? == 0 {
                 return Ok(true);
             }
-            if self.poll(1, &invoke).await? == 0 {
+            // Short polls (see queue-pump): a long poll could outlast the client's budget.
+            if self.poll(0, &invoke).await? == 0 {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }

@@ -34,12 +34,15 @@ async fn main() {
         }
     };
     eprintln!("queue-pump: {queue} -> {url}");
+    // Short polls a quarter of a second apart: a long poll on moto can outlast the SQS client's
+    // 3 s attempt budget, and a receive whose answer is lost hides its messages for the queue's
+    // visibility timeout (6 minutes).
     loop {
         match pump
-            .poll(5, |event| invoke_over_http(&http, &url, event))
+            .poll(0, |event| invoke_over_http(&http, &url, event))
             .await
         {
-            Ok(0) => {}
+            Ok(0) => tokio::time::sleep(Duration::from_millis(250)).await,
             Ok(count) => eprintln!("queue-pump: {count} webhooks handed to session-webhooks"),
             Err(error) => {
                 eprintln!("queue-pump: {error}");
