@@ -11,6 +11,7 @@ ensure_cargo_lambda
 ensure_chromium
 ensure_node
 ensure_moto
+ensure_sam_cli # the SAM translator for the stack test (tests/tests/stack.rs)
 ensure_standardwebhooks
 command -v curl >/dev/null 2>&1 || apt_install curl
 trap stop_started EXIT
