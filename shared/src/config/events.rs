@@ -4,8 +4,9 @@
 //! The webhook secret comes in plain for local runs or, deployed, from AWS Secrets Manager by
 //! its ARN, once at cold start, to `session-webhooks` alone.
 
+use super::env::Env;
+use super::error::{ConfigError, Rule};
 use super::secrets::secret_string;
-use super::{ConfigError, Env};
 use crate::domain::Derivation;
 use crate::events::{
     AuditSettings, DeliverySettings, EventSettings, WebhookSecret, WebhookSettings, WebhookTarget,
@@ -26,18 +27,18 @@ pub fn events_from_lookup(
         Some(retention) => Some(AuditSettings {
             table: env.string("SESSION_TABLE_NAME")?,
             retention,
-            timeouts: super::store_timeouts(&env)?,
+            timeouts: crate::store::StoreTimeouts::read(&env)?,
         }),
     };
     let webhook = match env.optional("SESSION_WEBHOOK_URL") {
         None => None,
         Some(url) => {
             if reqwest::Url::parse(&url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-                return Err(ConfigError::Invalid {
-                    name: "SESSION_WEBHOOK_URL",
-                    value: url,
-                    reason: "expected an http(s) URL".into(),
-                });
+                return Err(ConfigError::invalid(
+                    "SESSION_WEBHOOK_URL",
+                    url,
+                    Rule::HttpUrl,
+                ));
             }
             let queue_url = env.optional(QUEUE).ok_or(ConfigError::Missing {
                 name: "SESSION_WEBHOOK_QUEUE_URL (with SESSION_WEBHOOK_URL)",
@@ -62,14 +63,7 @@ pub async fn deliveries_resolving_secrets(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<DeliverySettings, ConfigError> {
     let env = Env(&lookup);
-    let schedule_value = env.string("SESSION_WEBHOOK_RETRY_SCHEDULE")?;
-    let schedule = schedule_value
-        .parse()
-        .map_err(|e: crate::events::ScheduleError| ConfigError::Invalid {
-            name: "SESSION_WEBHOOK_RETRY_SCHEDULE",
-            reason: e.to_string(),
-            value: schedule_value.clone(),
-        })?;
+    let schedule = env.parsed("SESSION_WEBHOOK_RETRY_SCHEDULE")?;
     Ok(DeliverySettings {
         webhook: webhook_resolving_secrets(&lookup).await?,
         schedule,
@@ -88,11 +82,11 @@ pub async fn webhook_resolving_secrets(
     let env = Env(lookup);
     let raw = match (env.optional(SECRET), env.optional(ARN)) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::Invalid {
-                name: ARN,
-                value: "<set>".into(),
-                reason: format!("set {SECRET} or its ARN, not both"),
-            });
+            return Err(ConfigError::invalid(
+                ARN,
+                "<set>".into(),
+                Rule::SecretTwice(SECRET),
+            ));
         }
         (Some(secret), None) => secret,
         (None, Some(arn)) => secret_string(lookup, &arn)
@@ -104,11 +98,8 @@ pub async fn webhook_resolving_secrets(
             });
         }
     };
-    let secret = WebhookSecret::parse(&raw).map_err(|reason| ConfigError::Invalid {
-        name: SECRET,
-        value: "<redacted>".into(),
-        reason,
-    })?;
+    let secret =
+        WebhookSecret::parse(&raw).map_err(|reason| ConfigError::invalid_secret(SECRET, reason))?;
     Ok(WebhookSettings {
         secret,
         timeout: env.std_duration("SESSION_WEBHOOK_TIMEOUT")?,

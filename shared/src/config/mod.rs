@@ -1,6 +1,9 @@
 //! Every setting, read once per cold start from environment variables into the settings type
 //! of the component it configures: [`Policy`] (session), [`HttpSettings`], [`StoreTimeouts`]
-//! and the table (store), [`JwtConfig`] (identity).
+//! and the table (store), [`JwtConfig`] (identity). Each settings type reads and checks itself
+//! in the file of this module named after its component (`session.rs`, `http.rs`, `store.rs`,
+//! `identity.rs`, `events.rs`), its rules beside it; this file only assembles them, and
+//! `env.rs` is how one setting is read (its default, the one duration syntax).
 //!
 //! A bad value fails start-up with a message naming the variable. The same variable names are
 //! the parameters of `template.yaml` and the configuration table of the README. The `AUTH_*`
@@ -9,31 +12,30 @@
 //!
 //! Wiring: only `app` (and the tools) import this module; no component imports it back.
 
-use std::time::Duration as StdDuration;
-
-use chrono::Duration;
-
-use crate::domain::{Lifetimes, LifetimesError, Profile};
 use crate::http::HttpSettings;
-use crate::http::cookies::{CookiePolicy, CookiePolicyError, SameSite};
-use crate::http::origin::Origins;
-use crate::identity::{Hs256Config, JwtConfig, parse_issuers};
+use crate::identity::JwtConfig;
 use crate::session::Policy;
 use crate::store::StoreTimeouts;
 
+mod env;
+mod error;
 #[cfg(feature = "events")]
 mod events;
+mod http;
+mod identity;
 mod profiles;
 mod secrets;
+mod session;
 mod settings;
+mod store;
 
+pub use env::DurationError;
+use env::Env;
+pub use error::{ConfigError, Reason, Rule, SecretError};
 #[cfg(feature = "events")]
 pub use events::{deliveries_resolving_secrets, events_from_lookup, webhook_resolving_secrets};
 pub use secrets::identity_resolving_secrets;
 pub use settings::{SETTINGS, Setting};
-
-/// Shortest HS256 secret accepted: 32 bytes, the size of the SHA-256 output it keys.
-const MIN_HS256_SECRET_BYTES: usize = 32;
 
 /// The settings of every function: the table, the store's budgets, the session policy and the
 /// HTTP settings. No identity settings (see [`identity_from_env`]).
@@ -58,41 +60,6 @@ pub fn metrics_namespace() -> String {
         .unwrap_or_default()
 }
 
-/// Why the configuration was refused; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A required variable is not set.
-    #[error("{name} is required but not set")]
-    Missing {
-        /// The variable.
-        name: &'static str,
-    },
-    /// A variable's value is not valid.
-    #[error("{name}={value:?} is not valid: {reason}")]
-    Invalid {
-        /// The variable.
-        name: &'static str,
-        /// Its value (redacted for secrets).
-        value: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The timeouts contradict each other.
-    #[error("SESSION_IDLE_TIMEOUT / SESSION_ABSOLUTE_TIMEOUT / SESSION_SLIDING_THRESHOLD: {0}")]
-    Lifetimes(#[from] LifetimesError),
-    /// The cookie settings contradict each other.
-    #[error("cookie settings (SESSION_COOKIE_*): {0}")]
-    Cookie(#[from] CookiePolicyError),
-    /// A secret named by its ARN could not be read.
-    #[error("{name}: the secret could not be read from AWS Secrets Manager: {reason}")]
-    Secret {
-        /// The variable naming the secret.
-        name: &'static str,
-        /// Why (the service's error; never the secret).
-        reason: String,
-    },
-}
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -100,126 +67,14 @@ impl Config {
     }
 
     /// Reads settings through `lookup`, so tests can pass a map instead of mutating the
-    /// process environment.
+    /// process environment. Each component's settings read and check themselves.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let sliding_threshold = env.parsed("SESSION_SLIDING_THRESHOLD")?;
-        let default_profile = Profile {
-            lifetimes: Lifetimes::new(
-                env.duration("SESSION_IDLE_TIMEOUT")?,
-                env.duration("SESSION_ABSOLUTE_TIMEOUT")?,
-                sliding_threshold,
-            )?,
-            rotate_after: env.optional_duration("SESSION_ROTATE_AFTER")?,
-            persistent: true,
-        };
-        let profiles = profiles::parse_profiles(
-            env.optional("SESSION_PROFILES").as_deref(),
-            default_profile,
-            sliding_threshold,
-        )?;
-        let same_site: SameSite = env.parsed("SESSION_COOKIE_SAMESITE")?;
-        let cookie = CookiePolicy::new(
-            &env.string("SESSION_COOKIE_NAME")?,
-            same_site,
-            env.optional("SESSION_COOKIE_DOMAIN"),
-            env.parsed("SESSION_COOKIE_SECURE")?,
-        )?;
-
-        let store_timeouts = store_timeouts(&env)?;
-
-        let max_per_user: u32 = env.parsed("SESSION_MAX_PER_USER")?;
-        let policy = Policy {
-            profiles,
-            ttl_margin: env.duration("SESSION_TTL_MARGIN")?,
-            rotation_grace: env.duration("SESSION_ROTATION_GRACE")?,
-            user_agent_change: env.parsed("SESSION_USER_AGENT_CHANGE")?,
-            ip_change: env.parsed("SESSION_IP_CHANGE")?,
-            client_event_interval: env.duration("SESSION_CLIENT_EVENT_INTERVAL")?,
-            max_per_user: (max_per_user > 0).then_some(max_per_user),
-            single_use_tickets: env.parsed("SESSION_SINGLE_USE_TICKETS")?,
-        };
-        let origins = Origins {
-            allowed: env
-                .optional("SESSION_ALLOWED_ORIGINS")
-                .map(|raw| parse_origins("SESSION_ALLOWED_ORIGINS", &raw))
-                .transpose()?
-                .unwrap_or_default(),
-            public: env
-                .optional("SESSION_PUBLIC_ORIGIN")
-                .map(|raw| parse_origins("SESSION_PUBLIC_ORIGIN", &raw))
-                .transpose()?
-                .map(|mut one| match one.len() {
-                    1 => Ok(one.remove(0)),
-                    _ => Err(ConfigError::Invalid {
-                        name: "SESSION_PUBLIC_ORIGIN",
-                        value: one.join(","),
-                        reason: "expected one origin".into(),
-                    }),
-                })
-                .transpose()?,
-        };
-
-        let protected_data_keys: Vec<String> = env
-            .optional("SESSION_PROTECTED_DATA_KEYS")
-            .map(|raw| {
-                raw.split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let http = HttpSettings {
-            cookie,
-            origins,
-            trusted_caller: env.parsed("SESSION_TRUSTED_CALLER")?,
-            bearer_for_browsers: env.parsed("SESSION_BEARER_FOR_BROWSERS")?,
-            protected_data_keys,
-            fresh_routes: env
-                .optional("SESSION_FRESH_ROUTES")
-                .map(|raw| parse_fresh_routes(&raw))
-                .transpose()?
-                .unwrap_or_default(),
-            cross_site_routes: env
-                .optional("SESSION_CROSS_SITE_ROUTES")
-                .map(|raw| {
-                    raw.split(',')
-                        .map(str::trim)
-                        .filter(|r| !r.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            authorizer_data_keys: env
-                .optional("SESSION_AUTHORIZER_DATA_KEYS")
-                .map(|raw| parse_data_keys(&raw))
-                .transpose()?
-                .unwrap_or_default(),
-            max_body_bytes: env.parsed("SESSION_MAX_BODY_BYTES")?,
-            max_data_bytes: env.parsed("SESSION_MAX_DATA_BYTES")?,
-        };
-
-        // What the authorizer forwards as facts about the caller must be server-only data:
-        // otherwise a user could write their own roles.
-        if let Some(key) = http
-            .authorizer_data_keys
-            .iter()
-            .find(|k| !http.protected_data_keys.contains(k))
-        {
-            return Err(ConfigError::Invalid {
-                name: "SESSION_AUTHORIZER_DATA_KEYS",
-                value: key.clone(),
-                reason: "every authorizer data key must also be in SESSION_PROTECTED_DATA_KEYS, \
-                         or the session holder could set it"
-                    .into(),
-            });
-        }
         Ok(Self {
             table_name: env.string("SESSION_TABLE_NAME")?,
-            store_timeouts,
-            policy,
-            http,
+            store_timeouts: StoreTimeouts::read(&env)?,
+            policy: Policy::read(&env)?,
+            http: HttpSettings::read(&env)?,
         })
     }
 }
@@ -239,222 +94,14 @@ pub fn identity_from_env() -> Result<JwtConfig, ConfigError> {
 pub fn identity_from_lookup(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<JwtConfig, ConfigError> {
-    let env = Env(&lookup);
-    let hs256 = match env.optional("AUTH_JWT_HS256_SECRET") {
-        None => None,
-        Some(secret) => {
-            if secret.len() < MIN_HS256_SECRET_BYTES {
-                return Err(ConfigError::Invalid {
-                    name: "AUTH_JWT_HS256_SECRET",
-                    value: "<redacted>".into(),
-                    reason: format!("must be at least {MIN_HS256_SECRET_BYTES} bytes"),
-                });
-            }
-            Some(Hs256Config {
-                secret: secret.into_bytes(),
-                issuer: env.required("AUTH_JWT_ISSUER")?,
-                audience: env.required("AUTH_JWT_AUDIENCE")?,
-            })
-        }
-    };
-    let issuers = env
-        .optional("AUTH_ISSUERS")
-        .map(|raw| {
-            parse_issuers(&raw).map_err(|reason| ConfigError::Invalid {
-                name: "AUTH_ISSUERS",
-                value: raw.chars().take(80).collect(),
-                reason,
-            })
-        })
-        .transpose()?
-        .unwrap_or_default();
-    if hs256.is_none() && issuers.is_empty() {
-        return Err(ConfigError::Missing {
-            name: "AUTH_JWT_HS256_SECRET (or AUTH_ISSUERS)",
-        });
-    }
-    Ok(JwtConfig {
-        hs256,
-        issuers,
-        tenant_claim: env.string("AUTH_JWT_TENANT_CLAIM")?,
-        leeway: env.std_duration("AUTH_JWT_LEEWAY")?,
-        max_age: env
-            .optional_duration("AUTH_MAX_TOKEN_AGE")?
-            .and_then(|d| d.to_std().ok()),
-        jwks_refresh_interval: env.std_duration("AUTH_JWKS_REFRESH_INTERVAL")?,
-        profile_claim: env.optional("AUTH_PROFILE_CLAIM"),
-    })
-}
-
-/// `https://app.example.com, http://localhost:9001` → normalised origins (scheme://host[:port],
-/// lowercase, no path). A value that is not an origin fails start-up.
-fn parse_origins(name: &'static str, raw: &str) -> Result<Vec<String>, ConfigError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(|o| {
-            crate::http::origin::normalize(o).ok_or_else(|| ConfigError::Invalid {
-                name,
-                value: o.to_owned(),
-                reason:
-                    "expected an origin like https://app.example.com (scheme and host, no path)"
-                        .into(),
-            })
-        })
-        .collect()
-}
-
-/// `{"POST /payments": "5m"}` → `[("POST /payments", 5 minutes)]`.
-fn parse_fresh_routes(raw: &str) -> Result<Vec<(String, Duration)>, ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: "SESSION_FRESH_ROUTES",
-        value: raw.to_owned(),
-        reason,
-    };
-    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(raw)
-        .map_err(|_| invalid("expected a JSON object of routeKey to duration".into()))?;
-    map.into_iter()
-        .map(|(route, age)| {
-            let age = parse_duration(&age).map_err(|e| invalid(format!("{route}: {e}")))?;
-            Ok((route, age))
-        })
-        .collect()
-}
-
-/// `plan, roles` → `["plan", "roles"]`. Keys the authorizer context already uses are refused,
-/// so session data can never pose as the identity.
-fn parse_data_keys(raw: &str) -> Result<Vec<String>, ConfigError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(|k| {
-            if crate::http::authorizer::RESERVED_CONTEXT_KEYS.contains(&k) {
-                return Err(ConfigError::Invalid {
-                    name: "SESSION_AUTHORIZER_DATA_KEYS",
-                    value: k.to_owned(),
-                    reason: "this key is part of the authorizer's own context".into(),
-                });
-            }
-            Ok(k.to_owned())
-        })
-        .collect()
-}
-
-/// The DynamoDB client's budgets (`STORE_*`).
-fn store_timeouts(env: &Env<'_>) -> Result<StoreTimeouts, ConfigError> {
-    let timeouts = StoreTimeouts {
-        operation: env.std_duration("STORE_OPERATION_TIMEOUT")?,
-        attempt: env.std_duration("STORE_ATTEMPT_TIMEOUT")?,
-        max_attempts: env.parsed("STORE_MAX_ATTEMPTS")?,
-    };
-    if timeouts.max_attempts == 0 {
-        return Err(ConfigError::Invalid {
-            name: "STORE_MAX_ATTEMPTS",
-            value: "0".into(),
-            reason: "at least one attempt is needed".into(),
-        });
-    }
-    Ok(timeouts)
-}
-
-/// Lookup with the documented defaults from [`SETTINGS`] applied.
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    fn default_of(name: &str) -> Option<&'static str> {
-        SETTINGS
-            .iter()
-            .find(|s| s.name == name)
-            .and_then(|s| s.default)
-    }
-
-    fn optional(&self, name: &'static str) -> Option<String> {
-        (self.0)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .or_else(|| Self::default_of(name).map(str::to_owned))
-    }
-
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.optional(name).ok_or(ConfigError::Missing { name })
-    }
-
-    fn string(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.required(name)
-    }
-
-    fn parsed<T>(&self, name: &'static str) -> Result<T, ConfigError>
-    where
-        T: std::str::FromStr,
-        T::Err: std::fmt::Display,
-    {
-        let value = self.required(name)?;
-        value.parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-            value,
-        })
-    }
-
-    fn std_duration(&self, name: &'static str) -> Result<StdDuration, ConfigError> {
-        let value = self.required(name)?;
-        parse_duration(&value)
-            .and_then(|d| d.to_std().map_err(|_| DurationError::OutOfRange))
-            .map_err(|e| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-                value,
-            })
-    }
-
-    /// A duration where `off` (or `0`) means "never".
-    fn optional_duration(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
-        let value = self.required(name)?;
-        parse_optional_duration(&value).map_err(|e| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-            value,
-        })
-    }
-
-    fn duration(&self, name: &'static str) -> Result<Duration, ConfigError> {
-        let value = self.required(name)?;
-        parse_duration(&value).map_err(|e| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-            value,
-        })
-    }
-}
-
-/// Why a duration setting was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum DurationError {
-    /// Not in the duration syntax.
-    #[error("{0} (use a duration like 30s, 8h, 7d)")]
-    Syntax(#[source] humantime::DurationError),
-    /// Longer than any duration can be here.
-    #[error("the duration is too long")]
-    OutOfRange,
-}
-
-/// `30s`, `15m`, `8h`, `7d`: the duration syntax of every setting, the one parser of them all.
-fn parse_duration(value: &str) -> Result<Duration, DurationError> {
-    let parsed = humantime::parse_duration(value).map_err(DurationError::Syntax)?;
-    Duration::from_std(parsed).map_err(|_| DurationError::OutOfRange)
-}
-
-/// [`parse_duration`], or `None` for `off` (also `0`, `never`, `none`).
-fn parse_optional_duration(value: &str) -> Result<Option<Duration>, DurationError> {
-    match value.to_ascii_lowercase().as_str() {
-        "off" | "0" | "never" | "none" => Ok(None),
-        _ => parse_duration(value).map(Some),
-    }
+    JwtConfig::read(&Env(&lookup))
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use chrono::Duration;
 
     use super::*;
 
@@ -540,7 +187,10 @@ mod tests {
         ]
         .into_iter()
         .map(|name| match config_with(&[(name, "soon")]).unwrap_err() {
-            ConfigError::Invalid { reason, .. } => reason,
+            ConfigError::Invalid { reason, .. } => {
+                assert!(reason.downcast_ref::<DurationError>().is_some(), "{name}");
+                reason.to_string()
+            }
             other => panic!("{other:?}"),
         })
         .collect();

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{ConfigError, parse_duration, parse_optional_duration};
-use crate::domain::{Lifetimes, Profile, Profiles};
+use super::env::{DurationError, parse_duration, parse_optional_duration};
+use super::error::ConfigError;
+use crate::domain::{Lifetimes, LifetimesError, Profile, Profiles, ProfilesError};
 
 const NAME: &str = "SESSION_PROFILES";
 
@@ -33,32 +34,41 @@ pub(super) fn parse_profiles(
     let Some(raw) = raw else {
         return Ok(Profiles::single(default));
     };
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: NAME,
-        value: raw.chars().take(200).collect(),
-        reason,
-    };
-    let written: BTreeMap<String, Written> = serde_json::from_str(raw).map_err(|e| {
-        invalid(format!(
-            "expected a JSON object of profile name to {{\"idle\", \"absolute\", \
-             \"rotate_after\"?, \"persistent\"?}}: {e}"
-        ))
-    })?;
+    let invalid =
+        |reason: ProfileError| ConfigError::invalid(NAME, raw.chars().take(200).collect(), reason);
+    let written: BTreeMap<String, Written> =
+        serde_json::from_str(raw).map_err(|e| invalid(ProfileError::Json(e)))?;
     let mut profiles = Vec::new();
     for (name, profile) in written {
-        let duration = |field: &str, value: &str| {
-            parse_duration(value).map_err(|e| invalid(format!("{name}.{field}: {e}")))
+        let duration = |field: &'static str, value: &str| {
+            parse_duration(value).map_err(|source| {
+                invalid(ProfileError::Duration {
+                    profile: name.clone(),
+                    field,
+                    source,
+                })
+            })
         };
         let lifetimes = Lifetimes::new(
             duration("idle", &profile.idle)?,
             duration("absolute", &profile.absolute)?,
             sliding_threshold,
         )
-        .map_err(|e| invalid(format!("{name}: {e}")))?;
+        .map_err(|source| {
+            invalid(ProfileError::Lifetimes {
+                profile: name.clone(),
+                source,
+            })
+        })?;
         let rotate_after = match profile.rotate_after.as_deref() {
             None => default.rotate_after,
-            Some(value) => parse_optional_duration(value)
-                .map_err(|e| invalid(format!("{name}.rotate_after: {e}")))?,
+            Some(value) => parse_optional_duration(value).map_err(|source| {
+                invalid(ProfileError::Duration {
+                    profile: name.clone(),
+                    field: "rotate_after",
+                    source,
+                })
+            })?,
         };
         profiles.push((
             name,
@@ -69,7 +79,39 @@ pub(super) fn parse_profiles(
             },
         ));
     }
-    Profiles::new(default, profiles).map_err(|e| invalid(e.to_string()))
+    Profiles::new(default, profiles).map_err(|e| invalid(ProfileError::Profiles(e)))
+}
+
+/// Why `SESSION_PROFILES` was refused, naming the profile and its field.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Not the JSON shape of the setting.
+    #[error(
+        "expected a JSON object of profile name to {{\"idle\", \"absolute\", \"rotate_after\"?, \
+         \"persistent\"?}}: {0}"
+    )]
+    Json(#[source] serde_json::Error),
+    /// A duration of one profile.
+    #[error("{profile}.{field}: {source}")]
+    Duration {
+        /// The profile.
+        profile: String,
+        /// `idle`, `absolute` or `rotate_after`.
+        field: &'static str,
+        /// What is wrong with it.
+        source: DurationError,
+    },
+    /// A profile's timeouts contradict each other.
+    #[error("{profile}: {source}")]
+    Lifetimes {
+        /// The profile.
+        profile: String,
+        /// How.
+        source: LifetimesError,
+    },
+    /// The profiles together (a name, a missing default).
+    #[error(transparent)]
+    Profiles(ProfilesError),
 }
 
 #[cfg(test)]

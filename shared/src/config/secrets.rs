@@ -2,7 +2,9 @@
 //! start of the functions that verify tickets (the template's way; local runs give it in
 //! plain).
 
-use super::{ConfigError, Env, identity_from_lookup};
+use super::env::Env;
+use super::error::{ConfigError, Rule, SecretError};
+use super::identity_from_lookup;
 use crate::identity::JwtConfig;
 
 /// The identity settings read through `lookup`, with the HS256 secret fetched from AWS Secrets
@@ -17,11 +19,11 @@ pub async fn identity_resolving_secrets(
     let env = Env(&lookup);
     let fetched = match (env.optional("AUTH_JWT_HS256_SECRET"), env.optional(ARN)) {
         (Some(_), Some(_)) => {
-            return Err(ConfigError::Invalid {
-                name: ARN,
-                value: "<set>".into(),
-                reason: "set AUTH_JWT_HS256_SECRET or its ARN, not both".into(),
-            });
+            return Err(ConfigError::invalid(
+                ARN,
+                "<set>".into(),
+                Rule::SecretTwice("AUTH_JWT_HS256_SECRET"),
+            ));
         }
         (None, Some(arn)) => Some(
             secret_string(&lookup, &arn)
@@ -40,7 +42,7 @@ pub async fn identity_resolving_secrets(
 pub(super) async fn secret_string(
     lookup: &impl Fn(&str) -> Option<String>,
     arn: &str,
-) -> Result<String, String> {
+) -> Result<String, SecretError> {
     use aws_sdk_secretsmanager::config::{BehaviorVersion, Region, SharedCredentialsProvider};
     let env = crate::store::AwsEnvironment::of(lookup, "SECRETS_MANAGER");
     let mut config = aws_sdk_secretsmanager::Config::builder()
@@ -57,9 +59,7 @@ pub(super) async fn secret_string(
         .await
         .map_err(|e| {
             let error = aws_sdk_secretsmanager::error::DisplayErrorContext(e);
-            error.to_string()
+            SecretError::Service(error.to_string())
         })?;
-    output
-        .secret_string
-        .ok_or_else(|| "the secret has no string value".to_owned())
+    output.secret_string.ok_or(SecretError::NotAString)
 }

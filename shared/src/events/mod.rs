@@ -24,7 +24,8 @@ use crate::store::{SessionStore, StoreTimeouts};
 pub use eventbridge::{BusError, EventBus};
 pub use queue::{Deliverer, Outcome, QueueError, Replayed, WebhookQueue, replay, sqs_client};
 pub use webhook::{
-    Delivery, DeliveryError, RetrySchedule, ScheduleError, Webhook, WebhookSecret, WebhookSettings,
+    Delivery, DeliveryError, RetrySchedule, ScheduleError, Webhook, WebhookSecret,
+    WebhookSecretError, WebhookSettings,
 };
 
 /// What `session-events` is configured to do (`SESSION_WEBHOOK_*`, `SESSION_EVENT_BUS`,

@@ -30,18 +30,32 @@ impl std::fmt::Debug for WebhookSecret {
     }
 }
 
+/// Why a webhook secret was refused (it never says the secret).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookSecretError {
+    /// Not `whsec_...`.
+    #[error("expected {SECRET_PREFIX}<base64>")]
+    Prefix,
+    /// The key is not base64.
+    #[error("the part after {SECRET_PREFIX} is not base64")]
+    Base64,
+    /// Too short a key.
+    #[error("at least {MIN_SECRET_BYTES} bytes are needed")]
+    Short,
+}
+
 impl WebhookSecret {
     /// `whsec_<base64>`, at least 24 bytes once decoded.
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, WebhookSecretError> {
         let encoded = raw
             .trim()
             .strip_prefix(SECRET_PREFIX)
-            .ok_or_else(|| format!("expected {SECRET_PREFIX}<base64>"))?;
+            .ok_or(WebhookSecretError::Prefix)?;
         let bytes = STANDARD
             .decode(encoded)
-            .map_err(|_| format!("the part after {SECRET_PREFIX} is not base64"))?;
+            .map_err(|_| WebhookSecretError::Base64)?;
         if bytes.len() < MIN_SECRET_BYTES {
-            return Err(format!("at least {MIN_SECRET_BYTES} bytes are needed"));
+            return Err(WebhookSecretError::Short);
         }
         Ok(Self(bytes))
     }

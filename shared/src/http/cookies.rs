@@ -22,15 +22,20 @@ pub enum SameSite {
     None,
 }
 
+/// A `SameSite` value that is none of the three.
+#[derive(Debug, thiserror::Error)]
+#[error("expected Strict, Lax or None")]
+pub struct UnknownSameSite;
+
 impl FromStr for SameSite {
-    type Err = String;
+    type Err = UnknownSameSite;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "strict" => Ok(Self::Strict),
             "lax" => Ok(Self::Lax),
             "none" => Ok(Self::None),
-            _ => Err("expected Strict, Lax or None".into()),
+            _ => Err(UnknownSameSite),
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::domain::{Authentication, TenantId, TicketUse, UserId};
 
 #[cfg(any(test, feature = "dev"))]
 pub use mint::{TicketClaims, mint_hs256};
-pub use settings::{Hs256Config, IssuerConfig, JwksSource, JwtConfig, parse_issuers};
+pub use settings::{Hs256Config, IssuerConfig, IssuersError, JwksSource, JwtConfig, parse_issuers};
 pub use verifier::IdTokenVerifier;
 
 /// Who the caller proved to be.

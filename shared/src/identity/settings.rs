@@ -70,6 +70,31 @@ pub enum JwksSource {
     Url(String),
 }
 
+/// Why `AUTH_ISSUERS` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum IssuersError {
+    /// Not a JSON array of issuer objects.
+    #[error("expected a JSON array of issuers: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A JWKS fetched over plain HTTP from anywhere but this machine.
+    #[error("{0}: jwks_url must be https")]
+    InsecureJwksUrl(String),
+    /// None or several of the key sources.
+    #[error("{0}: give exactly one of jwks_url, jwks_file, jwks")]
+    KeySource(String),
+    /// An algorithm other than RS256 and ES256.
+    #[error("{issuer}: algorithm {algorithm} is not accepted (RS256, ES256)")]
+    Algorithm {
+        /// The issuer.
+        issuer: String,
+        /// The algorithm named.
+        algorithm: String,
+    },
+    /// An empty issuer or audience.
+    #[error("issuer and audience must not be empty")]
+    Empty,
+}
+
 /// `AUTH_ISSUERS` as written: a JSON array of these.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,10 +117,8 @@ enum OneOrMany {
 
 /// `AUTH_ISSUERS` as written: a JSON array of issuers, each with its audience(s) and exactly one
 /// of `jwks_url` (https, or http on loopback), `jwks_file`, `jwks`. The error says what is wrong.
-pub fn parse_issuers(raw: &str) -> Result<Vec<IssuerConfig>, String> {
-    let invalid = |reason: String| reason;
-    let entries: Vec<IssuerEntry> = serde_json::from_str(raw)
-        .map_err(|e| invalid(format!("expected a JSON array of issuers: {e}")))?;
+pub fn parse_issuers(raw: &str) -> Result<Vec<IssuerConfig>, IssuersError> {
+    let entries: Vec<IssuerEntry> = serde_json::from_str(raw).map_err(IssuersError::Json)?;
     entries
         .into_iter()
         .map(|e| {
@@ -105,17 +128,14 @@ pub fn parse_issuers(raw: &str) -> Result<Vec<IssuerConfig>, String> {
                         .iter()
                         .any(|p| url.starts_with(p));
                     if !url.starts_with("https://") && !local {
-                        return Err(invalid(format!("{}: jwks_url must be https", e.issuer)));
+                        return Err(IssuersError::InsecureJwksUrl(e.issuer));
                     }
                     JwksSource::Url(url)
                 }
                 (None, Some(file), None) => JwksSource::File(file.into()),
                 (None, None, Some(set)) => JwksSource::Inline(set),
                 _ => {
-                    return Err(invalid(format!(
-                        "{}: give exactly one of jwks_url, jwks_file, jwks",
-                        e.issuer
-                    )));
+                    return Err(IssuersError::KeySource(e.issuer));
                 }
             };
             let algorithms = e
@@ -125,10 +145,10 @@ pub fn parse_issuers(raw: &str) -> Result<Vec<IssuerConfig>, String> {
                 .map(|a| match a.as_str() {
                     "RS256" => Ok(jsonwebtoken::Algorithm::RS256),
                     "ES256" => Ok(jsonwebtoken::Algorithm::ES256),
-                    other => Err(invalid(format!(
-                        "{}: algorithm {other} is not accepted (RS256, ES256)",
-                        e.issuer
-                    ))),
+                    other => Err(IssuersError::Algorithm {
+                        issuer: e.issuer.clone(),
+                        algorithm: other.to_owned(),
+                    }),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let audiences = match e.audience {
@@ -136,7 +156,7 @@ pub fn parse_issuers(raw: &str) -> Result<Vec<IssuerConfig>, String> {
                 OneOrMany::Many(a) => a,
             };
             if e.issuer.is_empty() || audiences.is_empty() {
-                return Err(invalid("issuer and audience must not be empty".into()));
+                return Err(IssuersError::Empty);
             }
             Ok(IssuerConfig {
                 issuer: e.issuer,

@@ -13,14 +13,19 @@ pub enum BindingPolicy {
     Reject,
 }
 
+/// A binding policy that is neither `log` nor `reject`.
+#[derive(Debug, thiserror::Error)]
+#[error("expected log or reject")]
+pub struct UnknownBindingPolicy;
+
 impl std::str::FromStr for BindingPolicy {
-    type Err = String;
+    type Err = UnknownBindingPolicy;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "log" => Ok(Self::Log),
             "reject" => Ok(Self::Reject),
-            _ => Err("expected log or reject".into()),
+            _ => Err(UnknownBindingPolicy),
         }
     }
 }
