@@ -995,7 +995,17 @@ impl Event {
                     .as_str()
                     .unwrap_or("")
                     .to_owned();
-                let pair = format!("{name}={value}");
+                // API Gateway's raw query string is URL-encoded; the parameters are decoded.
+                let encoded: String = value
+                    .bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                            char::from(b).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                let pair = format!("{name}={encoded}");
                 self.json["rawQueryString"] = json!(if raw.is_empty() {
                     pair
                 } else {

@@ -207,7 +207,7 @@ async fn a_batch_reports_a_rotated_session_with_its_successor() {
                 token: old.hash(),
                 session_id: session.id,
             }],
-            RevocationReason::Revoked,
+            &RevocationReason::Revoked.into(),
             Utc::now(),
         )
         .await
@@ -241,7 +241,7 @@ async fn one_failed_condition_cancels_the_batch_and_the_others_are_retried() {
         .collect();
 
     let outcomes = store
-        .revoke_batch(&batch, RevocationReason::Revoked, Utc::now())
+        .revoke_batch(&batch, &RevocationReason::Revoked.into(), Utc::now())
         .await
         .unwrap();
 
@@ -289,6 +289,7 @@ async fn revoking_a_stale_listing_follows_rotations_and_skips_sign_outs() {
 
     let by = Revoker::Admin {
         caller: ADMIN.into(),
+        note: None,
     };
     let revoked = app
         .api

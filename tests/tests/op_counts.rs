@@ -393,6 +393,75 @@ async fn listing_sessions_is_one_read_and_one_index_query() {
 }
 
 #[tokio::test]
+async fn the_own_security_history_is_one_read_and_one_query_per_page() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = signed_in(&app, &counter).await;
+
+    let reply = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "GET", "/sessions/current/events").session_cookie(&token),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(counter.take(), ["GetItem", "Query"]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn an_admins_session_list_and_history_are_one_query_each_and_write_nothing() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    signed_in(&app, &counter).await;
+
+    for path in ["/admin/users/alice/sessions", "/admin/users/alice/events"] {
+        let reply = invoke(
+            &app,
+            Function::Admin,
+            Event::new(Payload::V2, "GET", path)
+                .iam_signed("arn:aws:iam::123456789012:role/support")
+                .query("issuer", session_tests::ISSUER),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert_eq!(counter.take(), ["Query"], "{path}");
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn an_admins_read_of_one_session_is_a_query_and_a_read_and_ending_it_a_query_and_an_update() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = signed_in(&app, &counter).await;
+    let me = invoke(&app, Function::Validate, current(&token)).await;
+    counter.take();
+    let path = format!(
+        "/admin/users/alice/sessions/{}",
+        me.body["session_id"].as_str().unwrap()
+    );
+
+    for (method, status, ops) in [
+        ("GET", 200, ["Query", "GetItem"]),
+        ("DELETE", 204, ["Query", "UpdateItem"]),
+    ] {
+        let reply = invoke(
+            &app,
+            Function::Admin,
+            Event::new(Payload::V2, method, &path)
+                .iam_signed("arn:aws:iam::123456789012:role/support")
+                .query("issuer", session_tests::ISSUER),
+        )
+        .await;
+        assert_eq!(reply.status, status, "{method}: {}", reply.body);
+        assert_eq!(counter.take(), ops, "{method}");
+    }
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn revoking_a_device_is_one_read_one_query_and_one_update() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[]).await;

@@ -266,17 +266,21 @@ fn calls(function: &str) -> Vec<(Vec<&'static str>, &'static str)> {
             vec![(crud(&["GetItem", "UpdateItem", "PutItem"]), "table")]
         }
         "LogoutFunction" => vec![(crud(&["GetItem", "DeleteItem", "UpdateItem"]), "table")],
+        // The device list (Query on the user index), the caller's history (Query on the table,
+        // USER# keys only).
         "ManageFunction" => vec![
             (
                 crud(&["GetItem", "UpdateItem", "PutItem", "DeleteItem"]),
                 "table",
             ),
             (crud(&["Query"]), "table/index/sessions_by_user"),
+            (crud(&["Query"]), "table"),
         ],
         "AdminFunction" => vec![
             (crud(&["GetItem", "UpdateItem"]), "table"),
             (crud(&["Query"]), "table/index/sessions_by_user"),
             (crud(&["Query"]), "table/index/by_tenant"),
+            (crud(&["Query"]), "table"),
         ],
         "AuthorizerFunction" => vec![(crud(&["GetItem", "UpdateItem"]), "table")],
         "EventsFunction" => vec![
@@ -398,21 +402,28 @@ fn each_role_allows_what_its_function_calls_and_nothing_else() {
         );
     }
     assert!(readme_list("- emulator ignores:").contains("ManagedPolicyArns"));
-    // The events function files audit items under USER# keys only.
-    let events_role = roles_by_arn[stack["functions"]["EventsFunction"]["role"]
-        .as_str()
-        .unwrap()];
-    let statements: Vec<&Value> = stack["roles"][events_role]["inline"]
-        .as_object()
-        .unwrap()
-        .values()
-        .flat_map(|d| d["Statement"].as_array().unwrap())
-        .filter(|s| s["Action"] == json!(["dynamodb:PutItem"]))
-        .collect();
-    assert_eq!(
-        statements[0]["Condition"],
-        json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}})
-    );
+    // The audit trail: the events function files it, the history routes read it, each only
+    // under USER# keys (the table's own Query and PutItem, never a token item).
+    for (function, action) in [
+        ("EventsFunction", "dynamodb:PutItem"),
+        ("ManageFunction", "dynamodb:Query"),
+        ("AdminFunction", "dynamodb:Query"),
+    ] {
+        let role = roles_by_arn[stack["functions"][function]["role"].as_str().unwrap()];
+        let statements: Vec<&Value> = stack["roles"][role]["inline"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|d| d["Statement"].as_array().unwrap())
+            .filter(|s| s["Action"] == json!([action]) && s["Resource"] == table)
+            .collect();
+        assert_eq!(statements.len(), 1, "{function}");
+        assert_eq!(
+            statements[0]["Condition"],
+            json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}}),
+            "{function}"
+        );
+    }
 }
 
 fn mapping_from<'a>(stack: &'a Value, source_arn: &str) -> &'a Value {

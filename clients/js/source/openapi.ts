@@ -105,6 +105,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions/current/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The signed-in user's security history, newest first, a page at a time
+         * @description What happened to the user's sessions (sign-ins, rotations, sign-outs, revocations,
+         *     replays, anomalies, expiries), from the audit trail `session-events` keeps for
+         *     `SESSION_AUDIT_RETENTION`. Only the caller's own entries. Follow `next_cursor`.
+         */
+        get: operations["getOwnSecurityHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sessions/{session_id}": {
         parameters: {
             query?: never;
@@ -146,11 +168,33 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * A user's live sessions, most recently seen first (IAM auth)
+         * @description What the user's own device list shows, for support: follow `next_cursor`. A user of
+         *     another tenant or issuer is another user (an empty list, never theirs).
+         */
+        get: operations["listUserSessions"];
         put?: never;
         post?: never;
         /** Revoke every session of a user (IAM auth) */
         delete: operations["revokeUserSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/users/{user_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's security history, newest first (IAM auth) */
+        get: operations["getUserSecurityHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -163,10 +207,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** One session of a user, data included (IAM auth) */
+        get: operations["getUserSession"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * End one session of a user (IAM auth)
+         * @description Its device gets 401 `session_revoked` on its next call; the user's other sessions go
+         *     on. The `session.revoked` event carries `detail.revoked_by` (the IAM caller's ARN) and
+         *     `detail.note` (the `reason` given here).
+         */
+        delete: operations["revokeUserSession"];
         options?: never;
         head?: never;
         /**
@@ -271,6 +322,32 @@ export interface components {
             profile: string;
             /** @description Whether this is the calling session. */
             current: boolean;
+        };
+        HistoryPage: {
+            events: components["schemas"]["HistoryEvent"][];
+            /** @description Where the next page starts; null on the last page. */
+            next_cursor: string | null;
+        };
+        /** @description One entry of the audit trail; never a token, a hash or the user's key. */
+        HistoryEvent: {
+            /** @description The lifecycle event's id (as its webhook carried it). */
+            id: string;
+            /**
+             * @example session.created
+             * @example session.revoked
+             */
+            type: string;
+            /** Format: date-time */
+            time: string;
+            session_id: string;
+            /** @description "Chrome on Windows 10" */
+            device?: string | null;
+            ip?: string | null;
+            /** @description Why (rotations, revocations, anomalies). */
+            reason?: string | null;
+            profile?: string | null;
+            /** @description What the kind carries (changed_keys, ...). */
+            detail?: Record<string, unknown>;
         };
         Revoked: {
             revoked: number;
@@ -692,6 +769,35 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    getOwnSecurityHistory: {
+        parameters: {
+            query?: {
+                /** @description Entries per page, 1 to 100 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the caller's history. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryPage"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthenticated"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     revokeSession: {
         parameters: {
             query?: never;
@@ -757,6 +863,45 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listUserSessions: {
+        parameters: {
+            query?: {
+                /** @description The tenant the user signed in to (none for users without one). */
+                tenant_id?: string;
+                /** @description The `iss` of the user's identity tokens (none for trusted-caller sessions). */
+                issuer?: string;
+                /** @description Entries per page, 1 to 100 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the user's usable sessions (`current` is always false). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        sessions: components["schemas"]["SessionListItem"][];
+                        /** @description Where the next page starts; null on the last page. */
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     revokeUserSessions: {
         parameters: {
             query?: {
@@ -784,6 +929,124 @@ export interface operations {
             };
             400: components["responses"]["InvalidRequest"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getUserSecurityHistory: {
+        parameters: {
+            query?: {
+                /** @description The tenant the user signed in to (none for users without one). */
+                tenant_id?: string;
+                /** @description The `iss` of the user's identity tokens (none for trusted-caller sessions). */
+                issuer?: string;
+                /** @description Entries per page, 1 to 100 (default 50). */
+                limit?: number;
+                /** @description The `next_cursor` of the previous page (opaque). */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the user's history. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryPage"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getUserSession: {
+        parameters: {
+            query?: {
+                /** @description The tenant the user signed in to (none for users without one). */
+                tenant_id?: string;
+                /** @description The `iss` of the user's identity tokens (none for trusted-caller sessions). */
+                issuer?: string;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session as it is now. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            403: components["responses"]["Forbidden"];
+            /** @description `session_not_found`: the user has no such usable session. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revokeUserSession: {
+        parameters: {
+            query?: {
+                /** @description The tenant the user signed in to (none for users without one). */
+                tenant_id?: string;
+                /** @description The `iss` of the user's identity tokens (none for trusted-caller sessions). */
+                issuer?: string;
+                /** @description Why, for the audit trail and the event (at most 200 characters). */
+                reason?: string;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is ended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRequest"];
+            403: components["responses"]["Forbidden"];
+            /** @description `session_not_found`: the user has no such usable session. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

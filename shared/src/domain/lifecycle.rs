@@ -196,12 +196,21 @@ impl Derivation {
                 new: TokenRecord::Revoked(revoked),
             } => {
                 let at = revoked.revoked_at;
-                let revoked_event = event(
+                let mut revoked_event = event(
                     LifecycleKind::Revoked,
                     old,
                     at,
                     Some(revoked.reason.as_str()),
                 );
+                // Who asked for it (`user`, an administrator's IAM principal) and their note.
+                for (name, value) in [("revoked_by", &revoked.by), ("note", &revoked.note)] {
+                    if let Some(value) = value {
+                        revoked_event
+                            .data
+                            .detail
+                            .insert(name.into(), value.clone().into());
+                    }
+                }
                 match revoked.reason {
                     RevocationReason::Replay => vec![
                         event(LifecycleKind::ReplayDetected, old, at, None),
@@ -436,6 +445,8 @@ mod tests {
                     user_id: old.user_id.clone(),
                     tenant_id: old.tenant_id.clone(),
                     reason,
+                    by: None,
+                    note: None,
                     revoked_at: t0(),
                 }),
                 old: TokenRecord::Active(old),

@@ -38,6 +38,33 @@ pub struct SessionEntry {
     pub profile: String,
 }
 
+/// Where a page of a security history ended: the last entry's place in the user's audit
+/// trail (newest first), opaque to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPosition(String);
+
+impl HistoryPosition {
+    /// Longest position accepted.
+    const MAX_LEN: usize = 200;
+
+    /// A position as the store hands it out: `<13-digit epoch ms>#<10-digit sequence>#<event
+    /// id>`; `None` for anything else (a cursor this API did not return).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let mut parts = raw.splitn(3, '#');
+        let (time, sequence, id) = (parts.next()?, parts.next()?, parts.next()?);
+        let digits =
+            |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+        let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic());
+        (raw.len() <= Self::MAX_LEN && digits(time, 13) && digits(sequence, 10) && id_ok)
+            .then(|| Self(raw.to_owned()))
+    }
+
+    /// The position as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Where a page of a device listing ended: its last entry, in the listing's order (most
 /// recently seen first, ties by session id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -43,6 +43,29 @@ impl RevocationReason {
     }
 }
 
+/// Why and by whom a session was revoked: what its tombstone keeps and its `session.revoked`
+/// event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationCause {
+    /// Why.
+    pub reason: RevocationReason,
+    /// Who: `user` (from one of their sessions) or an administrator's IAM principal ARN;
+    /// `None` when the service itself ended it (a replay, an eviction, an anomaly).
+    pub by: Option<String>,
+    /// What the administrator wrote (`?reason=` of the admin route), if anything.
+    pub note: Option<String>,
+}
+
+impl From<RevocationReason> for RevocationCause {
+    fn from(reason: RevocationReason) -> Self {
+        Self {
+            reason,
+            by: None,
+            note: None,
+        }
+    }
+}
+
 /// A token that was rotated away. Within the grace window it leads to its successor.
 #[derive(Debug, Clone)]
 pub struct RetiredToken {
@@ -86,6 +109,11 @@ pub struct RevokedToken {
     pub tenant_id: Option<TenantId>,
     /// Why it was revoked.
     pub reason: RevocationReason,
+    /// Who revoked it and what they noted (tombstones written before this was kept have
+    /// neither).
+    pub by: Option<String>,
+    /// The administrator's note.
+    pub note: Option<String>,
     /// When.
     pub revoked_at: DateTime<Utc>,
 }

@@ -1,5 +1,6 @@
 //! The caller's own sessions: `GET /sessions`, `DELETE /sessions[?keep_current=true]`,
-//! `DELETE /sessions/{session_id}`, `PATCH /sessions/current`.
+//! `DELETE /sessions/{session_id}`, `PATCH /sessions/current`, and their security history,
+//! `GET /sessions/current/events`.
 
 use chrono::Utc;
 use lambda_http::http::{StatusCode, header};
@@ -9,9 +10,11 @@ use tracing::instrument;
 use super::{Api, caller_session, keeping_rotation, serve, session_response};
 use crate::domain::{Presented, SessionId, page_of};
 use crate::http::bodies::UpdateRequest;
-use crate::http::paging::{cursor, page_request};
+use crate::http::paging::{cursor, history_page_request, page_request};
 use crate::http::request::{client_info, json_body, protected_key_in, session_credential};
-use crate::http::response::{SessionListItem, append_set_cookie, json_response, no_content};
+use crate::http::response::{
+    SessionListItem, append_set_cookie, history_body, json_response, no_content,
+};
 use crate::http::{ApiError, Matched, Route};
 use crate::session::Revoker;
 use crate::store::Owner;
@@ -31,6 +34,7 @@ pub async fn manage(api: &Api, req: Request) -> Result<Response<Body>, Error> {
                 revoke_session(api, &req, matched.params.last().map(String::as_str)).await
             }
             Route::UpdateData => update_data(api, &req).await,
+            Route::OwnEvents => own_history(api, &req).await,
             // Not this function's (serve admits only its routes): never another operation.
             _ => Err(ApiError::not_found()),
         },
@@ -66,6 +70,24 @@ async fn list_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiEr
         "next_cursor": next.as_ref().map(cursor),
     });
     let response = json_response(StatusCode::OK, &body);
+    Ok(keeping_rotation(
+        api,
+        response,
+        &current,
+        credential.transport,
+    ))
+}
+
+/// `GET /sessions/current/events`: the signed-in user's own security history (every session
+/// of theirs, none of anybody else's), newest first, a page at a time.
+async fn own_history(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let (limit, after) = history_page_request(req)?;
+    let (credential, current) = caller_session(api, req).await?;
+    let (events, next) = api
+        .sessions
+        .history(&current.session.user_key(), limit, after.as_ref())
+        .await?;
+    let response = json_response(StatusCode::OK, &history_body(&events, next.as_ref()));
     Ok(keeping_rotation(
         api,
         response,

@@ -1,4 +1,4 @@
-//! Paging of `GET /sessions`: `limit` (1 to 100, default 50) and the opaque `cursor` the
+//! Paging of `GET /sessions` and the security histories: `limit` (1 to 100, default 50) and the opaque `cursor` the
 //! previous page returned as `next_cursor`. The cursor names the last entry shown, so a page
 //! needs no server-side state.
 
@@ -8,7 +8,7 @@ use chrono::DateTime;
 use lambda_http::{Request, RequestExt};
 
 use super::ApiError;
-use crate::domain::{ListPosition, SessionId};
+use crate::domain::{HistoryPosition, ListPosition, SessionId};
 
 /// Entries per page unless `limit` says otherwise.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -26,9 +26,34 @@ pub(crate) struct PageRequest {
 
 /// The `limit` and `cursor` query parameters; 400 for anything this API did not hand out.
 pub(crate) fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
-    let query = req.query_string_parameters_ref();
-    let limit = match query.and_then(|q| q.first("limit")) {
-        None => DEFAULT_LIMIT,
+    Ok(PageRequest {
+        limit: limit(req)?,
+        after: cursor_param(req, parse_cursor)?,
+    })
+}
+
+/// The `limit` and `cursor` of a security history page.
+pub(crate) fn history_page_request(
+    req: &Request,
+) -> Result<(usize, Option<HistoryPosition>), ApiError> {
+    let after = cursor_param(req, |raw| {
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
+        HistoryPosition::parse(&text)
+    })?;
+    Ok((limit(req)?, after))
+}
+
+/// The opaque cursor of a security history position.
+pub(crate) fn history_cursor(position: &HistoryPosition) -> String {
+    URL_SAFE_NO_PAD.encode(position.as_str())
+}
+
+fn limit(req: &Request) -> Result<usize, ApiError> {
+    match req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("limit"))
+    {
+        None => Ok(DEFAULT_LIMIT),
         Some(raw) => raw
             .parse::<usize>()
             .ok()
@@ -37,17 +62,22 @@ pub(crate) fn page_request(req: &Request) -> Result<PageRequest, ApiError> {
                 ApiError::invalid_request(format!(
                     "limit must be a whole number from 1 to {MAX_LIMIT}"
                 ))
-            })?,
-    };
-    let after = query
+            }),
+    }
+}
+
+fn cursor_param<T>(
+    req: &Request,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    req.query_string_parameters_ref()
         .and_then(|q| q.first("cursor"))
         .map(|raw| {
-            parse_cursor(raw).ok_or_else(|| {
+            parse(raw).ok_or_else(|| {
                 ApiError::invalid_request("cursor is not one this API returned as next_cursor")
             })
         })
-        .transpose()?;
-    Ok(PageRequest { limit, after })
+        .transpose()
 }
 
 /// The opaque cursor for a position: base64url of `<epoch ms>.<session id>`.

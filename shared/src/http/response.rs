@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use super::Transport;
 use super::cookies::CookiePolicy;
-use crate::domain::{Device, Session, SessionEntry, SessionId, SessionToken, TenantId, UserId};
+use crate::domain::{
+    Device, HistoryPosition, Session, SessionEntry, SessionId, SessionToken, TenantId, UserId,
+};
 use crate::session::Current;
 
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -149,6 +151,36 @@ impl<'a> SessionListItem<'a> {
             current: true,
         }
     }
+}
+
+/// A page of a security history: each event of the audit trail as the user may see it (what
+/// happened, when, to which session, from which device and IP, why), never the user's key,
+/// a token or a hash; and the cursor of the next page.
+pub(crate) fn history_body(events: &[Value], next: Option<&HistoryPosition>) -> Value {
+    let entries: Vec<Value> = events
+        .iter()
+        .map(|event| {
+            let data = &event["data"];
+            let mut entry = serde_json::json!({
+                "id": event["id"],
+                "type": event["type"],
+                "time": event["timestamp"],
+                "session_id": data["session_id"],
+                "device": data["device"],
+                "ip": data["ip"],
+                "reason": data["reason"],
+                "profile": data["profile"],
+            });
+            if let Some(detail) = data.get("detail") {
+                entry["detail"] = detail.clone();
+            }
+            entry
+        })
+        .collect();
+    serde_json::json!({
+        "events": entries,
+        "next_cursor": next.map(super::paging::history_cursor),
+    })
 }
 
 /// A JSON response that no cache may store (it describes a credential).

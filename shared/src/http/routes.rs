@@ -30,6 +30,16 @@ pub enum Route {
     RevokeOne,
     /// `PATCH /sessions/current`
     UpdateData,
+    /// `GET /sessions/current/events`: the caller's own security history
+    OwnEvents,
+    /// `GET /admin/users/{user_id}/sessions`: a user's live sessions
+    AdminListUser,
+    /// `GET /admin/users/{user_id}/events`: a user's security history
+    AdminUserEvents,
+    /// `GET /admin/users/{user_id}/sessions/{session_id}`: one session of a user
+    AdminGetSession,
+    /// `DELETE /admin/users/{user_id}/sessions/{session_id}`: end one session of a user
+    AdminRevokeSession,
     /// `DELETE /admin/users/{user_id}/sessions`
     AdminRevokeUser,
     /// `DELETE /admin/tenants/{tenant_id}/sessions`
@@ -88,14 +98,27 @@ const TABLE: &[RouteEntry] = &[
         &[(Method::POST, Route::Reauth)],
     ),
     (
+        "/sessions/current/events",
+        "GET",
+        &[(Method::GET, Route::OwnEvents)],
+    ),
+    (
         "/sessions/{}",
         "DELETE",
         &[(Method::DELETE, Route::RevokeOne)],
     ),
     (
         "/admin/users/{}/sessions",
-        "DELETE",
-        &[(Method::DELETE, Route::AdminRevokeUser)],
+        "GET, DELETE",
+        &[
+            (Method::GET, Route::AdminListUser),
+            (Method::DELETE, Route::AdminRevokeUser),
+        ],
+    ),
+    (
+        "/admin/users/{}/events",
+        "GET",
+        &[(Method::GET, Route::AdminUserEvents)],
     ),
     (
         "/admin/tenants/{}/sessions",
@@ -104,8 +127,12 @@ const TABLE: &[RouteEntry] = &[
     ),
     (
         "/admin/users/{}/sessions/{}",
-        "PATCH",
-        &[(Method::PATCH, Route::AdminUpdateData)],
+        "GET, PATCH, DELETE",
+        &[
+            (Method::GET, Route::AdminGetSession),
+            (Method::PATCH, Route::AdminUpdateData),
+            (Method::DELETE, Route::AdminRevokeSession),
+        ],
     ),
 ];
 
@@ -149,7 +176,7 @@ fn percent_decoded(segment: &str) -> Option<String> {
 impl Route {
     /// Every route of the contract: what the template serves (besides the example route) and
     /// what docs/openapi.yaml documents, each checked against this list by the tests.
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 18] = [
         Route::Create,
         Route::CreateTrusted,
         Route::Validate,
@@ -160,6 +187,11 @@ impl Route {
         Route::RevokeAll,
         Route::RevokeOne,
         Route::UpdateData,
+        Route::OwnEvents,
+        Route::AdminListUser,
+        Route::AdminUserEvents,
+        Route::AdminGetSession,
+        Route::AdminRevokeSession,
         Route::AdminRevokeUser,
         Route::AdminRevokeTenant,
         Route::AdminUpdateData,
@@ -178,6 +210,11 @@ impl Route {
             Route::RevokeAll => "DELETE /sessions",
             Route::RevokeOne => "DELETE /sessions/{session_id}",
             Route::UpdateData => "PATCH /sessions/current",
+            Route::OwnEvents => "GET /sessions/current/events",
+            Route::AdminListUser => "GET /admin/users/{user_id}/sessions",
+            Route::AdminUserEvents => "GET /admin/users/{user_id}/events",
+            Route::AdminGetSession => "GET /admin/users/{user_id}/sessions/{session_id}",
+            Route::AdminRevokeSession => "DELETE /admin/users/{user_id}/sessions/{session_id}",
             Route::AdminRevokeUser => "DELETE /admin/users/{user_id}/sessions",
             Route::AdminRevokeTenant => "DELETE /admin/tenants/{tenant_id}/sessions",
             Route::AdminUpdateData => "PATCH /admin/users/{user_id}/sessions/{session_id}",
@@ -191,12 +228,18 @@ impl Route {
             Route::Validate => "session-validate",
             Route::Refresh => "session-refresh",
             Route::Logout => "session-logout",
-            Route::List | Route::RevokeAll | Route::RevokeOne | Route::UpdateData => {
-                "session-manage"
-            }
-            Route::AdminRevokeUser | Route::AdminRevokeTenant | Route::AdminUpdateData => {
-                "session-admin"
-            }
+            Route::List
+            | Route::RevokeAll
+            | Route::RevokeOne
+            | Route::UpdateData
+            | Route::OwnEvents => "session-manage",
+            Route::AdminRevokeUser
+            | Route::AdminRevokeTenant
+            | Route::AdminUpdateData
+            | Route::AdminListUser
+            | Route::AdminUserEvents
+            | Route::AdminGetSession
+            | Route::AdminRevokeSession => "session-admin",
         }
     }
 

@@ -9,7 +9,7 @@ use super::admission::bound_to;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{Current, SessionService, UpdateError};
 use crate::domain::{Presented, Session, SessionId, TokenRecord, UserKey, at_storage_precision};
-use crate::store::Write;
+use crate::store::{StoreError, Write};
 
 impl SessionService {
     /// Applies a JSON merge patch to the data of the session `token` leads to. With
@@ -65,6 +65,32 @@ impl SessionService {
                 Write::Stale(_) | Write::Contended => retries.wait().await?,
             }
         }
+    }
+
+    /// `user`'s session `session_id` as it is now, for an administrator: found through the
+    /// `sessions_by_user` index and its head followed through rotations (one `Query`, then a
+    /// `GetItem` per head read). `None` when the user has no such usable session.
+    pub async fn session_of_user(
+        &self,
+        user: &UserKey,
+        session_id: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        let now = at_storage_precision(now);
+        let Some(entry) = self.usable_session_of(user, session_id, now).await? else {
+            return Ok(None);
+        };
+        let mut hash = entry.token;
+        for _ in 0..MAX_LINEAGE {
+            match self.store.load(&hash).await? {
+                Some(TokenRecord::Active(session)) if session.is_active(now) => {
+                    return Ok(Some(session));
+                }
+                Some(TokenRecord::Retired(retired)) => hash = retired.successor,
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// Merge-patches the data of `user`'s session `session_id` for an administrator (an

@@ -11,8 +11,9 @@ use super::admission::bound_to;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{SessionError, SessionService};
 use crate::domain::{
-    AuditEvent, ClientInfo, EventKind, Presented, RevocationReason, SessionEntry, SessionId,
-    TokenRecord, UserKey, at_storage_precision, successor_of,
+    AuditEvent, ClientInfo, EventKind, HistoryPosition, Presented, RevocationCause,
+    RevocationReason, SessionEntry, SessionId, TokenRecord, UserKey, at_storage_precision,
+    successor_of,
 };
 use crate::store::{
     BatchOutcome, Listed, MAX_BATCH, Owner, PageKey, Revocation, StoreError, Write,
@@ -36,6 +37,8 @@ pub enum Revoker {
     Admin {
         /// The IAM principal.
         caller: String,
+        /// Why, in the administrator's words (the route's `reason`), if given.
+        note: Option<String>,
     },
 }
 
@@ -45,7 +48,25 @@ impl Revoker {
             Self::User { session_id } => event
                 .with("by", "user")
                 .with("by_session_id", session_id.to_string()),
-            Self::Admin { caller } => event.with("by", "admin").with("caller", caller.as_str()),
+            Self::Admin { caller, .. } => event.with("by", "admin").with("caller", caller.as_str()),
+        }
+    }
+
+    /// What the tombstones of a revocation for `reason` keep: who, when the user or an
+    /// administrator asked for it; the service's own revocations (an eviction) name nobody.
+    fn cause(&self, reason: RevocationReason) -> RevocationCause {
+        match (reason, self) {
+            (RevocationReason::Revoked, Self::User { .. }) => RevocationCause {
+                reason,
+                by: Some("user".into()),
+                note: None,
+            },
+            (RevocationReason::Revoked, Self::Admin { caller, note }) => RevocationCause {
+                reason,
+                by: Some(caller.clone()),
+                note: note.clone(),
+            },
+            _ => reason.into(),
         }
     }
 }
@@ -118,6 +139,17 @@ impl SessionService {
                 Write::Stale(Some(_)) | Write::Contended => retries.again()?,
             }
         }
+    }
+
+    /// A page of the user's security history (the audit trail `session-events` keeps), newest
+    /// first, and where the next page starts.
+    pub async fn history(
+        &self,
+        user: &UserKey,
+        limit: usize,
+        after: Option<&HistoryPosition>,
+    ) -> Result<(Vec<serde_json::Value>, Option<HistoryPosition>), StoreError> {
+        self.store.history(user, limit, after).await
     }
 
     /// The user's usable sessions, most recently seen first (from the `sessions_by_user` index: a
@@ -276,13 +308,14 @@ impl SessionService {
                 (target, by.describe(event), 0)
             })
             .collect();
+        let cause = by.cause(reason);
         let mut revoked = 0;
         let mut retries = Retries::new("revoke_batch", MAX_WRITE_ATTEMPTS);
         while !queue.is_empty() {
             let take = queue.len().min(MAX_BATCH);
             let chunk: Vec<(Revocation, AuditEvent, usize)> = queue.drain(..take).collect();
             let batch: Vec<Revocation> = chunk.iter().map(|(r, _, _)| *r).collect();
-            let outcomes = self.store.revoke_batch(&batch, reason, now).await?;
+            let outcomes = self.store.revoke_batch(&batch, &cause, now).await?;
             let mut progressed = false;
             for ((target, event, hops), outcome) in chunk.into_iter().zip(outcomes) {
                 match outcome {

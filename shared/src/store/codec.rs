@@ -67,6 +67,9 @@ pub(super) mod attr {
     pub const SEED: &str = "seed";
     pub const REVOKED_AT: &str = "revoked_at";
     pub const REVOKED_REASON: &str = "revoked_reason";
+    /// Who revoked a session (`user` or an IAM principal ARN) and the administrator's note.
+    pub const REVOKED_BY: &str = "revoked_by";
+    pub const REVOKED_NOTE: &str = "revoked_note";
     pub const EVENT: &str = "event";
     pub const AT: &str = "at";
     pub const DETAIL: &str = "detail";
@@ -388,6 +391,8 @@ pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
             user_id: user_of(item)?,
             tenant_id: tenant_of(item)?,
             reason: get_parsed(item, attr::REVOKED_REASON, RevocationReason::parse)?,
+            by: get_opt_s(item, attr::REVOKED_BY).map(str::to_owned),
+            note: get_opt_s(item, attr::REVOKED_NOTE).map(str::to_owned),
             revoked_at: get_time(item, attr::REVOKED_AT)?,
         })),
         _ => Err(StoreError::CorruptItem {

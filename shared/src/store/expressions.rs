@@ -45,7 +45,7 @@ impl Attempt {
     }
 }
 use crate::domain::{
-    RevocationReason, RotationSeed, SessionData, TenantId, TokenHash, Use, UserKey,
+    RevocationCause, RotationSeed, SessionData, TenantId, TokenHash, Use, UserKey,
 };
 
 /// Which state of the token item a write requires.
@@ -257,20 +257,32 @@ pub(super) fn seed(
 pub(super) fn revoke(
     table: &str,
     hash: &TokenHash,
-    reason: RevocationReason,
+    cause: &RevocationCause,
     now: DateTime<Utc>,
     attempt: Attempt,
 ) -> Result<TransactWriteItem, StoreError> {
-    let update = head_update(table, hash, Expect::Head)
-        .update_expression(format!(
-            "SET #kind = :revoked, #revoked_at = :now, #reason = :reason, #att = :att \
-             {DROP_LISTING}"
-        ))
+    // Who and the note, when known, beside the reason.
+    let mut set =
+        String::from("#kind = :revoked, #revoked_at = :now, #reason = :reason, #att = :att");
+    let mut update = head_update(table, hash, Expect::Head)
         .expression_attribute_names("#revoked_at", attr::REVOKED_AT)
         .expression_attribute_names("#reason", attr::REVOKED_REASON)
         .expression_attribute_values(":revoked", s(kind::REVOKED))
         .expression_attribute_values(":now", millis(now))
-        .expression_attribute_values(":reason", s(reason.as_str()));
+        .expression_attribute_values(":reason", s(cause.reason.as_str()));
+    if let Some(by) = &cause.by {
+        set.push_str(", #by = :by");
+        update = update
+            .expression_attribute_names("#by", attr::REVOKED_BY)
+            .expression_attribute_values(":by", s(by));
+    }
+    if let Some(note) = &cause.note {
+        set.push_str(", #note = :note");
+        update = update
+            .expression_attribute_names("#note", attr::REVOKED_NOTE)
+            .expression_attribute_values(":note", s(note));
+    }
+    let update = update.update_expression(format!("SET {set} {DROP_LISTING}"));
     update_write(stamped(dropping_listing(update), attempt))
 }
 

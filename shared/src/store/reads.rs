@@ -4,10 +4,12 @@
 
 use super::codec::{
     BY_TENANT_INDEX, BY_USER_INDEX, EVENT_PREFIX, Item, Listed, attr, entry_of, event_of, get_i64,
-    guard_key, listed_of, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
+    get_opt_s, guard_key, listed_of, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
 };
 use super::{OnHeap, SessionStore, StoreError};
-use crate::domain::{SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserKey};
+use crate::domain::{
+    HistoryPosition, SessionEntry, SessionId, TenantId, TokenHash, TokenRecord, UserKey,
+};
 
 /// Whose sessions an index lists.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +75,56 @@ impl SessionStore {
             .await
             .map_err(|e| StoreError::from_sdk("query", e))?;
         output.items().iter().map(event_of).collect()
+    }
+
+    /// One page of the user's audit trail, newest first: at most `limit` events after `after`,
+    /// and where the next page starts (`None`: this was the last). One eventually consistent
+    /// `Query` on the user's partition (half the read units of a consistent one: a history a
+    /// moment behind is still the history) for one event more than the page, so that the last
+    /// page says it is the last.
+    pub async fn history(
+        &self,
+        user: &UserKey,
+        limit: usize,
+        after: Option<&HistoryPosition>,
+    ) -> Result<(Vec<serde_json::Value>, Option<HistoryPosition>), StoreError> {
+        let pk = user_pk(user);
+        let start = after.map(|position| {
+            std::collections::HashMap::from([
+                (attr::PK.to_owned(), s(&pk)),
+                (
+                    attr::SK.to_owned(),
+                    s(format!("{EVENT_PREFIX}{}", position.as_str())),
+                ),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":prefix", s(EVENT_PREFIX))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .on_heap()
+            .await
+            .map_err(|e| StoreError::from_sdk("query", e))?;
+        let items = output.items();
+        let shown = &items[..items.len().min(limit)];
+        let next = if items.len() > limit {
+            shown
+                .last()
+                .and_then(|item| get_opt_s(item, attr::SK))
+                .and_then(|sk| sk.strip_prefix(EVENT_PREFIX))
+                .and_then(HistoryPosition::parse)
+        } else {
+            None
+        };
+        let events = shown.iter().map(event_of).collect::<Result<_, _>>()?;
+        Ok((events, next))
     }
 
     /// The user's sessions as the `sessions_by_user` index lists them (eventually consistent), and

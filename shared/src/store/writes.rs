@@ -14,8 +14,8 @@ use super::expressions::{self, Attempt, Guard, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
-    LifecycleEvent, RevocationReason, RotationSeed, Session, SessionData, TicketClaim, TicketUse,
-    TokenHash, TokenRecord, Use,
+    LifecycleEvent, RevocationCause, RevocationReason, RotationSeed, Session, SessionData,
+    TicketClaim, TicketUse, TokenHash, TokenRecord, Use,
 };
 
 /// A rotation the session layer decided: the head `old`, stored under `old_hash`, is replaced
@@ -270,7 +270,7 @@ impl SessionStore {
         now: DateTime<Utc>,
     ) -> Result<Write, StoreError> {
         let attempt = Attempt::new()?;
-        let write = expressions::revoke(&self.table, hash, reason, now, attempt)?;
+        let write = expressions::revoke(&self.table, hash, &reason.into(), now, attempt)?;
         self.commit("revoke", vec![write], Some(attempt)).await
     }
 
@@ -310,14 +310,14 @@ impl SessionStore {
     pub async fn revoke_batch(
         &self,
         batch: &[Revocation],
-        reason: RevocationReason,
+        cause: &RevocationCause,
         now: DateTime<Utc>,
     ) -> Result<Vec<BatchOutcome>, StoreError> {
         debug_assert!(batch.len() <= MAX_BATCH);
         let attempt = Attempt::new()?;
         // One session (a device revoked): one plain conditional update, no transaction.
         if let [one] = batch {
-            let write = expressions::revoke(&self.table, &one.token, reason, now, attempt)?;
+            let write = expressions::revoke(&self.table, &one.token, cause, now, attempt)?;
             return Ok(vec![
                 match self.commit("revoke", vec![write], Some(attempt)).await? {
                     Write::Done => BatchOutcome::Revoked,
@@ -334,7 +334,7 @@ impl SessionStore {
             writes.push(expressions::revoke(
                 &self.table,
                 &target.token,
-                reason,
+                cause,
                 now,
                 attempt,
             )?);
