@@ -137,6 +137,34 @@ try {
     assert.deepEqual(askedByC.map((count) => count.n), [0], "without a request of its own");
   });
 
+  await step("the security history shows this sign-in and its rotation, newest first, a page at a time", async () => {
+    const [page] = tabs;
+    const me = await sessionOf(page);
+    // The audit trail is filed from the table's stream (the stream pump, session-events): wait for it.
+    const deadline = Date.now() + 20_000;
+    let history;
+    do {
+      history = await page.evaluate(() => window.sessions.securityHistory({ limit: 1 }));
+      if (history.events.length > 0 && history.nextCursor !== null) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    } while (Date.now() < deadline);
+    assert.equal(history.events.length, 1, "one per page");
+    assert.ok(history.nextCursor, "more than one entry: the sign-in and the rotation");
+    const all = [...history.events];
+    let cursor = history.nextCursor;
+    while (cursor) {
+      const next = await page.evaluate((c) => window.sessions.securityHistory({ limit: 1, cursor: c }), cursor);
+      all.push(...next.events);
+      cursor = next.nextCursor;
+    }
+    const ours = all.filter((event) => event.session_id === me.session_id).map((event) => event.type);
+    assert.equal(ours.at(-1), "session.created", `oldest last: ${ours}`);
+    assert.ok(ours.includes("session.rotated"), `the refresh of five tabs: ${ours}`);
+    const times = all.map((event) => event.time);
+    assert.deepEqual(times, [...times].sort().reverse(), "newest first");
+    assert.equal(await page.evaluate(() => window.sessions.state.status), "signed-in");
+  });
+
   await step("DynamoDB frozen mid-session: 503s, never signed out, working again when it is back", async () => {
     // make test exports the PID of the DynamoDB Local it started (none when it was given one).
     const pid = Number(process.env.DYNAMODB_PID);

@@ -759,14 +759,29 @@ pub fn ticket_claims(sub: &str) -> TicketClaims<'_> {
 
 /// A cookie session of alice (no tenant), signed in with a login ticket: its token.
 pub async fn signed_in(app: &SignIn) -> String {
-    let reply = invoke(
-        app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", None)),
-    )
-    .await;
+    signed_in_as(app, "alice", None).await
+}
+
+/// Signs `user` (of `tenant`) in through the real handler with a login ticket (201 checked):
+/// the session cookie's token.
+pub async fn signed_in_as(app: &SignIn, user: &str, tenant: Option<&str>) -> String {
+    sign_in_reply(app, user, tenant, |event| event)
+        .await
+        .cookie_token()
+}
+
+/// [`signed_in_as`] with the sign-in request adjusted by `edit` (a user agent, a header): the
+/// 201 reply.
+pub async fn sign_in_reply(
+    app: &SignIn,
+    user: &str,
+    tenant: Option<&str>,
+    edit: impl FnOnce(Event) -> Event,
+) -> Reply {
+    let event = Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket(user, tenant));
+    let reply = invoke(app, Function::Create, edit(event)).await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    reply.cookie_token()
+    reply
 }
 
 /// A cookie refresh of `token` through the real handler.

@@ -17,13 +17,7 @@ use session_tests::{
 /// Signs alice in; `data` (server-only keys among it) is then set by an administrator, as
 /// the authorizer's data keys must be.
 async fn signed_in(app: &SignIn, data: Value) -> (String, Value) {
-    let reply = invoke(
-        app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket("alice", Some("acme"))),
-    )
-    .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
+    let reply = session_tests::sign_in_reply(app, "alice", Some("acme"), |e| e).await;
     let token = reply.cookie_token();
     if data.as_object().is_none_or(|d| d.is_empty()) {
         return (token, reply.body);

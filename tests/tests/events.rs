@@ -24,7 +24,7 @@ use session_shared::events::{
     Deliverer, DeliverySettings, EventSettings, Publisher, WebhookSecret, WebhookSettings,
     WebhookTarget,
 };
-use session_tests::{Event, Function, OpCounter, Payload, TestTable, app, invoke, python, ticket};
+use session_tests::{Event, Function, OpCounter, Payload, TestTable, app, invoke, python};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 \
@@ -283,16 +283,7 @@ fn types(events: &[Value]) -> Vec<String> {
 }
 
 async fn signed_in(app: &session_shared::SignIn, user: &str) -> session_tests::Reply {
-    let reply = invoke(
-        app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions")
-            .bearer(&ticket(user, Some("acme")))
-            .header("user-agent", SAFARI),
-    )
-    .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    reply
+    session_tests::sign_in_reply(app, user, Some("acme"), |e| e.header("user-agent", SAFARI)).await
 }
 
 #[tokio::test]

@@ -30,14 +30,7 @@ fn stack(table: &TestTable, overrides: &[(&str, &str)]) -> (session_shared::Sign
 
 /// Signs `user` in through the real handler; the cookie's token.
 async fn signed_in(sign_in: &session_shared::SignIn, user: &str) -> String {
-    let reply = invoke(
-        sign_in,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket(user, Some("acme"))),
-    )
-    .await;
-    assert_eq!(reply.status, 201);
-    reply.cookie_token()
+    session_tests::signed_in_as(sign_in, user, Some("acme")).await
 }
 
 /// What an axum app answered.

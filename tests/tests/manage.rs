@@ -15,16 +15,9 @@ const SAFARI_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS
 
 /// Signs `user` in from a device; returns its cookie token.
 async fn sign_in(app: &SignIn, user: &str, ip: &str, user_agent: &str) -> String {
-    let reply = invoke(
-        app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions")
-            .client(ip, user_agent)
-            .bearer(&ticket(user, Some("acme"))),
-    )
-    .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    reply.cookie_token()
+    session_tests::sign_in_reply(app, user, Some("acme"), |e| e.client(ip, user_agent))
+        .await
+        .cookie_token()
 }
 
 fn from_device(method: &str, path: &str, token: &str, ip: &str, user_agent: &str) -> Event {
@@ -477,16 +470,11 @@ async fn keep_current_must_be_true_or_false() {
 // ---------- PATCH /sessions/current ----------
 
 async fn signed_in_with_data(app: &SignIn, data: Value) -> String {
-    let reply = invoke(
-        app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions")
-            .client("198.51.100.1", CHROME_WINDOWS)
-            .bearer(&ticket("alice", None))
-            .json_body(&json!({ "data": data })),
-    )
+    let reply = session_tests::sign_in_reply(app, "alice", None, |e| {
+        e.client("198.51.100.1", CHROME_WINDOWS)
+            .json_body(&json!({ "data": data }))
+    })
     .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
     assert_eq!(reply.body["version"], 1);
     reply.cookie_token()
 }

@@ -5,25 +5,11 @@
 
 use serde_json::Value;
 use session_shared::domain::{TenantId, UserId, UserKey};
-use session_tests::{Event, Function, ISSUER, Payload, Reply, TestTable, app, invoke, ticket};
+use session_tests::{Event, Function, ISSUER, Payload, Reply, TestTable, app, invoke};
 
 const SUPPORT: &str = "arn:aws:iam::123456789012:role/support-console";
 
-/// Signs `user` (of `tenant`) in through `POST /sessions`; the session cookie's token.
-async fn sign_in(
-    app: &session_shared::handlers::SignIn,
-    user: &str,
-    tenant: Option<&str>,
-) -> String {
-    let reply = invoke(
-        app,
-        Function::Create,
-        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket(user, tenant)),
-    )
-    .await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    reply.cookie_token()
-}
+use session_tests::signed_in_as as sign_in;
 
 async fn sign_out(app: &session_shared::handlers::SignIn, token: &str) {
     let reply = invoke(

@@ -8,7 +8,16 @@ import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { ApiCalls } from "./api-calls.js";
 import { SessionStates } from "./states.js";
-import type { Device, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
+import type {
+  Device,
+  SecurityEvent,
+  SecurityHistoryPage,
+  Session,
+  SessionData,
+  SessionState,
+  SignOutReason,
+  TokenStore,
+} from "./types.js";
 import { currentPath, errorOf } from "./wire.js";
 
 export interface SessionClientOptions {
@@ -97,6 +106,12 @@ export interface SessionClient {
   devices(): Promise<Device[]>;
   /** Ends one of the user's sessions; ending the calling one signs out here too. */
   revokeDevice(sessionId: string): Promise<void>;
+  /**
+   * One page of the user's security history ("recent security activity": sign-ins, rotations,
+   * sign-outs, revocations, replays), newest first. Pass the page's `nextCursor` as `cursor`
+   * for the next one; `limit` is 1 to 100 (50 unless given).
+   */
+  securityHistory(options?: { limit?: number; cursor?: string }): Promise<SecurityHistoryPage>;
   /** Applies a JSON merge patch to the session data, with `If-Match`. */
   updateData(patch: SessionData, options?: UpdateDataOptions): Promise<Session>;
   /**
@@ -289,6 +304,17 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         cursor = answer.body.next_cursor ?? null;
       } while (cursor !== null);
       return devices;
+    },
+
+    async securityHistory(options = {}) {
+      const query = new URLSearchParams();
+      if (options.limit !== undefined) query.set("limit", String(options.limit));
+      if (options.cursor !== undefined) query.set("cursor", options.cursor);
+      const path = `/sessions/current/events${query.size > 0 ? `?${query.toString()}` : ""}`;
+      const answer = await onSession(() =>
+        api.call<{ events: SecurityEvent[]; next_cursor: string | null }>("GET", path),
+      );
+      return { events: answer.body.events, nextCursor: answer.body.next_cursor ?? null };
     },
 
     async revokeDevice(sessionId) {

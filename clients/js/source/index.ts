@@ -7,5 +7,15 @@ export { channelLocks } from "./channel-locks.js";
 export { leaseLocks } from "./lease-locks.js";
 export type { StorageLike } from "./lease-locks.js";
 export type { ChannelLike, LockManagerLike, SharedClock, TabParts } from "./tabs.js";
-export type { Device, ErrorCode, Session, SessionData, SessionState, SignOutReason, TokenStore } from "./types.js";
+export type {
+  Device,
+  ErrorCode,
+  SecurityEvent,
+  SecurityHistoryPage,
+  Session,
+  SessionData,
+  SessionState,
+  SignOutReason,
+  TokenStore,
+} from "./types.js";
 export type { components, paths } from "./openapi.js";

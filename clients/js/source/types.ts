@@ -7,6 +7,13 @@ type Schemas = components["schemas"];
 export type Session = Schemas["Session"];
 /** One of the user's signed-in devices (`GET /sessions`). */
 export type Device = Schemas["SessionListItem"];
+/** One entry of the user's security history (`GET /sessions/current/events`). */
+export type SecurityEvent = Schemas["HistoryEvent"];
+/** A page of the security history and where the next one starts (`null`: the last page). */
+export interface SecurityHistoryPage {
+  readonly events: SecurityEvent[];
+  readonly nextCursor: string | null;
+}
 /** The stable error codes of the API. */
 export type ErrorCode = Schemas["Error"]["error"]["code"];
 /** Session data: a JSON object. */

@@ -291,6 +291,27 @@ test("revoking the calling device signs out here; another device does not", asyn
   assert.equal(api.calls[1]?.url, `${API}/sessions/7a2d0000-0000-4000-8000-000000000000`);
 });
 
+test("securityHistory() reads one page and hands back the next cursor", async () => {
+  const entry = (id: string) => ({ id, type: "session.created", time: "2026-12-03T16:00:00.000Z", session_id: "s" });
+  const api = scripted((call) =>
+    call.url.includes("cursor=")
+      ? json(200, { events: [entry("e3")], next_cursor: null })
+      : json(200, { events: [entry("e1"), entry("e2")], next_cursor: "MTc2NDc3/Nj+" }),
+  );
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch });
+
+  const first = await client.securityHistory({ limit: 2 });
+  const last = await client.securityHistory({ limit: 2, cursor: first.nextCursor ?? "" });
+
+  assert.deepEqual(first.events.map((e) => e.id), ["e1", "e2"]);
+  assert.equal(first.nextCursor, "MTc2NDc3/Nj+");
+  assert.deepEqual(last.events.map((e) => e.id), ["e3"]);
+  assert.equal(last.nextCursor, null);
+  assert.match(api.calls[0]?.url ?? "", /\/sessions\/current\/events\?limit=2$/);
+  assert.match(api.calls[1]?.url ?? "", /limit=2&cursor=MTc2NDc3%2FNj%2B$/, "the cursor is URL-encoded");
+  assert.equal(api.calls[0]?.credentials, "include");
+});
+
 test("devices() follows next_cursor through every page", async () => {
   const device = (id: string) => ({ session_id: id, current: id === "a" });
   const api = scripted((call) =>
