@@ -404,6 +404,21 @@ impl TestTable {
         SessionStore::new(self.client.clone(), self.name.clone())
     }
 
+    /// A store on this table whose calls wait for a busy DynamoDB Local (5 s per attempt, 20 s
+    /// per call): for the tests of many writers at once, which are about contention, not
+    /// latency (on a loaded machine 50 parallel calls can outlast the 1 s default attempt).
+    pub fn patient_store(&self) -> SessionStore {
+        let budgets = StoreTimeouts {
+            attempt: std::time::Duration::from_secs(5),
+            operation: std::time::Duration::from_secs(20),
+            max_attempts: 3,
+        };
+        SessionStore::new(
+            client_with_budgets(&endpoint(), &budgets, None),
+            self.name.clone(),
+        )
+    }
+
     /// A store on this table whose every DynamoDB operation `counter` records.
     pub fn counted_store(&self, counter: &OpCounter) -> SessionStore {
         SessionStore::new(

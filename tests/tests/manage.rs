@@ -564,7 +564,7 @@ async fn patch_on_a_stale_version_is_412_and_changes_nothing() {
 #[tokio::test]
 async fn concurrent_patches_without_a_version_lose_no_update() {
     let table = TestTable::new().await;
-    let app = app(&table, &[]);
+    let app = session_tests::app_with_store(table.patient_store(), &table.name, &[]);
     let token = signed_in_with_data(&app, json!({})).await;
 
     let replies = patch_concurrently(&app, &token, 10).await;

@@ -199,7 +199,10 @@ async fn an_expired_item_that_ttl_has_not_removed_is_rejected_without_a_write() 
 async fn fifty_parallel_validates_past_the_threshold_all_succeed_with_one_write() {
     let table = TestTable::new().await;
     let t0 = Utc::now();
-    let sessions = service_with(&table, &[("SESSION_IDLE_TIMEOUT", "1h")]);
+    let sessions = SessionService::new(
+        table.patient_store(),
+        config(&table.name, &[("SESSION_IDLE_TIMEOUT", "1h")]).policy,
+    );
     let token = started(&sessions, t0).await;
     let later = t0 + Duration::minutes(45);
 
@@ -264,7 +267,7 @@ async fn refresh_rotates_the_token_and_retires_the_old_one() {
 #[tokio::test]
 async fn fifty_parallel_refreshes_of_one_token_all_get_the_same_successor() {
     let table = TestTable::new().await;
-    let sessions = service(&table);
+    let sessions = SessionService::new(table.patient_store(), config(&table.name, &[]).policy);
     let t0 = Utc::now();
     let token = started(&sessions, t0).await;
     let t1 = t0 + Duration::minutes(10);
