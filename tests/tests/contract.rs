@@ -75,6 +75,36 @@ fn every_operation() -> Vec<(Function, Event)> {
                 .json_body(&serde_json::json!({"data": {"theme": "dark"}})),
         ),
         (
+            Function::Manage,
+            cookie(Event::new(Payload::V2, "GET", "/sessions/current/events")),
+        ),
+        (
+            Function::Admin,
+            Event::new(Payload::V2, "GET", "/admin/users/alice/sessions").iam_caller(IAM_CALLER),
+        ),
+        (
+            Function::Admin,
+            Event::new(Payload::V2, "GET", "/admin/users/alice/events").iam_caller(IAM_CALLER),
+        ),
+        (
+            Function::Admin,
+            Event::new(
+                Payload::V2,
+                "GET",
+                "/admin/users/alice/sessions/6f1c0000-0000-4000-8000-000000000000",
+            )
+            .iam_caller(IAM_CALLER),
+        ),
+        (
+            Function::Admin,
+            Event::new(
+                Payload::V2,
+                "DELETE",
+                "/admin/users/alice/sessions/6f1c0000-0000-4000-8000-000000000000",
+            )
+            .iam_caller(IAM_CALLER),
+        ),
+        (
             Function::Admin,
             Event::new(Payload::V2, "DELETE", "/admin/users/alice/sessions").iam_caller(IAM_CALLER),
         ),
@@ -189,6 +219,7 @@ async fn every_session_route_clears_a_dead_cookie_and_challenges_a_dead_bearer_t
             "/sessions/6f1c0000-0000-4000-8000-000000000000",
         ),
         (Function::Manage, "PATCH", "/sessions/current"),
+        (Function::Manage, "GET", "/sessions/current/events"),
         (Function::Create, "POST", "/sessions/current/reauth"),
     ];
     for (function, method, path) in routes {

@@ -129,6 +129,37 @@ async fn the_support_routes_refuse_callers_without_an_iam_signature_and_bad_pagi
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let token = sign_in(&app, "alice", None).await;
+    let one = format!(
+        "/admin/users/alice/sessions/{}",
+        session_id_of(&app, &token).await
+    );
+    // Unsigned, or signed in as the user: neither is an IAM caller, on any support route.
+    for (method, path) in [
+        ("GET", one.as_str()),
+        ("DELETE", one.as_str()),
+        ("PATCH", one.as_str()),
+    ] {
+        for event in [
+            Event::new(Payload::V2, method, path),
+            Event::new(Payload::V2, method, path).session_cookie(&token),
+        ] {
+            let reply = invoke(&app, Function::Admin, event).await;
+            assert_eq!(
+                (reply.status, reply.error_code()),
+                (403, "forbidden"),
+                "{method} {path}"
+            );
+        }
+    }
+    // A session id that is not one: 400 for the read as for the revocation.
+    let bad = invoke(
+        &app,
+        Function::Admin,
+        admin_get("/admin/users/alice/sessions/not-a-session-id", &[], None),
+    )
+    .await;
+    assert_eq!((bad.status, bad.error_code()), (400, "invalid_request"));
+    assert_eq!(current(&app, &token).await.status, 200, "nothing ended");
     for path in ["/admin/users/alice/sessions", "/admin/users/alice/events"] {
         // Unsigned, or signed in as the user: neither is an IAM caller.
         for event in [
