@@ -537,7 +537,7 @@ impl TestTable {
     /// the store reads it.
     pub async fn event_names_of(&self, key: &session_shared::domain::UserKey) -> Vec<String> {
         self.deliver_stream_to_audit_trail().await;
-        let mut events = self.store().events_for_user(key, 1000).await.unwrap();
+        let (mut events, _) = self.store().history(key, 100, None).await.unwrap();
         sort_trail(&mut events);
         names_of(&events)
     }

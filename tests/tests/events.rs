@@ -1069,7 +1069,7 @@ async fn the_audit_trail_files_each_event_once_under_its_user() {
         Some(&session_shared::domain::TenantId::parse("acme").unwrap()),
         &session_shared::domain::UserId::parse("alice").unwrap(),
     );
-    let trail = table.store().events_for_user(&key, 10).await.unwrap();
+    let (trail, _) = table.store().history(&key, 10, None).await.unwrap();
     assert_eq!(
         types(&trail),
         ["session.revoked", "session.created"],

@@ -53,30 +53,6 @@ impl SessionStore {
             .transpose()
     }
 
-    /// The user's audit trail (lifecycle events as `session-events` stored them), newest
-    /// first, at most `limit`.
-    pub async fn events_for_user(
-        &self,
-        user: &UserKey,
-        limit: i32,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(user_pk(user)))
-            .expression_attribute_values(":prefix", s(EVENT_PREFIX))
-            .scan_index_forward(false)
-            .limit(limit)
-            .consistent_read(true)
-            .send()
-            .on_heap()
-            .await
-            .map_err(|e| StoreError::from_sdk("query", e))?;
-        output.items().iter().map(event_of).collect()
-    }
-
     /// One page of the user's audit trail, newest first: at most `limit` events after `after`,
     /// and where the next page starts (`None`: this was the last). One eventually consistent
     /// `Query` on the user's partition (half the read units of a consistent one: a history a
