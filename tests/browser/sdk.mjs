@@ -4,6 +4,7 @@
 // BroadcastChannel, Web Locks, localStorage).
 // Usage: DEMO_URL=http://localhost:9001 API_URL=http://localhost:9000 node tests/browser/sdk.mjs
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 
 import { launch, steps } from "./harness.mjs";
 
@@ -25,31 +26,61 @@ const tab = async (context, status) => {
 
 const sessionOf = (page) => page.evaluate(() => window.sessions.state.session ?? null);
 
+/** One DynamoDB Local call (it takes the dummy credentials without checking the signature). */
+async function dynamodb(target, body) {
+  const answer = await fetch(process.env.AWS_ENDPOINT_URL_DYNAMODB, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/x-amz-json-1.0",
+      "X-Amz-Target": `DynamoDB_20120810.${target}`,
+      Authorization: "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+    },
+    body: JSON.stringify(body),
+  });
+  const json = await answer.json();
+  assert.ok(answer.ok, JSON.stringify(json));
+  return json;
+}
+
+/**
+ * An impersonation ticket for `user`, its grant written as `POST /admin/users/{user}/impersonation`
+ * writes it (README "Data model"): locally no request is IAM-signed, so the test plays the
+ * administrator at the table.
+ */
+async function impersonationTicket(user, actor) {
+  const ticket = randomBytes(32).toString("base64url");
+  const hash = createHash("sha256").update(ticket).digest("base64url");
+  const expires = Date.now() + 5 * 60_000;
+  await dynamodb("PutItem", {
+    TableName: process.env.SESSION_TABLE_NAME,
+    Item: {
+      pk: { S: `IMPERSONATION#${hash}` },
+      sk: { S: "GRANT" },
+      kind: { S: "impersonation" },
+      user_id: { S: user },
+      actor: { S: actor.principal },
+      actor_reason: { S: actor.reason },
+      expires_at: { N: String(expires) },
+      ttl: { N: String(Math.ceil(expires / 1000)) },
+    },
+  });
+  return ticket;
+}
+
 /**
  * The rotations the server made for `user`: its retired token items (one per rotation), read
- * straight from the table on DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB, SESSION_TABLE_NAME, as make test
- * exports them; DynamoDB Local takes the dummy credentials without checking the signature).
+ * straight from the table on DynamoDB Local (AWS_ENDPOINT_URL_DYNAMODB, SESSION_TABLE_NAME, as
+ * make test exports them).
  */
 async function rotationsOf(user) {
   let count = 0;
   let start;
   do {
-    const answer = await fetch(process.env.AWS_ENDPOINT_URL_DYNAMODB, {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": "DynamoDB_20120810.Scan",
-        Authorization:
-          "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
-      },
-      body: JSON.stringify({
-        TableName: process.env.SESSION_TABLE_NAME,
-        ConsistentRead: true,
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
+    const page = await dynamodb("Scan", {
+      TableName: process.env.SESSION_TABLE_NAME,
+      ConsistentRead: true,
+      ...(start ? { ExclusiveStartKey: start } : {}),
     });
-    const page = await answer.json();
-    assert.ok(answer.ok, JSON.stringify(page));
     count += page.Items.filter((item) => item.kind?.S === "retired" && item.user_id?.S === user).length;
     start = page.LastEvaluatedKey;
   } while (start);
@@ -206,6 +237,28 @@ try {
     await react.locator('#react-status[data-state="signed-out"][data-reason="signed_out"]').waitFor({ timeout: 1_000 });
     assert.deepEqual(requestsBefore.map((c) => c.n), others.map(() => 0), "without a request of theirs");
     assert.equal(await cookie(), undefined, "the cookie is gone");
+  });
+
+  await step("support signs in with an impersonation ticket: the React page shows who acts, and the device list is refused", async () => {
+    const actor = { principal: "arn:aws:iam::123456789012:role/support-console", reason: "case 4711" };
+    const ticket = await impersonationTicket("sdk-user", actor);
+    const support = await browser.newContext();
+    const page = await support.newPage();
+    await page.goto(`${demo}/react.html?api=${encodeURIComponent(apiUrl)}`);
+    await page.locator('#react-status[data-state="signed-out"]').waitFor({ timeout: 10_000 });
+
+    const session = await page.evaluate((t) => window.sessions.signIn(t, { impersonation: true }), ticket);
+
+    assert.deepEqual(session.actor, actor);
+    assert.equal(session.profile, "impersonation");
+    await page.locator("#react-actor").waitFor({ timeout: 1_000 });
+    assert.equal(await page.textContent("#react-actor"), `${actor.principal} acts for sdk-user: ${actor.reason}`);
+    const refused = await page.evaluate(() => window.sessions.devices().then(() => null, (e) => e.code));
+    assert.equal(refused, "impersonation_forbidden");
+    assert.equal(await page.evaluate(() => window.sessions.state.status), "signed-in", "still signed in");
+    const again = await page.evaluate((t) => window.sessions.signIn(t, { impersonation: true }).then(() => null, (e) => e.code), ticket);
+    assert.equal(again, "impersonation_forbidden", "no new session over an impersonation's cookie");
+    await support.close();
   });
 } finally {
   await browser.close();

@@ -799,6 +799,56 @@ pub async fn sign_in_reply(
     reply
 }
 
+/// The IAM principal the impersonation tests act as.
+pub const SUPPORT_PRINCIPAL: &str = "arn:aws:iam::123456789012:role/support-console";
+
+/// An impersonation ticket for `user` (of `tenant`, signed in through [`ISSUER`]) minted by
+/// [`SUPPORT_PRINCIPAL`] through the real admin handler (201 checked), with `reason`.
+pub async fn impersonation_ticket(
+    app: &SignIn,
+    user: &str,
+    tenant: Option<&str>,
+    reason: &str,
+) -> String {
+    let mut event = Event::new(
+        Payload::V2,
+        "POST",
+        &format!("/admin/users/{user}/impersonation"),
+    )
+    .iam_signed(SUPPORT_PRINCIPAL)
+    .query("issuer", ISSUER)
+    .json_body(&json!({ "reason": reason }));
+    if let Some(tenant) = tenant {
+        event = event.query("tenant_id", tenant);
+    }
+    let reply = invoke(app, Function::Admin, event).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.body["impersonation_ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Support signs in with an impersonation `ticket` through the real sign-in handler (with
+/// `edit` applied to the request): the reply, whatever it is.
+pub async fn redeem(app: &SignIn, ticket: &str, edit: impl FnOnce(Value) -> Value) -> Reply {
+    let body = edit(json!({ "impersonation_ticket": ticket }));
+    invoke(
+        app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").json_body(&body),
+    )
+    .await
+}
+
+/// Support signed in as `user` (of `tenant`): the impersonation session's cookie token.
+pub async fn impersonating(app: &SignIn, user: &str, tenant: Option<&str>) -> String {
+    let ticket = impersonation_ticket(app, user, tenant, "support case 42").await;
+    let reply = redeem(app, &ticket, |body| body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    reply.cookie_token()
+}
+
 /// A cookie refresh of `token` through the real handler.
 pub async fn refresh_with_cookie(app: &SignIn, token: &str) -> Reply {
     invoke(

@@ -123,6 +123,18 @@ fn every_operation() -> Vec<(Function, Event)> {
             .iam_caller(IAM_CALLER)
             .json_body(&serde_json::json!({"data": {"roles": ["admin"]}})),
         ),
+        (
+            Function::Admin,
+            Event::new(Payload::V2, "POST", "/admin/users/alice/impersonation")
+                .iam_caller(IAM_CALLER)
+                .json_body(&serde_json::json!({"reason": "case 42"})),
+        ),
+        // Support's sign-in: the grant's read fails first.
+        (
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions")
+                .json_body(&serde_json::json!({"impersonation_ticket": "A".repeat(43)})),
+        ),
     ]
 }
 

@@ -1084,3 +1084,37 @@ async fn the_audit_trail_files_each_event_once_under_its_user() {
     }
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn an_impersonation_sessions_events_name_the_actor_and_match_the_schema() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let support = session_tests::impersonating(&app, "alice", None).await;
+    let signed_out = invoke(
+        &app,
+        Function::Logout,
+        Event::new(Payload::V2, "DELETE", "/sessions/current").session_cookie(&support),
+    )
+    .await;
+    assert_eq!(signed_out.status, 204);
+
+    table.deliver_stream_to_audit_trail().await;
+
+    let key = session_shared::domain::UserKey::of(
+        Some(session_tests::ISSUER),
+        None,
+        &session_shared::domain::UserId::parse("alice").unwrap(),
+    );
+    let (trail, _) = table.store().history(&key, 10, None).await.unwrap();
+    assert_eq!(types(&trail), ["session.revoked", "session.created"]);
+    for event in &trail {
+        assert_eq!(
+            event["data"]["actor"],
+            json!({"principal": session_tests::SUPPORT_PRINCIPAL, "reason": "support case 42"}),
+            "{event}"
+        );
+    }
+    assert_eq!(trail[1]["data"]["detail"]["amr"], json!(["impersonation"]));
+    assert_schema_valid(&trail);
+    table.drop_table().await;
+}

@@ -550,3 +550,40 @@ async fn max_auth_age_asks_for_a_fresh_proof_and_keeps_the_session() {
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn the_guard_names_the_actor_of_an_impersonation_and_refuses_it_a_fresh_proof() {
+    let table = TestTable::new().await;
+    let (sign_in, _) = stack(&table, &[]);
+    let token = session_tests::impersonating(&sign_in, "alice", Some("acme")).await;
+    let guarded = |max_age: Option<u64>| {
+        let guard = SessionGuard::from(Api::new(config(&table.name, &[]), table.store()));
+        let layer = match max_age {
+            Some(age) => guard.layer().max_auth_age(Duration::from_secs(age)),
+            None => guard.layer(),
+        };
+        axum::Router::new()
+            .route(
+                "/banner",
+                axum::routing::get(|session: Session| async move {
+                    session
+                        .actor
+                        .as_ref()
+                        .map_or("the user".to_owned(), |a| a.principal.clone())
+                }),
+            )
+            .route_layer(layer)
+    };
+
+    let banner = call(&guarded(None), get("/banner", Some(&token))).await;
+    let sensitive = call(&guarded(Some(3600)), get("/banner", Some(&token))).await;
+
+    assert_eq!(
+        (banner.status, banner.body.as_str()),
+        (StatusCode::OK, session_tests::SUPPORT_PRINCIPAL)
+    );
+    assert_eq!(sensitive.status, StatusCode::FORBIDDEN);
+    assert_eq!(sensitive.error_code(), "impersonation_forbidden");
+    assert!(sensitive.set_cookies.is_empty(), "the session stays");
+    table.drop_table().await;
+}

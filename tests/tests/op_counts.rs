@@ -791,3 +791,80 @@ async fn exchanging_a_legacy_session_costs_a_sign_in_and_a_parallel_one_a_condit
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn an_impersonation_ticket_is_one_put_and_its_sign_in_a_read_and_two_puts_outside_the_cap() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await; // SESSION_MAX_PER_USER: 20
+    signed_in(&app, &counter).await;
+    let before = table.snapshot().await;
+    let minted = invoke(
+        &app,
+        Function::Admin,
+        Event::new(Payload::V2, "POST", "/admin/users/alice/impersonation")
+            .iam_signed(session_tests::SUPPORT_PRINCIPAL)
+            .query("issuer", session_tests::ISSUER)
+            .json_body(&serde_json::json!({"reason": "case 42"})),
+    )
+    .await;
+    assert_eq!(minted.status, 201, "{}", minted.body);
+    assert_eq!(counter.take(), ["PutItem"], "minting: one put of the grant");
+    let after_mint = table.snapshot().await;
+    let written = Written::between(&before, &after_mint, false);
+    assert_eq!(written.changes(), ["- -> impersonation"]);
+    assert_eq!(written.total(), 1, "1 WRU, in no index");
+
+    let support = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").json_body(&serde_json::json!({
+            "impersonation_ticket": minted.body["impersonation_ticket"],
+        })),
+    )
+    .await;
+
+    assert_eq!(support.status, 201, "{}", support.body);
+    // The grant's read, then the ticket's single use and the session: no cap's reads and no
+    // guard (an impersonation counts toward no cap).
+    assert_eq!(sorted(counter.take()), ["GetItem", "PutItem", "PutItem"]);
+    let written = Written::between(&after_mint, &table.snapshot().await, false);
+    assert_eq!(written.changes(), ["- -> session", "- -> ticket"]);
+    assert_eq!(written.total(), 1 + HEAD_UNITS, "3 WRU");
+    // Listing the user's sessions reads the head of each impersonation session listed (its
+    // actor is not in the index): one more read for it, none for the user's own.
+    let listed = invoke(
+        &app,
+        Function::Admin,
+        Event::new(Payload::V2, "GET", "/admin/users/alice/sessions")
+            .iam_signed(session_tests::SUPPORT_PRINCIPAL)
+            .query("issuer", session_tests::ISSUER),
+    )
+    .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(sorted(counter.take()), ["GetItem", "Query"]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_sign_in_that_presents_a_session_cookie_reads_it_once() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[("SESSION_MAX_PER_USER", "0")]).await;
+    let token = signed_in(&app, &counter).await;
+
+    let reply = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .session_cookie(&token)
+            .json_body(&serde_json::json!({"id_token": ticket("alice", None)})),
+    )
+    .await;
+
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(
+        sorted(counter.take()),
+        ["GetItem", "PutItem", "PutItem"],
+        "the presented session is read (is it an impersonation?), never written"
+    );
+    table.drop_table().await;
+}

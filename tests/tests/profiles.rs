@@ -35,6 +35,7 @@ fn alice(allowed: Option<&[&str]>) -> Identity {
         authentication: None,
         ticket: None,
         allowed_profiles: allowed.map(|names| names.iter().map(|n| n.to_string()).collect()),
+        actor: None,
     }
 }
 

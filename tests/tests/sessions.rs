@@ -35,6 +35,7 @@ fn alice() -> Identity {
         authentication: None,
         ticket: None,
         allowed_profiles: None,
+        actor: None,
     }
 }
 

@@ -255,7 +255,8 @@ fn calls(function: &str) -> Vec<(Vec<&'static str>, &'static str)> {
     let crud = |actions: &[&'static str]| actions.to_vec();
     match function {
         // Sign-in: the ticket's single use (PutItem), the session (PutItem), the per-user cap
-        // (Query on the user index, UpdateItem of an evicted session), a grace resume (GetItem).
+        // (Query on the user index, UpdateItem of an evicted session), a grace resume, an
+        // impersonation grant and a presented session (GetItem).
         "CreateFunction" => vec![
             (crud(&["PutItem", "GetItem", "UpdateItem"]), "table"),
             (crud(&["Query"]), "table/index/sessions_by_user"),
@@ -276,8 +277,10 @@ fn calls(function: &str) -> Vec<(Vec<&'static str>, &'static str)> {
             (crud(&["Query"]), "table/index/sessions_by_user"),
             (crud(&["Query"]), "table"),
         ],
+        // Reads and revocations; the history (Query, USER# keys); an impersonation ticket's
+        // grant (PutItem, IMPERSONATION# keys).
         "AdminFunction" => vec![
-            (crud(&["GetItem", "UpdateItem"]), "table"),
+            (crud(&["GetItem", "UpdateItem", "PutItem"]), "table"),
             (crud(&["Query"]), "table/index/sessions_by_user"),
             (crud(&["Query"]), "table/index/by_tenant"),
             (crud(&["Query"]), "table"),
@@ -404,10 +407,12 @@ fn each_role_allows_what_its_function_calls_and_nothing_else() {
     assert!(readme_list("- emulator ignores:").contains("ManagedPolicyArns"));
     // The audit trail: the events function files it, the history routes read it, each only
     // under USER# keys (the table's own Query and PutItem, never a token item).
-    for (function, action) in [
-        ("EventsFunction", "dynamodb:PutItem"),
-        ("ManageFunction", "dynamodb:Query"),
-        ("AdminFunction", "dynamodb:Query"),
+    // And the admin function writes only impersonation grants (IMPERSONATION# keys).
+    for (function, action, keys) in [
+        ("EventsFunction", "dynamodb:PutItem", "USER#*"),
+        ("ManageFunction", "dynamodb:Query", "USER#*"),
+        ("AdminFunction", "dynamodb:Query", "USER#*"),
+        ("AdminFunction", "dynamodb:PutItem", "IMPERSONATION#*"),
     ] {
         let role = roles_by_arn[stack["functions"][function]["role"].as_str().unwrap()];
         let statements: Vec<&Value> = stack["roles"][role]["inline"]
@@ -420,8 +425,8 @@ fn each_role_allows_what_its_function_calls_and_nothing_else() {
         assert_eq!(statements.len(), 1, "{function}");
         assert_eq!(
             statements[0]["Condition"],
-            json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}}),
-            "{function}"
+            json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [keys]}}),
+            "{function} {action}"
         );
     }
 }

@@ -11,7 +11,7 @@ const sessions = createSessionClient({ baseUrl: api });
 (window as unknown as { sessions: typeof sessions }).sessions = sessions;
 
 function Account() {
-  const { status, session, reason, signOut } = useSession();
+  const { status, session, reason, actor, signOut } = useSession();
   const text =
     status === "signed-in" ? `signed in as ${session?.user_id ?? ""}` : status === "signed-out" ? `signed out (${reason ?? "never signed in"})` : "loading";
   return createElement(
@@ -19,6 +19,8 @@ function Account() {
     { id: "react-status", "data-state": status, "data-reason": reason ?? "" },
     text,
     status === "signed-in" ? createElement("button", { id: "react-sign-out", onClick: () => void signOut() }, "Sign out") : null,
+    // An impersonation (support) session: say who acts, as an app's banner would.
+    actor ? createElement("strong", { id: "react-actor" }, `${actor.principal} acts for ${session?.user_id ?? ""}: ${actor.reason ?? ""}`) : null,
   );
 }
 

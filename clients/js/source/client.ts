@@ -62,6 +62,11 @@ export interface SignInOptions {
   data?: SessionData;
   /** A lifetime profile of the server's `SESSION_PROFILES`; the server's default when left out. */
   profile?: string;
+  /**
+   * The ticket is an administrator's one-time impersonation ticket (support signing in as the
+   * user): the session carries `actor`, has its own short lifetime (name no `profile`).
+   */
+  impersonation?: boolean;
 }
 
 export interface UpdateDataOptions {
@@ -236,9 +241,13 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       if (signInOptions.data !== undefined) body["data"] = signInOptions.data;
       if (signInOptions.profile !== undefined) body["profile"] = signInOptions.profile;
       // In cookie mode the browser may still hold a session cookie: the ticket goes in the body,
-      // since a cookie beside an Authorization header is refused as ambiguous.
-      if (mode === "cookie") body["id_token"] = ticket;
-      const answer = await api.call<Session>("POST", "/sessions", mode === "bearer" ? { body, bearer: ticket } : { body });
+      // since a cookie beside an Authorization header is refused as ambiguous. An impersonation
+      // ticket always travels in the body: it is never an Authorization credential.
+      const impersonation = signInOptions.impersonation === true;
+      if (impersonation) body["impersonation_ticket"] = ticket;
+      else if (mode === "cookie") body["id_token"] = ticket;
+      const inHeader = mode === "bearer" && !impersonation;
+      const answer = await api.call<Session>("POST", "/sessions", inHeader ? { body, bearer: ticket } : { body });
       return signedIn(answer.body);
     },
 

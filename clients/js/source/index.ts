@@ -8,6 +8,7 @@ export { leaseLocks } from "./lease-locks.js";
 export type { StorageLike } from "./lease-locks.js";
 export type { ChannelLike, LockManagerLike, SharedClock, TabParts } from "./tabs.js";
 export type {
+  Actor,
   Device,
   ErrorCode,
   SecurityEvent,

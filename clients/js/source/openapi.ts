@@ -30,6 +30,10 @@ export interface paths {
          *     not answer in time) carries `error.resume`: send the same ticket again with that key as
          *     `resume` and the sign-in finishes, with the session it may already have written. The
          *     same ticket without the key is 401 `ticket_reused`; one ticket never yields two sessions.
+         *
+         *     Support signs in as a user with an administrator's `impersonation_ticket` instead
+         *     (`POST /admin/users/{user_id}/impersonation`). A sign-in presenting an impersonation
+         *     session's cookie is 403 `impersonation_forbidden`.
          */
         post: operations["createSession"];
         /** Sign out everywhere (or every other device with keep_current=true) */
@@ -51,7 +55,8 @@ export interface paths {
          * @description One DynamoDB read in steady state. Past the sliding threshold the idle deadline is
          *     extended; a cookie older than `SESSION_ROTATE_AFTER` is rotated (new `Set-Cookie`).
          *     With `max_auth_age`, a session whose last proof of identity is older answers 401
-         *     `reauthentication_required`, keeping the session and its cookie.
+         *     `reauthentication_required`, keeping the session and its cookie; an impersonation
+         *     session answers 403 `impersonation_forbidden` (never a recent proof of the user's).
          */
         get: operations["validateSession"];
         put?: never;
@@ -228,6 +233,33 @@ export interface paths {
         patch: operations["patchSessionData"];
         trace?: never;
     };
+    "/admin/users/{user_id}/impersonation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A one-time ticket to sign in as the user, for support (IAM auth)
+         * @description Redeem the ticket within five minutes, once, at `POST /sessions` as
+         *     `{"impersonation_ticket": ...}`. The session it starts carries `actor` (the IAM caller
+         *     and the reason given here) in its JSON, the authorizer context, the guards' session and
+         *     every event; lives under the `impersonation` lifetime profile (built in: idle 30 minutes,
+         *     absolute one hour, a cookie that ends with the browser); counts toward no per-user cap;
+         *     and is refused (403 `impersonation_forbidden`) listing or ending the user's other
+         *     sessions, re-authenticating, passing a recent-authentication check (`max_auth_age`,
+         *     `SESSION_FRESH_ROUTES`) and signing in again while presented.
+         */
+        post: operations["impersonateUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/tenants/{tenant_id}/sessions": {
         parameters: {
             query?: never;
@@ -252,7 +284,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "profile_not_allowed" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "profile_not_allowed" | "impersonation_forbidden" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
                 /**
                  * @description On a 503 of `POST /sessions` only: the key that finishes this sign-in. Send it
@@ -288,8 +320,9 @@ export interface components {
             amr: string[];
             /** @description The assurance level (acr) */
             acr: string | null;
-            /** @description The lifetime profile (SESSION_PROFILES): default, or the one chosen at sign-in. */
+            /** @description The lifetime profile (SESSION_PROFILES): default, or the one chosen at sign-in; `impersonation` for a support session. */
             profile: string;
+            actor?: components["schemas"]["Actor"];
             /** @description Only for token_in_body sign-ins and their refreshes. */
             token?: string;
             /** @constant */
@@ -320,6 +353,7 @@ export interface components {
             acr: string | null;
             /** @description The session's lifetime profile. */
             profile: string;
+            actor?: components["schemas"]["Actor"];
             /** @description Whether this is the calling session. */
             current: boolean;
         };
@@ -346,6 +380,7 @@ export interface components {
             /** @description Why (rotations, revocations, anomalies). */
             reason?: string | null;
             profile?: string | null;
+            actor?: components["schemas"]["Actor"];
             /** @description What the kind carries (changed_keys, ...). */
             detail?: Record<string, unknown>;
         };
@@ -373,6 +408,27 @@ export interface components {
             profile?: string;
             /** @description The `error.resume` of a 503 this sign-in had, sent with the same ticket: finishes it. */
             resume?: string;
+            /** @description An administrator's one-time impersonation ticket (POST /admin/users/{user_id}/impersonation), alone: no id_token, no profile. */
+            impersonation_ticket?: string;
+        };
+        /** @description Present only in an impersonation session: who acts for the user (show a banner). */
+        Actor: {
+            /** @description The IAM principal (ARN) that asked for the impersonation. */
+            principal: string;
+            /** @description Why, as the administrator said. */
+            reason?: string;
+        };
+        ImpersonationRequest: {
+            /** @description Why (a support case): kept on the session and its events. */
+            reason: string;
+        };
+        ImpersonationTicket: {
+            /** @description Single use; a secret. */
+            impersonation_ticket: string;
+            expires_at: components["schemas"]["Timestamp"];
+            user_id: string;
+            tenant_id: string | null;
+            actor: components["schemas"]["Actor"];
         };
         ReauthRequest: {
             /** @description A fresh identity token for the session's user. */
@@ -428,7 +484,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key) or `reauth_user_mismatch` (re-authentication as another user) or `profile_not_allowed` (a lifetime profile the identity token does not allow). */
+        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key) or `reauth_user_mismatch` (re-authentication as another user) or `profile_not_allowed` (a lifetime profile the identity token does not allow, or any named with an impersonation ticket) or `impersonation_forbidden` (an impersonation session asked for what only the user may do). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -531,6 +587,7 @@ export interface operations {
             };
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -622,6 +679,7 @@ export interface operations {
             };
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             431: components["responses"]["HeadersTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -1093,6 +1151,43 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    impersonateUser: {
+        parameters: {
+            query?: {
+                /** @description The tenant the user signed in to (none for users without one). */
+                tenant_id?: string;
+                /** @description The `iss` of the user's identity tokens (none for trusted-caller sessions). */
+                issuer?: string;
+            };
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImpersonationRequest"];
+            };
+        };
+        responses: {
+            /** @description The ticket (in this answer only; a secret). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ImpersonationTicket"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];

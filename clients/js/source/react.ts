@@ -5,7 +5,7 @@ import { createContext, createElement, useContext, useEffect, useMemo, useSyncEx
 import type { ReactNode } from "react";
 
 import type { SessionClient } from "./client.js";
-import type { Session, SessionState, SignOutReason } from "./types.js";
+import type { Actor, Session, SessionState, SignOutReason } from "./types.js";
 
 const ClientContext = createContext<SessionClient | null>(null);
 
@@ -31,6 +31,8 @@ export interface UseSession {
   session: Session | null;
   /** Why signed out (the server's code, or `signed_out`), else `null`. */
   reason: SignOutReason | null;
+  /** Who acts for the user in an impersonation (support) session, else `null`: show a banner. */
+  actor: Actor | null;
   signIn: SessionClient["signIn"];
   signOut: SessionClient["signOut"];
   signOutEverywhere: SessionClient["signOutEverywhere"];
@@ -56,6 +58,7 @@ export function useSession(): UseSession {
       status: state.status,
       session: state.status === "signed-in" ? state.session : null,
       reason: state.status === "signed-out" ? state.reason : null,
+      actor: state.status === "signed-in" ? (state.session.actor ?? null) : null,
       signIn: client.signIn,
       signOut: client.signOut,
       signOutEverywhere: client.signOutEverywhere,

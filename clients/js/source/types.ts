@@ -5,6 +5,8 @@ type Schemas = components["schemas"];
 
 /** A session as the API returns it. */
 export type Session = Schemas["Session"];
+/** Who acts for the user in an impersonation (support) session: show a banner. */
+export type Actor = Schemas["Actor"];
 /** One of the user's signed-in devices (`GET /sessions`). */
 export type Device = Schemas["SessionListItem"];
 /** One entry of the user's security history (`GET /sessions/current/events`). */

@@ -185,6 +185,21 @@ test("concurrent refresh() callers share one rotation", async () => {
   assert.equal(api.calls.filter((c) => c.url.endsWith("/sessions/current/refresh")).length, 1);
 });
 
+test("an impersonation ticket travels as impersonation_ticket in the body, in either mode", async () => {
+  const actor = { principal: "arn:aws:iam::123456789012:user/support", reason: "case 42" };
+  for (const mode of ["cookie", "bearer"] as const) {
+    const api = scripted(() => json(201, { ...session(), actor, token: "t".repeat(43), token_type: "Bearer" }));
+    const client = createSessionClient({ baseUrl: API, fetch: api.fetch, mode, crossTab: false, keepAlive: false });
+
+    const signedIn = await client.signIn("the-ticket", { impersonation: true });
+
+    const [signIn] = api.calls;
+    assert.equal(signIn?.headers.get("Authorization"), null, mode);
+    assert.deepEqual(signIn?.body, { token_in_body: mode === "bearer", impersonation_ticket: "the-ticket" }, mode);
+    assert.deepEqual(signedIn.actor, actor, mode);
+  }
+});
+
 test("cookie mode sends the ticket in the body, never beside the cookie as Authorization", async () => {
   const api = scripted(() => json(201, session()));
   const client = createSessionClient({ baseUrl: API, fetch: api.fetch });

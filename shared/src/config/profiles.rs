@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 use super::env::{DurationError, parse_duration, parse_optional_duration};
 use super::error::ConfigError;
-use crate::domain::{Lifetimes, LifetimesError, Profile, Profiles, ProfilesError};
+use crate::domain::{
+    IMPERSONATION_PROFILE, Lifetimes, LifetimesError, Profile, Profiles, ProfilesError,
+};
 
 const NAME: &str = "SESSION_PROFILES";
 
@@ -70,12 +72,16 @@ pub(super) fn parse_profiles(
                 })
             })?,
         };
+        // The impersonation profile never inherits a persistent cookie.
+        let persistent = profile
+            .persistent
+            .unwrap_or(default.persistent && name != IMPERSONATION_PROFILE);
         profiles.push((
             name,
             Profile {
                 lifetimes,
                 rotate_after,
-                persistent: profile.persistent.unwrap_or(default.persistent),
+                persistent,
             },
         ));
     }
@@ -129,9 +135,27 @@ mod tests {
     }
 
     #[test]
-    fn unset_gives_the_default_alone() {
+    fn the_impersonation_profile_can_be_shortened_but_never_made_persistent() {
+        let raw = r#"{"impersonation": {"idle": "10m", "absolute": "20m"}}"#;
+        let profiles = parse_profiles(Some(raw), default(), 0.5).unwrap();
+        let support = profiles.get("impersonation").unwrap();
+        assert_eq!(support.lifetimes.absolute(), Duration::minutes(20));
+        assert!(!support.persistent, "not inherited from default");
+        let raw = r#"{"impersonation": {"idle": "10m", "absolute": "20m", "persistent": true}}"#;
+        let error = parse_profiles(Some(raw), default(), 0.5).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot be persistent"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unset_gives_the_default_and_the_built_in_impersonation_profile() {
         let profiles = parse_profiles(None, default(), 0.5).unwrap();
-        assert_eq!(profiles.names().collect::<Vec<_>>(), vec!["default"]);
+        assert_eq!(
+            profiles.names().collect::<Vec<_>>(),
+            vec!["default", "impersonation"]
+        );
         assert_eq!(*profiles.default_profile(), default());
     }
 
@@ -143,7 +167,7 @@ mod tests {
         let profiles = parse_profiles(Some(raw), default(), 0.25).unwrap();
         assert_eq!(
             profiles.names().collect::<Vec<_>>(),
-            vec!["default", "kiosk", "remember"]
+            vec!["default", "impersonation", "kiosk", "remember"]
         );
         let remember = profiles.get("remember").unwrap();
         assert_eq!(remember.lifetimes.idle(), Duration::days(30));

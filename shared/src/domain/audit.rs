@@ -122,8 +122,9 @@ impl AuditEvent {
     }
 
     /// An event of `kind` about `session`, caused by `client` at `now`.
+    /// An impersonation session's events name its actor.
     pub fn of(kind: EventKind, session: &Session, client: &ClientInfo, now: DateTime<Utc>) -> Self {
-        Self::new(
+        let event = Self::new(
             kind,
             &session.user_key(),
             &session.user_id,
@@ -131,7 +132,11 @@ impl AuditEvent {
             session.id,
             client,
             now,
-        )
+        );
+        match &session.actor {
+            Some(actor) => event.with("actor", actor.principal.clone()),
+            None => event,
+        }
     }
 
     /// This event with one more detail.

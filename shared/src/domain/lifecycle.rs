@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::device::Device;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
+use super::impersonation::Actor;
 use super::record::{RevocationReason, TokenRecord};
 use super::session::Session;
 
@@ -121,6 +122,10 @@ pub struct EventData {
     pub ip: Option<String>,
     /// The session's lifetime profile.
     pub profile: Option<String>,
+    /// Who acted for the user: every event of an impersonation session names the
+    /// administrator (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
     /// Where in the session's history this is: the session's version after the change, which
     /// every write to the session raises. Events of one token arrive in order; after a
     /// rotation, the old and the new token's changes may come from different stream shards,
@@ -350,6 +355,7 @@ impl LifecycleEvent {
                 device,
                 ip: session.client.ip.clone(),
                 profile: Some(session.profile.clone()),
+                actor: session.actor.clone(),
                 sequence: session.version,
                 detail: Map::new(),
             },

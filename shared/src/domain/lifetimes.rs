@@ -51,6 +51,15 @@ impl Lifetimes {
         })
     }
 
+    /// Other timeouts with the same sliding threshold.
+    pub fn with_timeouts(
+        &self,
+        idle: Duration,
+        absolute: Duration,
+    ) -> Result<Self, LifetimesError> {
+        Self::new(idle, absolute, self.sliding_threshold)
+    }
+
     /// The idle timeout.
     pub fn idle(&self) -> Duration {
         self.idle

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::authentication::Authentication;
 use super::client::ClientInfo;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
+use super::impersonation::{Actor, IMPERSONATION_PROFILE};
 use super::session::{SessionStatus, at_storage_precision};
 use super::token::TokenHash;
 
@@ -36,6 +37,9 @@ pub struct SessionEntry {
     pub authentication: Authentication,
     /// Its lifetime profile.
     pub profile: String,
+    /// Who acts for the user, in an impersonation session: not in the index (its projection
+    /// cannot change without replacing it), read from the session's head when listed.
+    pub actor: Option<Actor>,
 }
 
 /// Where a page of a security history ended: the last entry's place in the user's audit
@@ -129,6 +133,12 @@ impl SessionEntry {
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         SessionStatus::at(self.expires_at, self.absolute_expires_at, now).is_active()
     }
+
+    /// An impersonation session (its profile, which the index projects, says so): counted
+    /// toward no per-user cap, never evicted by one.
+    pub fn is_impersonation(&self) -> bool {
+        self.profile == IMPERSONATION_PROFILE
+    }
 }
 
 #[cfg(test)]
@@ -151,6 +161,7 @@ mod tests {
             client: ClientInfo::default(),
             authentication: Authentication::at(now - Duration::days(1)),
             profile: crate::domain::DEFAULT_PROFILE.to_owned(),
+            actor: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod client;
 mod data;
 mod device;
 mod ids;
+mod impersonation;
 mod json;
 mod lifecycle;
 mod lifetimes;
@@ -31,6 +32,10 @@ pub use client::ClientInfo;
 pub use data::{DataError, SessionData};
 pub use device::Device;
 pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
+pub use impersonation::{
+    Actor, IMPERSONATION_METHOD, IMPERSONATION_PROFILE, IMPERSONATION_TICKET_LIFETIME,
+    ImpersonationForbidden, ImpersonationGrant, ImpersonationTicket, Restricted,
+};
 pub use json::check_unique_members;
 pub use lifecycle::{Change, Derivation, EventData, LifecycleEvent, LifecycleKind};
 pub use lifetimes::{Lifetimes, LifetimesError};
@@ -38,7 +43,7 @@ pub use listing::{HistoryPosition, ListPosition, SessionEntry, page_of};
 pub use presented::Presented;
 pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};
 pub use record::{RetiredToken, RevocationCause, RevocationReason, RevokedToken, TokenRecord};
-pub use session::{Session, SessionStatus, Use, at_storage_precision};
+pub use session::{Freshness, Session, SessionStatus, Use, at_storage_precision};
 pub use successor::{RotationSeed, SealError, SealedSuccessor, SuccessorKey, successor_of};
 pub use ticket::{ResumeKey, TicketClaim, TicketUse};
 pub use token::{SessionToken, TokenFormatError, TokenHash};

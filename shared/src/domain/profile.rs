@@ -1,11 +1,14 @@
 //! Lifetime profiles: named sets of timeouts ("remember me", a kiosk, admins) chosen at
 //! sign-in. A session keeps its profile's name; sliding, refresh, renewal and the cookie's
-//! lifetime follow that profile. `default` always exists.
+//! lifetime follow that profile. `default` always exists, and so does the built-in
+//! `impersonation` profile of support sessions (idle 30 minutes, absolute one hour, a cookie
+//! that ends with the browser), which `SESSION_PROFILES` may redefine but never make persistent.
 
 use std::collections::BTreeMap;
 
 use chrono::Duration;
 
+use super::impersonation::IMPERSONATION_PROFILE;
 use super::lifetimes::Lifetimes;
 use super::session::Session;
 
@@ -34,6 +37,10 @@ pub enum ProfilesError {
     /// A name outside `[a-z0-9_-]{1,32}`.
     #[error("profile name {0:?} is not 1 to 32 of a-z, 0-9, '_' and '-'")]
     BadName(String),
+    /// The impersonation profile made persistent: a support session must end with the
+    /// browser ("remember me" is the user's choice, not support's).
+    #[error("the impersonation profile cannot be persistent")]
+    PersistentImpersonation,
 }
 
 /// The configured profiles, `default` among them.
@@ -51,10 +58,21 @@ pub fn is_profile_name(name: &str) -> bool {
 }
 
 impl Profiles {
-    /// Only `default`.
+    /// Only `default` (and the built-in `impersonation`).
     pub fn single(default: Profile) -> Self {
+        let impersonation = Profile {
+            lifetimes: default
+                .lifetimes
+                .with_timeouts(Duration::minutes(30), Duration::hours(1))
+                .unwrap_or(default.lifetimes),
+            rotate_after: default.rotate_after,
+            persistent: false,
+        };
         Self {
-            by_name: BTreeMap::from([(DEFAULT_PROFILE.to_owned(), default)]),
+            by_name: BTreeMap::from([
+                (DEFAULT_PROFILE.to_owned(), default),
+                (IMPERSONATION_PROFILE.to_owned(), impersonation),
+            ]),
         }
     }
 
@@ -67,6 +85,9 @@ impl Profiles {
         for (name, profile) in others {
             if !is_profile_name(&name) {
                 return Err(ProfilesError::BadName(name));
+            }
+            if name == IMPERSONATION_PROFILE && profile.persistent {
+                return Err(ProfilesError::PersistentImpersonation);
             }
             profiles.by_name.insert(name, profile);
         }
@@ -128,7 +149,13 @@ mod tests {
     #[test]
     fn default_is_always_there_and_can_be_replaced() {
         let only = Profiles::single(profile(1));
-        assert_eq!(only.names().collect::<Vec<_>>(), vec!["default"]);
+        assert_eq!(
+            only.names().collect::<Vec<_>>(),
+            vec!["default", "impersonation"]
+        );
+        let support = only.get("impersonation").unwrap();
+        assert_eq!(support.lifetimes.absolute(), Duration::hours(1));
+        assert!(!support.persistent);
         let replaced = Profiles::new(
             profile(1),
             [

@@ -9,6 +9,7 @@ use super::authentication::Authentication;
 use super::client::ClientInfo;
 use super::data::SessionData;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
+use super::impersonation::{Actor, ImpersonationForbidden, Restricted};
 use super::lifetimes::Lifetimes;
 use super::successor::RotationSeed;
 use super::transport::Transport;
@@ -96,6 +97,20 @@ pub struct Session {
     /// fresh one with every head. `None` only for heads stored before seeds existed: they get
     /// one before their first rotation.
     pub rotation_seed: Option<RotationSeed>,
+    /// Who acts for the user, in an impersonation session (`None`: the user themselves).
+    pub actor: Option<Actor>,
+}
+
+/// Whether a session's last proof of identity is recent enough for a sensitive action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Recent enough.
+    Fresh,
+    /// Older than asked: the user proves who they are again (`reauthentication_required`).
+    Stale,
+    /// An impersonation session: no proof of the user's is ever recent
+    /// (`impersonation_forbidden`).
+    Impersonated,
 }
 
 /// What one use of a head records (a validate that slides, or that sees a changed client):
@@ -170,6 +185,27 @@ impl Session {
             authentication: Authentication::at(now),
             profile: super::DEFAULT_PROFILE.to_owned(),
             rotation_seed: Some(RotationSeed::random()),
+            actor: None,
+        }
+    }
+
+    /// Whether the user's own proof of identity is at most `max_age` old at `now`. An
+    /// impersonation session never passes: the user did not authenticate.
+    pub fn freshness(&self, max_age: Duration, now: DateTime<Utc>) -> Freshness {
+        if self.actor.is_some() {
+            Freshness::Impersonated
+        } else if self.authentication.is_older_than(max_age, now) {
+            Freshness::Stale
+        } else {
+            Freshness::Fresh
+        }
+    }
+
+    /// Refuses `action` to an impersonation session; the user's own session may.
+    pub fn check_permits(&self, action: Restricted) -> Result<(), ImpersonationForbidden> {
+        match self.actor {
+            Some(_) => Err(ImpersonationForbidden(action)),
+            None => Ok(()),
         }
     }
 

@@ -12,6 +12,7 @@ use tower_service::Service;
 
 use super::migrate::{Exchange, Migration};
 use super::{Session, SessionGuard, Verdict};
+use crate::domain::{Freshness, ImpersonationForbidden, Restricted};
 
 /// Marks a request the guard has seen, so the extractor can tell "no session" (401) from "no
 /// guard installed" (a bug: 500).
@@ -146,12 +147,18 @@ where
                     session,
                     set_cookies,
                 } => {
-                    if let Some(max_age) = max_auth_age
-                        && session
-                            .authentication
-                            .is_older_than(max_age, chrono::Utc::now())
-                    {
-                        let error = crate::http::ApiError::reauthentication_required();
+                    let refused =
+                        match max_auth_age.map(|age| session.freshness(age, chrono::Utc::now())) {
+                            None | Some(Freshness::Fresh) => None,
+                            Some(Freshness::Stale) => {
+                                Some(crate::http::ApiError::reauthentication_required())
+                            }
+                            // An impersonation session never passes the user's own freshness check.
+                            Some(Freshness::Impersonated) => {
+                                Some(ImpersonationForbidden(Restricted::FreshAuthentication).into())
+                            }
+                        };
+                    if let Some(error) = refused {
                         let mut answer = into_body(guard.answer(error));
                         append_cookies(&mut answer, set_cookies);
                         return Ok(answer);

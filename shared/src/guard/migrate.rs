@@ -241,6 +241,7 @@ fn identity_of(
         authentication: Some(authentication),
         ticket: Some(TicketUse::of_jti(&migration.issuer, &jti, now)),
         allowed_profiles: None,
+        actor: None,
     })
 }
 

@@ -2,16 +2,17 @@
 //! user's live sessions; revoke them all), `GET /admin/users/{user_id}/events` (a user's
 //! security history), `DELETE /admin/tenants/{tenant_id}/sessions`, and
 //! `PATCH /admin/users/{user_id}/sessions/{session_id}` (a session's data, server-only keys
-//! included).
+//! included), `POST /admin/users/{user_id}/impersonation` (a one-time ticket to sign in as the
+//! user, the caller named as actor).
 
-use chrono::Utc;
+use chrono::{SecondsFormat, Utc};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
 use super::{Api, iam_caller, serve};
-use crate::domain::{Session, SessionId, TenantId, UserId, UserKey, page_of};
-use crate::http::bodies::AdminDataRequest;
+use crate::domain::{Actor, Session, SessionId, TenantId, UserId, UserKey, page_of};
+use crate::http::bodies::{AdminDataRequest, ImpersonationRequest};
 use crate::http::paging::{cursor, history_page_request, page_request};
 use crate::http::request::{client_info, json_body};
 use crate::http::response::{SessionListItem, history_body, json_response, no_content, with_etag};
@@ -31,6 +32,7 @@ pub async fn admin(api: &Api, req: Request) -> Result<Response<Body>, Error> {
             Route::AdminUserEvents => admin_history(api, &req, &matched).await,
             Route::AdminGetSession => admin_get_session(api, &req, &matched).await,
             Route::AdminRevokeSession => admin_revoke_session(api, &req, &matched).await,
+            Route::AdminImpersonate => admin_impersonate(api, &req, &matched).await,
             Route::AdminRevokeUser | Route::AdminRevokeTenant => {
                 admin_revoke(api, &req, matched).await
             }
@@ -50,21 +52,26 @@ fn admin_caller(req: &Request) -> Result<String, ApiError> {
 /// The `reason` an administrator gives for a revocation (`?reason=`, at most 200 characters,
 /// no control characters): kept on the tombstones and carried by the `session.revoked` events.
 fn admin_note(req: &Request) -> Result<Option<String>, ApiError> {
-    const MAX_CHARS: usize = 200;
-    let Some(note) = req
-        .query_string_parameters_ref()
+    req.query_string_parameters_ref()
         .and_then(|q| q.first("reason"))
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-    else {
-        return Ok(None);
-    };
-    if note.chars().count() > MAX_CHARS || note.chars().any(char::is_control) {
+        .filter(|n| !n.trim().is_empty())
+        .map(checked_reason)
+        .transpose()
+}
+
+/// An administrator's reason, trimmed: 1 to 200 characters, no control characters.
+fn checked_reason(raw: &str) -> Result<String, ApiError> {
+    const MAX_CHARS: usize = 200;
+    let reason = raw.trim();
+    if reason.is_empty()
+        || reason.chars().count() > MAX_CHARS
+        || reason.chars().any(char::is_control)
+    {
         return Err(ApiError::invalid_request(format!(
-            "reason: at most {MAX_CHARS} characters, no control characters"
+            "reason: 1 to {MAX_CHARS} characters, no control characters"
         )));
     }
-    Ok(Some(note.to_owned()))
+    Ok(reason.to_owned())
 }
 
 /// The user and the session the path names.
@@ -206,6 +213,47 @@ async fn admin_update_data(
     Ok(session_answer(&updated))
 }
 
+/// `POST /admin/users/{user_id}/impersonation` (`{"reason": "..."}`, required): a one-time
+/// ticket, redeemable for five minutes at `POST /sessions` (`{"impersonation_ticket"}`), that
+/// signs the IAM caller in as the user, named as the session's actor. 201; the ticket is in
+/// this answer only (stored as its hash).
+async fn admin_impersonate(
+    api: &Api,
+    req: &Request,
+    matched: &Matched,
+) -> Result<Response<Body>, ApiError> {
+    let caller = admin_caller(req)?;
+    let raw = matched.params.first().ok_or_else(ApiError::not_found)?;
+    let (user_id, tenant_id, issuer) = user_named(req, raw)?;
+    let body: ImpersonationRequest = json_body(req, api.http.max_body_bytes)?.ok_or_else(|| {
+        ApiError::invalid_request("send {\"reason\": \"<why, e.g. the support case>\"}")
+    })?;
+    let actor = Actor {
+        principal: caller,
+        reason: Some(checked_reason(&body.reason)?),
+    };
+    let (ticket, grant) = api
+        .sessions
+        .impersonate(
+            user_id,
+            tenant_id,
+            issuer.map(str::to_owned),
+            actor,
+            Utc::now(),
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({
+            "impersonation_ticket": ticket.expose_secret(),
+            "expires_at": grant.expires_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            "user_id": grant.user_id.as_str(),
+            "tenant_id": grant.tenant_id.as_ref().map(TenantId::as_str),
+            "actor": grant.actor,
+        }),
+    ))
+}
+
 /// The admin routes: every session of a user or a tenant, for the IAM caller.
 async fn admin_revoke(
     api: &Api,
@@ -247,6 +295,15 @@ async fn admin_revoke(
 /// leave `issuer` out for sessions a trusted caller started). The same subject in another
 /// tenant, or from another issuer, is another user.
 fn user_key(req: &Request, raw_user: &str) -> Result<UserKey, ApiError> {
+    let (user, tenant, issuer) = user_named(req, raw_user)?;
+    Ok(UserKey::of(issuer, tenant.as_ref(), &user))
+}
+
+/// The parts of the user an admin route names ([`user_key`]).
+fn user_named<'a>(
+    req: &'a Request,
+    raw_user: &str,
+) -> Result<(UserId, Option<TenantId>, Option<&'a str>), ApiError> {
     let user =
         UserId::parse(raw_user).map_err(|e| ApiError::invalid_request(format!("user id: {e}")))?;
     let query = req.query_string_parameters_ref();
@@ -258,5 +315,5 @@ fn user_key(req: &Request, raw_user: &str) -> Result<UserKey, ApiError> {
     let issuer = query
         .and_then(|q| q.first("issuer"))
         .filter(|i| !i.is_empty());
-    Ok(UserKey::of(issuer, tenant.as_ref(), &user))
+    Ok((user, tenant, issuer))
 }

@@ -14,7 +14,7 @@ use lambda_http::http::header::{COOKIE, USER_AGENT};
 use tracing::{info, instrument};
 
 use super::Api;
-use crate::domain::ClientInfo;
+use crate::domain::{ClientInfo, Freshness};
 use crate::http::ApiError;
 use crate::http::authorizer::{AuthorizerRequest, AuthorizerResponse, context_of};
 use crate::http::origin::check_csrf_at;
@@ -87,13 +87,10 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
                     .find(|(fresh, _)| fresh == route)
                     .map(|(_, age)| *age)
             });
-            if let Some(max_age) = max_age
-                && current
-                    .session
-                    .authentication
-                    .is_older_than(max_age, Utc::now())
-            {
-                return denied("reauthentication_required");
+            match max_age.map(|age| current.session.freshness(age, Utc::now())) {
+                None | Some(Freshness::Fresh) => {}
+                Some(Freshness::Stale) => return denied("reauthentication_required"),
+                Some(Freshness::Impersonated) => return denied("impersonation_forbidden"),
             }
             AuthorizerResponse {
                 is_authorized: true,

@@ -7,8 +7,10 @@ use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
-use super::{Api, caller_session, keeping_rotation, serve, session_response};
-use crate::domain::{Presented, SessionId, page_of};
+use super::{
+    Api, caller_permitted, caller_session, keeping_rotation, refusal, serve, session_response,
+};
+use crate::domain::{Presented, Restricted, SessionId, page_of};
 use crate::http::bodies::UpdateRequest;
 use crate::http::paging::{cursor, history_page_request, page_request};
 use crate::http::request::{client_info, json_body, protected_key_in, session_credential};
@@ -46,7 +48,10 @@ pub async fn manage(api: &Api, req: Request) -> Result<Response<Body>, Error> {
 /// then the others most recently seen first; a page at a time (`limit`, `cursor`).
 async fn list_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
     let page = page_request(req)?;
-    let (credential, current) = caller_session(api, req).await?;
+    let (credential, current) = match caller_permitted(api, req, Restricted::ListSessions).await? {
+        Ok(caller) => caller,
+        Err(refused) => return Ok(refused),
+    };
     let me = &current.session;
     let others: Vec<_> = api
         .sessions
@@ -108,6 +113,11 @@ async fn revoke_session(
     let Some(target) = param.and_then(|raw| SessionId::parse(raw).ok()) else {
         return Err(ApiError::session_not_found());
     };
+    if target != me.id
+        && let Err(refused) = me.check_permits(Restricted::RevokeOthers)
+    {
+        return Ok(refusal(api, refused.into(), &current, credential.transport));
+    }
     let by = Revoker::User { session_id: me.id };
     let revoked = api
         .sessions
@@ -144,7 +154,10 @@ async fn revoke_all_sessions(api: &Api, req: &Request) -> Result<Response<Body>,
             ));
         }
     };
-    let (credential, current) = caller_session(api, req).await?;
+    let (credential, current) = match caller_permitted(api, req, Restricted::RevokeOthers).await? {
+        Ok(caller) => caller,
+        Err(refused) => return Ok(refused),
+    };
     let me = &current.session;
     let client = client_info(req);
     let by = Revoker::User { session_id: me.id };

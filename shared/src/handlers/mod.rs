@@ -33,6 +33,7 @@ pub use stream::session_events;
 #[cfg(feature = "events")]
 pub use webhooks::webhook_deliveries;
 
+use crate::domain::Restricted;
 use crate::http::origin::{apply_cors, check_csrf, preflight};
 use crate::http::request::{Credential, check_unambiguous, client_info, session_credential};
 use crate::http::response::{
@@ -140,6 +141,30 @@ async fn caller_session(api: &Api, req: &Request) -> Result<(Credential, Current
         .await
         .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
     Ok((credential, current))
+}
+
+/// The caller's session, unless it is an impersonation session asking for `action`: then the
+/// ready 403 `impersonation_forbidden` (carrying a rotation the validation made).
+async fn caller_permitted(
+    api: &Api,
+    req: &Request,
+    action: Restricted,
+) -> Result<Result<(Credential, Current), Response<Body>>, ApiError> {
+    let (credential, current) = caller_session(api, req).await?;
+    Ok(match current.session.check_permits(action) {
+        Ok(()) => Ok((credential, current)),
+        Err(refused) => Err(refusal(api, refused.into(), &current, credential.transport)),
+    })
+}
+
+/// `error` for a caller whose session stays: the rotation its validation made is carried.
+fn refusal(api: &Api, error: ApiError, current: &Current, transport: Transport) -> Response<Body> {
+    keeping_rotation(
+        api,
+        error.into_response(&api.http.cookie),
+        current,
+        transport,
+    )
 }
 
 /// Carries a token the validation rotated to a cookie client (a bearer client picks it up on

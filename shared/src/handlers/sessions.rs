@@ -6,8 +6,11 @@ use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use tracing::instrument;
 
-use super::{Api, SignIn, caller_session, iam_caller, keeping_rotation, serve, session_response};
-use crate::domain::{Authentication, ResumeKey, SessionData, TenantId, UserId, UserKey};
+use super::{Api, SignIn, caller_session, iam_caller, refusal, serve, session_response};
+use crate::domain::{
+    Authentication, Freshness, ImpersonationForbidden, Restricted, ResumeKey, SessionData,
+    SessionToken, TenantId, UserId, UserKey,
+};
 use crate::http::bodies::{CreateRequest, ReauthRequest};
 use crate::http::request::{bearer, client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
@@ -116,15 +119,34 @@ async fn create_session(
 ) -> Result<Response<Body>, ApiError> {
     let api = &sign_in.api;
     let body: CreateRequest = json_body(req, api.http.max_body_bytes)?.unwrap_or_default();
-    let identity = match (&body.user_id, &body.tenant_id) {
-        (None, None) if trusted_route => {
+    if !trusted_route {
+        check_sign_in_allowed(api, req).await?;
+    }
+    let identity = if let Some(ticket) = body.impersonation_ticket.as_deref() {
+        if trusted_route
+            || body.id_token.is_some()
+            || body.user_id.is_some()
+            || body.tenant_id.is_some()
+            || bearer(req)?.is_some()
+        {
             return Err(ApiError::invalid_request(
-                "user_id is required (login tickets sign in at POST /sessions)",
+                "send an impersonation_ticket alone: no other ticket, no user",
             ));
         }
-        (None, None) => verified_identity(sign_in, bearer(req)?, body.id_token.as_deref()).await?,
-        // An IAM-signed request carries `Authorization: AWS4-HMAC-SHA256 ...`, not a ticket.
-        _ => trusted_identity(api, req, &body)?,
+        api.sessions.redeem(ticket, Utc::now()).await?
+    } else {
+        match (&body.user_id, &body.tenant_id) {
+            (None, None) if trusted_route => {
+                return Err(ApiError::invalid_request(
+                    "user_id is required (login tickets sign in at POST /sessions)",
+                ));
+            }
+            (None, None) => {
+                verified_identity(sign_in, bearer(req)?, body.id_token.as_deref()).await?
+            }
+            // An IAM-signed request carries `Authorization: AWS4-HMAC-SHA256 ...`, not a ticket.
+            _ => trusted_identity(api, req, &body)?,
+        }
     };
     if body.token_in_body
         && !api.http.bearer_for_browsers
@@ -204,6 +226,22 @@ async fn create_session(
     );
     // The data's version, as every answer with the session JSON gives it (If-Match of PATCH).
     Ok(with_etag(response, &session))
+}
+
+/// Refuses a sign-in that presents an impersonation session's cookie: an impersonation does
+/// not turn into another session (sign out of it first). Only a request with the session
+/// cookie pays for this (one `GetItem`); a cookie that leads nowhere usable is no obstacle.
+async fn check_sign_in_allowed(api: &Api, req: &Request) -> Result<(), ApiError> {
+    let Ok(Some(raw)) = api.http.cookie.read(req.headers()) else {
+        return Ok(());
+    };
+    let Ok(token) = SessionToken::parse(&raw) else {
+        return Ok(());
+    };
+    Ok(api
+        .sessions
+        .check_sign_in_beside(&token, Utc::now())
+        .await?)
 }
 
 /// A sign-in's answer, its refusal counted (the client's mistake or a spent ticket; a 503 is
@@ -287,27 +325,25 @@ fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Id
         authentication: None,
         ticket: None,
         allowed_profiles: None,
+        actor: None,
     })
 }
 
 async fn validate_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
     let max_auth_age = max_auth_age(req)?;
     let (credential, current) = caller_session(api, req).await?;
-    if let Some(max_age) = max_auth_age
-        && current
-            .session
-            .authentication
-            .is_older_than(max_age, Utc::now())
-    {
-        // Not signed out: the session stays, the cookie stays (and a rotation it just got is
-        // still handed over); the app asks the user to prove who they are again.
-        let answer = ApiError::reauthentication_required().into_response(&api.http.cookie);
-        return Ok(keeping_rotation(
-            api,
-            answer,
-            &current,
-            credential.transport,
-        ));
+    // Not signed out either way: the session stays, the cookie stays (and a rotation it just
+    // got is still handed over). A stale proof: the app asks the user to prove who they are
+    // again; an impersonation session: the action is the user's alone.
+    let refused = match max_auth_age.map(|age| current.session.freshness(age, Utc::now())) {
+        None | Some(Freshness::Fresh) => None,
+        Some(Freshness::Stale) => Some(ApiError::reauthentication_required()),
+        Some(Freshness::Impersonated) => {
+            Some(ImpersonationForbidden(Restricted::FreshAuthentication).into())
+        }
+    };
+    if let Some(error) = refused {
+        return Ok(refusal(api, error, &current, credential.transport));
     }
     Ok(session_response(api, &current, credential.transport))
 }

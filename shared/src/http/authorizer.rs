@@ -27,6 +27,7 @@ pub const RESERVED_CONTEXT_KEYS: &[&str] = &[
     "amr",
     "acr",
     "profile",
+    "actor",
 ];
 
 /// A simple response: API Gateway passes `context` to the integration as
@@ -86,6 +87,16 @@ pub(crate) fn context_of(session: &Session, data_keys: &[String]) -> Map<String,
         authentication.context_class.as_deref().unwrap_or("").into(),
     );
     context.insert("profile".into(), session.profile.as_str().into());
+    // Who acts for the user (an impersonation session's administrator), else empty: an app
+    // refuses what only the user may do, and shows a banner.
+    context.insert(
+        "actor".into(),
+        session
+            .actor
+            .as_ref()
+            .map_or("", |a| a.principal.as_str())
+            .into(),
+    );
     for key in data_keys {
         let value = match session.data.as_map().get(key) {
             None | Some(Value::Null) => continue,
@@ -128,6 +139,7 @@ mod tests {
         assert_eq!(context["plan"], "pro");
         assert_eq!(context["seats"], 3);
         assert_eq!(context["profile"], "default");
+        assert_eq!(context["actor"], "", "the user's own session");
         assert!(!context.contains_key("secret"));
         assert!(!context.contains_key("absent"));
     }

@@ -18,6 +18,8 @@ pub(crate) struct CreateRequest {
     pub(crate) profile: Option<String>,
     /// The `resume` key of a 503 this sign-in had, with the same ticket.
     pub(crate) resume: Option<String>,
+    /// An administrator's one-time impersonation ticket, instead of a login ticket.
+    pub(crate) impersonation_ticket: Option<String>,
 }
 
 /// Body of `PATCH /sessions/current`: a JSON merge patch (RFC 7386) for `data`, and
@@ -35,6 +37,13 @@ pub(crate) struct UpdateRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct AdminDataRequest {
     pub(crate) data: Value,
+}
+
+/// Body of `POST /admin/users/{user_id}/impersonation`: why (a support case), required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ImpersonationRequest {
+    pub(crate) reason: String,
 }
 
 /// Body of `POST /sessions/current/reauth`: the fresh identity token (never sent as

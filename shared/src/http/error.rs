@@ -10,7 +10,9 @@ use serde::Serialize;
 use super::Transport;
 use super::cookies::{ConflictingCookies, CookiePolicy};
 use super::response::json_response;
-use crate::domain::{DataError, ResumeKey, RevocationReason, TokenFormatError};
+use crate::domain::{
+    DataError, ImpersonationForbidden, ResumeKey, RevocationReason, TokenFormatError,
+};
 use crate::identity::IdentityError;
 use crate::metrics::Metric;
 use crate::session::{CreateError, SessionError, UpdateError};
@@ -83,6 +85,16 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             "protected_data",
             format!("the data key {key:?} is set by the server only"),
+        )
+    }
+
+    /// 403 `impersonation_forbidden`: an impersonation session asked for what only the user
+    /// may do. The session and its cookie stay.
+    pub fn impersonation_forbidden(refused: ImpersonationForbidden) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "impersonation_forbidden",
+            refused.to_string(),
         )
     }
 
@@ -361,6 +373,7 @@ impl From<SessionError> for ApiError {
                 other.to_string(),
             ),
             reused @ SessionError::TicketReused => Self::ticket_reused(reused.to_string()),
+            SessionError::Forbidden(refused) => Self::impersonation_forbidden(refused),
             SessionError::Revoked(RevocationReason::Evicted) => Self::session_evicted(),
             SessionError::Revoked(RevocationReason::Replay) => Self::session_revoked(
                 "this session was revoked: an old copy of its token was used again; sign in again",
@@ -374,6 +387,12 @@ impl From<SessionError> for ApiError {
             SessionError::Store(e) => e.into(),
             seal @ SessionError::Seal(_) => Self::from_backend(&seal, false),
         }
+    }
+}
+
+impl From<ImpersonationForbidden> for ApiError {
+    fn from(refused: ImpersonationForbidden) -> Self {
+        Self::impersonation_forbidden(refused)
     }
 }
 
@@ -393,6 +412,14 @@ impl From<CreateError> for ApiError {
             }
             seal @ CreateError::Seal(_) => Self::from_backend(&seal, false),
             reused @ CreateError::TicketReused => Self::ticket_reused(reused.to_string()),
+            unknown @ CreateError::UnknownImpersonationTicket => {
+                Self::invalid_token(unknown.to_string())
+            }
+            named @ CreateError::ImpersonationProfile => Self::new(
+                StatusCode::FORBIDDEN,
+                "profile_not_allowed",
+                named.to_string(),
+            ),
             bare @ CreateError::LegacyWithoutJti => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_token", bare.to_string())
             }

@@ -10,7 +10,8 @@ use serde_json::{Map, Value};
 use super::Transport;
 use super::cookies::CookiePolicy;
 use crate::domain::{
-    Device, HistoryPosition, Session, SessionEntry, SessionId, SessionToken, TenantId, UserId,
+    Actor, Device, HistoryPosition, Session, SessionEntry, SessionId, SessionToken, TenantId,
+    UserId,
 };
 use crate::session::Current;
 
@@ -52,6 +53,9 @@ pub struct SessionBody<'a> {
     pub acr: Option<&'a str>,
     /// The lifetime profile (`SESSION_PROFILES`).
     pub profile: &'a str,
+    /// Who acts for the user: only in an impersonation session (show a banner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<&'a Actor>,
     /// The token, in bearer mode only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'a str>,
@@ -77,6 +81,7 @@ impl<'a> SessionBody<'a> {
             amr: &session.authentication.methods,
             acr: session.authentication.context_class.as_deref(),
             profile: &session.profile,
+            actor: session.actor.as_ref(),
             token: None,
             token_type: None,
         }
@@ -110,6 +115,8 @@ pub struct SessionListItem<'a> {
     pub amr: &'a [String],
     pub acr: Option<&'a str>,
     pub profile: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<&'a Actor>,
     pub current: bool,
 }
 
@@ -128,6 +135,7 @@ impl<'a> SessionListItem<'a> {
             amr: &entry.authentication.methods,
             acr: entry.authentication.context_class.as_deref(),
             profile: &entry.profile,
+            actor: entry.actor.as_ref(),
             current,
         }
     }
@@ -148,6 +156,7 @@ impl<'a> SessionListItem<'a> {
             amr: &session.authentication.methods,
             acr: session.authentication.context_class.as_deref(),
             profile: &session.profile,
+            actor: session.actor.as_ref(),
             current: true,
         }
     }
@@ -171,6 +180,10 @@ pub(crate) fn history_body(events: &[Value], next: Option<&HistoryPosition>) -> 
                 "reason": data["reason"],
                 "profile": data["profile"],
             });
+            // Who acted for the user: an impersonation ("support signed in as you").
+            if let Some(actor) = data.get("actor") {
+                entry["actor"] = actor.clone();
+            }
             if let Some(detail) = data.get("detail") {
                 entry["detail"] = detail.clone();
             }

@@ -47,6 +47,8 @@ pub enum Route {
     /// `PATCH /admin/users/{user_id}/sessions/{session_id}`: a session's data, protected keys
     /// included
     AdminUpdateData,
+    /// `POST /admin/users/{user_id}/impersonation`: a one-time ticket to sign in as the user
+    AdminImpersonate,
 }
 
 /// A route and the values of its `{...}` path segments, in order.
@@ -121,6 +123,11 @@ const TABLE: &[RouteEntry] = &[
         &[(Method::GET, Route::AdminUserEvents)],
     ),
     (
+        "/admin/users/{}/impersonation",
+        "POST",
+        &[(Method::POST, Route::AdminImpersonate)],
+    ),
+    (
         "/admin/tenants/{}/sessions",
         "DELETE",
         &[(Method::DELETE, Route::AdminRevokeTenant)],
@@ -176,7 +183,7 @@ fn percent_decoded(segment: &str) -> Option<String> {
 impl Route {
     /// Every route of the contract: what the template serves (besides the example route) and
     /// what docs/openapi.yaml documents, each checked against this list by the tests.
-    pub const ALL: [Route; 18] = [
+    pub const ALL: [Route; 19] = [
         Route::Create,
         Route::CreateTrusted,
         Route::Validate,
@@ -195,6 +202,7 @@ impl Route {
         Route::AdminRevokeUser,
         Route::AdminRevokeTenant,
         Route::AdminUpdateData,
+        Route::AdminImpersonate,
     ];
 
     /// The route as API Gateway names it (`routeKey`: method and path pattern).
@@ -218,6 +226,7 @@ impl Route {
             Route::AdminRevokeUser => "DELETE /admin/users/{user_id}/sessions",
             Route::AdminRevokeTenant => "DELETE /admin/tenants/{tenant_id}/sessions",
             Route::AdminUpdateData => "PATCH /admin/users/{user_id}/sessions/{session_id}",
+            Route::AdminImpersonate => "POST /admin/users/{user_id}/impersonation",
         }
     }
 
@@ -239,7 +248,8 @@ impl Route {
             | Route::AdminListUser
             | Route::AdminUserEvents
             | Route::AdminGetSession
-            | Route::AdminRevokeSession => "session-admin",
+            | Route::AdminRevokeSession
+            | Route::AdminImpersonate => "session-admin",
         }
     }
 

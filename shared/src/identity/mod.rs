@@ -24,7 +24,7 @@ mod mint;
 mod settings;
 mod verifier;
 
-use crate::domain::{Authentication, TenantId, TicketUse, UserId};
+use crate::domain::{Actor, Authentication, TenantId, TicketUse, UserId};
 
 #[cfg(any(test, feature = "dev"))]
 pub use mint::{TicketClaims, mint_hs256};
@@ -50,6 +50,8 @@ pub struct Identity {
     /// The lifetime profiles this identity may use, from the identity token's profile claim
     /// (`AUTH_PROFILE_CLAIM`); `None`: any (no claim configured, or a trusted caller).
     pub allowed_profiles: Option<Vec<String>>,
+    /// Who acts for the user: an administrator's impersonation ticket (`None`: the user).
+    pub actor: Option<Actor>,
 }
 
 /// Why an identity token was refused. Messages are safe to return to the caller.

@@ -183,6 +183,7 @@ impl IdTokenVerifier {
             authentication,
             ticket: Some(ticket),
             allowed_profiles,
+            actor: None,
         })
     }
 

@@ -11,9 +11,9 @@ use std::collections::{HashMap, HashSet};
 
 use super::revoke::Revoker;
 use crate::domain::{
-    AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, LEGACY_EXCHANGE_MEMORY,
-    ResumeKey, RevocationReason, SealError, Session, SessionData, SessionEntry, SessionId,
-    SessionToken, TicketClaim, TicketUse, TokenRecord, Transport,
+    AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, IMPERSONATION_PROFILE,
+    LEGACY_EXCHANGE_MEMORY, ResumeKey, RevocationReason, SealError, Session, SessionData,
+    SessionEntry, SessionId, SessionToken, TicketClaim, TicketUse, TokenRecord, Transport,
 };
 use crate::identity::Identity;
 use crate::store::{Claimed, Listing, StoreError, Write};
@@ -78,10 +78,11 @@ impl SessionService {
             ticket.usable_until = now + LEGACY_EXCHANGE_MEMORY;
             Some(ticket)
         } else {
+            // An impersonation ticket is single use whatever the setting.
             identity
                 .ticket
                 .clone()
-                .filter(|_| self.policy.single_use_tickets)
+                .filter(|_| self.policy.single_use_tickets || identity.actor.is_some())
         };
         // How long a claim found held may still be finished: a legacy exchange only within the
         // rotation grace (the parallel requests of a user's tabs, reloading together after a
@@ -183,13 +184,20 @@ impl SessionService {
     /// The profile a sign-in gets: the one it names, which must be configured and allowed to
     /// the identity; else `default` when allowed; else the first profile the identity's claim
     /// lists that is configured.
+    /// An impersonation gets its own profile and names none; no other sign-in gets that one.
     fn profile_for(&self, identity: &Identity, asked: Option<&str>) -> Result<String, CreateError> {
         let profiles = &self.policy.profiles;
+        match (&identity.actor, asked) {
+            (Some(_), None) => return Ok(IMPERSONATION_PROFILE.to_owned()),
+            (Some(_), Some(_)) => return Err(CreateError::ImpersonationProfile),
+            (None, _) => {}
+        }
         let allowed = |name: &str| {
-            identity
-                .allowed_profiles
-                .as_ref()
-                .is_none_or(|list| list.iter().any(|p| p == name))
+            name != IMPERSONATION_PROFILE
+                && identity
+                    .allowed_profiles
+                    .as_ref()
+                    .is_none_or(|list| list.iter().any(|p| p == name))
         };
         match asked {
             Some(name) if profiles.get(name).is_none() => {
@@ -202,7 +210,7 @@ impl SessionService {
                 .allowed_profiles
                 .iter()
                 .flatten()
-                .find(|name| profiles.get(name).is_some())
+                .find(|name| allowed(name) && profiles.get(name).is_some())
                 .cloned()
                 .ok_or_else(|| CreateError::ProfileNotAllowed(DEFAULT_PROFILE.to_owned())),
         }
@@ -233,6 +241,7 @@ impl SessionService {
         session.profile = profile;
         session.transport = Some(start.transport);
         session.issuer = identity.issuer;
+        session.actor = identity.actor;
         if let Some(authentication) = identity.authentication {
             session.authentication = authentication;
         }
@@ -328,11 +337,12 @@ impl SessionService {
         session: &Session,
         now: DateTime<Utc>,
     ) -> Result<(Vec<SessionEntry>, Option<u64>), StoreError> {
-        let Some(max) = self.policy.max_per_user else {
+        // An impersonation session neither counts toward the cap nor evicts.
+        let (Some(max), None) = (self.policy.max_per_user, &session.actor) else {
             return Ok((Vec::new(), None));
         };
         let (mut live, guard) = self.store.sessions_of(&session.user_key()).await?;
-        live.retain(|e| e.is_active(now));
+        live.retain(|e| e.is_active(now) && !e.is_impersonation());
         // One place per session, at its last use.
         let mut last_use: HashMap<SessionId, DateTime<Utc>> =
             HashMap::from([(session.id, session.last_seen_at)]);

@@ -1,7 +1,7 @@
 //! Why a session operation did not give what was asked: the caller's token leads nowhere
 //! usable, the data did not fit, or the store failed. `http::ApiError` maps these to statuses.
 
-use crate::domain::{DataError, ResumeKey, RevocationReason, SealError};
+use crate::domain::{DataError, ImpersonationForbidden, ResumeKey, RevocationReason, SealError};
 use crate::store::StoreError;
 
 /// Why a presented token does not give a usable session.
@@ -23,6 +23,9 @@ pub enum SessionError {
     /// or the reverse).
     #[error("this session token was issued for the other transport (cookie or bearer)")]
     WrongTransport,
+    /// An impersonation session asked for what only the user may do.
+    #[error(transparent)]
+    Forbidden(#[from] ImpersonationForbidden),
     /// The session was revoked, for this reason.
     #[error("the session was revoked ({})", .0.as_str())]
     Revoked(RevocationReason),
@@ -69,6 +72,12 @@ pub enum CreateError {
     /// A ticket exchanging a legacy session (`amr` has `legacy`) without the `jti` naming it.
     #[error("a ticket exchanging a legacy session needs a jti naming that session")]
     LegacyWithoutJti,
+    /// An impersonation ticket that was never minted, or has expired.
+    #[error("the impersonation ticket is unknown or has expired; ask for a new one")]
+    UnknownImpersonationTicket,
+    /// An impersonation sign-in asked for a lifetime profile: its own is fixed.
+    #[error("an impersonation session has its own lifetime profile; do not name one")]
+    ImpersonationProfile,
     /// The login ticket was used before: tickets are single-use.
     #[error("this login ticket was already used to sign in; get a new one")]
     TicketReused,

@@ -15,6 +15,7 @@ mod admission;
 mod create;
 mod data;
 mod error;
+mod impersonation;
 mod policy;
 mod retry;
 mod revoke;

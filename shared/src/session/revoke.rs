@@ -166,7 +166,7 @@ impl SessionService {
         entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen_at));
         let mut seen = std::collections::HashSet::new();
         entries.retain(|e| seen.insert(e.session_id));
-        Ok(entries)
+        self.with_actors(entries).await
     }
 
     /// Revokes the user's session `session_id`. `false` when the user has no such usable

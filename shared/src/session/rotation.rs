@@ -8,9 +8,9 @@ use super::create::Claim;
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{Current, Head, SessionError, SessionService};
 use crate::domain::{
-    AuditEvent, Authentication, ClientInfo, EventKind, Presented, ResumeKey, RevocationReason,
-    RotationSeed, SealError, Session, SessionToken, TicketUse, TokenHash, TokenRecord, UserKey,
-    at_storage_precision, successor_of,
+    AuditEvent, Authentication, ClientInfo, EventKind, Presented, Restricted, ResumeKey,
+    RevocationReason, RotationSeed, SealError, Session, SessionToken, TicketUse, TokenHash,
+    TokenRecord, UserKey, at_storage_precision, successor_of,
 };
 use crate::store::{Rotation, Write};
 
@@ -104,6 +104,7 @@ impl SessionService {
         let client = presented.client;
         let now = at_storage_precision(now);
         let (head, changes) = self.admit(presented, now).await?;
+        head.session.check_permits(Restricted::Reauthenticate)?;
         if head.session.user_key() != *user {
             warn!(session_id = %head.session.id, "re-authentication by another user refused");
             return Err(SessionError::OtherUser);

@@ -24,6 +24,7 @@ pub mod client;
 mod codec;
 pub mod error;
 mod expressions;
+mod grants;
 mod reads;
 mod single;
 #[cfg(feature = "events")]
