@@ -27,6 +27,7 @@ use session_shared::store::{
 };
 use session_shared::{Api, SignIn};
 
+pub mod idp;
 pub mod runtime_api;
 pub mod template;
 pub mod timing;

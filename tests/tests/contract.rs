@@ -323,7 +323,12 @@ async fn cookie_requests_from_a_foreign_origin_are_refused_on_every_unsafe_route
             let iam_only = operation["security"]
                 .as_sequence()
                 .is_some_and(|s| s.len() == 1 && s[0].get("awsIam").is_some());
-            if method == "GET" || iam_only {
+            // No credential at all (`security: []`): the identity provider's back-channel
+            // logout, authenticated by its signed token, never by a cookie.
+            let no_credential = operation["security"]
+                .as_sequence()
+                .is_some_and(|s| s.is_empty());
+            if method == "GET" || iam_only || no_credential {
                 continue;
             }
             let concrete = path.replace("{session_id}", "6f1c0000-0000-4000-8000-000000000000");

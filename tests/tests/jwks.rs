@@ -3,37 +3,11 @@
 //! on an unknown `kid`, rate-limited refetches, and an unreachable provider.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde_json::json;
 use session_shared::SignIn;
+use session_tests::idp::{EC_A, FakeIdp, IDP, RSA_A, RSA_B, jwk, jwks, signed};
 use session_tests::{Event, Function, Payload, TestTable, app_with_store, invoke};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const IDP: &str = "https://idp.example/";
-const RSA_A: &[u8] = include_bytes!("../fixtures/keys/rsa-a.der");
-const RSA_B: &[u8] = include_bytes!("../fixtures/keys/rsa-b.der");
-const EC_A: &[u8] = include_bytes!("../fixtures/keys/ec-a.der");
-
-fn key(der: &[u8], alg: Algorithm) -> EncodingKey {
-    match alg {
-        Algorithm::RS256 => EncodingKey::from_rsa_der(der),
-        _ => EncodingKey::from_ec_der(der),
-    }
-}
-
-fn jwk(der: &[u8], alg: Algorithm, kid: &str) -> Jwk {
-    let mut jwk = Jwk::from_encoding_key(&key(der, alg), alg).unwrap();
-    jwk.common.key_id = Some(kid.into());
-    jwk
-}
-
-fn jwks(keys: Vec<Jwk>) -> String {
-    serde_json::to_string(&JwkSet { keys }).unwrap()
-}
 
 fn id_token(der: &[u8], alg: Algorithm, kid: &str, sub: &str) -> String {
     let now = chrono::Utc::now().timestamp();
@@ -42,49 +16,7 @@ fn id_token(der: &[u8], alg: Algorithm, kid: &str, sub: &str) -> String {
     let claims = json!({
         "sub": sub, "iss": IDP, "aud": "spa", "iat": now, "exp": now + 300, "org_id": "acme"
     });
-    jsonwebtoken::encode(&header, &claims, &key(der, alg)).unwrap()
-}
-
-/// A one-route HTTP server serving whatever JWKS it currently holds, counting requests.
-struct FakeIdp {
-    url: String,
-    body: Arc<Mutex<String>>,
-    hits: Arc<AtomicUsize>,
-}
-
-impl FakeIdp {
-    async fn start(initial: String) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().unwrap()
-        );
-        let body = Arc::new(Mutex::new(initial));
-        let hits = Arc::new(AtomicUsize::new(0));
-        let (served, counter) = (body.clone(), hits.clone());
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut request = [0u8; 4096];
-                let _ = socket.read(&mut request).await;
-                counter.fetch_add(1, Ordering::SeqCst);
-                let body = served.lock().unwrap().clone();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            }
-        });
-        Self { url, body, hits }
-    }
-
-    fn serve(&self, jwks: String) {
-        *self.body.lock().unwrap() = jwks;
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
+    signed(&header, &claims, der)
 }
 
 fn issuers(source: serde_json::Value) -> String {

@@ -868,3 +868,86 @@ async fn a_sign_in_that_presents_a_session_cookie_reads_it_once() {
     );
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn a_back_channel_logout_is_a_put_a_query_per_kind_and_a_write_per_ended_session() {
+    use jsonwebtoken::{Algorithm, Header};
+    use session_tests::idp::{FakeIdp, IDP, RSA_A, jwk, jwks, signed};
+    let table = TestTable::new().await;
+    let idp = FakeIdp::start(jwks(vec![jwk(RSA_A, Algorithm::RS256, "a")])).await;
+    let counter = OpCounter::default();
+    let issuers =
+        serde_json::json!([{ "issuer": IDP, "audience": "spa", "jwks_url": idp.url }]).to_string();
+    let app = app_with_store(
+        table.counted_store(&counter),
+        &table.name,
+        &[
+            ("AUTH_ISSUERS", issuers.as_str()),
+            ("SESSION_MAX_PER_USER", "0"),
+        ],
+    );
+    let now = chrono::Utc::now().timestamp();
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("a".into());
+    let id_token = serde_json::json!({"sub": "alice", "iss": IDP, "aud": "spa", "iat": now,
+                                      "exp": now + 300, "sid": "sid-a"});
+    let mut before = table.snapshot().await;
+    for jti in ["device-1", "device-2"] {
+        let mut claims = id_token.clone();
+        claims["jti"] = jti.into();
+        let reply = invoke(
+            &app,
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions").bearer(&signed(&header, &claims, RSA_A)),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        assert_eq!(
+            sorted(counter.take()),
+            ["PutItem", "PutItem", "PutItem"],
+            "a sign-in with a sid: the ticket, the session, and its entry under the sid"
+        );
+        let after = table.snapshot().await;
+        let written = Written::between(&before, &after, false);
+        assert_eq!(
+            written.changes(),
+            ["- -> provider_session", "- -> session", "- -> ticket"]
+        );
+        assert_eq!(
+            written.total(),
+            1 + 1 + HEAD_UNITS,
+            "4 WRU: 1 more than without a sid"
+        );
+        before = after;
+    }
+    let logout = serde_json::json!({"iss": IDP, "aud": "spa", "iat": now, "jti": "j-1",
+        "sid": "sid-a", "events": {"http://schemas.openid.net/event/backchannel-logout": {}}});
+
+    let reply = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/oidc/backchannel-logout")
+            .without_header("origin")
+            .raw_body(
+                &format!("logout_token={}", signed(&header, &logout, RSA_A)),
+                Some("application/x-www-form-urlencoded"),
+            ),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        sorted(counter.take()),
+        ["PutItem", "Query", "Query", "TransactWriteItems"],
+        "the jti's single use, the sid's sessions, the user's index entries, one revocation batch"
+    );
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(
+        written.changes(),
+        ["- -> ticket", "session -> revoked", "session -> revoked"]
+    );
+    // The jti 1 WRU; each ended session its head and its index entry, 2, twice that in the
+    // one transaction of two: 1 + 8 = 9 WRU (one session alone: a plain update, 1 + 2).
+    assert_eq!(written.total(), 1 + 2 * 2);
+    table.drop_table().await;
+}

@@ -36,6 +36,7 @@ fn alice(allowed: Option<&[&str]>) -> Identity {
         ticket: None,
         allowed_profiles: allowed.map(|names| names.iter().map(|n| n.to_string()).collect()),
         actor: None,
+        provider_sid: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn alice() -> Identity {
         ticket: None,
         allowed_profiles: None,
         actor: None,
+        provider_sid: None,
     }
 }
 

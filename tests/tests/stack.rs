@@ -260,6 +260,8 @@ fn calls(function: &str) -> Vec<(Vec<&'static str>, &'static str)> {
         "CreateFunction" => vec![
             (crud(&["PutItem", "GetItem", "UpdateItem"]), "table"),
             (crud(&["Query"]), "table/index/sessions_by_user"),
+            // A back-channel logout's sessions (IDPSID# keys).
+            (crud(&["Query"]), "table"),
             (vec!["secretsmanager:GetSecretValue"], TICKET_SECRET),
         ],
         // Validate and refresh: read, slide (UpdateItem), rotate (PutItem of the new token).
@@ -407,12 +409,14 @@ fn each_role_allows_what_its_function_calls_and_nothing_else() {
     assert!(readme_list("- emulator ignores:").contains("ManagedPolicyArns"));
     // The audit trail: the events function files it, the history routes read it, each only
     // under USER# keys (the table's own Query and PutItem, never a token item).
-    // And the admin function writes only impersonation grants (IMPERSONATION# keys).
+    // The admin function writes only impersonation grants (IMPERSONATION# keys); the sign-in
+    // function queries only the sessions of a provider session (IDPSID# keys).
     for (function, action, keys) in [
         ("EventsFunction", "dynamodb:PutItem", "USER#*"),
         ("ManageFunction", "dynamodb:Query", "USER#*"),
         ("AdminFunction", "dynamodb:Query", "USER#*"),
         ("AdminFunction", "dynamodb:PutItem", "IMPERSONATION#*"),
+        ("CreateFunction", "dynamodb:Query", "IDPSID#*"),
     ] {
         let role = roles_by_arn[stack["functions"][function]["role"].as_str().unwrap()];
         let statements: Vec<&Value> = stack["roles"][role]["inline"]

@@ -149,6 +149,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oidc/backchannel-logout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An identity provider's logout token (OpenID Connect Back-Channel Logout 1.0)
+         * @description Called by the identity provider's servers, never by a browser: no cookie, no CSRF
+         *     origin check; the signed `logout_token` is the authentication. It must be a JWT of an
+         *     issuer of `AUTH_ISSUERS` (its JWKS), for one of its audiences, issued within the last
+         *     five minutes, with a single-use `jti`, the back-channel logout event as an object, a
+         *     `sub` and/or a `sid`, and no `nonce`. With `sid`, every session that provider session
+         *     started ends (of that user only when `sub` is given too); with `sub` alone, every
+         *     session of that user at that issuer (in the tenant the token's tenant claim names).
+         *     Each ends as `session_revoked`, its `session.revoked` event saying `idp_logout`.
+         */
+        post: operations["backchannelLogout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/internal/sessions": {
         parameters: {
             query?: never;
@@ -323,6 +350,8 @@ export interface components {
             /** @description The lifetime profile (SESSION_PROFILES): default, or the one chosen at sign-in; `impersonation` for a support session. */
             profile: string;
             actor?: components["schemas"]["Actor"];
+            /** @description The identity provider's session (the identity token's sid) it was started in: that provider's back-channel logout ends it. */
+            idp_sid?: string;
             /** @description Only for token_in_body sign-ins and their refreshes. */
             token?: string;
             /** @constant */
@@ -410,6 +439,11 @@ export interface components {
             resume?: string;
             /** @description An administrator's one-time impersonation ticket (POST /admin/users/{user_id}/impersonation), alone: no id_token, no profile. */
             impersonation_ticket?: string;
+        };
+        OAuthError: {
+            /** @constant */
+            error: "invalid_request";
+            error_description: string;
         };
         /** @description Present only in an impersonation session: who acts for the user (show a banner). */
         Actor: {
@@ -886,6 +920,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    backchannelLogout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @description The provider's signed logout token (a JWT). */
+                    logout_token: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Done (also when no session matched). No body. */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a valid logout token, or one used before; nothing ended (OAuth 2.0 error shape, as the specification asks). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
                 };
             };
             500: components["responses"]["InternalError"];

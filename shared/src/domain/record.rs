@@ -18,6 +18,8 @@ pub enum RevocationReason {
     Anomaly,
     /// Revoked on request (the user, or an administrator).
     Revoked,
+    /// The user signed out at the identity provider, which said so (back-channel logout).
+    IdpLogout,
 }
 
 impl RevocationReason {
@@ -28,6 +30,7 @@ impl RevocationReason {
             Self::Evicted => "evicted",
             Self::Anomaly => "anomaly",
             Self::Revoked => "revoked",
+            Self::IdpLogout => "idp_logout",
         }
     }
 
@@ -38,6 +41,7 @@ impl RevocationReason {
             "evicted" => Self::Evicted,
             "anomaly" => Self::Anomaly,
             "revoked" => Self::Revoked,
+            "idp_logout" => Self::IdpLogout,
             _ => return None,
         })
     }
@@ -49,7 +53,8 @@ impl RevocationReason {
 pub struct RevocationCause {
     /// Why.
     pub reason: RevocationReason,
-    /// Who: `user` (from one of their sessions) or an administrator's IAM principal ARN;
+    /// Who: `user` (from one of their sessions), an administrator's IAM principal ARN, or the
+    /// identity provider's issuer (a back-channel logout);
     /// `None` when the service itself ended it (a replay, an eviction, an anomaly).
     pub by: Option<String>,
     /// What the administrator wrote (`?reason=` of the admin route), if anything.

@@ -99,6 +99,9 @@ pub struct Session {
     pub rotation_seed: Option<RotationSeed>,
     /// Who acts for the user, in an impersonation session (`None`: the user themselves).
     pub actor: Option<Actor>,
+    /// The identity provider's session it was started under (`sid`): its back-channel logout
+    /// ends this one.
+    pub provider_sid: Option<String>,
 }
 
 /// Whether a session's last proof of identity is recent enough for a sensitive action.
@@ -186,6 +189,7 @@ impl Session {
             profile: super::DEFAULT_PROFILE.to_owned(),
             rotation_seed: Some(RotationSeed::random()),
             actor: None,
+            provider_sid: None,
         }
     }
 

@@ -242,6 +242,7 @@ fn identity_of(
         ticket: Some(TicketUse::of_jti(&migration.issuer, &jti, now)),
         allowed_profiles: None,
         actor: None,
+        provider_sid: None,
     })
 }
 

@@ -12,6 +12,7 @@ pub mod authorizer;
 mod echo;
 mod event;
 mod manage;
+mod provider;
 mod sessions;
 #[cfg(feature = "events")]
 mod stream;
@@ -80,9 +81,13 @@ async fn serve(
         match Route::matched(req) {
             // The routes `Route::function` gives to this function; any other is not here.
             Ok(found) if found.route.function() == function => {
-                match check_unambiguous(req.headers(), &api.http.cookie)
-                    .and_then(|()| check_csrf(req, allowed))
-                {
+                match check_unambiguous(req.headers(), &api.http.cookie).and_then(|()| {
+                    if found.route.is_called_by_browsers() {
+                        check_csrf(req, allowed)
+                    } else {
+                        Ok(())
+                    }
+                }) {
                     Ok(()) => handler(found).await,
                     Err(error) => Err(error),
                 }

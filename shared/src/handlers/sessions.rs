@@ -20,7 +20,8 @@ use crate::metrics::Metric;
 use crate::session::{SessionError, Start};
 
 /// `POST /sessions`: verify the login ticket, start a session, set the cookie. Also
-/// `POST /sessions/current/reauth`: the routes that verify identity tokens.
+/// `POST /sessions/current/reauth` and `POST /oidc/backchannel-logout`: the routes that verify
+/// identity tokens.
 #[instrument(skip_all, fields(route = "create"))]
 pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Error> {
     serve(
@@ -29,6 +30,7 @@ pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Er
         "session-create",
         async |matched: Matched| match matched.route {
             Route::Reauth => reauth_session(sign_in, &req).await,
+            Route::BackchannelLogout => super::provider::backchannel_logout(sign_in, &req).await,
             Route::CreateTrusted if iam_caller(&req).is_none() => {
                 // API Gateway lets only IAM-signed requests reach this route; without the
                 // signature in the request context, nothing here is trusted.
@@ -326,6 +328,7 @@ fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Id
         ticket: None,
         allowed_profiles: None,
         actor: None,
+        provider_sid: None,
     })
 }
 

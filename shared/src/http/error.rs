@@ -13,9 +13,9 @@ use super::response::json_response;
 use crate::domain::{
     DataError, ImpersonationForbidden, ResumeKey, RevocationReason, TokenFormatError,
 };
-use crate::identity::IdentityError;
+use crate::identity::{IdentityError, LogoutTokenError};
 use crate::metrics::Metric;
-use crate::session::{CreateError, SessionError, UpdateError};
+use crate::session::{CreateError, ProviderLogoutError, SessionError, UpdateError};
 use crate::store::StoreError;
 
 /// An error answer: status, stable snake_case code, message for the caller, and what else the
@@ -31,6 +31,15 @@ pub struct ApiError {
     allow: Option<&'static str>,
     /// The key that finishes an interrupted sign-in (a 503 of `POST /sessions` only).
     resume: Option<ResumeKey>,
+    /// Answered as OAuth 2.0 errors are (`{"error": code, "error_description": message}`):
+    /// the identity provider's back-channel logout, whose specification says so.
+    oauth: bool,
+}
+
+#[derive(Serialize)]
+struct OAuthErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
 }
 
 #[derive(Serialize)]
@@ -56,6 +65,7 @@ impl ApiError {
             bearer_challenge: false,
             retry_after_seconds: None,
             allow: None,
+            oauth: false,
             resume: None,
         }
     }
@@ -86,6 +96,14 @@ impl ApiError {
             "protected_data",
             format!("the data key {key:?} is set by the server only"),
         )
+    }
+
+    /// 400 `invalid_request` in the OAuth 2.0 shape (Back-Channel Logout 1.0, section 2.8): a
+    /// logout token, or its request, that the identity provider must not send again as it is.
+    pub fn logout_refused(description: impl Into<String>) -> Self {
+        let mut error = Self::new(StatusCode::BAD_REQUEST, "invalid_request", description);
+        error.oauth = true;
+        error
     }
 
     /// 403 `impersonation_forbidden`: an impersonation session asked for what only the user
@@ -315,14 +333,22 @@ impl ApiError {
     }
 
     fn respond(self, cookies: Option<&CookiePolicy>) -> Response<Body> {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: &self.message,
-                resume: self.resume.as_ref().map(ResumeKey::expose_secret),
-            },
+        let mut response = if self.oauth {
+            let body = OAuthErrorBody {
+                error: self.code,
+                error_description: &self.message,
+            };
+            json_response(self.status, &body)
+        } else {
+            let body = ErrorBody {
+                error: ErrorDetail {
+                    code: self.code,
+                    message: &self.message,
+                    resume: self.resume.as_ref().map(ResumeKey::expose_secret),
+                },
+            };
+            json_response(self.status, &body)
         };
-        let mut response = json_response(self.status, &body);
         let headers = response.headers_mut();
         if self.clear_cookie
             && let Some(cookies) = cookies
@@ -381,11 +407,39 @@ impl From<SessionError> for ApiError {
             SessionError::Revoked(RevocationReason::Anomaly) => Self::session_revoked(
                 "this session was revoked: it was used from a different client; sign in again",
             ),
+            SessionError::Revoked(RevocationReason::IdpLogout) => Self::session_revoked(
+                "this session was ended: you signed out at your identity provider; sign in again",
+            ),
             SessionError::Revoked(RevocationReason::Revoked) => {
                 Self::session_revoked("this session was revoked: sign in again")
             }
             SessionError::Store(e) => e.into(),
             seal @ SessionError::Seal(_) => Self::from_backend(&seal, false),
+        }
+    }
+}
+
+impl From<LogoutTokenError> for ApiError {
+    fn from(error: LogoutTokenError) -> Self {
+        match error {
+            // The provider's own keys could not be fetched: not the token's fault (503).
+            LogoutTokenError::Token(IdentityError::KeysUnavailable) => {
+                IdentityError::KeysUnavailable.into()
+            }
+            refused => {
+                tracing::info!(reason = %refused, "logout token refused");
+                Self::logout_refused(refused.to_string())
+            }
+        }
+    }
+}
+
+impl From<ProviderLogoutError> for ApiError {
+    fn from(error: ProviderLogoutError) -> Self {
+        match error {
+            replayed @ ProviderLogoutError::Replayed => Self::logout_refused(replayed.to_string()),
+            ProviderLogoutError::Store(e) => e.into(),
+            seal @ ProviderLogoutError::Seal(_) => Self::from_backend(&seal, false),
         }
     }
 }

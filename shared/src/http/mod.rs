@@ -9,6 +9,7 @@ pub mod authorizer;
 pub(crate) mod bodies;
 pub mod cookies;
 mod error;
+pub(crate) mod form;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod origin;

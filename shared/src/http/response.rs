@@ -56,6 +56,10 @@ pub struct SessionBody<'a> {
     /// Who acts for the user: only in an impersonation session (show a banner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<&'a Actor>,
+    /// The identity provider's session it was started in (`sid`), whose back-channel logout
+    /// ends it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp_sid: Option<&'a str>,
     /// The token, in bearer mode only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<&'a str>,
@@ -82,6 +86,7 @@ impl<'a> SessionBody<'a> {
             acr: session.authentication.context_class.as_deref(),
             profile: &session.profile,
             actor: session.actor.as_ref(),
+            idp_sid: session.provider_sid.as_deref(),
             token: None,
             token_type: None,
         }

@@ -49,6 +49,9 @@ pub enum Route {
     AdminUpdateData,
     /// `POST /admin/users/{user_id}/impersonation`: a one-time ticket to sign in as the user
     AdminImpersonate,
+    /// `POST /oidc/backchannel-logout`: an identity provider's logout token (OpenID Connect
+    /// Back-Channel Logout); called by the provider, never by a browser
+    BackchannelLogout,
 }
 
 /// A route and the values of its `{...}` path segments, in order.
@@ -123,6 +126,11 @@ const TABLE: &[RouteEntry] = &[
         &[(Method::GET, Route::AdminUserEvents)],
     ),
     (
+        "/oidc/backchannel-logout",
+        "POST",
+        &[(Method::POST, Route::BackchannelLogout)],
+    ),
+    (
         "/admin/users/{}/impersonation",
         "POST",
         &[(Method::POST, Route::AdminImpersonate)],
@@ -183,7 +191,7 @@ fn percent_decoded(segment: &str) -> Option<String> {
 impl Route {
     /// Every route of the contract: what the template serves (besides the example route) and
     /// what docs/openapi.yaml documents, each checked against this list by the tests.
-    pub const ALL: [Route; 19] = [
+    pub const ALL: [Route; 20] = [
         Route::Create,
         Route::CreateTrusted,
         Route::Validate,
@@ -203,6 +211,7 @@ impl Route {
         Route::AdminRevokeTenant,
         Route::AdminUpdateData,
         Route::AdminImpersonate,
+        Route::BackchannelLogout,
     ];
 
     /// The route as API Gateway names it (`routeKey`: method and path pattern).
@@ -227,13 +236,16 @@ impl Route {
             Route::AdminRevokeTenant => "DELETE /admin/tenants/{tenant_id}/sessions",
             Route::AdminUpdateData => "PATCH /admin/users/{user_id}/sessions/{session_id}",
             Route::AdminImpersonate => "POST /admin/users/{user_id}/impersonation",
+            Route::BackchannelLogout => "POST /oidc/backchannel-logout",
         }
     }
 
     /// The function that serves the route (its binary, in the template and the local router).
     pub fn function(self) -> &'static str {
         match self {
-            Route::Create | Route::CreateTrusted | Route::Reauth => "session-create",
+            Route::Create | Route::CreateTrusted | Route::Reauth | Route::BackchannelLogout => {
+                "session-create"
+            }
             Route::Validate => "session-validate",
             Route::Refresh => "session-refresh",
             Route::Logout => "session-logout",
@@ -251,6 +263,13 @@ impl Route {
             | Route::AdminRevokeSession
             | Route::AdminImpersonate => "session-admin",
         }
+    }
+
+    /// Whether browsers call the route, so that the CSRF origin rule applies: not the identity
+    /// provider's back-channel logout (a server's form post, authenticated by its signed
+    /// token, carrying no cookie).
+    pub fn is_called_by_browsers(self) -> bool {
+        self != Route::BackchannelLogout
     }
 
     /// Which route a request is for: 404 for an unknown path, 405 (with `Allow`) for a known

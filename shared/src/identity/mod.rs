@@ -19,6 +19,7 @@
 //! Above `domain` (it yields a [`UserId`] and [`TenantId`]); must not touch the store or HTTP.
 
 mod jwks;
+mod logout;
 #[cfg(any(test, feature = "dev"))]
 mod mint;
 mod settings;
@@ -26,6 +27,7 @@ mod verifier;
 
 use crate::domain::{Actor, Authentication, TenantId, TicketUse, UserId};
 
+pub use logout::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE, LogoutToken, LogoutTokenError};
 #[cfg(any(test, feature = "dev"))]
 pub use mint::{TicketClaims, mint_hs256};
 pub use settings::{Hs256Config, IssuerConfig, IssuersError, JwksSource, JwtConfig, parse_issuers};
@@ -52,6 +54,9 @@ pub struct Identity {
     pub allowed_profiles: Option<Vec<String>>,
     /// Who acts for the user: an administrator's impersonation ticket (`None`: the user).
     pub actor: Option<Actor>,
+    /// The identity provider's session the token came from (`sid`), for its back-channel
+    /// logout.
+    pub provider_sid: Option<String>,
 }
 
 /// Why an identity token was refused. Messages are safe to return to the caller.

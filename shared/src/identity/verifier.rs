@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, TokenData, Validation};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::jwks::{Fetcher, Jwks};
@@ -30,12 +31,22 @@ enum Keys {
     Jwks(Jwks),
 }
 
-struct Issuer {
-    issuer: String,
+pub(super) struct Issuer {
+    pub(super) issuer: String,
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
-    tenant_claim: String,
+    pub(super) tenant_claim: String,
     keys: Keys,
+}
+
+/// Which issuers a kind of token may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IssuerKinds {
+    /// Any configured issuer (sign-in).
+    Any,
+    /// The identity providers of `AUTH_ISSUERS` only, not the app's own HS256 login tickets
+    /// (logout tokens).
+    Providers,
 }
 
 /// Verifies identity tokens against every configured issuer.
@@ -100,63 +111,24 @@ impl IdTokenVerifier {
 
     /// The identity a token proves, or why it proves none.
     pub async fn verify(&self, token: &str) -> Result<Identity, IdentityError> {
-        check_unique_members_of(token)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|e| match classify(e.kind()) {
-            // jsonwebtoken cannot even parse a header naming an algorithm it lacks (`none`,
-            // `HS999`): say what is wrong rather than "malformed".
-            IdentityError::Malformed if names_foreign_algorithm(token) => {
-                IdentityError::UnsupportedAlgorithm
-            }
-            other => other,
-        })?;
-        if header.crit.is_some() {
-            return Err(IdentityError::UnsupportedCriticalExtension);
-        }
-        let issuer = self.issuer_of(token)?;
-        if !issuer.algorithms.contains(&header.alg) {
-            return Err(IdentityError::UnsupportedAlgorithm);
-        }
-        let key = self.key_for(issuer, &header).await?;
-
-        let mut validation = Validation::new(header.alg);
         let mut required = vec!["exp", "sub", "iss", "aud"];
         if self.max_age.is_some() {
             required.push("iat");
         }
-        validation.set_required_spec_claims(&required);
-        validation.set_issuer(&[&issuer.issuer]);
-        validation.set_audience(&issuer.audiences);
-        validation.validate_nbf = true;
-        validation.leeway = self.leeway.as_secs();
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map_err(|e| classify(e.kind()))?;
+        let (issuer, _, data) = self
+            .decoded::<Claims>(token, &required, IssuerKinds::Any)
+            .await?;
 
         if let Some(max_age) = self.max_age {
             let iat = data
                 .claims
                 .iat
                 .ok_or_else(|| IdentityError::MissingClaim("iat".into()))?;
-            // Saturating: an `iat` of i64::MIN is a refusal, not an overflow.
-            let age = chrono::Utc::now().timestamp().saturating_sub(iat);
-            let leeway = i64::try_from(self.leeway.as_secs()).unwrap_or(i64::MAX);
-            let max = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-            if age > max.saturating_add(leeway) {
-                return Err(IdentityError::TooOld);
-            }
-            if age < -leeway {
-                return Err(IdentityError::NotYetValid);
-            }
+            check_issued_within(iat, max_age, self.leeway)?;
         }
         let user_id = UserId::parse(&data.claims.sub)
             .map_err(|_| IdentityError::InvalidClaim("sub".into()))?;
-        let tenant_id = match data.claims.other.get(&issuer.tenant_claim) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(raw)) => Some(
-                TenantId::parse(raw)
-                    .map_err(|_| IdentityError::InvalidClaim(issuer.tenant_claim.clone()))?,
-            ),
-            Some(_) => return Err(IdentityError::InvalidClaim(issuer.tenant_claim.clone())),
-        };
+        let tenant_id = tenant_of(&data.claims.other, &issuer.tenant_claim)?;
         let usable_until = chrono::DateTime::from_timestamp(
             data.claims
                 .exp
@@ -176,6 +148,7 @@ impl IdTokenVerifier {
             .as_ref()
             .map(|claim| profiles_of(&data.claims, claim))
             .transpose()?;
+        let provider_sid = super::logout::sid_of(&data.claims.other)?;
         Ok(Identity {
             user_id,
             tenant_id,
@@ -184,7 +157,54 @@ impl IdTokenVerifier {
             ticket: Some(ticket),
             allowed_profiles,
             actor: None,
+            provider_sid,
         })
+    }
+
+    /// The checks every token of an issuer passes, whatever it is for: one member per name,
+    /// an algorithm the token's issuer uses (never `none`), no critical extensions, the
+    /// signature by a key of that issuer, `iss`, `aud`, `exp` and `nbf` (with leeway) when
+    /// present, and the `required` claims. The issuer, the header and the claims.
+    pub(super) async fn decoded<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        required: &[&str],
+        kinds: IssuerKinds,
+    ) -> Result<(&Issuer, Header, TokenData<C>), IdentityError> {
+        check_unique_members_of(token)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match classify(e.kind()) {
+            // jsonwebtoken cannot even parse a header naming an algorithm it lacks (`none`,
+            // `HS999`): say what is wrong rather than "malformed".
+            IdentityError::Malformed if names_foreign_algorithm(token) => {
+                IdentityError::UnsupportedAlgorithm
+            }
+            other => other,
+        })?;
+        if header.crit.is_some() {
+            return Err(IdentityError::UnsupportedCriticalExtension);
+        }
+        let issuer = self.issuer_of(token)?;
+        if kinds == IssuerKinds::Providers && matches!(issuer.keys, Keys::Secret(_)) {
+            return Err(IdentityError::WrongIssuer);
+        }
+        if !issuer.algorithms.contains(&header.alg) {
+            return Err(IdentityError::UnsupportedAlgorithm);
+        }
+        let key = self.key_for(issuer, &header).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_required_spec_claims(required);
+        validation.set_issuer(&[&issuer.issuer]);
+        validation.set_audience(&issuer.audiences);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway.as_secs();
+        let data =
+            jsonwebtoken::decode::<C>(token, &key, &validation).map_err(|e| classify(e.kind()))?;
+        Ok((issuer, header, data))
+    }
+
+    /// The clock leeway.
+    pub(super) fn leeway(&self) -> StdDuration {
+        self.leeway
     }
 
     /// The configured issuer named by the token's (not yet verified) `iss`: only used to pick
@@ -220,6 +240,38 @@ impl IdTokenVerifier {
             Keys::Jwks(jwks) => jwks.key_for(&issuer.issuer, header, &self.fetcher).await,
         }
     }
+}
+
+/// The tenant the token's `claim` names, if it names one.
+pub(super) fn tenant_of(
+    claims: &HashMap<String, Value>,
+    claim: &str,
+) -> Result<Option<TenantId>, IdentityError> {
+    let invalid = || IdentityError::InvalidClaim(claim.to_owned());
+    match claims.get(claim) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(raw)) => TenantId::parse(raw).map(Some).map_err(|_| invalid()),
+        Some(_) => Err(invalid()),
+    }
+}
+
+/// Refuses an `iat` more than `max_age` ago or later than now, both beyond `leeway`.
+pub(super) fn check_issued_within(
+    iat: i64,
+    max_age: StdDuration,
+    leeway: StdDuration,
+) -> Result<(), IdentityError> {
+    // Saturating: an `iat` of i64::MIN is a refusal, not an overflow.
+    let age = chrono::Utc::now().timestamp().saturating_sub(iat);
+    let leeway = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+    let max = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    if age > max.saturating_add(leeway) {
+        return Err(IdentityError::TooOld);
+    }
+    if age < -leeway {
+        return Err(IdentityError::NotYetValid);
+    }
+    Ok(())
 }
 
 /// When and how the user authenticated, as the token says: `auth_time` (OpenID Connect), else

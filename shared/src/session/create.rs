@@ -12,8 +12,9 @@ use std::collections::{HashMap, HashSet};
 use super::revoke::Revoker;
 use crate::domain::{
     AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, IMPERSONATION_PROFILE,
-    LEGACY_EXCHANGE_MEMORY, ResumeKey, RevocationReason, SealError, Session, SessionData,
-    SessionEntry, SessionId, SessionToken, TicketClaim, TicketUse, TokenRecord, Transport,
+    LEGACY_EXCHANGE_MEMORY, ProviderSession, ResumeKey, RevocationReason, SealError, Session,
+    SessionData, SessionEntry, SessionId, SessionToken, TicketClaim, TicketUse, TokenRecord,
+    Transport,
 };
 use crate::identity::Identity;
 use crate::store::{Claimed, Listing, StoreError, Write};
@@ -93,17 +94,23 @@ impl SessionService {
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
         let Some(ticket) = ticket else {
             let token = SessionToken::generate().map_err(CreateError::Random)?;
-            let listing = self.evictions_for(&session, now).await;
+            let (listing, under_provider) = tokio::join!(
+                self.evictions_for(&session, now),
+                self.list_under_provider(&session)
+            );
+            under_provider?;
             return self.start(session, token, listing, now).await;
         };
         let resume = match resume {
             Some(key) => key,
             None => ResumeKey::generate().map_err(CreateError::Random)?,
         };
-        // The ticket's use is claimed while the cap's reads are made: one round trip.
-        let (claimed, listing) = tokio::join!(
+        // The ticket's use is claimed while the cap's reads are made and the session is listed
+        // under its provider session: one round trip.
+        let (claimed, listing, under_provider) = tokio::join!(
             self.claim_use(&ticket, &resume, window, now),
-            self.evictions_for(&session, now)
+            self.evictions_for(&session, now),
+            self.list_under_provider(&session)
         );
         let token = match claimed {
             Ok(Some(token)) => token,
@@ -118,7 +125,12 @@ impl SessionService {
             Err(Claim::Store(error)) => return Err(CreateError::Store(error)),
             Err(Claim::Seal(error)) => return Err(CreateError::Seal(error)),
         };
-        match self.start(session, token, listing, now).await {
+        let started = match under_provider {
+            // Not listed where its provider's logout would find it: no session.
+            Err(error) => Err(CreateError::Store(error)),
+            Ok(()) => self.start(session, token, listing, now).await,
+        };
+        match started {
             // Whether the session was written is unknown (a late answer): the ticket stays
             // claimed for the token it was written with, which the resume key finishes. Giving
             // the ticket back here could let a second sign-in start a second session.
@@ -242,6 +254,7 @@ impl SessionService {
         session.transport = Some(start.transport);
         session.issuer = identity.issuer;
         session.actor = identity.actor;
+        session.provider_sid = identity.provider_sid;
         if let Some(authentication) = identity.authentication {
             session.authentication = authentication;
         }
@@ -325,6 +338,18 @@ impl SessionService {
                 }
             }
         }
+    }
+
+    /// Lists `session` under the identity-provider session it was started in (`sid`), for
+    /// that provider's back-channel logout; nothing for a session without one.
+    async fn list_under_provider(&self, session: &Session) -> Result<(), StoreError> {
+        let (Some(issuer), Some(sid)) = (&session.issuer, &session.provider_sid) else {
+            return Ok(());
+        };
+        let ttl = session.ttl_epoch_seconds(self.policy.ttl_margin);
+        self.store
+            .list_under_provider(&ProviderSession { issuer, sid }, session, ttl)
+            .await
     }
 
     /// The sessions to evict so that `session` fits under the per-user cap (all the heads of

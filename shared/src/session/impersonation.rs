@@ -67,6 +67,7 @@ impl SessionService {
             ticket: Some(TicketUse::of_token(raw, grant.expires_at)),
             allowed_profiles: Some(vec![IMPERSONATION_PROFILE.to_owned()]),
             actor: Some(grant.actor),
+            provider_sid: None,
         })
     }
 

@@ -17,6 +17,7 @@ mod data;
 mod error;
 mod impersonation;
 mod policy;
+mod provider_logout;
 mod retry;
 mod revoke;
 mod rotation;
@@ -25,6 +26,7 @@ mod validate;
 pub use create::Start;
 pub use error::{CreateError, SessionError, UpdateError};
 pub use policy::{BindingPolicy, Policy};
+pub use provider_logout::ProviderLogoutError;
 pub use revoke::Revoker;
 
 use chrono::{DateTime, Utc};

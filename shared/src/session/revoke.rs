@@ -40,6 +40,11 @@ pub enum Revoker {
         /// Why, in the administrator's words (the route's `reason`), if given.
         note: Option<String>,
     },
+    /// The identity provider, by a back-channel logout token (the user signed out there).
+    IdentityProvider {
+        /// The provider (`iss`).
+        issuer: String,
+    },
 }
 
 impl Revoker {
@@ -49,6 +54,17 @@ impl Revoker {
                 .with("by", "user")
                 .with("by_session_id", session_id.to_string()),
             Self::Admin { caller, .. } => event.with("by", "admin").with("caller", caller.as_str()),
+            Self::IdentityProvider { issuer } => event
+                .with("by", "identity_provider")
+                .with("issuer", issuer.as_str()),
+        }
+    }
+
+    /// Why a revocation on this one's request ends sessions.
+    pub fn reason(&self) -> RevocationReason {
+        match self {
+            Self::User { .. } | Self::Admin { .. } => RevocationReason::Revoked,
+            Self::IdentityProvider { .. } => RevocationReason::IdpLogout,
         }
     }
 
@@ -65,6 +81,11 @@ impl Revoker {
                 reason,
                 by: Some(caller.clone()),
                 note: note.clone(),
+            },
+            (RevocationReason::IdpLogout, Self::IdentityProvider { issuer }) => RevocationCause {
+                reason,
+                by: Some(issuer.clone()),
+                note: None,
             },
             _ => reason.into(),
         }
@@ -186,7 +207,7 @@ impl SessionService {
             return Ok(false);
         }
         Ok(self
-            .revoke_listed(heads, RevocationReason::Revoked, by, client, now)
+            .revoke_listed(heads, by.reason(), by, client, now)
             .await?
             > 0)
     }
@@ -251,7 +272,7 @@ impl SessionService {
                 }
                 targets.retain(|e| e.is_active(now) && Some(e.session_id) != keep);
                 revoked += self
-                    .revoke_listed(targets, RevocationReason::Revoked, by, client, now)
+                    .revoke_listed(targets, by.reason(), by, client, now)
                     .await?;
                 match next {
                     Some(key) => start = Some(key),

@@ -10,10 +10,10 @@ use serde_json::{Map, Value};
 
 use super::StoreError;
 use crate::domain::{
-    Actor, Authentication, ClientInfo, DEFAULT_PROFILE, ImpersonationGrant, LifecycleEvent,
-    RetiredToken, RevocationReason, RevokedToken, RotationSeed, SealedSuccessor, Session,
-    SessionData, SessionEntry, SessionId, SuccessorKey, TenantId, TicketClaim, TicketUse,
-    TokenHash, TokenRecord, Transport, UserId, UserKey,
+    Actor, Authentication, ClientInfo, DEFAULT_PROFILE, LifecycleEvent, RetiredToken,
+    RevocationReason, RevokedToken, RotationSeed, SealedSuccessor, Session, SessionData,
+    SessionEntry, SessionId, SuccessorKey, TenantId, TicketClaim, TicketUse, TokenHash,
+    TokenRecord, Transport, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -25,6 +25,7 @@ pub(super) const TICKET_PREFIX: &str = "TICKET#";
 pub(super) const TICKET_SK: &str = "USED";
 pub(super) const GRANT_PREFIX: &str = "IMPERSONATION#";
 pub(super) const GRANT_SK: &str = "GRANT";
+pub(super) const PROVIDER_SESSION_PREFIX: &str = "IDPSID#";
 pub(super) const TENANT_PREFIX: &str = "TENANT#";
 pub(super) const SESSION_PREFIX: &str = "SESSION#";
 pub(super) const BY_USER_INDEX: &str = "sessions_by_user";
@@ -60,6 +61,7 @@ pub(super) mod attr {
     pub const PROFILE: &str = "profile";
     pub const ACTOR: &str = "actor";
     pub const ACTOR_REASON: &str = "actor_reason";
+    pub const PROVIDER_SID: &str = "idp_sid";
     pub const TRIGGER: &str = "trigger";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
@@ -91,6 +93,7 @@ pub(super) mod kind {
     pub const EVENT: &str = "event";
     pub const TICKET: &str = "ticket";
     pub const IMPERSONATION: &str = "impersonation";
+    pub const PROVIDER_SESSION: &str = "provider_session";
 }
 
 /// The key of the token item stored under `hash`.
@@ -262,10 +265,13 @@ pub(super) fn session_attributes(session: &Session) -> HashMap<String, Attribute
     if let Some(actor) = &session.actor {
         insert_actor(&mut item, actor);
     }
+    if let Some(sid) = &session.provider_sid {
+        item.insert(attr::PROVIDER_SID.into(), s(sid));
+    }
     item
 }
 
-fn insert_actor(item: &mut Item, actor: &Actor) {
+pub(super) fn insert_actor(item: &mut Item, actor: &Actor) {
     item.insert(attr::ACTOR.into(), s(&actor.principal));
     if let Some(reason) = &actor.reason {
         item.insert(attr::ACTOR_REASON.into(), s(reason));
@@ -273,51 +279,10 @@ fn insert_actor(item: &mut Item, actor: &Actor) {
 }
 
 /// Who acts for the user (an impersonation session's or grant's); `None` for the user's own.
-fn actor_of(item: &Item) -> Option<Actor> {
+pub(super) fn actor_of(item: &Item) -> Option<Actor> {
     get_opt_s(item, attr::ACTOR).map(|principal| Actor {
         principal: principal.to_owned(),
         reason: get_opt_s(item, attr::ACTOR_REASON).map(str::to_owned),
-    })
-}
-
-/// The key of an impersonation ticket's grant.
-pub(super) fn grant_key(ticket: &TokenHash) -> Item {
-    HashMap::from([
-        (
-            attr::PK.to_owned(),
-            s(format!("{GRANT_PREFIX}{}", ticket.encoded())),
-        ),
-        (attr::SK.to_owned(), s(GRANT_SK)),
-    ])
-}
-
-/// An impersonation ticket's grant, kept (TTL) until the ticket expires.
-pub(super) fn grant_item(ticket: &TokenHash, grant: &ImpersonationGrant) -> Item {
-    let mut item = grant_key(ticket);
-    item.insert(attr::KIND.into(), s(kind::IMPERSONATION));
-    item.insert(attr::USER_ID.into(), s(grant.user_id.as_str()));
-    if let Some(tenant) = &grant.tenant_id {
-        item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
-    }
-    if let Some(issuer) = &grant.issuer {
-        item.insert(attr::ISSUER.into(), s(issuer));
-    }
-    insert_actor(&mut item, &grant.actor);
-    item.insert(attr::EXPIRES_AT.into(), millis(grant.expires_at));
-    item.insert(attr::TTL.into(), n(grant.expires_at.timestamp() + 1));
-    item
-}
-
-/// The grant an impersonation ticket's item holds.
-pub(super) fn grant_of(item: &Item) -> Result<ImpersonationGrant, StoreError> {
-    Ok(ImpersonationGrant {
-        user_id: user_of(item)?,
-        tenant_id: tenant_of(item)?,
-        issuer: get_opt_s(item, attr::ISSUER).map(str::to_owned),
-        actor: actor_of(item).ok_or(StoreError::CorruptItem {
-            attribute: attr::ACTOR,
-        })?,
-        expires_at: get_time(item, attr::EXPIRES_AT)?,
     })
 }
 
@@ -512,6 +477,7 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
         transport: get_opt_parsed(item, attr::TRANSPORT, Transport::parse)?,
         rotation_seed: seed_of(item)?,
         actor: actor_of(item),
+        provider_sid: get_opt_s(item, attr::PROVIDER_SID).map(str::to_owned),
     })
 }
 

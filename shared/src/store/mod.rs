@@ -25,6 +25,7 @@ mod codec;
 pub mod error;
 mod expressions;
 mod grants;
+mod provider;
 mod reads;
 mod single;
 #[cfg(feature = "events")]

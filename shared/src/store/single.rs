@@ -22,6 +22,20 @@ enum Failure {
 }
 
 impl SessionStore {
+    /// Puts `item` as it is, without a condition: for items that only ever get written whole
+    /// (a retry writes the same item again).
+    pub(super) async fn put_whole(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .on_heap()
+            .await
+            .map_err(|e| StoreError::from_sdk("put_item", e))?;
+        Ok(())
+    }
+
     /// Sends `write` as a single conditional operation. When it is stamped with `attempt`, a
     /// failed condition on an item that `attempt` wrote is this write's own first attempt,
     /// landed before the SDK retried it: done.
