@@ -9,7 +9,10 @@
 - Every answer is logged as `METHOD /path/template status` (SCHEMATHESIS_STATUS_LOG).
 - `python3 infra/schemathesis_hooks.py check LOG` fails unless every operation of
   docs/openapi.yaml answered a 2xx at least once; the IAM-only operations cannot locally (no
-  IAM in front of `cargo lambda watch`) and must have answered their 403 instead.
+  IAM in front of `cargo lambda watch`) and must have answered their 403 instead, and the
+  operations without any credential (`security: []`: the identity provider's back-channel
+  logout, whose only proof is a token signed by a provider `make dev` does not configure)
+  their 400. tests/tests/backchannel.rs signs real logout tokens for that route.
 """
 
 import base64
@@ -120,9 +123,15 @@ def check(log_path: str, spec_path: str) -> int:
         for method, operation in operations.items():
             statuses = seen.get((method.upper(), path), set())
             iam_only = operation.get("security") == [{"awsIam": []}]
+            provider_signed = operation.get("security") == []
             if iam_only:
                 if 403 not in statuses:
                     failures.append(f"{method.upper()} {path}: never refused (403) without IAM")
+            elif provider_signed:
+                if 400 not in statuses:
+                    failures.append(
+                        f"{method.upper()} {path}: never refused (400) an unsigned token"
+                    )
             elif not any(200 <= s < 300 for s in statuses):
                 failures.append(
                     f"{method.upper()} {path}: no 2xx in {len(statuses)} distinct statuses "
@@ -134,7 +143,8 @@ def check(log_path: str, spec_path: str) -> int:
             print(f"  {failure}", file=sys.stderr)
         return 1
     print(
-        "schemathesis: every operation answered a 2xx (the IAM-only ones their 403); "
+        "schemathesis: every operation answered a 2xx (the IAM-only ones their 403, the "
+        "provider-signed one its 400); "
         f"{len(seen)} distinct method and path pairs answered"
     )
     return 0

@@ -663,7 +663,6 @@ fn uuid_like() -> String {
         .collect()
 }
 
-/// The frontend origin the test configuration allows (CSRF / CORS).
 /// A session of `user` (and `tenant`) started at `started` with these timeouts, not yet stored.
 pub fn session_started(
     user: &str,
@@ -682,6 +681,7 @@ pub fn session_started(
     )
 }
 
+/// The frontend origin the test configuration allows (CSRF / CORS).
 pub const ALLOWED_ORIGIN: &str = "https://app.example.com";
 
 /// The `Authorization` header of a SigV4-signed request (API Gateway checked it; the handlers
