@@ -23,6 +23,8 @@ pub enum Metric {
     SignInsTrusted,
     /// A session started by exchanging a legacy session (a migration guard).
     SignInsLegacy,
+    /// A session started by an administrator's impersonation ticket (support as the user).
+    SignInsImpersonation,
     /// A sign-in refused: a bad or replayed ticket, a refused profile.
     SignInsRefused,
     /// A session presented and admitted.
@@ -39,6 +41,8 @@ pub enum Metric {
     Rotations,
     /// A session ended by the per-user cap.
     Evictions,
+    /// A session ended by its identity provider's back-channel logout.
+    IdpLogouts,
     /// A 503: DynamoDB failed or answered too late.
     UnavailableStore,
     /// A 503: the identity provider's keys could not be fetched.
@@ -61,10 +65,11 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order of their names.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::SignInsTicket,
         Self::SignInsTrusted,
         Self::SignInsLegacy,
+        Self::SignInsImpersonation,
         Self::SignInsRefused,
         Self::Validations,
         Self::ValidationsExpired,
@@ -73,6 +78,7 @@ impl Metric {
         Self::CsrfRefused,
         Self::Rotations,
         Self::Evictions,
+        Self::IdpLogouts,
         Self::UnavailableStore,
         Self::UnavailableIdentityKeys,
         Self::EventsPublished,
@@ -90,6 +96,7 @@ impl Metric {
             Self::SignInsTicket => "SignInsTicket",
             Self::SignInsTrusted => "SignInsTrusted",
             Self::SignInsLegacy => "SignInsLegacy",
+            Self::SignInsImpersonation => "SignInsImpersonation",
             Self::SignInsRefused => "SignInsRefused",
             Self::Validations => "Validations",
             Self::ValidationsExpired => "ValidationsExpired",
@@ -98,6 +105,7 @@ impl Metric {
             Self::CsrfRefused => "CsrfRefused",
             Self::Rotations => "Rotations",
             Self::Evictions => "Evictions",
+            Self::IdpLogouts => "IdpLogouts",
             Self::UnavailableStore => "UnavailableStore",
             Self::UnavailableIdentityKeys => "UnavailableIdentityKeys",
             Self::EventsPublished => "EventsPublished",

@@ -119,14 +119,19 @@ async fn a_logout_token_ends_the_sessions_of_its_provider_session_and_a_sub_only
     // Another user under the same provider session: a `sub` in the token spares them.
     let bob = signed_in(&app, "bob", "sid-a").await;
 
-    let ended = logout(
-        &app,
-        &logout_token(|c| {
-            c.insert("sub".into(), json!("alice"));
-            c.insert("sid".into(), json!("sid-a"));
-        }),
+    let (ended, metrics) = session_shared::metrics::scope(
+        "Sessions/test",
+        logout(
+            &app,
+            &logout_token(|c| {
+                c.insert("sub".into(), json!("alice"));
+                c.insert("sid".into(), json!("sid-a"));
+            }),
+        ),
     )
     .await;
+    let metrics: Value = serde_json::from_str(&metrics.expect("metrics printed")).unwrap();
+    assert_eq!(metrics["IdpLogouts"], 2.0, "{metrics}");
 
     assert_eq!(ended.status, 200, "{}", ended.body);
     assert_eq!(ended.header("cache-control"), Some("no-store"));

@@ -586,3 +586,19 @@ async fn an_impersonation_session_neither_counts_toward_the_cap_nor_evicts() {
     }
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn an_impersonation_sign_in_is_counted_as_one_not_as_a_ticket_sign_in() {
+    use session_shared::metrics::{Metric, scope};
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let ticket = impersonation_ticket(&app, "alice", None, "case 5").await;
+
+    let (reply, line) = scope("Sessions/test", redeem(&app, &ticket, |b| b)).await;
+
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let line: Value = serde_json::from_str(&line.expect("metrics printed")).unwrap();
+    assert_eq!(line[Metric::SignInsImpersonation.name()], 1.0);
+    assert!(line.get(Metric::SignInsTicket.name()).is_none(), "{line}");
+    table.drop_table().await;
+}

@@ -77,6 +77,12 @@ async fn full_flow_logs_no_secret(spec: &str) {
     )
     .await;
     invoke(&app, Function::Validate, validate(&second)).await;
+    // Support signs in as alice: the impersonation ticket is a credential too.
+    let support_ticket = session_tests::impersonation_ticket(&app, "alice", None, "case 42").await;
+    let support = session_tests::redeem(&app, &support_ticket, |body| body).await;
+    assert_eq!(support.status, 201, "{}", support.body);
+    let third = support.cookie_token();
+    invoke(&app, Function::Validate, validate(&third)).await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for event in [
@@ -95,7 +101,11 @@ async fn full_flow_logs_no_secret(spec: &str) {
         logs.contains(created.body["session_id"].as_str().unwrap()),
         "logs carry the session id"
     );
-    for token in [&first, &second] {
+    assert!(
+        logs.contains("impersonation ticket minted"),
+        "{spec}: the minting was logged"
+    );
+    for token in [&first, &second, &support_ticket, &third] {
         assert!(
             !logs.contains(token.as_str()),
             "{spec}: a token reached the logs"

@@ -22,6 +22,8 @@ async function listen(handler: Parameters<typeof createServer>[1]) {
 
 const session = { session_id: "6f1c0000-0000-4000-8000-000000000000", user_id: "alice", tenant_id: null, data: {}, version: 1 };
 
+const SUPPORT = "arn:aws:iam::123456789012:role/support-console";
+
 /** The session API: the cookie value says what it answers. `revoked` lists revoked tokens. */
 async function sessionApi() {
   const revoked = new Set<string>();
@@ -68,7 +70,8 @@ async function sessionApi() {
     const headers: Record<string, string> = { "Content-Type": "application/json" };
     if (token === "rotating") headers["Set-Cookie"] = "__Host-session=rotated; Path=/; Secure; HttpOnly";
     res.writeHead(200, headers);
-    res.end(JSON.stringify(session));
+    // An impersonation session names who acts for the user.
+    res.end(JSON.stringify(token === "support" ? { ...session, actor: { principal: SUPPORT, reason: "case 42" } } : session));
   });
   return { url, revoked, calls: () => calls, close };
 }
@@ -79,7 +82,8 @@ async function app(apiUrl: string, options: { maxStaleness?: number; timeout?: n
   const { url, close } = await listen((req, res) => {
     guard(req, res, () => {
       res.setHeader("Content-Type", "application/json");
-      res.end(JSON.stringify({ user: (req as { session?: { user_id: string } }).session?.user_id }));
+      const session = (req as { session?: { user_id: string; actor?: { principal: string } } }).session;
+      res.end(JSON.stringify({ user: session?.user_id, actor: session?.actor?.principal ?? null }));
     });
   });
   return {
@@ -94,7 +98,10 @@ test("middleware: the session reaches the app; no session is a JSON 401", async 
   try {
     const signedIn = await express.get("good");
     assert.equal(signedIn.status, 200);
-    assert.deepEqual(await signedIn.json(), { user: "alice" });
+    assert.deepEqual(await signedIn.json(), { user: "alice", actor: null });
+    // Support signed in as alice: the app sees who acts, to show a banner or refuse.
+    const impersonated = await express.get("support");
+    assert.deepEqual(await impersonated.json(), { user: "alice", actor: SUPPORT });
 
     const signedOut = await express.get();
     assert.equal(signedOut.status, 401);

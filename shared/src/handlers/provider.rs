@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, Response};
 use super::SignIn;
 use crate::http::ApiError;
 use crate::http::form::form_field;
+use crate::metrics::Metric;
 
 /// Verifies the form's `logout_token` and ends what it names: 200 (`Cache-Control: no-store`)
 /// also when no session matched; 400 `{"error": "invalid_request", "error_description"}` for
@@ -19,11 +20,12 @@ pub(super) async fn backchannel_logout(
 ) -> Result<Response<Body>, ApiError> {
     let token = form_field(req, "logout_token", sign_in.api.http.max_body_bytes)?;
     let logout = sign_in.verifier.verify_logout(&token).await?;
-    sign_in
+    let ended = sign_in
         .api
         .sessions
         .provider_logout(&logout, Utc::now())
         .await?;
+    crate::metrics::count(Metric::IdpLogouts, ended as u64);
     let mut response = Response::new(Body::Empty);
     *response.status_mut() = StatusCode::OK;
     response

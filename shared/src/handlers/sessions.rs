@@ -199,6 +199,8 @@ async fn create_session(
     crate::metrics::count(
         if trusted {
             Metric::SignInsTrusted
+        } else if session.actor.is_some() {
+            Metric::SignInsImpersonation
         } else if session.authentication.is_legacy_exchange() {
             Metric::SignInsLegacy
         } else {
