@@ -860,6 +860,24 @@ pub async fn refresh_with_cookie(app: &SignIn, token: &str) -> Reply {
     .await
 }
 
+/// `GET /sessions/current` with the session cookie `token`, through the real handler: the
+/// reply, whatever it is.
+pub async fn current(app: &SignIn, token: &str) -> Reply {
+    invoke(
+        app,
+        Function::Validate,
+        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(token),
+    )
+    .await
+}
+
+/// The id of the session the cookie `token` holds (its validate checked 200).
+pub async fn session_id_of(app: &SignIn, token: &str) -> String {
+    let me = current(app, token).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    me.body["session_id"].as_str().unwrap().to_owned()
+}
+
 /// A bearer session of `user` (a non-browser client's sign-in, `token_in_body`): its token.
 pub async fn bearer_signed_in(app: &SignIn, user: &str) -> String {
     let created = invoke(

@@ -12,7 +12,8 @@ use session_shared::domain::{
 };
 use session_tests::{
     AuthorizerEvent, Event, Function, ISSUER, Payload, Reply, SUPPORT_PRINCIPAL, TestTable, app,
-    authorize, impersonating, impersonation_ticket, invoke, redeem, signed_in_as, ticket,
+    authorize, current, impersonating, impersonation_ticket, invoke, redeem, session_id_of,
+    signed_in_as, ticket,
 };
 
 fn time(value: &Value) -> DateTime<Utc> {
@@ -23,11 +24,6 @@ fn time(value: &Value) -> DateTime<Utc> {
 
 async fn call(app: &session_shared::SignIn, function: Function, event: Event) -> Reply {
     invoke(app, function, event).await
-}
-
-/// `GET /sessions/current` with the cookie `token`.
-async fn current(app: &session_shared::SignIn, token: &str) -> Reply {
-    as_holder(app, Function::Validate, "GET", "/sessions/current", token).await
 }
 
 /// `method path` with the session cookie `token`.
@@ -56,14 +52,6 @@ async fn signing_in(app: &session_shared::SignIn, path: &str, token: &str, body:
             .json_body(body),
     )
     .await
-}
-
-/// The id of the session `token` holds.
-async fn session_id(app: &session_shared::SignIn, token: &str) -> String {
-    current(app, token).await.body["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn forbidden(reply: &Reply) -> bool {
@@ -354,7 +342,7 @@ async fn an_impersonation_session_may_not_end_the_users_other_sessions() {
     let table = TestTable::new().await;
     let app = app(&table, &[]);
     let alice = signed_in_as(&app, "alice", None).await;
-    let alices_id = session_id(&app, &alice).await;
+    let alices_id = session_id_of(&app, &alice).await;
     let support = impersonating(&app, "alice", None).await;
 
     let one = as_holder(
@@ -381,7 +369,7 @@ async fn an_impersonation_session_may_not_end_the_users_other_sessions() {
     assert_eq!(current(&app, &alice).await.status, 200, "alice goes on");
     assert_eq!(current(&app, &support).await.status, 200);
     // Support may end its own session by id; the user may end support's.
-    let support_id = session_id(&app, &support).await;
+    let support_id = session_id_of(&app, &support).await;
     let second = impersonating(&app, "alice", None).await;
     let ended_by_alice = as_holder(
         &app,
@@ -393,7 +381,7 @@ async fn an_impersonation_session_may_not_end_the_users_other_sessions() {
     .await;
     assert_eq!(ended_by_alice.status, 204, "{}", ended_by_alice.body);
     assert_eq!(current(&app, &support).await.status, 401);
-    let second_id = session_id(&app, &second).await;
+    let second_id = session_id_of(&app, &second).await;
     let own = as_holder(
         &app,
         Function::Manage,

@@ -133,3 +133,31 @@ async fn a_token_retired_with_a_sealed_successor_still_leads_to_it_in_its_grace_
     assert_eq!(other.status, 401);
     table.drop_table().await;
 }
+
+/// A tenant's user signed in while `SESSION_MAX_PER_USER` was off has a guard item that only
+/// lists them under the tenant (no `version`): turning the cap on later counts from there, and
+/// signs nobody out or in wrongly.
+#[tokio::test]
+async fn a_guard_stored_without_the_cap_is_counted_once_the_cap_is_on() {
+    let table = TestTable::new().await;
+    let uncapped = app(&table, &[("SESSION_MAX_PER_USER", "0")]);
+    let first = session_tests::signed_in_as(&uncapped, "alice", Some("acme")).await;
+
+    let capped = app(&table, &[("SESSION_MAX_PER_USER", "1")]);
+    let second = session_tests::sign_in_reply(&capped, "alice", Some("acme"), |e| e).await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    let second = second.cookie_token();
+    assert_eq!(
+        invoke(&capped, Function::Validate, validate(&first))
+            .await
+            .status,
+        401,
+        "the cap of one evicts the session from before the cap"
+    );
+    assert_eq!(
+        invoke(&capped, Function::Validate, validate(&second))
+            .await
+            .status,
+        200
+    );
+}

@@ -5,9 +5,10 @@
 
 use serde_json::Value;
 use session_shared::domain::{TenantId, UserId, UserKey};
-use session_tests::{Event, Function, ISSUER, Payload, Reply, TestTable, app, invoke};
-
-const SUPPORT: &str = "arn:aws:iam::123456789012:role/support-console";
+use session_tests::{
+    Event, Function, ISSUER, Payload, Reply, SUPPORT_PRINCIPAL as SUPPORT, TestTable, app, current,
+    invoke, session_id_of,
+};
 
 use session_tests::signed_in_as as sign_in;
 
@@ -315,23 +316,6 @@ async fn an_admin_reads_a_users_history_scoped_by_tenant() {
         assert_eq!(reply.body["events"], serde_json::json!([]));
     }
     table.drop_table().await;
-}
-
-/// `GET /sessions/current` with the cookie `token`.
-async fn current(app: &session_shared::handlers::SignIn, token: &str) -> Reply {
-    invoke(
-        app,
-        Function::Validate,
-        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(token),
-    )
-    .await
-}
-
-/// The session id the caller of `token` holds.
-async fn session_id_of(app: &session_shared::handlers::SignIn, token: &str) -> String {
-    let me = current(app, token).await;
-    assert_eq!(me.status, 200, "{}", me.body);
-    me.body["session_id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

@@ -45,7 +45,7 @@ pub use presented::Presented;
 pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};
 pub use provider::{MAX_SID_CHARS, ProviderSession};
 pub use record::{RetiredToken, RevocationCause, RevocationReason, RevokedToken, TokenRecord};
-pub use session::{Freshness, Session, SessionStatus, Use, at_storage_precision};
+pub use session::{Freshness, Session, SessionStatus, Use, UseChange, at_storage_precision};
 pub use successor::{RotationSeed, SealError, SealedSuccessor, SuccessorKey, successor_of};
 pub use ticket::{ResumeKey, TicketClaim, TicketUse};
 pub use token::{SessionToken, TokenFormatError, TokenHash};

@@ -117,9 +117,9 @@ pub enum Freshness {
 }
 
 /// What one use of a head records (a validate that slides, or that sees a changed client):
-/// the one definition of that write. The store sets exactly these fields (and bumps the
-/// version); [`Session::used`] is the same change in memory, so a validate answers with the
-/// session as written without reading it again.
+/// the one definition of that write, as [`Use::changes`]. The store sets exactly those fields
+/// (and bumps the version); [`Session::used`] applies the same changes in memory, so a
+/// validate answers with the session as written without reading it again.
 #[derive(Debug, Clone, Copy)]
 pub struct Use<'a> {
     /// When: the new `last_seen_at`.
@@ -132,21 +132,54 @@ pub struct Use<'a> {
     pub client_event: bool,
 }
 
+/// One field a [`Use`] sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UseChange<'a> {
+    /// `last_seen_at`.
+    LastSeenAt(DateTime<Utc>),
+    /// The idle deadline, slid.
+    ExpiresAt(DateTime<Utc>),
+    /// The client's address, seen now (an unknown one keeps the stored one).
+    Ip(&'a str),
+    /// The client's user agent, seen now (an unknown one keeps the stored one).
+    UserAgent(&'a str),
+    /// When the client last changed.
+    ClientEventAt(DateTime<Utc>),
+}
+
+impl<'a> Use<'a> {
+    /// The fields this use sets, each once.
+    pub fn changes(&self) -> impl Iterator<Item = UseChange<'a>> {
+        [
+            Some(UseChange::LastSeenAt(self.at)),
+            self.extend_to.map(UseChange::ExpiresAt),
+            self.client.ip.as_deref().map(UseChange::Ip),
+            self.client.user_agent.as_deref().map(UseChange::UserAgent),
+            self.client_event
+                .then_some(UseChange::ClientEventAt(self.at)),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 impl Session {
-    /// The session after `used` was written to it (see [`Use`]).
+    /// The session after `used` was written to it: its [`Use::changes`], the version bumped.
     pub fn used(&self, used: &Use<'_>) -> Self {
-        Self {
-            client: self.client.merged(used.client),
-            client_event_at: if used.client_event {
-                Some(used.at)
-            } else {
-                self.client_event_at
-            },
-            expires_at: used.extend_to.unwrap_or(self.expires_at),
-            last_seen_at: used.at,
+        let mut after = Self {
             version: self.version + 1,
             ..self.clone()
+        };
+        for change in used.changes() {
+            match change {
+                UseChange::LastSeenAt(at) => after.last_seen_at = at,
+                UseChange::ExpiresAt(at) => after.expires_at = at,
+                UseChange::Ip(ip) => after.client.ip = Some(ip.to_owned()),
+                UseChange::UserAgent(ua) => after.client.user_agent = Some(ua.to_owned()),
+                UseChange::ClientEventAt(at) => after.client_event_at = Some(at),
+            }
         }
+        after
     }
 
     /// Whose session it is, scoped by issuer and tenant: the key of every per-user listing.

@@ -1,19 +1,20 @@
-//! The item codec: every key prefix and attribute name, and the mapping between domain values
-//! and DynamoDB items in both directions. Pure: no client, no I/O; the only place that knows
-//! how a session looks at rest.
+//! The item codec: every key prefix and attribute name, and which attributes each domain value
+//! is stored as, in both directions (each attribute's type through `attribute`'s typed
+//! mapping). Pure: no client, no I/O; the only place that knows how a session looks at rest.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::StoreError;
+use super::attribute::{Attributes, EpochSeconds, FromAttribute, Item, Json, s};
 use crate::domain::{
-    Actor, Authentication, ClientInfo, DEFAULT_PROFILE, LifecycleEvent, RetiredToken,
-    RevocationReason, RevokedToken, RotationSeed, SealedSuccessor, Session, SessionData,
-    SessionEntry, SessionId, SuccessorKey, TenantId, TicketClaim, TicketUse, TokenHash,
-    TokenRecord, Transport, UserId, UserKey,
+    Actor, Authentication, ClientInfo, DEFAULT_PROFILE, LifecycleEvent, RetiredToken, RevokedToken,
+    SealedSuccessor, Session, SessionData, SessionEntry, SessionId, SuccessorKey, TenantId,
+    TicketClaim, TicketUse, TokenHash, TokenRecord, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -98,64 +99,59 @@ pub(super) mod kind {
 
 /// The key of the token item stored under `hash`.
 pub(super) fn token_key(hash: &TokenHash) -> Item {
-    HashMap::from([
-        (attr::PK.to_owned(), s(token_pk(hash))),
-        (attr::SK.to_owned(), s(SESSION_SK)),
-    ])
+    key(token_pk(hash), SESSION_SK)
 }
 
 /// The key of the user's guard item (the per-user cap serializes on it).
 pub(super) fn guard_key(user: &UserKey) -> Item {
-    HashMap::from([
-        (attr::PK.to_owned(), s(user_pk(user))),
-        (attr::SK.to_owned(), s(GUARD_SK)),
-    ])
+    key(user_pk(user), GUARD_SK)
+}
+
+/// An item's key: its partition and sort keys.
+pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([(attr::PK.to_owned(), s(pk)), (attr::SK.to_owned(), s(sk))])
 }
 
 /// The key under which the one use of a login ticket is recorded.
 pub(super) fn ticket_key(ticket: &TicketUse) -> Item {
-    HashMap::from([
-        (
-            attr::PK.to_owned(),
-            s(format!("{TICKET_PREFIX}{}", ticket.encoded_key())),
-        ),
-        (attr::SK.to_owned(), s(TICKET_SK)),
-    ])
+    key(
+        format!("{TICKET_PREFIX}{}", ticket.encoded_key()),
+        TICKET_SK,
+    )
 }
 
 /// The record of a ticket's use: its key, when, the sign-in's claim, and a TTL at the end of
 /// its validity.
 pub(super) fn ticket_item(ticket: &TicketUse, claim: &TicketClaim, now: DateTime<Utc>) -> Item {
     let mut item = ticket_key(ticket);
-    item.insert(attr::KIND.into(), s(kind::TICKET));
-    item.insert(attr::AT.into(), millis(now));
-    item.insert(attr::TTL.into(), n(ticket.usable_until.timestamp() + 1));
-    item.insert(attr::RESUME.into(), blob(claim.digest()));
-    item.insert(attr::SEALED.into(), blob(claim.sealed()));
+    item.put(attr::KIND, kind::TICKET);
+    item.put(attr::AT, &now);
+    item.put(
+        attr::TTL,
+        &EpochSeconds(ticket.usable_until.timestamp() + 1),
+    );
+    item.put(attr::RESUME, claim.digest());
+    item.put(attr::SEALED, claim.sealed());
     item
 }
 
 /// The claim a ticket's record holds; `None` for records written before claims were kept.
 pub(super) fn claim_of(item: &Item) -> Option<TicketClaim> {
-    let digest = item.get(attr::RESUME)?.as_b().ok()?;
-    let sealed = item.get(attr::SEALED)?.as_b().ok()?;
-    TicketClaim::from_stored(digest.as_ref(), sealed.as_ref().to_vec())
+    let digest: Vec<u8> = item.read(attr::RESUME).ok()?;
+    let sealed: Vec<u8> = item.read(attr::SEALED).ok()?;
+    TicketClaim::from_stored(&digest, sealed)
 }
 
 /// When a ticket's record was claimed; `None` when unreadable.
 pub(super) fn claimed_at(item: &Item) -> Option<DateTime<Utc>> {
-    get_time(item, attr::AT).ok()
-}
-
-pub(super) fn blob(bytes: &[u8]) -> AttributeValue {
-    AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(bytes))
+    item.read(attr::AT).ok()
 }
 
 /// A new head item: the key of `hash`, the session, and its TTL.
 pub(super) fn head_item(hash: &TokenHash, session: &Session, ttl_epoch_seconds: i64) -> Item {
     let mut item = token_key(hash);
     item.extend(session_attributes(session));
-    item.insert(attr::TTL.into(), n(ttl_epoch_seconds));
+    item.put(attr::TTL, &EpochSeconds(ttl_epoch_seconds));
     item
 }
 
@@ -169,12 +165,12 @@ pub(super) fn user_pk(user: &UserKey) -> String {
     format!("{USER_PREFIX}{}", user.as_str())
 }
 
-/// The key of a token item's user: from its issuer, tenant and subject.
+/// The key of an item's user: from its issuer, tenant and subject.
 pub(super) fn user_key_of(item: &Item) -> Result<UserKey, StoreError> {
     Ok(UserKey::of(
-        get_opt_s(item, attr::ISSUER),
-        tenant_of(item)?.as_ref(),
-        &user_of(item)?,
+        item.text(attr::ISSUER),
+        item.read_opt(attr::TENANT_ID)?.as_ref(),
+        &item.read(attr::USER_ID)?,
     ))
 }
 
@@ -191,309 +187,205 @@ pub(super) fn session_sk(id: SessionId) -> String {
     format!("{SESSION_PREFIX}{id}")
 }
 
-pub(super) fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
+/// Whose, and which user's, session an item names: what every item about one session
+/// (a head, a provider-session entry, a grant) stores the same way.
+pub(super) fn put_owner(
+    item: &mut Item,
+    user_id: &UserId,
+    tenant: Option<&TenantId>,
+    issuer: Option<&String>,
+) {
+    item.put(attr::USER_ID, user_id);
+    item.put_opt(attr::TENANT_ID, tenant);
+    item.put_opt(attr::ISSUER, issuer);
 }
 
-pub(super) fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+/// Which session an item is about: its id, and whose it is.
+pub(super) fn put_session(item: &mut Item, session: &Session) {
+    item.put(attr::SESSION_ID, &session.id);
+    put_owner(
+        item,
+        &session.user_id,
+        session.tenant_id.as_ref(),
+        session.issuer.as_ref(),
+    );
 }
 
-pub(super) fn millis(t: DateTime<Utc>) -> AttributeValue {
-    n(t.timestamp_millis())
-}
-
-pub(super) fn session_attributes(session: &Session) -> HashMap<String, AttributeValue> {
-    let user_key = session.user_key();
-    let id = session.id.to_string();
-    let mut item = HashMap::from([
-        (attr::KIND.to_owned(), s(kind::SESSION)),
-        (attr::SESSION_ID.to_owned(), s(&id)),
-        (attr::USER_ID.to_owned(), s(session.user_id.as_str())),
-        (attr::DATA.to_owned(), s(session.data.to_json())),
-        (attr::VERSION.to_owned(), n(session.version)),
-        (attr::DATA_VERSION.to_owned(), n(session.data_version)),
-        (attr::CREATED_AT.to_owned(), millis(session.created_at)),
-        (attr::LAST_SEEN_AT.to_owned(), millis(session.last_seen_at)),
-        (attr::EXPIRES_AT.to_owned(), millis(session.expires_at)),
-        (
-            attr::ABSOLUTE_EXPIRES_AT.to_owned(),
-            millis(session.absolute_expires_at),
-        ),
-        (
-            attr::TOKEN_ISSUED_AT.to_owned(),
-            millis(session.token_issued_at),
-        ),
-        (attr::GSI1PK.to_owned(), s(user_pk(&user_key))),
-        (attr::GSI1SK.to_owned(), s(session_sk(session.id))),
-    ]);
+pub(super) fn session_attributes(session: &Session) -> Item {
+    let mut item = Item::new();
+    item.put(attr::KIND, kind::SESSION);
+    put_session(&mut item, session);
+    item.put(attr::DATA, &session.data.to_json());
+    item.put(attr::VERSION, &session.version);
+    item.put(attr::DATA_VERSION, &session.data_version);
+    item.put(attr::CREATED_AT, &session.created_at);
+    item.put(attr::LAST_SEEN_AT, &session.last_seen_at);
+    item.put(attr::EXPIRES_AT, &session.expires_at);
+    item.put(attr::ABSOLUTE_EXPIRES_AT, &session.absolute_expires_at);
+    item.put(attr::TOKEN_ISSUED_AT, &session.token_issued_at);
     // A head is in `sessions_by_user` only: a tenant lists its users (their guard items),
     // not their sessions, so that a rotation moves one index entry, not two.
-    if let Some(tenant) = &session.tenant_id {
-        item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
-    }
-    if let Some(seed) = &session.rotation_seed {
-        item.insert(attr::SEED.into(), blob(seed.as_bytes()));
-    }
-    if let Some(ip) = &session.client.ip {
-        item.insert(attr::IP.into(), s(ip));
-    }
-    if let Some(ua) = &session.client.user_agent {
-        item.insert(attr::USER_AGENT.into(), s(ua));
-    }
-    if let Some(at) = session.client_event_at {
-        item.insert(attr::CLIENT_EVENT_AT.into(), millis(at));
-    }
-    if let Some(transport) = session.transport {
-        item.insert(attr::TRANSPORT.into(), s(transport.as_str()));
-    }
-    if let Some(issuer) = &session.issuer {
-        item.insert(attr::ISSUER.into(), s(issuer));
-    }
+    item.put(attr::GSI1PK, user_pk(&session.user_key()).as_str());
+    item.put(attr::GSI1SK, session_sk(session.id).as_str());
+    item.put_opt(attr::SEED, session.rotation_seed.as_ref());
+    item.put_opt(attr::IP, session.client.ip.as_ref());
+    item.put_opt(attr::USER_AGENT, session.client.user_agent.as_ref());
+    item.put_opt(attr::CLIENT_EVENT_AT, session.client_event_at.as_ref());
+    item.put_opt(attr::TRANSPORT, session.transport.as_ref());
     let authentication = &session.authentication;
-    item.insert(attr::AUTHENTICATED_AT.into(), millis(authentication.at));
+    item.put(attr::AUTHENTICATED_AT, &authentication.at);
     if !authentication.methods.is_empty() {
-        item.insert(
-            attr::AMR.into(),
-            s(Value::from(authentication.methods.clone()).to_string()),
-        );
+        item.put(attr::AMR, &Json(&authentication.methods));
     }
-    if let Some(acr) = &authentication.context_class {
-        item.insert(attr::ACR.into(), s(acr));
-    }
-    item.insert(attr::PROFILE.into(), s(&session.profile));
+    item.put_opt(attr::ACR, authentication.context_class.as_ref());
+    item.put(attr::PROFILE, &session.profile);
     if let Some(actor) = &session.actor {
-        insert_actor(&mut item, actor);
+        put_actor(&mut item, actor);
     }
-    if let Some(sid) = &session.provider_sid {
-        item.insert(attr::PROVIDER_SID.into(), s(sid));
-    }
+    item.put_opt(attr::PROVIDER_SID, session.provider_sid.as_ref());
     item
 }
 
-pub(super) fn insert_actor(item: &mut Item, actor: &Actor) {
-    item.insert(attr::ACTOR.into(), s(&actor.principal));
-    if let Some(reason) = &actor.reason {
-        item.insert(attr::ACTOR_REASON.into(), s(reason));
-    }
+pub(super) fn put_actor(item: &mut Item, actor: &Actor) {
+    item.put(attr::ACTOR, &actor.principal);
+    item.put_opt(attr::ACTOR_REASON, actor.reason.as_ref());
 }
 
-/// Who acts for the user (an impersonation session's or grant's); `None` for the user's own.
-pub(super) fn actor_of(item: &Item) -> Option<Actor> {
-    get_opt_s(item, attr::ACTOR).map(|principal| Actor {
-        principal: principal.to_owned(),
-        reason: get_opt_s(item, attr::ACTOR_REASON).map(str::to_owned),
+/// Who acts for the user: an impersonation grant always names them.
+pub(super) fn acting(item: &Item) -> Result<Actor, StoreError> {
+    Ok(Actor {
+        principal: item.read(attr::ACTOR)?,
+        reason: item.text(attr::ACTOR_REASON).map(str::to_owned),
     })
 }
 
-pub(super) type Item = HashMap<String, AttributeValue>;
-
-pub(super) fn get_s<'a>(item: &'a Item, attribute: &'static str) -> Result<&'a str, StoreError> {
-    item.get(attribute)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        .ok_or(StoreError::CorruptItem { attribute })
-}
-
-pub(super) fn get_opt_s<'a>(item: &'a Item, attribute: &'static str) -> Option<&'a str> {
-    item.get(attribute)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-}
-
-/// The string attribute `attribute` read as a `T` by `parse`: the one way every typed value
-/// comes out of an item. Missing or unreadable, it is [`StoreError::CorruptItem`] naming it.
-pub(super) fn get_parsed<T>(
-    item: &Item,
-    attribute: &'static str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<T, StoreError> {
-    parse(get_s(item, attribute)?).ok_or(StoreError::CorruptItem { attribute })
-}
-
-/// [`get_parsed`] for an attribute that may be absent (`None`), never unreadable.
-pub(super) fn get_opt_parsed<T>(
-    item: &Item,
-    attribute: &'static str,
-    parse: impl FnOnce(&str) -> Option<T>,
-) -> Result<Option<T>, StoreError> {
-    item.contains_key(attribute)
-        .then(|| get_parsed(item, attribute, parse))
-        .transpose()
-}
-
-/// The binary attribute `attribute` read as a `T` by `parse`, if present.
-fn get_opt_bytes<T>(
-    item: &Item,
-    attribute: &'static str,
-    parse: impl FnOnce(&[u8]) -> Option<T>,
-) -> Result<Option<T>, StoreError> {
-    item.get(attribute)
-        .map(|v| {
-            v.as_b()
-                .ok()
-                .and_then(|b| parse(b.as_ref()))
-                .ok_or(StoreError::CorruptItem { attribute })
-        })
-        .transpose()
-}
-
-/// A JSON text attribute as the `T` it holds.
-fn json<T: serde::de::DeserializeOwned>(raw: &str) -> Option<T> {
-    serde_json::from_str(raw).ok()
-}
-
-pub(super) fn get_i64(item: &Item, attribute: &'static str) -> Result<i64, StoreError> {
-    item.get(attribute)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or(StoreError::CorruptItem { attribute })
-}
-
-/// A number attribute that must be a `u64` (a version).
-fn get_u64(item: &Item, attribute: &'static str) -> Result<u64, StoreError> {
-    u64::try_from(get_i64(item, attribute)?).map_err(|_| StoreError::CorruptItem { attribute })
-}
-
-pub(super) fn get_time(item: &Item, attribute: &'static str) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_millis_opt(get_i64(item, attribute)?)
-        .single()
-        .ok_or(StoreError::CorruptItem { attribute })
-}
-
-pub(super) fn session_id_of(item: &Item) -> Result<SessionId, StoreError> {
-    get_parsed(item, attr::SESSION_ID, |raw| SessionId::parse(raw).ok())
-}
-
-pub(super) fn get_opt_time(
-    item: &Item,
-    attribute: &'static str,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
-    item.contains_key(attribute)
-        .then(|| get_time(item, attribute))
+/// Who acts for the user in a session: `None` for the user's own.
+fn actor_of(item: &Item) -> Result<Option<Actor>, StoreError> {
+    item.contains_key(attr::ACTOR)
+        .then(|| acting(item))
         .transpose()
 }
 
 pub(super) fn token_hash_of(item: &Item) -> Result<TokenHash, StoreError> {
-    get_parsed(item, attr::PK, |pk| {
+    item.read_with(attr::PK, |pk| {
         pk.strip_prefix(TOKEN_PREFIX)
             .and_then(TokenHash::from_encoded)
     })
 }
 
-pub(super) fn user_of(item: &Item) -> Result<UserId, StoreError> {
-    get_parsed(item, attr::USER_ID, |raw| UserId::parse(raw).ok())
-}
-
-pub(super) fn tenant_of(item: &Item) -> Result<Option<TenantId>, StoreError> {
-    get_opt_parsed(item, attr::TENANT_ID, |raw| TenantId::parse(raw).ok())
-}
-
 /// Maps an item back to a record after checking, in constant time, that the item's key is the
 /// hash of the presented token (defence in depth against a mis-keyed or tampered item).
 pub(super) fn verified_record(hash: &TokenHash, item: &Item) -> Result<TokenRecord, StoreError> {
-    if !token_hash_of(item)?.matches(hash) {
-        return Err(StoreError::CorruptItem {
-            attribute: attr::PK,
-        });
-    }
+    item.read_with(attr::PK, |pk| {
+        pk.strip_prefix(TOKEN_PREFIX)
+            .and_then(TokenHash::from_encoded)
+            .filter(|stored| stored.matches(hash))
+    })?;
     record_of(item)
+}
+
+/// What a token item is now: its `kind`.
+enum TokenKind {
+    Session,
+    Retired,
+    Revoked,
+}
+
+impl FromAttribute for TokenKind {
+    fn from_attribute(attribute: &AttributeValue) -> Option<Self> {
+        match attribute.as_s().ok()?.as_str() {
+            kind::SESSION => Some(Self::Session),
+            kind::RETIRED => Some(Self::Retired),
+            kind::REVOKED => Some(Self::Revoked),
+            _ => None,
+        }
+    }
 }
 
 /// Maps a token item to what it says, by its `kind`.
 pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
-    match get_s(item, attr::KIND)? {
-        kind::SESSION => session_of(item).map(TokenRecord::Active),
-        kind::RETIRED => Ok(TokenRecord::Retired(RetiredToken {
-            session_id: session_id_of(item)?,
+    Ok(match item.read(attr::KIND)? {
+        TokenKind::Session => TokenRecord::Active(session_of(item)?),
+        TokenKind::Retired => TokenRecord::Retired(RetiredToken {
+            session_id: item.read(attr::SESSION_ID)?,
             user_key: user_key_of(item)?,
-            user_id: user_of(item)?,
-            tenant_id: tenant_of(item)?,
-            retired_at: get_time(item, attr::RETIRED_AT)?,
-            successor: get_parsed(item, attr::SUCCESSOR, TokenHash::from_encoded)?,
+            user_id: item.read(attr::USER_ID)?,
+            tenant_id: item.read_opt(attr::TENANT_ID)?,
+            retired_at: item.read(attr::RETIRED_AT)?,
+            successor: item.read_with(attr::SUCCESSOR, TokenHash::from_encoded)?,
             key: successor_key_of(item)?,
-            absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
-            trigger: get_opt_s(item, attr::TRIGGER).map(str::to_owned),
-        })),
-        kind::REVOKED => Ok(TokenRecord::Revoked(RevokedToken {
-            session_id: session_id_of(item)?,
-            user_id: user_of(item)?,
-            tenant_id: tenant_of(item)?,
-            reason: get_parsed(item, attr::REVOKED_REASON, RevocationReason::parse)?,
-            by: get_opt_s(item, attr::REVOKED_BY).map(str::to_owned),
-            note: get_opt_s(item, attr::REVOKED_NOTE).map(str::to_owned),
-            revoked_at: get_time(item, attr::REVOKED_AT)?,
-        })),
-        _ => Err(StoreError::CorruptItem {
-            attribute: attr::KIND,
+            absolute_expires_at: item.read(attr::ABSOLUTE_EXPIRES_AT)?,
+            trigger: item.text(attr::TRIGGER).map(str::to_owned),
         }),
-    }
+        TokenKind::Revoked => TokenRecord::Revoked(RevokedToken {
+            session_id: item.read(attr::SESSION_ID)?,
+            user_id: item.read(attr::USER_ID)?,
+            tenant_id: item.read_opt(attr::TENANT_ID)?,
+            reason: item.read(attr::REVOKED_REASON)?,
+            by: item.text(attr::REVOKED_BY).map(str::to_owned),
+            note: item.text(attr::REVOKED_NOTE).map(str::to_owned),
+            revoked_at: item.read(attr::REVOKED_AT)?,
+        }),
+    })
 }
 
 /// How a retired item leads to its successor: the seed its head had, or (retired before seeds
 /// existed) the sealed successor.
 fn successor_key_of(item: &Item) -> Result<SuccessorKey, StoreError> {
-    if let Some(seed) = seed_of(item)? {
-        return Ok(SuccessorKey::Derived(seed));
-    }
-    get_opt_bytes(item, attr::SEALED, |b| {
-        Some(SuccessorKey::Sealed(SealedSuccessor::from_bytes(
-            b.to_vec(),
-        )))
-    })?
-    .ok_or(StoreError::CorruptItem {
-        attribute: attr::SEALED,
+    Ok(match item.read_opt(attr::SEED)? {
+        Some(seed) => SuccessorKey::Derived(seed),
+        None => SuccessorKey::Sealed(SealedSuccessor::from_bytes(item.read(attr::SEALED)?)),
     })
-}
-
-fn seed_of(item: &Item) -> Result<Option<RotationSeed>, StoreError> {
-    get_opt_bytes(item, attr::SEED, RotationSeed::from_bytes)
 }
 
 pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
-    let data: Map<String, Value> = get_parsed(item, attr::DATA, json)?;
-    let created_at = get_time(item, attr::CREATED_AT)?;
+    let Json(data): Json<Map<String, Value>> = item.read(attr::DATA)?;
+    let created_at = item.read(attr::CREATED_AT)?;
     Ok(Session {
-        id: session_id_of(item)?,
-        user_id: user_of(item)?,
-        tenant_id: tenant_of(item)?,
+        id: item.read(attr::SESSION_ID)?,
+        user_id: item.read(attr::USER_ID)?,
+        tenant_id: item.read_opt(attr::TENANT_ID)?,
         data: SessionData::from_stored(data),
         created_at,
-        last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
-        expires_at: get_time(item, attr::EXPIRES_AT)?,
-        absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
-        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
-        version: get_u64(item, attr::VERSION)?,
+        last_seen_at: item.read(attr::LAST_SEEN_AT)?,
+        expires_at: item.read(attr::EXPIRES_AT)?,
+        absolute_expires_at: item.read(attr::ABSOLUTE_EXPIRES_AT)?,
+        client: client_of(item),
+        version: item.read(attr::VERSION)?,
         // Sessions stored before `data_version` existed are at version 1.
-        data_version: match item.get(attr::DATA_VERSION) {
-            None => 1,
-            Some(_) => get_u64(item, attr::DATA_VERSION)?,
-        },
-        token_issued_at: get_opt_time(item, attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
-        client_event_at: get_opt_time(item, attr::CLIENT_EVENT_AT)?,
-        issuer: get_opt_s(item, attr::ISSUER).map(str::to_owned),
+        data_version: item.read_opt(attr::DATA_VERSION)?.unwrap_or(1),
+        token_issued_at: item.read_opt(attr::TOKEN_ISSUED_AT)?.unwrap_or(created_at),
+        client_event_at: item.read_opt(attr::CLIENT_EVENT_AT)?,
+        issuer: item.text(attr::ISSUER).map(str::to_owned),
         authentication: authentication_of(item, created_at)?,
         profile: profile_of(item),
-        transport: get_opt_parsed(item, attr::TRANSPORT, Transport::parse)?,
-        rotation_seed: seed_of(item)?,
-        actor: actor_of(item),
-        provider_sid: get_opt_s(item, attr::PROVIDER_SID).map(str::to_owned),
+        transport: item.read_opt(attr::TRANSPORT)?,
+        rotation_seed: item.read_opt(attr::SEED)?,
+        actor: actor_of(item)?,
+        provider_sid: item.text(attr::PROVIDER_SID).map(str::to_owned),
     })
+}
+
+fn client_of(item: &Item) -> ClientInfo {
+    ClientInfo::new(item.text(attr::IP), item.text(attr::USER_AGENT))
 }
 
 /// When and how the user last authenticated; sessions stored before this was kept have
 /// their sign-in as the proof.
 fn authentication_of(item: &Item, created_at: DateTime<Utc>) -> Result<Authentication, StoreError> {
     Ok(Authentication {
-        at: get_opt_time(item, attr::AUTHENTICATED_AT)?.unwrap_or(created_at),
-        methods: get_opt_parsed(item, attr::AMR, json)?.unwrap_or_default(),
-        context_class: get_opt_s(item, attr::ACR).map(str::to_owned),
+        at: item.read_opt(attr::AUTHENTICATED_AT)?.unwrap_or(created_at),
+        methods: item
+            .read_opt(attr::AMR)?
+            .map(|Json(methods)| methods)
+            .unwrap_or_default(),
+        context_class: item.text(attr::ACR).map(str::to_owned),
     })
 }
 
 /// The session's lifetime profile; sessions stored before profiles existed have `default`.
 fn profile_of(item: &Item) -> String {
-    get_opt_s(item, attr::PROFILE)
+    item.text(attr::PROFILE)
         .unwrap_or(DEFAULT_PROFILE)
         .to_owned()
 }
@@ -512,8 +404,8 @@ pub enum Listed {
 /// An index entry as what it lists: a user's guard item in `by_tenant` is the user; any
 /// other entry is a head (heads stored before tenants listed users are in `by_tenant` too).
 pub(super) fn listed_of(item: &Item) -> Result<Listed, StoreError> {
-    if get_opt_s(item, attr::SK) == Some(GUARD_SK) {
-        return get_parsed(item, attr::PK, |pk| {
+    if item.text(attr::SK) == Some(GUARD_SK) {
+        return item.read_with(attr::PK, |pk| {
             pk.strip_prefix(USER_PREFIX)
                 .map(|key| Listed::User(UserKey::from_stored(key)))
         });
@@ -526,7 +418,7 @@ pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
     // The index keys carry the user's key (`sessions_by_user`: the partition; `by_tenant`: after the
     // session id); an entry written before keys were scoped has neither and is filed under
     // its bare user id, as it was then.
-    let user_key = match (get_opt_s(item, attr::GSI1PK), get_opt_s(item, attr::GSI2SK)) {
+    let user_key = match (item.text(attr::GSI1PK), item.text(attr::GSI2SK)) {
         (Some(pk), _) => pk.strip_prefix(USER_PREFIX).map(UserKey::from_stored),
         (None, Some(sk)) => sk
             .strip_prefix(SESSION_PREFIX)
@@ -534,19 +426,19 @@ pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
             .map(|(_, key)| UserKey::from_stored(key)),
         (None, None) => None,
     };
-    let user_id = user_of(item)?;
-    let created_at = get_time(item, attr::CREATED_AT)?;
+    let user_id: UserId = item.read(attr::USER_ID)?;
+    let created_at = item.read(attr::CREATED_AT)?;
     Ok(SessionEntry {
         token: token_hash_of(item)?,
-        session_id: session_id_of(item)?,
+        session_id: item.read(attr::SESSION_ID)?,
         user_key: user_key.unwrap_or_else(|| UserKey::from_stored(user_id.as_str())),
         user_id,
-        tenant_id: tenant_of(item)?,
+        tenant_id: item.read_opt(attr::TENANT_ID)?,
         created_at,
-        last_seen_at: get_time(item, attr::LAST_SEEN_AT)?,
-        expires_at: get_time(item, attr::EXPIRES_AT)?,
-        absolute_expires_at: get_time(item, attr::ABSOLUTE_EXPIRES_AT)?,
-        client: ClientInfo::new(get_opt_s(item, attr::IP), get_opt_s(item, attr::USER_AGENT)),
+        last_seen_at: item.read(attr::LAST_SEEN_AT)?,
+        expires_at: item.read(attr::EXPIRES_AT)?,
+        absolute_expires_at: item.read(attr::ABSOLUTE_EXPIRES_AT)?,
+        client: client_of(item),
         authentication: authentication_of(item, created_at)?,
         profile: profile_of(item),
         actor: None,
@@ -555,7 +447,7 @@ pub(super) fn entry_of(item: &Item) -> Result<SessionEntry, StoreError> {
 
 /// A lifecycle event of the audit trail, as it was stored: the event's JSON.
 pub(super) fn event_of(item: &Item) -> Result<Value, StoreError> {
-    get_parsed(item, attr::DETAIL, json)
+    item.read(attr::DETAIL).map(|Json(event)| event)
 }
 
 /// The audit-trail item of a lifecycle event, kept for `retention` (its TTL): filed under the
@@ -563,48 +455,40 @@ pub(super) fn event_of(item: &Item) -> Result<Value, StoreError> {
 /// lands on the same key).
 pub(super) fn event_item(event: &LifecycleEvent, retention: Duration) -> Item {
     let data = &event.data;
-    let mut item = HashMap::from([
-        (attr::PK.to_owned(), s(user_pk(&data.user_key))),
-        (
-            attr::SK.to_owned(),
-            // Time, then the session's sequence (one change's events share a millisecond),
-            // then the id: the same event always lands on the same key.
-            s(format!(
-                "{EVENT_PREFIX}{:013}#{:010}#{}",
-                event.timestamp.timestamp_millis().max(0),
-                data.sequence,
-                event.id
-            )),
+    let mut item = key(
+        user_pk(&data.user_key),
+        // Time, then the session's sequence (one change's events share a millisecond), then
+        // the id: the same event always lands on the same key.
+        format!(
+            "{EVENT_PREFIX}{:013}#{:010}#{}",
+            event.timestamp.timestamp_millis().max(0),
+            data.sequence,
+            event.id
         ),
-        (attr::KIND.to_owned(), s(kind::EVENT)),
-        (attr::EVENT.to_owned(), s(event.kind.as_str())),
-        (attr::AT.to_owned(), millis(event.timestamp)),
-        (attr::SESSION_ID.to_owned(), s(data.session_id.to_string())),
-        (attr::USER_ID.to_owned(), s(data.user_id.as_str())),
-        (
-            attr::DETAIL.to_owned(),
-            s(serde_json::to_string(event).unwrap_or_default()),
-        ),
-        (
-            attr::TTL.to_owned(),
-            n((event.timestamp + retention).timestamp()),
-        ),
-    ]);
-    if let Some(tenant) = &data.tenant_id {
-        item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
-    }
-    if let Some(ip) = &data.ip {
-        item.insert(attr::IP.into(), s(ip));
-    }
+    );
+    item.put(attr::KIND, kind::EVENT);
+    item.put(attr::EVENT, event.kind.as_str());
+    item.put(attr::AT, &event.timestamp);
+    item.put(attr::SESSION_ID, &data.session_id);
+    item.put(attr::USER_ID, &data.user_id);
+    item.put(attr::DETAIL, &Json(event));
+    item.put(
+        attr::TTL,
+        &EpochSeconds((event.timestamp + retention).timestamp()),
+    );
+    item.put_opt(attr::TENANT_ID, data.tenant_id.as_ref());
+    item.put_opt(attr::IP, data.ip.as_ref());
     item
 }
 
 #[cfg(test)]
 mod tests {
-    use chrono::Duration;
+    use chrono::{Duration, TimeZone};
 
     use super::*;
+    use crate::domain::RevocationReason;
     use crate::domain::{Lifetimes, SessionToken};
+    use crate::store::attribute::{ToAttribute, n};
 
     fn sample() -> (TokenHash, Session) {
         let lifetimes = Lifetimes::new(Duration::hours(8), Duration::days(7), 0.5).unwrap();
@@ -714,12 +598,152 @@ mod tests {
         );
     }
 
+    /// The stored shape, attribute by attribute and type by type: what every reader of the
+    /// table (the indexes' projections, the stream consumer, old code during a deploy) expects.
+    #[test]
+    fn a_head_is_written_in_the_shape_it_always_had() {
+        let (hash, mut session) = sample();
+        session.transport = Some(crate::domain::Transport::Cookie);
+        session.authentication.methods = vec!["pwd".into()];
+        let item = head_item(&hash, &session, 1_700_604_800);
+        let millis = |t: DateTime<Utc>| n(t.timestamp_millis());
+        let expected = literal(vec![
+            ("pk", s(format!("TOKEN#{}", hash.encoded()))),
+            ("sk", s("SESSION")),
+            ("kind", s("session")),
+            ("session_id", s(session.id.to_string())),
+            ("user_id", s("alice")),
+            ("tenant_id", s("acme")),
+            ("data", s(r#"{"n":1.5,"plan":"pro"}"#)),
+            ("version", n(1)),
+            ("data_version", n(1)),
+            ("created_at", n(1_700_000_000_123_i64)),
+            ("last_seen_at", n(1_700_000_000_123_i64)),
+            ("expires_at", millis(session.expires_at)),
+            ("absolute_expires_at", millis(session.absolute_expires_at)),
+            ("token_issued_at", n(1_700_000_000_123_i64)),
+            ("authenticated_at", n(1_700_000_000_123_i64)),
+            ("amr", s(r#"["pwd"]"#)),
+            ("profile", s("default")),
+            ("transport", s("cookie")),
+            ("gsi1pk", s(format!("USER#{}", session.user_key().as_str()))),
+            ("gsi1sk", s(format!("SESSION#{}", session.id))),
+            (
+                "seed",
+                session.rotation_seed.unwrap().as_bytes().to_attribute(),
+            ),
+            ("ip", s("203.0.113.9")),
+            ("user_agent", s("curl/8")),
+            ("ttl", n(1_700_604_800)),
+        ]);
+        assert_eq!(item, expected);
+    }
+
+    /// An item from literal `(name, value)` pairs.
+    fn literal(pairs: Vec<(&str, AttributeValue)>) -> Item {
+        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
+    /// Items exactly as the code of 505d444 (the first release's shape) wrote them: its
+    /// `session_attributes`, and its retire and revoke updates (which removed the data and
+    /// every index key). Still read, with today's defaults for what was not kept then.
+    #[test]
+    fn items_of_505d444s_shape_still_read() {
+        let hash = SessionToken::generate().unwrap().hash();
+        let successor = SessionToken::generate().unwrap().hash();
+        let id = "6f1c1a52-3c1e-4c1e-9d5e-1c6a1b2c3d4e";
+        let head = literal(vec![
+            ("pk", s(format!("TOKEN#{}", hash.encoded()))),
+            ("sk", s("SESSION")),
+            ("kind", s("session")),
+            ("session_id", s(id)),
+            ("user_id", s("alice")),
+            ("tenant_id", s("acme")),
+            ("data", s(r#"{"plan":"pro"}"#)),
+            ("version", n(3)),
+            ("data_version", n(2)),
+            ("created_at", n(1_700_000_000_000_i64)),
+            ("last_seen_at", n(1_700_000_100_000_i64)),
+            ("expires_at", n(1_700_028_900_000_i64)),
+            ("absolute_expires_at", n(1_700_604_800_000_i64)),
+            ("token_issued_at", n(1_700_000_050_000_i64)),
+            ("gsi1pk", s("USER#alice")),
+            ("gsi1sk", s(format!("SESSION#{id}"))),
+            ("gsi2pk", s("TENANT#acme")),
+            ("gsi2sk", s(format!("SESSION#{id}"))),
+            ("ip", s("203.0.113.9")),
+            ("user_agent", s("curl/8")),
+            ("ttl", n(1_700_604_800_i64)),
+        ]);
+        let at = |ms: i64| Utc.timestamp_millis_opt(ms).unwrap();
+        let TokenRecord::Active(session) = verified_record(&hash, &head).unwrap() else {
+            panic!("a head");
+        };
+        assert_eq!(session.id.to_string(), id);
+        assert_eq!(session.user_id.as_str(), "alice");
+        assert_eq!(
+            session.tenant_id.as_ref().map(TenantId::as_str),
+            Some("acme")
+        );
+        assert_eq!(session.data.to_json(), r#"{"plan":"pro"}"#);
+        assert_eq!((session.version, session.data_version), (3, 2));
+        assert_eq!(session.created_at, at(1_700_000_000_000));
+        assert_eq!(session.last_seen_at, at(1_700_000_100_000));
+        assert_eq!(session.expires_at, at(1_700_028_900_000));
+        assert_eq!(session.absolute_expires_at, at(1_700_604_800_000));
+        assert_eq!(session.token_issued_at, at(1_700_000_050_000));
+        assert_eq!(session.client.ip.as_deref(), Some("203.0.113.9"));
+        assert_eq!(session.client.user_agent.as_deref(), Some("curl/8"));
+        // What 505d444 did not keep: its sign-in is the proof, the default profile, no
+        // issuer, transport, seed, actor or provider session.
+        assert_eq!(session.authentication.at, session.created_at);
+        assert!(session.authentication.methods.is_empty());
+        assert_eq!(session.profile, DEFAULT_PROFILE);
+        assert!(session.issuer.is_none() && session.transport.is_none());
+        assert!(session.rotation_seed.is_none() && session.actor.is_none());
+        assert!(session.provider_sid.is_none() && session.client_event_at.is_none());
+        let entry = entry_of(&head).unwrap();
+        assert_eq!(entry.user_key, UserKey::from_stored("alice"));
+        assert_eq!(entry.session_id, session.id);
+
+        let dropped = ["data", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"];
+        let mut retired = head.clone();
+        dropped.iter().for_each(|a| drop(retired.remove(*a)));
+        retired.extend(literal(vec![
+            ("kind", s("retired")),
+            ("retired_at", n(1_700_000_200_000_i64)),
+            ("successor", s(successor.encoded())),
+            ("sealed", vec![7_u8; 60].to_attribute()),
+        ]));
+        let TokenRecord::Retired(retired) = verified_record(&hash, &retired).unwrap() else {
+            panic!("a retired token");
+        };
+        assert!(retired.successor.matches(&successor));
+        assert!(matches!(retired.key, SuccessorKey::Sealed(_)));
+        assert_eq!(retired.retired_at, at(1_700_000_200_000));
+        assert_eq!(retired.user_key, session.user_key());
+
+        let mut revoked = head.clone();
+        dropped.iter().for_each(|a| drop(revoked.remove(*a)));
+        revoked.extend(literal(vec![
+            ("kind", s("revoked")),
+            ("revoked_at", n(1_700_000_300_000_i64)),
+            ("revoked_reason", s("replay")),
+        ]));
+        let TokenRecord::Revoked(revoked) = verified_record(&hash, &revoked).unwrap() else {
+            panic!("a revoked token");
+        };
+        assert_eq!(revoked.reason, RevocationReason::Replay);
+        assert_eq!(revoked.revoked_at, at(1_700_000_300_000));
+        assert!(revoked.by.is_none() && revoked.note.is_none());
+    }
+
     #[test]
     fn an_unreadable_value_is_reported_by_name() {
         let (hash, session) = sample();
         for (attribute, value) in [
             (attr::TRANSPORT, s("carrier-pigeon")),
-            (attr::SEED, blob(b"short")),
+            (attr::SEED, b"short".as_slice().to_attribute()),
             (attr::AMR, s("not json")),
             (attr::VERSION, n(-1)),
             (attr::TENANT_ID, s("")),

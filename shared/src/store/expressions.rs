@@ -9,9 +9,8 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::codec::{
-    Item, attr, guard_key, kind, millis, n, s, tenant_pk, tenant_user_sk, token_key,
-};
+use super::attribute::{Item, ToAttribute, n, s};
+use super::codec::{attr, guard_key, kind, tenant_pk, tenant_user_sk, token_key};
 use super::{Rotation, StoreError};
 
 /// The id of one write, stored with what it writes (`att`) and sent as the
@@ -45,7 +44,7 @@ impl Attempt {
     }
 }
 use crate::domain::{
-    RevocationCause, RotationSeed, SessionData, TenantId, TokenHash, Use, UserKey,
+    RevocationCause, RotationSeed, SessionData, TenantId, TokenHash, Use, UseChange, UserKey,
 };
 
 /// Which state of the token item a write requires.
@@ -139,33 +138,21 @@ pub(super) fn touch(
     version: u64,
     used: &Use<'_>,
 ) -> Result<TransactWriteItem, StoreError> {
-    let mut sets = vec!["#ver = :next", "#seen = :now"];
+    let mut sets = vec![String::from("#ver = :next")];
     let mut update = head_update(table, hash, Expect::HeadAt(version))
-        .expression_attribute_names("#seen", attr::LAST_SEEN_AT)
-        .expression_attribute_values(":now", millis(used.at))
         .expression_attribute_values(":next", n(version + 1));
-    if let Some(deadline) = used.extend_to {
-        sets.push("#exp = :new");
+    for (i, change) in used.changes().enumerate() {
+        let (attribute, value) = match change {
+            UseChange::LastSeenAt(at) => (attr::LAST_SEEN_AT, at.to_attribute()),
+            UseChange::ExpiresAt(at) => (attr::EXPIRES_AT, at.to_attribute()),
+            UseChange::Ip(ip) => (attr::IP, ip.to_attribute()),
+            UseChange::UserAgent(ua) => (attr::USER_AGENT, ua.to_attribute()),
+            UseChange::ClientEventAt(at) => (attr::CLIENT_EVENT_AT, at.to_attribute()),
+        };
+        sets.push(format!("#u{i} = :u{i}"));
         update = update
-            .expression_attribute_names("#exp", attr::EXPIRES_AT)
-            .expression_attribute_values(":new", millis(deadline));
-    }
-    // `ClientInfo::merged`: a part seen now replaces the stored one, an unknown part keeps it.
-    if let Some(ip) = &used.client.ip {
-        sets.push("#ip = :ip");
-        update = update
-            .expression_attribute_names("#ip", attr::IP)
-            .expression_attribute_values(":ip", s(ip));
-    }
-    if let Some(ua) = &used.client.user_agent {
-        sets.push("#ua = :ua");
-        update = update
-            .expression_attribute_names("#ua", attr::USER_AGENT)
-            .expression_attribute_values(":ua", s(ua));
-    }
-    if used.client_event {
-        sets.push("#cev = :now");
-        update = update.expression_attribute_names("#cev", attr::CLIENT_EVENT_AT);
+            .expression_attribute_names(format!("#u{i}"), attribute)
+            .expression_attribute_values(format!(":u{i}"), value);
     }
     update_write(update.update_expression(format!("SET {}", sets.join(", "))))
 }
@@ -210,7 +197,7 @@ pub(super) fn retire(
         .expression_attribute_names("#retired_at", attr::RETIRED_AT)
         .expression_attribute_names("#successor", attr::SUCCESSOR)
         .expression_attribute_values(":retired", s(kind::RETIRED))
-        .expression_attribute_values(":now", millis(now))
+        .expression_attribute_values(":now", now.to_attribute())
         .expression_attribute_values(":successor", s(successor.encoded()));
     update_write(stamped(dropping_listing(update), attempt))
 }
@@ -268,7 +255,7 @@ pub(super) fn revoke(
         .expression_attribute_names("#revoked_at", attr::REVOKED_AT)
         .expression_attribute_names("#reason", attr::REVOKED_REASON)
         .expression_attribute_values(":revoked", s(kind::REVOKED))
-        .expression_attribute_values(":now", millis(now))
+        .expression_attribute_values(":now", now.to_attribute())
         .expression_attribute_values(":reason", s(cause.reason.as_str()));
     if let Some(by) = &cause.by {
         set.push_str(", #by = :by");
@@ -351,7 +338,7 @@ impl Guard<'_> {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .expression_attribute_names("#at", attr::AT)
             .expression_attribute_names("#ttl", attr::TTL)
-            .expression_attribute_values(":now", millis(self.now))
+            .expression_attribute_values(":now", self.now.to_attribute())
             .expression_attribute_values(":ttl", n(self.ttl_epoch_seconds));
         if let Some(tenant) = self.tenant {
             sets.extend(["#g2pk = :g2pk", "#g2sk = :g2sk"]);

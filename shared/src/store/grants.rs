@@ -3,12 +3,8 @@
 //! item), one strongly consistent `GetItem` to redeem; the ticket's single use is recorded like
 //! a login ticket's ([`SessionStore::claim_ticket`]).
 
-use std::collections::HashMap;
-
-use super::codec::{
-    GRANT_PREFIX, GRANT_SK, Item, actor_of, attr, get_opt_s, get_time, insert_actor, kind, millis,
-    n, s, tenant_of, user_of,
-};
+use super::attribute::{Attributes, EpochSeconds, Item};
+use super::codec::{GRANT_PREFIX, GRANT_SK, acting, attr, key, kind, put_actor, put_owner};
 use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{ImpersonationGrant, TokenHash};
 
@@ -44,41 +40,32 @@ impl SessionStore {
 
 /// The key of an impersonation ticket's grant.
 fn grant_key(ticket: &TokenHash) -> Item {
-    HashMap::from([
-        (
-            attr::PK.to_owned(),
-            s(format!("{GRANT_PREFIX}{}", ticket.encoded())),
-        ),
-        (attr::SK.to_owned(), s(GRANT_SK)),
-    ])
+    key(format!("{GRANT_PREFIX}{}", ticket.encoded()), GRANT_SK)
 }
 
 /// An impersonation ticket's grant, kept (TTL) until the ticket expires.
 fn grant_item(ticket: &TokenHash, grant: &ImpersonationGrant) -> Item {
     let mut item = grant_key(ticket);
-    item.insert(attr::KIND.into(), s(kind::IMPERSONATION));
-    item.insert(attr::USER_ID.into(), s(grant.user_id.as_str()));
-    if let Some(tenant) = &grant.tenant_id {
-        item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
-    }
-    if let Some(issuer) = &grant.issuer {
-        item.insert(attr::ISSUER.into(), s(issuer));
-    }
-    insert_actor(&mut item, &grant.actor);
-    item.insert(attr::EXPIRES_AT.into(), millis(grant.expires_at));
-    item.insert(attr::TTL.into(), n(grant.expires_at.timestamp() + 1));
+    item.put(attr::KIND, kind::IMPERSONATION);
+    put_owner(
+        &mut item,
+        &grant.user_id,
+        grant.tenant_id.as_ref(),
+        grant.issuer.as_ref(),
+    );
+    put_actor(&mut item, &grant.actor);
+    item.put(attr::EXPIRES_AT, &grant.expires_at);
+    item.put(attr::TTL, &EpochSeconds(grant.expires_at.timestamp() + 1));
     item
 }
 
 /// The grant an impersonation ticket's item holds.
 fn grant_of(item: &Item) -> Result<ImpersonationGrant, StoreError> {
     Ok(ImpersonationGrant {
-        user_id: user_of(item)?,
-        tenant_id: tenant_of(item)?,
-        issuer: get_opt_s(item, attr::ISSUER).map(str::to_owned),
-        actor: actor_of(item).ok_or(StoreError::CorruptItem {
-            attribute: attr::ACTOR,
-        })?,
-        expires_at: get_time(item, attr::EXPIRES_AT)?,
+        user_id: item.read(attr::USER_ID)?,
+        tenant_id: item.read_opt(attr::TENANT_ID)?,
+        issuer: item.text(attr::ISSUER).map(str::to_owned),
+        actor: acting(item)?,
+        expires_at: item.read(attr::EXPIRES_AT)?,
     })
 }

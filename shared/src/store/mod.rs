@@ -20,6 +20,7 @@
 //! mapping), `expressions` (conditional writes), `transact` (transactions and their outcomes),
 //! `reads`, `writes`, [`error`] and `table` (the table definition).
 
+mod attribute;
 pub mod client;
 mod codec;
 pub mod error;

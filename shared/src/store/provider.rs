@@ -2,11 +2,9 @@
 //! one item per such sign-in (`IDPSID#<hash of issuer and sid>` / `SESSION#<id>`, in no index,
 //! kept as long as the session could live), and one strongly consistent `Query` to list them.
 
-use std::collections::HashMap;
-
+use super::attribute::{Attributes, EpochSeconds, Item, s};
 use super::codec::{
-    Item, PROVIDER_SESSION_PREFIX, attr, kind, n, s, session_id_of, session_sk, user_key_of,
-    user_of,
+    PROVIDER_SESSION_PREFIX, attr, key, kind, put_session, session_sk, user_key_of,
 };
 use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{ProviderSession, Session, SessionId, UserId, UserKey};
@@ -69,24 +67,18 @@ fn provider_session_item(
     session: &Session,
     ttl_epoch_seconds: i64,
 ) -> Item {
-    let mut item = HashMap::from([
-        (attr::PK.to_owned(), s(provider_session_pk(provider))),
-        (attr::SK.to_owned(), s(session_sk(session.id))),
-        (attr::KIND.to_owned(), s(kind::PROVIDER_SESSION)),
-        (attr::SESSION_ID.to_owned(), s(session.id.to_string())),
-        (attr::USER_ID.to_owned(), s(session.user_id.as_str())),
-        (attr::TTL.to_owned(), n(ttl_epoch_seconds)),
-    ]);
-    if let Some(tenant) = &session.tenant_id {
-        item.insert(attr::TENANT_ID.into(), s(tenant.as_str()));
-    }
-    if let Some(issuer) = &session.issuer {
-        item.insert(attr::ISSUER.into(), s(issuer));
-    }
+    let mut item = key(provider_session_pk(provider), session_sk(session.id));
+    item.put(attr::KIND, kind::PROVIDER_SESSION);
+    put_session(&mut item, session);
+    item.put(attr::TTL, &EpochSeconds(ttl_epoch_seconds));
     item
 }
 
 /// A session a provider session started: whose (user key and id), and its id.
 fn provider_listed_of(item: &Item) -> Result<(UserKey, UserId, SessionId), StoreError> {
-    Ok((user_key_of(item)?, user_of(item)?, session_id_of(item)?))
+    Ok((
+        user_key_of(item)?,
+        item.read(attr::USER_ID)?,
+        item.read(attr::SESSION_ID)?,
+    ))
 }

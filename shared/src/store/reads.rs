@@ -2,9 +2,10 @@
 //! audit events, and the sessions the `sessions_by_user` / `by_tenant` indexes list, page by page.
 //! Judges nothing: expired items are returned as they are, for the caller to ask the domain.
 
+use super::attribute::{Attributes, Item, s};
 use super::codec::{
-    BY_TENANT_INDEX, BY_USER_INDEX, EVENT_PREFIX, Item, Listed, attr, entry_of, event_of, get_i64,
-    get_opt_s, guard_key, listed_of, s, session_sk, tenant_pk, token_key, user_pk, verified_record,
+    BY_TENANT_INDEX, BY_USER_INDEX, EVENT_PREFIX, Listed, attr, entry_of, event_of, guard_key,
+    listed_of, session_sk, tenant_pk, token_key, user_pk, verified_record,
 };
 use super::{OnHeap, SessionStore, StoreError};
 use crate::domain::{
@@ -93,7 +94,7 @@ impl SessionStore {
         let next = if items.len() > limit {
             shown
                 .last()
-                .and_then(|item| get_opt_s(item, attr::SK))
+                .and_then(|item| item.text(attr::SK))
                 .and_then(|sk| sk.strip_prefix(EVENT_PREFIX))
                 .and_then(HistoryPosition::parse)
         } else {
@@ -126,10 +127,12 @@ impl SessionStore {
             .await
             .map_err(|e| StoreError::from_sdk("get_item", e))?
             .item
-            .map(|item| get_i64(&item, attr::VERSION))
+            .map(|item| item.read_opt(attr::VERSION))
             .transpose()?
-            // No `version` (a guard that only lists its user under a tenant): never bumped.
-            .map_or(0, |v| v.max(0).unsigned_abs()))
+            .flatten()
+            // No item, or no `version` (a guard that only lists its user under a tenant):
+            // never bumped.
+            .unwrap_or(0))
     }
 
     /// Every session `sessions_by_user` lists for `user`, all pages.

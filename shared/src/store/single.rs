@@ -9,7 +9,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::codec::{Item, TOKEN_PREFIX, attr, get_opt_s, record_of};
+use super::attribute::{Attributes, Item};
+use super::codec::{TOKEN_PREFIX, attr, record_of};
 use super::expressions::Attempt;
 use super::{OnHeap, SessionStore, StoreError, Write};
 
@@ -158,5 +159,6 @@ fn condition_item(item: Option<Item>) -> Option<Item> {
 }
 
 fn is_token_item(item: &Item) -> bool {
-    get_opt_s(item, attr::PK).is_some_and(|pk| pk.starts_with(TOKEN_PREFIX))
+    item.text(attr::PK)
+        .is_some_and(|pk| pk.starts_with(TOKEN_PREFIX))
 }

@@ -11,7 +11,8 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::StoreError;
-use super::codec::{Item, SESSION_SK, TOKEN_PREFIX, attr, get_opt_s, record_of};
+use super::attribute::{Attributes, Item};
+use super::codec::{SESSION_SK, TOKEN_PREFIX, attr, record_of};
 use crate::domain::{Change, TokenRecord};
 
 /// The principal of TTL deletions in stream records.
@@ -20,8 +21,10 @@ pub const TTL_PRINCIPAL: &str = "dynamodb.amazonaws.com";
 /// What a stream record says changed, when it is about a token item.
 pub fn change_of(record: &EventRecord) -> Result<Option<Change>, StoreError> {
     let keys = item_of(&record.change.keys);
-    let is_token_item = get_opt_s(&keys, attr::PK).is_some_and(|pk| pk.starts_with(TOKEN_PREFIX))
-        && get_opt_s(&keys, attr::SK) == Some(SESSION_SK);
+    let is_token_item = keys
+        .text(attr::PK)
+        .is_some_and(|pk| pk.starts_with(TOKEN_PREFIX))
+        && keys.text(attr::SK) == Some(SESSION_SK);
     if !is_token_item {
         return Ok(None);
     }
