@@ -4,10 +4,12 @@
 //! - the handler: `handlers::validate` on a ready `http::Request` (routing, CSRF, the cookie,
 //!   the session layer with its one `GetItem`, the JSON answer);
 //! - the whole invocation as the Lambda runtime runs it (`handlers::run`): the API Gateway v2
-//!   event's JSON bytes read, `lambda_http`'s conversion to a request, the handler, the answer
-//!   converted and serialized to JSON bytes; with the median of each step.
+//!   event's JSON bytes read into a request, the handler, the answer written as JSON bytes;
+//!   with the median of each step;
+//! - and, to say where the handler's time goes, its layers alone: the store's read, and the
+//!   session layer's validate.
 //!
-//! Prints p50/p99 and the overhead over the raw `GetItem` (target for the handler: at most
+//! Prints p50/p99 and the overhead over the raw `GetItem` (target for the whole invocation: at most
 //! 50 µs at p50). Run: `make bench` (or `cargo bench -p session-tests --bench validate` with
 //! DynamoDB Local and the AWS_* variables of `make test`). Under `cargo test` it is a
 //! 20-iteration smoke run that checks every answer.
@@ -16,9 +18,9 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use lambda_http::{Adapter, Context, LambdaEvent, Request, Service, service_fn};
-use session_shared::domain::SessionToken;
-use session_shared::handlers::{ApiGatewayEvent, EventAdapter};
+use chrono::Utc;
+use session_shared::domain::{ClientInfo, Presented, SessionToken, Transport};
+use session_shared::http::gateway::{GatewayEvent, GatewayResponse};
 use session_shared::{Api, handlers};
 use session_tests::timing::{median, micros, percentile};
 use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket};
@@ -28,19 +30,17 @@ const ITERATIONS: usize = 3_000;
 
 /// How long each step of one invocation took.
 struct Steps {
-    /// Event bytes to `ApiGatewayEvent`.
+    /// Event bytes to the request (`GatewayEvent`).
     read: Duration,
-    /// `lambda_http`'s conversion to an `http::Request` (the adapter's call).
-    convert: Duration,
-    /// The handler, its `GetItem` included, and the answer's conversion back.
+    /// The handler, its `GetItem` included.
     handle: Duration,
-    /// The answer serialized to JSON bytes.
+    /// The answer written as the event's format, to JSON bytes (`GatewayResponse`).
     write: Duration,
 }
 
 impl Steps {
     fn total(&self) -> Duration {
-        self.read + self.convert + self.handle + self.write
+        self.read + self.handle + self.write
     }
 }
 
@@ -48,25 +48,18 @@ impl Steps {
 /// bytes out. The answer must be 200.
 async fn time_invocation(api: &Api, event: &[u8]) -> Steps {
     let t = Instant::now();
-    let request: ApiGatewayEvent = serde_json::from_slice(event).unwrap();
+    let event: GatewayEvent = serde_json::from_slice(event).unwrap();
     let read = t.elapsed();
     let t = Instant::now();
-    let mut adapter = EventAdapter::new(Adapter::from(service_fn(|req| {
-        handlers::validate(api, req)
-    })));
-    let pending = adapter.call(LambdaEvent::new(request, Context::default()));
-    let convert = t.elapsed();
-    let t = Instant::now();
-    let response = pending.await.unwrap();
+    let response = handlers::validate(api, event.request).await.unwrap();
     let handle = t.elapsed();
     let t = Instant::now();
-    let bytes = serde_json::to_vec(&response).unwrap();
+    let bytes = serde_json::to_vec(&GatewayResponse::new(event.payload, response)).unwrap();
     let write = t.elapsed();
     let response: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(response["statusCode"], 200, "{response}");
     Steps {
         read,
-        convert,
         handle,
         write,
     }
@@ -74,8 +67,9 @@ async fn time_invocation(api: &Api, event: &[u8]) -> Steps {
 
 /// The handler alone on a ready request. The answer must be 200.
 async fn time_handler(api: &Api, event: &[u8]) -> Duration {
-    let request: ApiGatewayEvent = serde_json::from_slice(event).unwrap();
-    let request: Request = request.0.into();
+    let request = serde_json::from_slice::<GatewayEvent>(event)
+        .unwrap()
+        .request;
     let t = Instant::now();
     let response = handlers::validate(api, request).await.unwrap();
     let elapsed = t.elapsed();
@@ -119,7 +113,34 @@ async fn main() {
         elapsed
     };
 
+    // The handler's layers, each timed alone: the store's read (the GetItem and the item's
+    // mapping) and the session layer's validate (the read and the judgement).
+    let store = table.store();
+    let presented_token = SessionToken::parse(&token).unwrap();
+    // The client the event names (`tests/fixtures/apigw-v2-request.json`).
+    let client = ClientInfo::new(
+        Some("203.0.113.7"),
+        Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0"),
+    );
+    let time_load = async || {
+        let t = Instant::now();
+        let record = store.load(&hash).await.unwrap();
+        let elapsed = t.elapsed();
+        assert!(record.is_some());
+        elapsed
+    };
+    let time_session = async || {
+        let presented = Presented::new(&presented_token, &client, Transport::Cookie);
+        let t = Instant::now();
+        let current = app.api.sessions.validate(presented, Utc::now()).await;
+        let elapsed = t.elapsed();
+        assert!(current.is_ok());
+        elapsed
+    };
+
     let mut raw = Vec::with_capacity(iterations);
+    let mut load = Vec::with_capacity(iterations);
+    let mut session = Vec::with_capacity(iterations);
     let mut handler = Vec::with_capacity(iterations);
     let mut invocation = Vec::with_capacity(iterations);
     // Each minus the raw GetItem of the same iteration, in µs (either may be the larger).
@@ -127,17 +148,21 @@ async fn main() {
     let mut invocation_over = Vec::with_capacity(iterations);
     let mut steps = Vec::with_capacity(iterations);
     for i in 0..warmup + iterations {
-        let (mut r, mut h, mut s) = (None, None, None);
-        for turn in 0..3 {
-            match (i + turn) % 3 {
+        let (mut r, mut l, mut v, mut h, mut s) = (None, None, None, None, None);
+        for turn in 0..5 {
+            match (i + turn) % 5 {
                 0 => r = Some(time_raw_get().await),
-                1 => h = Some(time_handler(&app.api, &event).await),
+                1 => l = Some(time_load().await),
+                2 => v = Some(time_session().await),
+                3 => h = Some(time_handler(&app.api, &event).await),
                 _ => s = Some(time_invocation(&app.api, &event).await),
             }
         }
         let (r, h, s) = (r.unwrap(), h.unwrap(), s.unwrap());
         if i >= warmup {
             raw.push(r);
+            load.push(l.unwrap());
+            session.push(v.unwrap());
             handler.push(h);
             invocation.push(s.total());
             handler_over.push(micros(h) - micros(r));
@@ -145,7 +170,13 @@ async fn main() {
             steps.push(s);
         }
     }
-    for sorted in [&mut raw, &mut handler, &mut invocation] {
+    for sorted in [
+        &mut raw,
+        &mut load,
+        &mut session,
+        &mut handler,
+        &mut invocation,
+    ] {
         sorted.sort();
     }
     let row = |name: &str, sorted: &[Duration]| {
@@ -164,6 +195,8 @@ async fn main() {
     println!("| measure | p50 (µs) | p99 (µs) | p50 over raw GetItem (µs) | p50 ratio |");
     println!("|---|---|---|---|---|");
     row("raw GetItem", &raw);
+    row("the store's read (GetItem and the item's mapping)", &load);
+    row("the session layer's validate", &session);
     row("validate handler", &handler);
     row(
         "whole invocation (event bytes to response bytes)",
@@ -176,9 +209,8 @@ async fn main() {
         median(invocation_over)
     );
     println!(
-        "Median of each step of the whole invocation (µs): read the event {:.1}, lambda_http's conversion {:.1}, handler and answer {:.1}, write the answer {:.1}.",
+        "Median of each step of the whole invocation (µs): read the event into a request {:.1}, the handler {:.1}, write the answer {:.1}.",
         median(steps.iter().map(|s| micros(s.read)).collect()),
-        median(steps.iter().map(|s| micros(s.convert)).collect()),
         median(steps.iter().map(|s| micros(s.handle)).collect()),
         median(steps.iter().map(|s| micros(s.write)).collect()),
     );

@@ -13,13 +13,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use chrono::Utc;
-use lambda_http::{Adapter, Context, LambdaEvent, Service, service_fn};
+use lambda_http::{Context, LambdaEvent, Service, service_fn};
 use serde_json::{Value, json};
 use session_shared::config::{Config, identity_from_lookup};
 use session_shared::domain::{
     ClientInfo, Lifetimes, Session, SessionData, SessionToken, TenantId, UserId,
 };
-use session_shared::handlers::{self, ApiGatewayEvent};
+use session_shared::handlers::{self, GatewayService};
+use session_shared::http::gateway::GatewayEvent;
 use session_shared::identity::JwtConfig;
 use session_shared::identity::{TicketClaims, mint_hs256};
 use session_shared::store::{
@@ -1199,8 +1200,8 @@ impl Reply {
     }
 }
 
-/// Runs one handler on one event through `lambda_http`'s adapter: the same request conversion
-/// and response serialization (`cookies` for v2, `multiValueHeaders` for v1) as in Lambda.
+/// Runs one handler on one event as the functions run it (`handlers::run`): the same reading of
+/// the event and writing of the answer (`cookies` for v2, `multiValueHeaders` for v1).
 pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
     let handler = service_fn(|req| async move {
         match function {
@@ -1225,8 +1226,8 @@ pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
     reply
 }
 
-/// Runs any `lambda_http` service (a handler, or one behind tower layers such as the session
-/// guard) on one event, as Lambda would.
+/// Runs any service of requests (a handler, or one behind tower layers such as the session
+/// guard) on one event, as Lambda would (`handlers::GatewayService`).
 pub async fn invoke_service<S, E>(service: S, event: Event) -> Reply
 where
     S: Service<
@@ -1240,11 +1241,14 @@ where
     let payload = event.payload;
     // Read as the functions read it (handlers::run): the event's bytes, parsed once.
     let bytes = serde_json::to_vec(&event.json).unwrap();
-    let request: ApiGatewayEvent =
+    let request: GatewayEvent =
         serde_json::from_slice(&bytes).expect("the event is a valid API Gateway payload");
-    let mut adapter = Adapter::from(service);
-    let response = adapter
-        .call(LambdaEvent::new(request.0, Context::default()))
+    let mut service = GatewayService::new(service);
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .expect("ready");
+    let response = service
+        .call(LambdaEvent::new(request, Context::default()))
         .await
         .expect("handlers answer every request with a response");
     let raw = serde_json::to_value(&response).unwrap();

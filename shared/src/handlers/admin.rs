@@ -7,12 +7,13 @@
 
 use chrono::{SecondsFormat, Utc};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::{Body, Error, Request, Response};
 use tracing::instrument;
 
 use super::{Api, iam_caller, serve};
 use crate::domain::{Actor, Session, SessionId, TenantId, UserId, UserKey, page_of};
 use crate::http::bodies::{AdminDataRequest, ImpersonationRequest};
+use crate::http::gateway::query;
 use crate::http::paging::{cursor, history_page_request, page_request};
 use crate::http::request::{client_info, json_body};
 use crate::http::response::{SessionListItem, history_body, json_response, no_content, with_etag};
@@ -52,8 +53,7 @@ fn admin_caller(req: &Request) -> Result<String, ApiError> {
 /// The `reason` an administrator gives for a revocation (`?reason=`, at most 200 characters,
 /// no control characters): kept on the tombstones and carried by the `session.revoked` events.
 fn admin_note(req: &Request) -> Result<Option<String>, ApiError> {
-    req.query_string_parameters_ref()
-        .and_then(|q| q.first("reason"))
+    query(req, "reason")
         .filter(|n| !n.trim().is_empty())
         .map(checked_reason)
         .transpose()
@@ -306,14 +306,10 @@ fn user_named<'a>(
 ) -> Result<(UserId, Option<TenantId>, Option<&'a str>), ApiError> {
     let user =
         UserId::parse(raw_user).map_err(|e| ApiError::invalid_request(format!("user id: {e}")))?;
-    let query = req.query_string_parameters_ref();
-    let tenant = query
-        .and_then(|q| q.first("tenant_id"))
+    let tenant = query(req, "tenant_id")
         .map(TenantId::parse)
         .transpose()
         .map_err(|e| ApiError::invalid_request(format!("tenant_id: {e}")))?;
-    let issuer = query
-        .and_then(|q| q.first("issuer"))
-        .filter(|i| !i.is_empty());
+    let issuer = query(req, "issuer").filter(|i| !i.is_empty());
     Ok((user, tenant, issuer))
 }

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use lambda_http::http::{StatusCode, header};
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::{Body, Error, Request, Response};
 use tracing::instrument;
 
 use super::{
@@ -12,6 +12,7 @@ use super::{
 };
 use crate::domain::{Presented, Restricted, SessionId, page_of};
 use crate::http::bodies::UpdateRequest;
+use crate::http::gateway::query;
 use crate::http::paging::{cursor, history_page_request, page_request};
 use crate::http::request::{client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{
@@ -142,10 +143,7 @@ async fn revoke_session(
 
 /// `DELETE /sessions`: sign out everywhere, or with `?keep_current=true` everywhere else.
 async fn revoke_all_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
-    let keep_current = match req
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("keep_current"))
-    {
+    let keep_current = match query(req, "keep_current") {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {

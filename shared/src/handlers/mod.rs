@@ -21,12 +21,11 @@ mod webhooks;
 
 use chrono::Utc;
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::{Body, Error, Request, Response};
 
 pub use admin::admin;
 pub use echo::echo;
-pub use event::{ApiGatewayEvent, EventAdapter, run};
+pub use event::{GatewayService, run};
 pub use manage::manage;
 pub use sessions::{create, logout, refresh, validate};
 #[cfg(feature = "events")]
@@ -35,6 +34,7 @@ pub use stream::session_events;
 pub use webhooks::webhook_deliveries;
 
 use crate::domain::Restricted;
+use crate::http::gateway::{UNREADABLE_HEADERS, gateway};
 use crate::http::origin::{apply_cors, check_csrf, preflight};
 use crate::http::request::{Credential, check_unambiguous, client_info, session_credential};
 use crate::http::response::{
@@ -70,7 +70,7 @@ async fn serve(
     handler: impl AsyncFnOnce(Matched) -> Result<Response<Body>, ApiError>,
 ) -> Result<Response<Body>, Error> {
     let allowed = &api.http.origins;
-    let result = if let Some(names) = req.headers().get(event::UNREADABLE_HEADERS) {
+    let result = if let Some(names) = req.headers().get(UNREADABLE_HEADERS) {
         Err(ApiError::invalid_request(format!(
             "header {} carries characters no HTTP header may (control characters)",
             names.to_str().unwrap_or("?")
@@ -104,19 +104,7 @@ async fn serve(
 
 /// The IAM principal API Gateway authenticated (route with AWS_IAM auth), if any.
 pub(crate) fn iam_caller(req: &Request) -> Option<String> {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.iam.as_ref())
-            .and_then(|iam| iam.user_arn.clone().or(iam.caller_id.clone())),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx
-            .identity
-            .user_arn
-            .clone()
-            .or(ctx.identity.caller.clone()),
-        _ => None,
-    }
+    gateway(req).iam_caller.clone()
 }
 
 /// 200 with the session. When the token changed (rotation, or a retired token resolved to its

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, StatusCode, header};
-use lambda_http::{Body, Error, Request, RequestExt, Response};
+use lambda_http::{Body, Error, Request, Response};
 use tracing::instrument;
 
 use super::{Api, SignIn, caller_session, iam_caller, refusal, serve, session_response};
@@ -12,6 +12,7 @@ use crate::domain::{
     SessionToken, TenantId, UserId, UserKey,
 };
 use crate::http::bodies::{CreateRequest, ReauthRequest};
+use crate::http::gateway::query;
 use crate::http::request::{bearer, client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
 use crate::http::{ApiError, Matched, Route, SessionBody, Transport};
@@ -355,8 +356,7 @@ async fn validate_session(api: &Api, req: &Request) -> Result<Response<Body>, Ap
 
 /// `?max_auth_age=<seconds>`: how recent the user's last proof of identity must be.
 fn max_auth_age(req: &Request) -> Result<Option<chrono::Duration>, ApiError> {
-    req.query_string_parameters_ref()
-        .and_then(|q| q.first("max_auth_age"))
+    query(req, "max_auth_age")
         .map(|raw| {
             raw.parse::<u32>()
                 .map(|s| chrono::Duration::seconds(i64::from(s)))

@@ -12,6 +12,7 @@ mod error;
 pub(crate) mod form;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gateway;
 pub mod origin;
 pub(crate) mod paging;
 pub(crate) mod request;

@@ -14,8 +14,9 @@ use lambda_http::http::header::{
     ACCESS_CONTROL_REQUEST_METHOD, AUTHORIZATION, COOKIE, ORIGIN, REFERER, VARY,
 };
 use lambda_http::http::{Extensions, HeaderMap, HeaderValue, Method};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
+
+use super::gateway::Gateway;
 
 use super::ApiError;
 use super::response::no_content;
@@ -78,11 +79,7 @@ impl Origins {
 
 /// The API Gateway domain name a request came to, from its request context.
 fn domain_of(extensions: &Extensions) -> Option<&str> {
-    match extensions.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.as_deref(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.domain_name.as_deref(),
-        _ => None,
-    }
+    extensions.get::<Gateway>()?.domain_name.as_deref()
 }
 
 /// Where a browser says the request comes from.
@@ -354,14 +351,10 @@ mod tests {
                 "https://abc123.execute-api.eu-west-1.amazonaws.com",
             )],
         );
-        let context: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext =
-            serde_json::from_value(serde_json::json!({
-                "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-                "http": {"method": "POST"}
-            }))
-            .unwrap();
-        req.extensions_mut()
-            .insert(RequestContext::ApiGatewayV2(context));
+        req.extensions_mut().insert(Gateway {
+            domain_name: Some("abc123.execute-api.eu-west-1.amazonaws.com".into()),
+            ..Gateway::default()
+        });
         assert!(check_csrf(&req, &Origins::default()).is_ok());
         let mut plain = request(
             Method::POST,

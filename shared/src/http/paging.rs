@@ -5,7 +5,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::DateTime;
-use lambda_http::{Request, RequestExt};
+use lambda_http::Request;
+
+use super::gateway::query;
 
 use super::ApiError;
 use crate::domain::{HistoryPosition, ListPosition, SessionId};
@@ -49,10 +51,7 @@ pub(crate) fn history_cursor(position: &HistoryPosition) -> String {
 }
 
 fn limit(req: &Request) -> Result<usize, ApiError> {
-    match req
-        .query_string_parameters_ref()
-        .and_then(|q| q.first("limit"))
-    {
+    match query(req, "limit") {
         None => Ok(DEFAULT_LIMIT),
         Some(raw) => raw
             .parse::<usize>()
@@ -70,8 +69,7 @@ fn cursor_param<T>(
     req: &Request,
     parse: impl FnOnce(&str) -> Option<T>,
 ) -> Result<Option<T>, ApiError> {
-    req.query_string_parameters_ref()
-        .and_then(|q| q.first("cursor"))
+    query(req, "cursor")
         .map(|raw| {
             parse(raw).ok_or_else(|| {
                 ApiError::invalid_request("cursor is not one this API returned as next_cursor")

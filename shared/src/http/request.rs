@@ -2,10 +2,11 @@
 //! info API Gateway saw, and JSON bodies under a size limit. Every rejection is a 4xx
 //! [`ApiError`]; nothing here touches a session.
 
+use lambda_http::Request;
 use lambda_http::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, USER_AGENT};
 use lambda_http::http::{Extensions, HeaderMap};
-use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
+
+use super::gateway::Gateway;
 use serde::de::DeserializeOwned;
 
 use super::ApiError;
@@ -166,16 +167,12 @@ pub(crate) fn client_info(req: &Request) -> ClientInfo {
 /// agent is known.
 pub(crate) fn client_info_in(headers: &HeaderMap, extensions: &Extensions) -> ClientInfo {
     let header_ua = headers.get(USER_AGENT).and_then(|v| v.to_str().ok());
-    match extensions.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ClientInfo::new(
-            ctx.http.source_ip.as_deref(),
-            header_ua.or(ctx.http.user_agent.as_deref()),
+    match extensions.get::<Gateway>() {
+        Some(gateway) => ClientInfo::new(
+            gateway.source_ip.as_deref(),
+            header_ua.or(gateway.user_agent.as_deref()),
         ),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ClientInfo::new(
-            ctx.identity.source_ip.as_deref(),
-            header_ua.or(ctx.identity.user_agent.as_deref()),
-        ),
-        _ => ClientInfo::new(None, header_ua),
+        None => ClientInfo::new(None, header_ua),
     }
 }
 

@@ -1,9 +1,10 @@
 //! The routes of the HTTP contract and how a request maps to one (404 / 405 otherwise), for
 //! both API Gateway payload formats.
 
+use lambda_http::Request;
 use lambda_http::http::Method;
-use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
+
+use super::gateway::gateway;
 
 use super::ApiError;
 
@@ -284,7 +285,7 @@ impl Route {
         let path = path
             .strip_suffix('/')
             .filter(|p| !p.is_empty())
-            .unwrap_or(&path);
+            .unwrap_or(path);
         let (params, allow, methods) = TABLE
             .iter()
             .find_map(|(pattern, allow, methods)| {
@@ -303,27 +304,22 @@ impl Route {
 }
 
 /// The request path without an API Gateway stage prefix (`/prod/sessions` → `/sessions`).
-fn route_path(req: &Request) -> String {
-    let raw = req.raw_http_path();
-    let raw = if raw.is_empty() {
+fn route_path(req: &Request) -> &str {
+    let gateway = gateway(req);
+    let raw = if gateway.raw_path.is_empty() {
         req.uri().path()
     } else {
-        raw
+        &gateway.raw_path
     };
-    let stage = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
-        _ => None,
-    };
-    if let Some(stage) = stage.filter(|s| s != "$default") {
-        let prefix = format!("/{stage}");
-        if let Some(rest) = raw.strip_prefix(&prefix)
-            && rest.starts_with('/')
-        {
-            return rest.to_owned();
-        }
+    if let Some(stage) = gateway.stage.as_deref().filter(|s| *s != "$default")
+        && let Some(rest) = raw
+            .strip_prefix('/')
+            .and_then(|r| r.strip_prefix(stage))
+            .filter(|rest| rest.starts_with('/'))
+    {
+        return rest;
     }
-    raw.to_owned()
+    raw
 }
 
 #[cfg(test)]
