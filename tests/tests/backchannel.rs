@@ -464,3 +464,45 @@ async fn a_missing_table_is_a_500_without_internals() {
     assert_eq!(reply.error_code(), "internal_error");
     assert!(!reply.body.to_string().contains(missing));
 }
+
+/// The app's own login ticket (HS256, a shared secret) may carry a `sid`, but no provider can
+/// end that session by a back-channel logout (the route trusts no shared-secret issuer): the
+/// sign-in keeps and writes nothing for it.
+#[tokio::test]
+async fn a_sid_in_the_apps_own_login_ticket_is_not_kept() {
+    let table = TestTable::new().await;
+    let idp = FakeIdp::start(jwks(vec![jwk(RSA_A, Algorithm::RS256, "a")])).await;
+    let app = app_trusting(&table, &idp).await;
+    let ticket = session_tests::ticket_with("alice", None, |c| {
+        c.extra.insert("sid".into(), json!("sid-a"));
+    });
+    let reply = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions").bearer(&ticket),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert!(reply.body.get("idp_sid").is_none(), "{}", reply.body);
+    let provider_entries = table
+        .items()
+        .await
+        .into_iter()
+        .filter(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with("IDPSID#")))
+        .count();
+    assert_eq!(provider_entries, 0);
+
+    // A provider's ID token with the same sid is kept, and listed.
+    let provider = signed_in(&app, "alice", "sid-a").await;
+    assert_eq!(status_of(&app, &provider).await, 200);
+    assert_eq!(
+        table
+            .items()
+            .await
+            .into_iter()
+            .filter(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with("IDPSID#")))
+            .count(),
+        1
+    );
+    table.drop_table().await;
+}

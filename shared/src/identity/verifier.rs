@@ -148,7 +148,13 @@ impl IdTokenVerifier {
             .as_ref()
             .map(|claim| profiles_of(&data.claims, claim))
             .transpose()?;
-        let provider_sid = super::logout::sid_of(&data.claims.other)?;
+        // Only a provider's sessions can be ended by its back-channel logout (the route trusts
+        // no shared-secret issuer): a `sid` in the app's own login ticket would be kept, and
+        // written, for nothing.
+        let provider_sid = match issuer.keys {
+            Keys::Secret(_) => None,
+            _ => super::logout::sid_of(&data.claims.other)?,
+        };
         Ok(Identity {
             user_id,
             tenant_id,
