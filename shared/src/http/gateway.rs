@@ -20,6 +20,7 @@ use lambda_http::http::header::GetAll;
 use lambda_http::http::header::{COOKIE, SET_COOKIE};
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use lambda_http::{Body, Request, Response};
+use serde::de::{MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -101,25 +102,78 @@ pub struct GatewayEvent {
 }
 
 /// The fields of both formats that the handlers use; everything else is skipped unread.
+/// Headers and cookies are borrowed from the event's bytes where JSON allows: they are copied
+/// once, into the request's `HeaderMap`.
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
-struct Wire {
+struct Wire<'a> {
     version: Option<String>,
     // 2.0
     raw_path: Option<String>,
     raw_query_string: Option<String>,
-    cookies: Option<Vec<String>>,
+    #[serde(borrow)]
+    cookies: Option<Vec<Text<'a>>>,
     // 1.0
     http_method: Option<String>,
     path: Option<String>,
-    multi_value_headers: Option<HashMap<String, Vec<String>>>,
+    #[serde(borrow)]
+    multi_value_headers: Option<Pairs<'a, Vec<Text<'a>>>>,
     query_string_parameters: Option<HashMap<String, String>>,
     multi_value_query_string_parameters: Option<HashMap<String, Vec<String>>>,
     // Both
-    headers: Option<HashMap<String, String>>,
+    #[serde(borrow)]
+    headers: Option<Pairs<'a, Text<'a>>>,
     request_context: Option<WireContext>,
     body: Option<String>,
     is_base64_encoded: Option<bool>,
+}
+
+/// A JSON string, borrowed from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> Visitor<'de> for Visit {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(Visit).map(Text)
+    }
+}
+
+/// A JSON object's members, in order: no hash map for the few headers of an event.
+struct Pairs<'a, V>(Vec<(Text<'a>, V)>);
+
+impl<'de: 'a, 'a, V: Deserialize<'de>> Deserialize<'de> for Pairs<'a, V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a, V>(std::marker::PhantomData<(Text<'a>, V)>);
+        impl<'de: 'a, 'a, V: Deserialize<'de>> Visitor<'de> for Visit<'a, V> {
+            type Value = Pairs<'a, V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -168,7 +222,7 @@ struct WireIam {
 
 impl<'de> Deserialize<'de> for GatewayEvent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = Wire::deserialize(deserializer)?;
+        let wire: Wire<'de> = Wire::deserialize(deserializer)?;
         wire.into_event().map_err(serde::de::Error::custom)
     }
 }
@@ -209,7 +263,7 @@ impl Headers {
     }
 }
 
-impl Wire {
+impl Wire<'_> {
     fn into_event(self) -> Result<GatewayEvent, String> {
         let context = self.request_context.unwrap_or_default();
         let payload = if self.version.as_deref() == Some("2.0") {
@@ -220,11 +274,12 @@ impl Wire {
         let mut headers = Headers::default();
         let (method, raw_path, query, client, iam_caller, authorizer) = match payload {
             Payload::V2 => {
-                for (name, value) in self.headers.iter().flatten() {
-                    headers.add(name, value, true);
+                for (name, value) in self.headers.iter().flat_map(|h| &h.0) {
+                    headers.add(&name.0, &value.0, true);
                 }
                 if let Some(cookies) = self.cookies.filter(|c| !c.is_empty()) {
-                    headers.add(COOKIE.as_str(), &cookies.join("; "), true);
+                    let joined: Vec<&str> = cookies.iter().map(|c| c.0.as_ref()).collect();
+                    headers.add(COOKIE.as_str(), &joined.join("; "), true);
                 }
                 let query = self.raw_query_string.unwrap_or_default();
                 let http = context.http.unwrap_or_default();
@@ -246,18 +301,18 @@ impl Wire {
             Payload::V1 => {
                 // Every line of a header sent more than once reaches the handler (which refuses
                 // what it cannot read unambiguously); `headers` holds one of them only.
-                let multi = self.multi_value_headers.unwrap_or_default();
+                let multi = self.multi_value_headers.map(|m| m.0).unwrap_or_default();
                 for (name, values) in &multi {
                     for value in values {
-                        headers.add(name, value, false);
+                        headers.add(&name.0, &value.0, false);
                     }
                 }
-                for (name, value) in self.headers.iter().flatten() {
+                for (name, value) in self.headers.iter().flat_map(|h| &h.0) {
                     let repeated = multi
                         .iter()
-                        .any(|(n, v)| v.len() > 1 && n.eq_ignore_ascii_case(name));
+                        .any(|(n, v)| v.len() > 1 && n.0.eq_ignore_ascii_case(&name.0));
                     if !repeated {
-                        headers.add(name, value, true);
+                        headers.add(&name.0, &value.0, true);
                     }
                 }
                 // Multi-valued parameters are a superset of the single ones, when present.

@@ -1,6 +1,7 @@
-//! HTTP: request parsing (cookie, bearer, origin, JSON bodies), routes, and response building
-//! (session JSON, cookies, CORS, the authorizer's answer). [`ApiError`] is the only place
-//! errors become status codes.
+//! HTTP: API Gateway's events read into requests and answers written back (`gateway`), request
+//! parsing (cookie, bearer, origin, JSON bodies), routes, and response building (session JSON,
+//! cookies, CORS, the authorizer's answer). [`ApiError`] is the only place errors become status
+//! codes.
 //!
 //! Above `session` (it maps the operations' errors to statuses) and below the handlers: it
 //! parses and builds, and calls no operation itself.

@@ -1,7 +1,7 @@
 //! Response building: the session JSON of the contract, the device list items, JSON bodies,
 //! `Set-Cookie` and `ETag` headers. Knows the wire format, not the operations.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use lambda_http::http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::{Serialize, Serializer};
@@ -15,8 +15,35 @@ use crate::domain::{
 };
 use crate::session::Current;
 
+/// An instant as RFC 3339 in UTC with milliseconds (`2026-12-03T21:07:05.123Z`, what chrono's
+/// `to_rfc3339_opts(Millis, true)` writes), written straight into a fixed buffer: a session's
+/// JSON carries five, and chrono's general formatter was an eighth of the validate handler's
+/// own time. Years outside 0..=9999 and leap seconds go through chrono.
 fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    let millis = t.timestamp_subsec_millis();
+    let Ok(year) = u32::try_from(t.year()) else {
+        return s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true));
+    };
+    if year > 9999 || millis > 999 {
+        return s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true));
+    }
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    for (range, value) in [
+        (0..4, year),
+        (5..7, t.month()),
+        (8..10, t.day()),
+        (11..13, t.hour()),
+        (14..16, t.minute()),
+        (17..19, t.second()),
+        (20..23, millis),
+    ] {
+        let mut rest = value;
+        for digit in text[range].iter_mut().rev() {
+            *digit = b"0123456789"[(rest % 10) as usize];
+            rest /= 10;
+        }
+    }
+    s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
 }
 
 /// The session JSON of the contract. `token` appears only in bearer mode at create.
@@ -280,5 +307,38 @@ pub(crate) fn add_security_headers(response: &mut Response<Body>, https: bool) {
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000"),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn written(t: DateTime<Utc>) -> String {
+        let mut out = Vec::new();
+        rfc3339(&t, &mut serde_json::Serializer::new(&mut out)).unwrap();
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn instants_are_written_as_chrono_writes_them() {
+        let mut instants = vec![
+            Utc.timestamp_millis_opt(0).unwrap(),
+            Utc.timestamp_millis_opt(1_700_000_000_123).unwrap(),
+            Utc.timestamp_millis_opt(253_402_300_799_999).unwrap(),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 12, 31, 23, 59, 59).unwrap(),
+        ];
+        // A spread of instants over the years a session lives in, every field changing.
+        let mut ms: i64 = 1_600_000_000_000;
+        for _ in 0..10_000 {
+            ms += 7_919_113_777;
+            instants.push(Utc.timestamp_millis_opt(ms).unwrap());
+        }
+        for t in instants {
+            assert_eq!(written(t), t.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
     }
 }
