@@ -9,6 +9,9 @@
 //! - and, to say where the handler's time goes, its layers alone: the store's read, and the
 //!   session layer's validate.
 //!
+//! Runs on tokio's current-thread runtime, as the functions do, and is built at opt-level 3, as
+//! session-validate ships (the bench profile in Cargo.toml).
+//!
 //! Prints p50/p99 and the overhead over the raw `GetItem` (target for the whole invocation: at most
 //! 50 µs at p50). Run: `make bench` (or `cargo bench -p session-tests --bench validate` with
 //! DynamoDB Local and the AWS_* variables of `make test`). Under `cargo test` it is a
@@ -77,7 +80,7 @@ async fn time_handler(api: &Api, event: &[u8]) -> Duration {
     elapsed
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this as a quick smoke test.
     let full = std::env::args().any(|a| a == "--bench");

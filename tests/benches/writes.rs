@@ -59,7 +59,7 @@ fn retire(table: &str, i: usize, drop: &str) -> Update {
         .unwrap()
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (warmup, iterations) = if full { (WARMUP, ITERATIONS) } else { (5, 20) };

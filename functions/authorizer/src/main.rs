@@ -8,7 +8,7 @@ use session_shared::Api;
 use session_shared::handlers::authorizer;
 use session_shared::http::authorizer::AuthorizerRequest;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     let namespace = session_shared::config::metrics_namespace();

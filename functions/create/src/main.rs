@@ -5,7 +5,7 @@
 use lambda_http::{Error, service_fn};
 use session_shared::{SignIn, handlers};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     let namespace = session_shared::config::metrics_namespace();

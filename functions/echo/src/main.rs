@@ -5,7 +5,7 @@
 use lambda_http::{Error, service_fn};
 use session_shared::handlers;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     handlers::run(service_fn(handlers::echo)).await

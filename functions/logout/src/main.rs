@@ -4,7 +4,7 @@
 use lambda_http::{Error, service_fn};
 use session_shared::{Api, handlers};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     let namespace = session_shared::config::metrics_namespace();

@@ -7,7 +7,7 @@ use lambda_http::{Error, lambda_runtime, service_fn};
 use session_shared::events::Deliverer;
 use session_shared::handlers;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     session_shared::telemetry::init();
     let namespace = session_shared::config::metrics_namespace();

@@ -65,6 +65,11 @@ where
 }
 
 /// Runs `handler` on the Lambda runtime: every API Gateway event to it, every answer back.
+///
+/// Every function's `main` runs this (and the authorizer and stream handlers their own loop) on
+/// tokio's current-thread runtime: an instance serves one invocation at a time, so worker
+/// threads only add cross-thread wake-ups between the network and the handler (validate's
+/// invocation p50 under the local runtime went from 1.10 to 0.86 ms, docs/BENCHMARKS.md).
 pub async fn run<'a, S, E>(handler: S) -> Result<(), Error>
 where
     S: Service<Request, Response = Response<Body>, Error = E>,
