@@ -38,13 +38,15 @@ if [ -n "${BASELINE:-}" ]; then
   export BENCH_BASELINE_VALIDATE="$STATE_DIR/baseline/session-validate"
 fi
 
-# session-events and session-webhooks on their own (function_packages says why).
+# session-events and session-webhooks, and session-token, on their own (function_packages says why).
 mapfile -t packages < <(function_packages)
 log "release build of every function (cargo lambda build --release --x86-64; long the first time)"
 cargo lambda build --quiet --release --x86-64 "${packages[@]}"
 cargo lambda build --quiet --release --x86-64 --output-format zip "${packages[@]}"
 cargo lambda build --quiet --release --x86-64 -p session-events -p session-webhooks
 cargo lambda build --quiet --release --x86-64 --output-format zip -p session-events -p session-webhooks
+cargo lambda build --quiet --release --x86-64 -p session-token
+cargo lambda build --quiet --release --x86-64 --output-format zip -p session-token
 sizes="$(
   echo "Release build (\`cargo lambda build --release --x86-64\`; lto, codegen-units 1, strip):"
   echo

@@ -47,6 +47,13 @@ cargo run --quiet -p dev-tools --bin create-table
 # session-webhooks, which retries a failing one on this schedule (seconds where the template has
 # hours) and then moves it to the failure queue (make replay-webhooks).
 create_webhook_queues session-webhooks
+# Session tokens for other services: a signing key on moto's KMS (whose ECC keys really sign)
+# and the demo's audience.
+export AWS_ENDPOINT_URL_KMS="${AWS_ENDPOINT_URL_KMS:-http://127.0.0.1:$MOTO_PORT}"
+if [ -z "${SESSION_TOKEN_KEYS:-}" ]; then
+  eval "$(cargo run --quiet -p dev-tools --bin create-token-key)"
+fi
+export SESSION_TOKEN_AUDIENCES="${SESSION_TOKEN_AUDIENCES:-$DEV_SESSION_TOKEN_AUDIENCES}"
 export SESSION_WEBHOOK_RETRY_SCHEDULE="${SESSION_WEBHOOK_RETRY_SCHEDULE:-1s,5s,15s,30s,1m}"
 
 # The demo page runs on the JavaScript client: build it (clients/js/dist).

@@ -164,17 +164,19 @@ stop_started() {
 
 # Documented local defaults for the login-ticket settings; the environment wins when set.
 # The lifetime profiles `make dev` and the end-to-end tests run with (README: Lifetime profiles).
+# The audience `make dev` mints session tokens for (README: Tokens for other services).
+DEV_SESSION_TOKEN_AUDIENCES='{"demo-api": {"lifetime": "5m", "data": ["theme"]}}'
 DEV_SESSION_PROFILES='{"remember": {"idle": "30d", "absolute": "90d"}, "kiosk": {"idle": "15m", "absolute": "1h", "persistent": false}}'
 
-# Every function package but session-events and session-webhooks, as `-p` arguments, one per
-# line. Those two are built on their own: they enable the library's `events` feature, and
-# features unify within one cargo build, so building them with the others would change their
-# builds.
+# Every function package but session-events, session-webhooks and session-token, as `-p`
+# arguments, one per line. Those are built on their own: they enable a feature of the library
+# (`events`, `token-mint`), and features unify within one cargo build, so building them with the
+# others would change their builds.
 function_packages() {
   local dir
   for dir in "$ROOT_DIR"/functions/*/; do
     case "$(basename "$dir")" in
-      events | webhooks) ;;
+      events | webhooks | token) ;;
       *) printf -- '-p\nsession-%s\n' "$(basename "$dir")" ;;
     esac
   done

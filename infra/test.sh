@@ -37,6 +37,8 @@ export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$moto_port"
 # ... and EventBridge with SQS, for the lifecycle events' bus destination.
 export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$moto_port"
 export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$moto_port"
+# ... and KMS, whose ECC keys really sign: session tokens for other services.
+export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$moto_port"
 # The fault tests start (and stop) a DynamoDB Local of their own.
 export DYNAMODB_LOCAL_JAR="$(dynamodb_jar)"
 
@@ -52,10 +54,11 @@ log "unit, handler and integration tests"
 # and `cargo lambda watch` (below) runs them. Built as the function packages alone, so their
 # features are the ones `cargo run --bin <function>` (what watch runs) resolves: nothing is
 # rebuilt on the first request.
-# session-events and session-webhooks on their own (function_packages says why).
+# session-events and session-webhooks, and session-token, on their own (function_packages says why).
 mapfile -t functions < <(function_packages)
 cargo build --quiet "${functions[@]}"
 cargo build --quiet -p session-events -p session-webhooks
+cargo build --quiet -p session-token
 cargo test --workspace --all-targets
 
 log "end-to-end: the functions behind cargo lambda watch, over HTTP"
@@ -71,6 +74,10 @@ export SESSION_ALLOWED_ORIGINS="http://localhost:9001,http://localhost:$demo_por
 export SESSION_PUBLIC_ORIGIN="http://127.0.0.1:$api_port"
 export SESSION_PROFILES="$DEV_SESSION_PROFILES"
 cargo run --quiet -p dev-tools --bin create-table
+# Session tokens for other services: a signing key of the run's own on moto's KMS, make dev's
+# audience.
+eval "$(cargo run --quiet -p dev-tools --bin create-token-key "alias/$SESSION_TABLE_NAME")"
+export SESSION_TOKEN_AUDIENCES="$DEV_SESSION_TOKEN_AUDIENCES"
 # The lifecycle-events pipeline as make dev runs it: the stream pump feeds session-events under
 # watch, which queues webhooks on moto; the queue pump feeds session-webhooks, which posts them
 # signed to a receiver that verifies them with standardwebhooks.
@@ -97,7 +104,8 @@ wait_for_port "$api_port" 120 "cargo lambda watch" || { cat "$STATE_DIR/e2e-watc
 # One request per function first: watch starts (and, if it must, compiles) each on its first
 # request, which must not eat the tests' time budgets. Any answer will do.
 for route in "GET /sessions/current" "POST /sessions" "POST /sessions/current/refresh" \
-  "DELETE /sessions/current" "GET /sessions" "DELETE /admin/users/warm-up/sessions" "GET /example/whoami"; do
+  "DELETE /sessions/current" "GET /sessions" "DELETE /admin/users/warm-up/sessions" "GET /example/whoami" \
+  "GET /.well-known/jwks.json"; do
   curl -s -o /dev/null -m 600 -X "${route%% *}" "http://127.0.0.1:$api_port${route#* }" || true
 done
 # Includes the bounded load test (LOAD_CLIENTS, LOAD_SECONDS), whose requests/s it prints.
@@ -117,6 +125,9 @@ DEMO_URL="http://localhost:$demo_port" API_URL="http://localhost:$api_port" node
 log "the client's server guards (Express middleware, Web Request handler, the README's examples behind a one-host rewrite) against the stack"
 ORIGIN="http://localhost:$demo_port" API_URL="http://localhost:$api_port" FRONT_PORT="$front_port" \
   EXPRESS_PORT="$express_port" node tests/node/guards.mjs
+
+log "session tokens for other services: minted by the stack, verified by jose and verifySessionToken"
+API_URL="http://localhost:$api_port" node tests/node/tokens.mjs
 
 log "migrating signed-in users: the guards' migrate option with express-session, iron-session, a JWT cookie and a who-am-i backend, against the stack"
 API_URL="http://localhost:$api_port" node tests/node/migration.mjs

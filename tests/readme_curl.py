@@ -30,6 +30,7 @@ EXPECTED = {
     "# 2. Sign in: 201": ([201, 200, 200, 204, 401], False),
     "# Every device the user is signed in on": ([200, 200, 204, 200, 200], True),
     "SESSION_PROFILES='": ([201], False),
+    "# A token for another service": ([200, 200], True),
 }
 
 

@@ -49,6 +49,26 @@ impl SignIn {
     }
 }
 
+#[cfg(feature = "token-mint")]
+impl crate::handlers::Tokens {
+    /// [`Api::from_env`] plus the token settings (`SESSION_TOKEN_*`) and the KMS client. The
+    /// keys are read from KMS on first use, not here: a cold start makes no KMS call.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let config = Config::from_env()?;
+        let client = crate::tokens::kms_client(&lookup, &config.store_timeouts);
+        let settings = config::tokens_from_lookup(lookup)?;
+        let store = SessionStore::new(
+            store::client_from_env(&config.store_timeouts),
+            config.table_name.clone(),
+        );
+        Ok(Self {
+            api: Api::new(config, store),
+            tokens: crate::tokens::TokenService::new(settings, client),
+        })
+    }
+}
+
 #[cfg(feature = "guard")]
 impl From<Api> for crate::guard::SessionGuard {
     /// A guard with the API's operations and HTTP settings.

@@ -10,6 +10,7 @@
 //! | `events` (feature `events`) | delivering lifecycle events (webhooks) | domain, store |
 //! | [`session`] | the operations: sign-in, validate, rotation, revocation, data | domain, store, identity |
 //! | [`http`] | request parsing, responses, routes, `ApiError` | domain, store, identity, session |
+//! | `tokens` (feature `token-mint`) | minting session tokens for other services: KMS keys, the JWKS | domain, store |
 //! | [`handlers`] | the Lambda entry handlers: http wired to session | all of the above |
 //! | `guard` (feature `guard`) | the tower layer and axum extractor for Rust services | domain, store, identity, session, http |
 //! | [`config`], [`app`] | the environment read once; what each function builds | everything |
@@ -32,5 +33,7 @@ pub mod metrics;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "token-mint")]
+pub mod tokens;
 
 pub use handlers::{Api, SignIn};

@@ -47,6 +47,10 @@ pub enum Metric {
     UnavailableStore,
     /// A 503: the identity provider's keys could not be fetched.
     UnavailableIdentityKeys,
+    /// A 503: the token signing key in KMS could not be read or used.
+    UnavailableSigning,
+    /// Session tokens minted for other services.
+    TokensMinted,
     /// Lifecycle events published (trail, bus, webhook queue).
     EventsPublished,
     /// Stream records whose events did not all reach their destinations (retried by Lambda).
@@ -65,7 +69,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order of their names.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::SignInsTicket,
         Self::SignInsTrusted,
         Self::SignInsLegacy,
@@ -81,6 +85,8 @@ impl Metric {
         Self::IdpLogouts,
         Self::UnavailableStore,
         Self::UnavailableIdentityKeys,
+        Self::UnavailableSigning,
+        Self::TokensMinted,
         Self::EventsPublished,
         Self::EventsFailed,
         Self::EventLag,
@@ -108,6 +114,8 @@ impl Metric {
             Self::IdpLogouts => "IdpLogouts",
             Self::UnavailableStore => "UnavailableStore",
             Self::UnavailableIdentityKeys => "UnavailableIdentityKeys",
+            Self::UnavailableSigning => "UnavailableSigning",
+            Self::TokensMinted => "TokensMinted",
             Self::EventsPublished => "EventsPublished",
             Self::EventsFailed => "EventsFailed",
             Self::EventLag => "EventLag",

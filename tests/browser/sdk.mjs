@@ -145,6 +145,24 @@ try {
     assert.equal(devices.length, 1, "still one session");
   });
 
+  await step("five tabs asking for a token for another service at once: one mint, every tab gets it", async () => {
+    const mints = { n: 0 };
+    for (const page of tabs) {
+      page.on("request", (request) => {
+        if (request.url() === `${apiUrl}/sessions/current/token`) mints.n += 1;
+      });
+    }
+    const tokens = await Promise.all(tabs.map((page) => page.evaluate(() => window.sessions.getToken({ audience: "demo-api" }))));
+    assert.equal(mints.n, 1, "one POST /sessions/current/token across the tabs");
+    assert.equal(new Set(tokens).size, 1);
+    const claims = JSON.parse(Buffer.from(tokens[0].split(".")[1], "base64url").toString());
+    assert.equal(claims.sub, "sdk-user");
+    assert.equal(claims.aud, "demo-api");
+    // Kept: asked again in any tab, no request.
+    assert.equal(await tabs[3].evaluate(() => window.sessions.getToken({ audience: "demo-api" })), tokens[0]);
+    assert.equal(mints.n, 1);
+  });
+
   await step("a conflicting data update is resolved by retryOnConflict", async () => {
     const [a, b] = tabs;
     const stale = (await sessionOf(b)).version;

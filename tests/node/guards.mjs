@@ -6,12 +6,12 @@
 // allowed origin).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createHmac, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 
 import { sessionMiddleware, withSession } from "../../clients/js/dist/source/server.js";
 import { steps } from "../steps.mjs";
+import { ticketIssuedAgo } from "../tickets.mjs";
 
 const api = process.env.API_URL || "http://localhost:9000";
 // The one-host front (the rewrite); its origin is one of the API's allowed origins.
@@ -34,26 +34,6 @@ async function signIn(user) {
   });
   assert.equal(response.status, 201);
   return response.headers.getSetCookie()[0].split(";")[0];
-}
-
-/**
- * A login ticket issued `age` seconds ago (its `iat`, the proof's time without `auth_time`),
- * signed with the stack's own HS256 settings (`make test` exports them).
- */
-function ticketIssuedAgo(user, age) {
-  const now = Math.floor(Date.now() / 1000);
-  const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const claims = {
-    sub: user,
-    iss: process.env.AUTH_JWT_ISSUER,
-    aud: process.env.AUTH_JWT_AUDIENCE,
-    iat: now - age,
-    exp: now + 300,
-    jti: randomUUID(),
-  };
-  const message = `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}`;
-  const signature = createHmac("sha256", process.env.AUTH_JWT_HS256_SECRET).update(message).digest("base64url");
-  return `${message}.${signature}`;
 }
 
 /** An app behind the middleware, answering `{user}`; `get(cookie)` calls it. */

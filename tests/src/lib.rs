@@ -32,6 +32,7 @@ pub mod idp;
 pub mod runtime_api;
 pub mod template;
 pub mod timing;
+pub mod tokens;
 pub mod units;
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-0123456789";
@@ -702,7 +703,7 @@ pub fn config_vars(table: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn vars(table: &str, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+pub fn vars(table: &str, overrides: &[(&str, &str)]) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = config_vars(table)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -1214,8 +1215,23 @@ pub async fn invoke(app: &SignIn, function: Function, event: Event) -> Reply {
             Function::Echo => handlers::echo(req).await,
         }
     });
+    recorded(handler, event).await
+}
+
+/// [`invoke_service`], the status recorded for `documented-statuses` when the event is for a
+/// route of the contract.
+pub async fn recorded<S, E>(service: S, event: Event) -> Reply
+where
+    S: Service<
+            lambda_http::Request,
+            Response = lambda_http::Response<lambda_http::Body>,
+            Error = E,
+        >,
+    S::Future: Send,
+    E: std::fmt::Debug,
+{
     let route = event.route();
-    let reply = invoke_service(handler, event).await;
+    let reply = invoke_service(service, event).await;
     if let Some((method, path)) = route {
         let mut headers: Vec<&str> = reply.headers.keys().map(String::as_str).collect();
         if !reply.set_cookies.is_empty() {

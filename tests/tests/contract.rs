@@ -138,6 +138,13 @@ fn every_operation() -> Vec<(Function, Event)> {
     ]
 }
 
+/// A token's mint with a credential of the right shape that no store knows.
+fn mint_event() -> Event {
+    Event::new(Payload::V2, "POST", "/sessions/current/token")
+        .session_cookie(UNKNOWN_TOKEN)
+        .json_body(&serde_json::json!({"audience": "orders"}))
+}
+
 #[tokio::test]
 async fn every_route_answers_503_with_retry_after_when_the_store_is_unreachable() {
     let app = unreachable_app();
@@ -149,6 +156,21 @@ async fn every_route_answers_503_with_retry_after_when_the_store_is_unreachable(
             .map(|(function, event)| invoke(&app, *function, event.clone())),
     )
     .await;
+    // A token's mint reads the caller's session first.
+    let tokens = session_tests::tokens::tokens_on(
+        SessionStore::new(client_for("http://127.0.0.1:9"), "sessions"),
+        session_tests::tokens::kms(),
+        "sessions",
+        &["alias/never-used"],
+        &[],
+    );
+    let mint = mint_event();
+    let minted = session_tests::tokens::invoke_tokens(&tokens, mint.clone()).await;
+    let cases = cases
+        .into_iter()
+        .chain([(Function::Validate, mint)])
+        .collect::<Vec<_>>();
+    let replies = replies.into_iter().chain([minted]);
     for ((_, event), reply) in cases.iter().zip(replies) {
         assert_eq!(reply.status, 503, "{event:?}: {:?}", reply.body);
         assert_eq!(reply.error_code(), "service_unavailable");
@@ -164,9 +186,22 @@ async fn every_route_answers_500_without_internals_when_the_table_is_missing() {
     let store = SessionStore::new(client_for(&endpoint()), missing);
     let app = app_with_store(store, missing, &[("SESSION_TRUSTED_CALLER", "true")]);
 
+    let tokens = session_tests::tokens::tokens_on(
+        SessionStore::new(client_for(&endpoint()), missing),
+        session_tests::tokens::kms(),
+        missing,
+        &["alias/never-used"],
+        &[],
+    );
+    let mut replies = Vec::new();
     for (function, event) in every_operation() {
-        let reply = invoke(&app, function, event.clone()).await;
-
+        replies.push((event.clone(), invoke(&app, function, event).await));
+    }
+    replies.push((
+        mint_event(),
+        session_tests::tokens::invoke_tokens(&tokens, mint_event()).await,
+    ));
+    for (event, reply) in replies {
         assert_eq!(reply.status, 500, "{event:?}: {:?}", reply.body);
         assert_eq!(reply.error_code(), "internal_error");
         assert_eq!(reply.body["error"]["message"], "an internal error occurred");
@@ -275,8 +310,9 @@ async fn every_session_route_clears_a_dead_cookie_and_challenges_a_dead_bearer_t
     table.drop_table().await;
 }
 
-/// The function that serves `method path` in the template (and `cargo lambda watch`'s router).
-fn function_of(method: &str, path: &str) -> Function {
+/// The function that serves `method path` in the template (and `cargo lambda watch`'s router):
+/// `None` for `session-token`, whose handler takes its own handle.
+fn function_of(method: &str, path: &str) -> Option<Function> {
     let mut request = lambda_http::Request::new(lambda_http::Body::Empty);
     *request.method_mut() = lambda_http::http::Method::from_bytes(method.as_bytes()).unwrap();
     *request.uri_mut() = path.parse().unwrap();
@@ -284,12 +320,13 @@ fn function_of(method: &str, path: &str) -> Function {
         .unwrap()
         .function()
     {
-        "session-create" => Function::Create,
-        "session-validate" => Function::Validate,
-        "session-refresh" => Function::Refresh,
-        "session-logout" => Function::Logout,
-        "session-manage" => Function::Manage,
-        "session-admin" => Function::Admin,
+        "session-create" => Some(Function::Create),
+        "session-validate" => Some(Function::Validate),
+        "session-refresh" => Some(Function::Refresh),
+        "session-logout" => Some(Function::Logout),
+        "session-manage" => Some(Function::Manage),
+        "session-admin" => Some(Function::Admin),
+        "session-token" => None,
         other => panic!("no handler for {other}"),
     }
 }
@@ -338,8 +375,13 @@ async fn cookie_requests_from_a_foreign_origin_are_refused_on_every_unsafe_route
         }
     }
     assert!(cases.len() >= 6, "{} unsafe routes", cases.len());
+    // The CSRF check comes before any use of the signing key: none is needed.
+    let tokens = session_tests::tokens::tokens_app(&table, &["alias/never-used"], &[]);
     for (function, event) in cases {
-        let reply = invoke(&app, function, event.clone()).await;
+        let reply = match function {
+            Some(function) => invoke(&app, function, event.clone()).await,
+            None => session_tests::tokens::invoke_tokens(&tokens, event.clone()).await,
+        };
         assert_eq!(reply.status, 403, "{event:?}: {:?}", reply.body);
         assert_eq!(reply.error_code(), "csrf_rejected");
     }

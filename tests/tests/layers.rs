@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["domain"]),
     ("identity", &["domain"]),
     ("events", &["metrics", "domain", "store"]),
+    ("tokens", &["metrics", "domain", "store"]),
     ("session", &["metrics", "domain", "store", "identity"]),
     (
         "http",
@@ -24,7 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "handlers",
         &[
-            "metrics", "domain", "store", "identity", "session", "http", "events",
+            "metrics", "domain", "store", "identity", "session", "http", "events", "tokens",
         ],
     ),
     (
@@ -33,13 +34,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "config",
-        &["domain", "store", "identity", "session", "http", "events"],
+        &[
+            "domain", "store", "identity", "session", "http", "events", "tokens",
+        ],
     ),
     (
         "app",
         &[
-            "metrics", "domain", "store", "identity", "session", "http", "events", "handlers",
-            "guard", "config",
+            "metrics", "domain", "store", "identity", "session", "http", "events", "tokens",
+            "handlers", "guard", "config",
         ],
     ),
 ];

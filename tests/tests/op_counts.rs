@@ -540,6 +540,48 @@ async fn the_authorizer_in_steady_state_is_one_read() {
 }
 
 #[tokio::test]
+async fn a_token_mint_is_one_read_and_one_signature_and_the_key_set_no_table_call() {
+    use session_tests::tokens::{counted_tokens_app, invoke_tokens, signing_key};
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = signed_in(&app, &counter).await;
+    let key = signing_key().await;
+    let tokens = counted_tokens_app(&table, &[&key], &[], &counter);
+    let mint = || {
+        invoke_tokens(
+            &tokens,
+            Event::new(Payload::V2, "POST", "/sessions/current/token")
+                .session_cookie(&token)
+                .json_body(&serde_json::json!({"audience": "orders"})),
+        )
+    };
+    // An instance reads the public key once, on its first use...
+    assert_eq!(mint().await.status, 200);
+    assert_eq!(counter.take(), ["GetItem", "GetPublicKey", "Sign"]);
+    // ...then each token is the session's read and one signature, and writes nothing.
+    let before = table.snapshot().await;
+    for _ in 0..5 {
+        assert_eq!(mint().await.status, 200);
+    }
+    assert_eq!(counter.take(), ["GetItem", "Sign"].repeat(5));
+    assert_eq!(
+        Written::between(&before, &table.snapshot().await, false).total(),
+        0
+    );
+    // The key set: no DynamoDB call, no KMS call once the keys are read.
+    for _ in 0..3 {
+        let reply = invoke_tokens(
+            &tokens,
+            Event::new(Payload::V2, "GET", "/.well-known/jwks.json").without_header("origin"),
+        )
+        .await;
+        assert_eq!(reply.status, 200);
+    }
+    assert!(counter.take().is_empty());
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn revoking_60_sessions_is_three_transactions_of_at_most_25() {
     let table = TestTable::new().await;
     let (app, counter) = counted_app(&table, &[("SESSION_MAX_PER_USER", "0")]).await;

@@ -166,9 +166,10 @@ fn settings_of(function: &str) -> BTreeSet<&'static str> {
         .iter()
         .filter(|s| !LOCAL_ONLY.contains(&s.name))
         .filter(|s| match function {
-            "CreateFunction" => !s.is_events(),
-            "EventsFunction" | "WebhooksFunction" => !s.is_identity(),
-            _ => !s.is_identity() && !s.is_events(),
+            "CreateFunction" => !s.is_events() && !s.is_tokens(),
+            "EventsFunction" | "WebhooksFunction" => !s.is_identity() && !s.is_tokens(),
+            "TokenFunction" => !s.is_identity() && !s.is_events(),
+            _ => !s.is_identity() && !s.is_events() && !s.is_tokens(),
         })
         .map(|s| s.name)
         .collect()
@@ -179,7 +180,7 @@ fn each_function_gets_exactly_the_settings_it_reads_and_the_code_accepts_them() 
     let stack = &*FULL;
     let table_name = physical(stack, "SessionsTable");
     let functions = stack["functions"].as_object().unwrap();
-    assert_eq!(functions.len(), 10);
+    assert_eq!(functions.len(), 11);
     let mut event_settings = BTreeSet::new();
     for (id, function) in functions {
         let env: BTreeMap<String, String> = function["environment"]
@@ -228,6 +229,10 @@ fn each_function_gets_exactly_the_settings_it_reads_and_the_code_accepts_them() 
                         .unwrap()
                 );
             }
+            "TokenFunction" => {
+                let settings = config::tokens_from_lookup(lookup).unwrap();
+                assert_eq!(settings.keys, [token_key(stack)]);
+            }
             _ => {}
         }
         event_settings.extend(
@@ -245,6 +250,15 @@ fn each_function_gets_exactly_the_settings_it_reads_and_the_code_accepts_them() 
         .map(str::to_owned)
         .collect();
     assert_eq!(event_settings, all);
+}
+
+/// The ARN of the stack's token signing key, as session-token is given it.
+fn token_key(stack: &Value) -> String {
+    let key = stack["functions"]["TokenFunction"]["environment"]["SESSION_TOKEN_KEYS"]
+        .as_str()
+        .unwrap();
+    assert!(key.starts_with("arn:aws:kms:"), "{key}");
+    key.to_owned()
 }
 
 /// What each function calls, from its code (each call asserted by `tests/tests/op_counts.rs`,
@@ -316,6 +330,11 @@ fn calls(function: &str) -> Vec<(Vec<&'static str>, &'static str)> {
             (vec!["sqs:SendMessage"], "WebhookFailureQueue"),
             (vec!["secretsmanager:GetSecretValue"], WEBHOOK_SECRET),
         ],
+        // The caller's session as validate reads it; the token keys: sign, read public halves.
+        "TokenFunction" => vec![
+            (crud(&["GetItem", "UpdateItem", "PutItem"]), "table"),
+            (vec!["kms:Sign", "kms:GetPublicKey"], "token key"),
+        ],
         "ExampleProtectedFunction" => vec![],
         other => panic!("a function the test does not know: {other}"),
     }
@@ -368,6 +387,7 @@ fn each_role_allows_what_its_function_calls_and_nothing_else() {
             "table" => table.to_owned(),
             "stream" => stream.to_owned(),
             "bus" => "arn:aws:events:us-east-1:123456789012:event-bus/sessions".to_owned(),
+            "token key" => token_key(stack),
             index if index.starts_with("table/") => format!("{table}{}", &index[5..]),
             arn if arn.starts_with("arn:") => arn.to_owned(),
             queue => queue_arn(stack, queue),

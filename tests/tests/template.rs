@@ -61,8 +61,9 @@ fn the_template_table_is_the_local_table_definition() {
 
 /// The environment variables the template gives: `Globals` (every function), and the own
 /// variables of `CreateFunction` (the one that verifies identity tokens), `EventsFunction`
-/// (the one that publishes lifecycle events) and `WebhooksFunction` (the one that sends
-/// webhooks), together.
+/// (the one that publishes lifecycle events), `WebhooksFunction` (the one that sends
+/// webhooks) and `TokenFunction` (the one that mints session tokens for other services),
+/// together.
 fn template_variables(
     template: &serde_json::Value,
 ) -> (
@@ -72,15 +73,20 @@ fn template_variables(
     let globals = template["Globals"]["Function"]["Environment"]["Variables"]
         .as_object()
         .unwrap();
-    let own = ["CreateFunction", "EventsFunction", "WebhooksFunction"]
-        .iter()
-        .flat_map(|function| {
-            template["Resources"][*function]["Properties"]["Environment"]["Variables"]
-                .as_object()
-                .unwrap()
-                .clone()
-        })
-        .collect();
+    let own = [
+        "CreateFunction",
+        "EventsFunction",
+        "WebhooksFunction",
+        "TokenFunction",
+    ]
+    .iter()
+    .flat_map(|function| {
+        template["Resources"][*function]["Properties"]["Environment"]["Variables"]
+            .as_object()
+            .unwrap()
+            .clone()
+    })
+    .collect();
     (globals, own)
 }
 
@@ -166,6 +172,51 @@ fn only_the_events_function_gets_the_event_settings() {
     assert!(!sender.contains("SESSION_EVENT_BUS") && !sender.contains("SESSION_WEBHOOK_URL"));
     let (globals, _) = template_variables(&template);
     assert!(globals.keys().all(|k| !events.contains(k.as_str())));
+}
+
+#[test]
+fn only_the_token_function_gets_the_token_settings_and_the_signing_key() {
+    let template = template();
+    let tokens: BTreeSet<&str> = SETTINGS
+        .iter()
+        .filter(|s| s.is_tokens())
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(
+        tokens,
+        BTreeSet::from(["SESSION_TOKEN_AUDIENCES", "SESSION_TOKEN_KEYS"])
+    );
+    assert_eq!(own_variables(&template, "TokenFunction"), tokens);
+    let (globals, _) = template_variables(&template);
+    assert!(globals.keys().all(|k| !tokens.contains(k.as_str())));
+    let key = &template["Resources"]["TokenSigningKey"]["Properties"];
+    assert_eq!(
+        (key["KeySpec"].as_str(), key["KeyUsage"].as_str()),
+        (Some("ECC_NIST_P256"), Some("SIGN_VERIFY"))
+    );
+    // KMS actions: the token function alone, signing and reading public keys only, on the
+    // token keys only.
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let policies = resource["Properties"]["Policies"].to_string();
+        if name == "TokenFunction" {
+            let statement = &resource["Properties"]["Policies"][0]["Statement"][1];
+            assert_eq!(
+                statement["Action"],
+                serde_json::json!(["kms:Sign", "kms:GetPublicKey"])
+            );
+            assert!(
+                statement["Resource"]
+                    .to_string()
+                    .contains("TokenSigningKey"),
+                "{statement}"
+            );
+        } else {
+            assert!(!policies.contains("kms:"), "{name} may use KMS");
+        }
+    }
 }
 
 #[test]

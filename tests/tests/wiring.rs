@@ -5,7 +5,8 @@
 //! DynamoDB Local, moto's Secrets Manager). Requests are routed as the template's HTTP API routes
 //! them: route to function, the session authorizer in front of the routes that name it, IAM-only
 //! routes refused unsigned, everything else to the `$default` route. Through that: sign-in,
-//! validate, refresh, the device list, a protected route, sign-out, and the table's stream
+//! validate, refresh, a token for another service and its key set, the device list, a
+//! protected route, sign-out, and the table's stream
 //! delivered to `session-events`.
 //!
 //! A function missing a variable (it fails its start), a route sent to the wrong function (it
@@ -94,14 +95,19 @@ async fn secret_arn() -> String {
 /// The stack as deployed with the parameters a deployer sets for login tickets and a frontend.
 async fn deploy(table: &TestTable) -> Deployed {
     let arn = secret_arn().await;
+    let token_key = session_tests::tokens::signing_key().await;
     let stack = Stack::new(
         &[
             ("AuthJwtHs256SecretArn", &arn),
             ("AuthJwtIssuer", ISSUER),
             ("AuthJwtAudience", AUDIENCE),
             ("SessionAllowedOrigins", ALLOWED_ORIGIN),
+            ("SessionTokenAudiences", r#"{"orders": {}}"#),
         ],
-        &[("SessionsTable", table.name.clone())],
+        &[
+            ("SessionsTable", table.name.clone()),
+            ("TokenSigningKey.Arn", token_key),
+        ],
     );
     let template = stack.template().clone();
     let globals = stack
@@ -167,7 +173,7 @@ async fn start(id: &str, binary: &str, environment: &BTreeMap<String, String>) -
         &built(binary),
         &format!("wiring-{id}"),
         &api,
-        &["DYNAMODB", "SECRETS_MANAGER"],
+        &["DYNAMODB", "SECRETS_MANAGER", "KMS"],
     );
     command.envs(environment);
     let child = command.spawn().unwrap();
@@ -336,6 +342,17 @@ async fn the_foundation_flow_and_an_event_delivery_pass_through_the_template_wir
     assert_eq!(refreshed.status, 200, "{refreshed:?}");
     assert_eq!(refreshed.function.as_deref(), Some("session-refresh"));
     let cookie = refreshed.cookie();
+
+    // A token for another service, and the keys that verify it.
+    let minted = stack
+        .call("POST", "/sessions/current/token", Some(&cookie))
+        .await;
+    assert_eq!(minted.status, 200, "{minted:?}");
+    assert_eq!(minted.function.as_deref(), Some("session-token"));
+    let keys = stack.call("GET", "/.well-known/jwks.json", None).await;
+    assert_eq!(keys.status, 200, "{keys:?}");
+    assert_eq!(keys.function.as_deref(), Some("session-token"));
+    assert_eq!(keys.body["keys"].as_array().unwrap().len(), 1);
 
     let devices = stack.call("GET", "/sessions", Some(&cookie)).await;
     assert_eq!(devices.status, 200, "{devices:?}");

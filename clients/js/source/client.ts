@@ -8,6 +8,8 @@ import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { ApiCalls } from "./api-calls.js";
 import { SessionStates } from "./states.js";
+import { serviceTokens as tokensOfClient } from "./service-tokens.js";
+import type { Minted, ServiceTokens } from "./service-tokens.js";
 import type {
   Device,
   SecurityEvent,
@@ -117,6 +119,14 @@ export interface SessionClient {
    * for the next one; `limit` is 1 to 100 (50 unless given).
    */
   securityHistory(options?: { limit?: number; cursor?: string }): Promise<SecurityHistoryPage>;
+  /**
+   * A short-lived token (a JWT) for another service: `audience` is one of the server's
+   * `SESSION_TOKEN_AUDIENCES` (the only one configured when left out; unknown, it rejects with
+   * `unknown_audience`). Kept in memory until shortly before it expires, one request per
+   * audience at a time across tabs. Send it to that service (`Authorization: Bearer`), which
+   * checks it with `verifySessionToken`; never to the session API. A 401 signs out.
+   */
+  getToken(options?: { audience?: string }): Promise<string>;
   /** Applies a JSON merge patch to the session data, with `If-Match`. */
   updateData(patch: SessionData, options?: UpdateDataOptions): Promise<Session>;
   /**
@@ -153,10 +163,17 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
   });
   const inFlight = new Map<string, Promise<unknown>>();
+  // Tokens for other services (built once the tabs are), and the session they were minted from.
+  let serviceTokens: ServiceTokens | null = null;
+  let tokensOf: string | null = null;
   // The state, changed only by the events the methods below report (states.ts).
   const states = new SessionStates({
     tell: (next, cause) => tabs?.tell(next, cause),
     changed: (next) => {
+      // A token speaks for one session: none outlives it here.
+      const session = next.status === "signed-in" ? next.session.session_id : null;
+      if (session !== tokensOf) serviceTokens?.forget();
+      tokensOf = session;
       keepAlive?.onState(next);
       options.onStateChange?.(next);
     },
@@ -165,10 +182,25 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   const channelName = `session-client:${new URL(options.baseUrl).href}`;
   const parts = mode === "cookie" && options.crossTab !== false ? (options.crossTab ?? browserParts(channelName)) : null;
   const tabs = parts
-    ? new Tabs(channelName, parts.locks, parts.channel, parts.lastRefresh, (remote) =>
-        states.dispatch({ type: "told", state: remote }),
+    ? new Tabs(
+        channelName,
+        parts.locks,
+        parts.channel,
+        parts.lastRefresh,
+        (remote) => states.dispatch({ type: "told", state: remote }),
+        (audience, token, expiresIn) => serviceTokens?.received(audience, token, expiresIn),
       )
     : null;
+  const tokens = tokensOfClient(
+    async (audience) => {
+      const body = audience === undefined ? {} : { audience };
+      const answer = await onSession(() => api.call<Minted>("POST", "/sessions/current/token", { body }));
+      return answer.body;
+    },
+    tabs,
+    (purpose, run) => once(purpose, run),
+  );
+  serviceTokens = tokens;
   const keepAliveOptions = options.keepAlive === false ? null : (options.keepAlive ?? {});
   const environment = keepAliveOptions ? (keepAliveOptions.environment ?? pageEnvironment()) : null;
   // Started once the client exists (below); every new state is told to it.
@@ -331,6 +363,10 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       const own = state.status === "signed-in" && state.session.session_id === sessionId;
       await onSession(() => api.call<null>("DELETE", `/sessions/${encodeURIComponent(sessionId)}`));
       if (own) await signedOut("signed_out");
+    },
+
+    getToken({ audience }: { audience?: string } = {}) {
+      return tokens.get(audience);
     },
 
     async updateData(patch, { version, retryOnConflict = false } = {}) {

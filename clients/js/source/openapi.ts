@@ -110,6 +110,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sessions/current/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The session as a short-lived JWT for another service (one configured audience)
+         * @description For services that are not behind the authorizer and cannot read the table: a JWT signed
+         *     ES256 by a key that never leaves AWS KMS, which they verify offline against
+         *     `GET /.well-known/jwks.json`. Claims: `iss` (the API's public origin), `sub`, `sid`,
+         *     `aud`, `iat`, `exp` (the audience's lifetime, never past the session's deadlines),
+         *     `jti`, `tenant_id`, `auth_time`, `amr`, `acr`, `profile`, `data` (only the keys the
+         *     audience is given) and, from an impersonation session, `act`. `audience` names one of
+         *     `SESSION_TOKEN_AUDIENCES` (optional when exactly one is configured; otherwise 400
+         *     `unknown_audience`). The token is never a session credential. A rotation the
+         *     validation made comes with it, as on `GET /sessions/current`.
+         */
+        post: operations["mintSessionToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The public keys that verify session tokens for other services (JWKS)
+         * @description Every published key, the signing key first (`kid`: its RFC 7638 thumbprint). Public:
+         *     no session, no DynamoDB call. Cache it for `max-age`; fetch it again when a token names
+         *     a `kid` you do not have (a key rotation publishes the new key before it signs).
+         */
+        get: operations["getTokenKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/sessions/current/events": {
         parameters: {
             query?: never;
@@ -311,7 +361,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "profile_not_allowed" | "impersonation_forbidden" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "unknown_audience" | "profile_not_allowed" | "impersonation_forbidden" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
                 /**
                  * @description On a 503 of `POST /sessions` only: the key that finishes this sign-in. Send it
@@ -325,6 +375,34 @@ export interface components {
          * @description RFC 3339, UTC, milliseconds.
          */
         Timestamp: string;
+        TokenRequest: {
+            /** @description One of SESSION_TOKEN_AUDIENCES. */
+            audience?: string;
+        };
+        SessionTokenForService: {
+            /** @description The JWT (compact JWS, ES256). */
+            token: string;
+            audience: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** @description Seconds until it expires. */
+            expires_in: number;
+        };
+        JwkSet: {
+            keys: {
+                /** @constant */
+                kty: "EC";
+                /** @constant */
+                crv: "P-256";
+                x: string;
+                y: string;
+                kid: string;
+                /** @constant */
+                alg: "ES256";
+                /** @constant */
+                use: "sig";
+            }[];
+        };
         Session: {
             /**
              * Format: uuid
@@ -480,7 +558,7 @@ export interface components {
         };
     };
     responses: {
-        /** @description `invalid_request`: malformed JSON, unknown field, conflicting credentials, bad parameter; `unknown_profile`: a sign-in naming a lifetime profile that is not configured. */
+        /** @description `invalid_request`: malformed JSON, unknown field, conflicting credentials, bad parameter; `unknown_profile`: a sign-in naming a lifetime profile that is not configured; `unknown_audience`: a session token asked for an audience that is not configured. */
         InvalidRequest: {
             headers: {
                 [name: string]: unknown;
@@ -554,7 +632,7 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `service_unavailable`: DynamoDB (or the identity provider's JWKS) unreachable; retry. */
+        /** @description `service_unavailable`: DynamoDB (or the identity provider's JWKS, or the token signing key in KMS) unreachable; retry. */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -857,6 +935,62 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    mintSessionToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["TokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The token and when it expires. */
+            200: {
+                headers: {
+                    "Set-Cookie": components["headers"]["SetSessionCookie"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionTokenForService"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getTokenKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key set. */
+            200: {
+                headers: {
+                    /** @description `public, max-age=300` */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JwkSet"];
+                };
+            };
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -8,6 +8,8 @@ import type { ErrorCode, Session } from "./types.js";
 import { currentPath, errorOf, retryAfterOf } from "./wire.js";
 
 export type { LegacySession, MigrateOptions } from "./migrate.js";
+export { SessionTokenError, verifySessionToken } from "./verify.js";
+export type { SessionTokenClaims, SessionTokenErrorCode, VerifyOptions } from "./verify.js";
 
 export interface GuardOptions {
   /** The session API, e.g. `https://api.example.com`. */

@@ -30,6 +30,15 @@ interface StateMessage {
   state: SessionState;
 }
 
+/** A session token for another service one tab minted (service-tokens.ts). */
+interface TokenMessage {
+  kind: "session-client/token";
+  from: string;
+  audience: string;
+  token: string;
+  expiresIn: number;
+}
+
 /**
  * When a tab of the origin last refreshed (ms since the epoch), readable at once by every tab:
  * written before the refresh's lock is released, so the next tab in line sees it even if the
@@ -49,12 +58,21 @@ export class Tabs {
     private readonly channel: ChannelLike | null,
     private readonly lastRefresh: SharedClock,
     onState: (state: SessionState) => void,
+    onToken: (audience: string, token: string, expiresIn: number) => void = () => {},
   ) {
     channel?.addEventListener("message", ({ data }) => {
-      const message = data as Partial<StateMessage> | null;
-      if (message?.kind !== "session-client/state" || message.from === this.id || !message.state) return;
-      onState(message.state);
+      const message = data as (Partial<StateMessage> & Partial<TokenMessage>) | null;
+      if (!message || message.from === this.id) return;
+      if (message.kind === "session-client/state" && message.state) onState(message.state);
+      // Only this origin's tabs share the channel.
+      if (message.kind === "session-client/token") onToken(message.audience!, message.token!, message.expiresIn!);
     });
+  }
+
+  /** Tells the other tabs a session token for another service this tab minted. */
+  shareToken(audience: string, token: string, expiresIn: number): void {
+    const message: TokenMessage = { kind: "session-client/token", from: this.id, audience, token, expiresIn };
+    this.channel?.postMessage(message);
   }
 
   /** Whether some tab refreshed at or after `at`. */
@@ -67,7 +85,7 @@ export class Tabs {
     this.lastRefresh.set(Date.now());
   }
 
-  /** Tells the other tabs; a session token never leaves the tab. */
+  /** Tells the other tabs; the session's own token never leaves the tab. */
   tell(state: SessionState, cause: Cause): void {
     const shared: SessionState =
       state.status === "signed-in" ? { status: "signed-in", session: withoutToken(state.session) } : state;

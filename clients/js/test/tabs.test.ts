@@ -41,8 +41,9 @@ function session(version: number): Session {
 }
 
 /** The scripted API of one browser: the cookie jar is shared by its tabs, so one server. */
-function server() {
+function server(tokenLifetime = 300) {
   let version = 1;
+  let minted = 0;
   let signedIn = true;
   const calls: string[] = [];
   const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
@@ -58,6 +59,12 @@ function server() {
       return new Response(null, { status: 204 });
     }
     if (method === "POST" && path === "/sessions/current/refresh") version += 1;
+    if (method === "POST" && path === "/sessions/current/token") {
+      const { audience = "orders" } = JSON.parse(String(init.body ?? "{}")) as { audience?: string };
+      minted += 1;
+      const body = { token: `jwt-${audience}-${minted}`, audience, expires_at: "", expires_in: tokenLifetime };
+      return new Response(JSON.stringify(body), { status: 200 });
+    }
     return new Response(JSON.stringify(session(version)), { status: 200 });
   };
   return { calls, fetch: fetch as typeof globalThis.fetch };
@@ -230,5 +237,44 @@ test("without Web Locks, a lock negotiated over the BroadcastChannel makes five 
     assert.deepEqual(answers.map((s) => s?.version), [2, 2, 2, 2, 2]);
   } finally {
     for (const tab of five) tab.close();
+  }
+});
+
+const mints = (api: ReturnType<typeof server>) => api.calls.filter((c) => c === "POST /sessions/current/token").length;
+
+test("five tabs asking for a token at once mint one, and every tab gets it", async () => {
+  const api = server();
+  const five = tabs(5, api);
+  try {
+    await Promise.all(five.map((tab) => tab.current()));
+    const tokens = await Promise.all(five.map((tab) => tab.getToken({ audience: "orders" })));
+    assert.equal(mints(api), 1);
+    assert.deepEqual(new Set(tokens), new Set(["jwt-orders-1"]));
+    // Kept: asked again, no request; another audience is its own token.
+    assert.equal(await five[3]!.getToken({ audience: "orders" }), "jwt-orders-1");
+    assert.equal(await five[0]!.getToken({ audience: "search" }), "jwt-search-2");
+    assert.equal(mints(api), 2);
+  } finally {
+    for (const tab of five) tab.close();
+  }
+});
+
+test("a kept token is renewed shortly before it expires, and none outlives the session", async (t) => {
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  const api = server(40);
+  const [tab] = tabs(1, api);
+  try {
+    await tab!.current();
+    assert.equal(await tab!.getToken(), "jwt-orders-1");
+    t.mock.timers.tick(19_000);
+    assert.equal(await tab!.getToken(), "jwt-orders-1", "kept for half of a 40 s life");
+    t.mock.timers.tick(2_000);
+    assert.equal(await tab!.getToken(), "jwt-orders-2", "renewed 20 s before it expires");
+    await tab!.signOut();
+    await assert.rejects(tab!.getToken(), (error: unknown) => (error as { status?: number }).status === 401);
+    assert.equal(tab!.state.status, "signed-out");
+    assert.equal(mints(api), 3, "a sign-out forgets the kept token");
+  } finally {
+    tab!.close();
   }
 });

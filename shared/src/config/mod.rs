@@ -28,6 +28,8 @@ mod secrets;
 mod session;
 mod settings;
 mod store;
+#[cfg(feature = "token-mint")]
+mod tokens;
 
 pub use env::DurationError;
 use env::Env;
@@ -36,6 +38,8 @@ pub use error::{ConfigError, Reason, Rule, SecretError};
 pub use events::{deliveries_resolving_secrets, events_from_lookup, webhook_resolving_secrets};
 pub use secrets::identity_resolving_secrets;
 pub use settings::{SETTINGS, Setting};
+#[cfg(feature = "token-mint")]
+pub use tokens::AudiencesError;
 
 /// The settings of every function: the table, the store's budgets, the session policy and the
 /// HTTP settings. No identity settings (see [`identity_from_env`]).
@@ -77,6 +81,15 @@ impl Config {
             http: HttpSettings::read(&env)?,
         })
     }
+}
+
+/// The settings of session tokens for other services (`SESSION_TOKEN_*`), read through
+/// `lookup`: only `session-token` reads them.
+#[cfg(feature = "token-mint")]
+pub fn tokens_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<crate::tokens::TokenSettings, ConfigError> {
+    crate::tokens::TokenSettings::read(&Env(&lookup))
 }
 
 /// Settings that are read from the environment of local runs but never set by the template:

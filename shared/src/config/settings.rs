@@ -18,6 +18,11 @@ impl Setting {
         self.name.starts_with("AUTH_")
     }
 
+    /// Read only by `session-token` (`SESSION_TOKEN_*`).
+    pub fn is_tokens(&self) -> bool {
+        self.name.starts_with("SESSION_TOKEN_")
+    }
+
     /// Read only by `session-events` and `session-webhooks` (`SESSION_WEBHOOK_*`,
     /// `SESSION_EVENT_BUS`, `SESSION_EVENTS_*`).
     pub fn is_events(&self) -> bool {
@@ -262,6 +267,16 @@ pub const SETTINGS: &[Setting] = &[
         name: "SESSION_EVENTS_EXTENDED",
         default: Some("false"),
         meaning: "also send session.extended on every sliding validate",
+    },
+    Setting {
+        name: "SESSION_TOKEN_KEYS",
+        default: None,
+        meaning: "session tokens for other services: the AWS KMS keys (ECC_NIST_P256, SIGN_VERIFY; ids, ARNs or aliases, comma-separated) - the first signs, every one is published in the JWKS (the template gives its own key)",
+    },
+    Setting {
+        name: "SESSION_TOKEN_AUDIENCES",
+        default: None,
+        meaning: "the audiences a session token may be minted for: JSON, e.g. {\"orders-api\": {\"lifetime\": \"5m\", \"data\": [\"plan\"]}} (lifetime 10s to 1h, default 5m; data: the session data keys it carries) - unset: none, every mint is 400",
     },
     Setting {
         name: "SESSION_METRICS_NAMESPACE",

@@ -21,6 +21,7 @@ mod presented;
 mod profile;
 mod provider;
 mod record;
+mod service_token;
 mod session;
 mod successor;
 mod ticket;
@@ -45,6 +46,10 @@ pub use presented::Presented;
 pub use profile::{DEFAULT_PROFILE, Profile, Profiles, ProfilesError, is_profile_name};
 pub use provider::{MAX_SID_CHARS, ProviderSession};
 pub use record::{RetiredToken, RevocationCause, RevocationReason, RevokedToken, TokenRecord};
+pub use service_token::{
+    DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME, ServiceTokenClaims, TokenActor,
+    TokenAudience,
+};
 pub use session::{Freshness, Session, SessionStatus, Use, UseChange, at_storage_precision};
 pub use successor::{RotationSeed, SealError, SealedSuccessor, SuccessorKey, successor_of};
 pub use ticket::{ResumeKey, TicketClaim, TicketUse};

@@ -16,6 +16,8 @@ mod provider;
 mod sessions;
 #[cfg(feature = "events")]
 mod stream;
+#[cfg(feature = "token-mint")]
+mod token;
 #[cfg(feature = "events")]
 mod webhooks;
 
@@ -30,6 +32,8 @@ pub use manage::manage;
 pub use sessions::{create, logout, refresh, validate};
 #[cfg(feature = "events")]
 pub use stream::session_events;
+#[cfg(feature = "token-mint")]
+pub use token::{Tokens, token};
 #[cfg(feature = "events")]
 pub use webhooks::webhook_deliveries;
 

@@ -235,6 +235,12 @@ impl ApiError {
         e
     }
 
+    /// 400 `unknown_audience`: no session token is minted for an audience that is not
+    /// configured.
+    pub fn unknown_audience(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unknown_audience", message)
+    }
+
     /// 503 `service_unavailable` with `Retry-After`.
     pub fn service_unavailable() -> Self {
         let mut e = Self::new(

@@ -77,6 +77,12 @@ impl Origins {
     }
 }
 
+/// The API's own origin for `req`: `SESSION_PUBLIC_ORIGIN`, else `https://` and the domain name
+/// API Gateway received it on; never the client's `Host`. The `iss` of the tokens it mints.
+pub(crate) fn own_origin(req: &Request, origins: &Origins) -> Option<String> {
+    origins.own(domain_of(req.extensions()))
+}
+
 /// The API Gateway domain name a request came to, from its request context.
 fn domain_of(extensions: &Extensions) -> Option<&str> {
     extensions.get::<Gateway>()?.domain_name.as_deref()

@@ -53,6 +53,11 @@ pub enum Route {
     /// `POST /oidc/backchannel-logout`: an identity provider's logout token (OpenID Connect
     /// Back-Channel Logout); called by the provider, never by a browser
     BackchannelLogout,
+    /// `POST /sessions/current/token`: the caller's session as a short-lived JWT for another
+    /// service
+    MintToken,
+    /// `GET /.well-known/jwks.json`: the keys that verify those JWTs; public
+    Jwks,
 }
 
 /// A route and the values of its `{...}` path segments, in order.
@@ -102,6 +107,16 @@ const TABLE: &[RouteEntry] = &[
         "/sessions/current/reauth",
         "POST",
         &[(Method::POST, Route::Reauth)],
+    ),
+    (
+        "/sessions/current/token",
+        "POST",
+        &[(Method::POST, Route::MintToken)],
+    ),
+    (
+        "/.well-known/jwks.json",
+        "GET",
+        &[(Method::GET, Route::Jwks)],
     ),
     (
         "/sessions/current/events",
@@ -192,7 +207,7 @@ fn percent_decoded(segment: &str) -> Option<String> {
 impl Route {
     /// Every route of the contract: what the template serves (besides the example route) and
     /// what docs/openapi.yaml documents, each checked against this list by the tests.
-    pub const ALL: [Route; 20] = [
+    pub const ALL: [Route; 22] = [
         Route::Create,
         Route::CreateTrusted,
         Route::Validate,
@@ -213,6 +228,8 @@ impl Route {
         Route::AdminUpdateData,
         Route::AdminImpersonate,
         Route::BackchannelLogout,
+        Route::MintToken,
+        Route::Jwks,
     ];
 
     /// The route as API Gateway names it (`routeKey`: method and path pattern).
@@ -238,6 +255,8 @@ impl Route {
             Route::AdminUpdateData => "PATCH /admin/users/{user_id}/sessions/{session_id}",
             Route::AdminImpersonate => "POST /admin/users/{user_id}/impersonation",
             Route::BackchannelLogout => "POST /oidc/backchannel-logout",
+            Route::MintToken => "POST /sessions/current/token",
+            Route::Jwks => "GET /.well-known/jwks.json",
         }
     }
 
@@ -263,6 +282,7 @@ impl Route {
             | Route::AdminGetSession
             | Route::AdminRevokeSession
             | Route::AdminImpersonate => "session-admin",
+            Route::MintToken | Route::Jwks => "session-token",
         }
     }
 

@@ -22,6 +22,8 @@ mod jwks;
 mod logout;
 #[cfg(any(test, feature = "dev"))]
 mod mint;
+#[cfg(feature = "token")]
+mod service_token;
 mod settings;
 mod verifier;
 
@@ -30,6 +32,10 @@ use crate::domain::{Actor, Authentication, TenantId, TicketUse, UserId};
 pub use logout::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE, LogoutToken, LogoutTokenError};
 #[cfg(any(test, feature = "dev"))]
 pub use mint::{TicketClaims, mint_hs256};
+#[cfg(feature = "token")]
+pub use service_token::{
+    DEFAULT_LEEWAY, MAX_LEEWAY, REFETCH_INTERVAL, ServiceTokenVerifier, VerifierOptions,
+};
 pub use settings::{Hs256Config, IssuerConfig, IssuersError, JwksSource, JwtConfig, parse_issuers};
 pub use verifier::IdTokenVerifier;
 
