@@ -3,7 +3,8 @@
 # function (`cargo lambda build --release`: zip sizes), cold start, memory and throughput of those
 # binaries under a local Lambda Runtime API (tests/benches/lambda.rs), and validate latency
 # against a raw GetItem (tests/benches/validate.rs), sign-in and refresh latency
-# (tests/benches/writes.rs). Rewrites docs/BENCHMARKS.md with the machine,
+# (tests/benches/writes.rs), session tokens for other services (tests/benches/tokens.rs,
+# clients/js/scripts/verify-bench.mjs). Rewrites docs/BENCHMARKS.md with the machine,
 # date and commit, keeping the previous run below the new one for comparison. Not part of CI
 # (timing; the release build alone takes 10-20 minutes on 2 cores).
 # BASELINE=<rev> also builds session-validate at that revision and adds its cold starts to the
@@ -22,6 +23,11 @@ port="$(free_port)"
 start_dynamodb "$port"
 use_local_aws "http://127.0.0.1:$port"
 use_dev_auth_defaults
+# The tokens bench signs with a key on moto's KMS.
+ensure_moto
+moto_port="$(free_port)"
+start_moto "$moto_port"
+export AWS_ENDPOINT_URL_KMS="http://127.0.0.1:$moto_port"
 cd "$ROOT_DIR"
 
 target_dir="${CARGO_TARGET_DIR:-$ROOT_DIR/target}"
@@ -70,11 +76,16 @@ echo "$latency"
 log "write latency: sign-in and refresh, and a rotation's writes in either shape"
 writes="$(cargo bench --quiet -p session-tests --bench writes)"
 echo "$writes"
-log "the JavaScript client's size (esbuild bundle, minified, gzipped)"
+log "session tokens for other services: mint latency (moto's KMS), token size, Rust verification"
+tokens="$(cargo bench --quiet -p session-tests --bench tokens)"
+echo "$tokens"
+log "the JavaScript client's size (esbuild bundle, minified, gzipped), and its token verifier's cost"
 ensure_node
 client_size="$(cd clients/js && npm ci --no-audit --no-fund --loglevel=error >&2 && node scripts/size.mjs)"
 echo "$client_size"
-result="$(printf '%s\n\n%s\n\n%s\n\n%s\n\nThe JavaScript client (clients/js), as a browser app ships it (budget 5 kB min+gzip):\n\n%s' "$sizes" "$lambda" "$latency" "$writes" "$client_size")"
+verify="$(cd clients/js && npm run --silent build >&2 && node scripts/verify-bench.mjs)"
+echo "$verify"
+result="$(printf '%s\n\n%s\n\n%s\n\n%s\n\n%s\n\n%s\n\nThe JavaScript client (clients/js), as a browser app ships it (budget 5 kB min+gzip):\n\n%s' "$sizes" "$lambda" "$latency" "$writes" "$tokens" "$verify" "$client_size")"
 
 out="docs/BENCHMARKS.md"
 mkdir -p docs

@@ -66,7 +66,7 @@ ensure_moto() {
 }
 
 start_moto() { # port
-  log "starting moto (AWS Secrets Manager, EventBridge, SQS) on 127.0.0.1:$1"
+  log "starting moto (AWS Secrets Manager, EventBridge, SQS, KMS) on 127.0.0.1:$1"
   moto_server -H 127.0.0.1 -p "$1" >"$STATE_DIR/moto.log" 2>&1 &
   STARTED_PIDS+=($!)
   wait_for_port "$1" 60 "moto" || { cat "$STATE_DIR/moto.log" >&2; return 1; }

@@ -31,6 +31,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use session_tests::runtime_api::{RuntimeApi, lambda_command};
+use session_tests::tokens::{AUDIENCES, signing_key};
 use session_tests::{
     AuthorizerEvent, Event, Function, Payload, Reply, TestTable, app, config_vars, invoke, ticket,
 };
@@ -60,7 +61,7 @@ impl Instance {
         extra: &[(&str, String)],
     ) -> Self {
         let mut api = RuntimeApi::start().await;
-        let mut command = lambda_command(binary, name, &api, &["DYNAMODB"]);
+        let mut command = lambda_command(binary, name, &api, &["DYNAMODB", "KMS"]);
         command
             // Identity settings only for the function that verifies identity tokens: every other
             // function must start without them.
@@ -306,6 +307,8 @@ async fn session(table: &TestTable, user: &str) -> String {
 /// The load each function serves: a representative event per invocation, and a check of the answer.
 struct Workload {
     package: &'static str,
+    /// Variables the function needs beyond the test configuration.
+    extra: Vec<(&'static str, String)>,
     /// Makes the event of invocation `i` (may prepare state in the table first).
     event: Box<dyn Fn(usize) -> Value>,
     check: fn(&Value) -> Result<(), String>,
@@ -367,6 +370,15 @@ async fn workloads(table: &TestTable, invocations: usize) -> Vec<Workload> {
                 .to_json()
         }
     };
+    let minted = {
+        let token = token.clone();
+        move |_| {
+            Event::new(Payload::V2, "POST", "/sessions/current/token")
+                .session_cookie(&token)
+                .json_body(&json!({"audience": "orders"}))
+                .to_json()
+        }
+    };
     let refresh = move |i: usize| {
         Event::new(Payload::V2, "POST", "/sessions/current/refresh")
             .session_cookie(&to_refresh[i])
@@ -378,11 +390,13 @@ async fn workloads(table: &TestTable, invocations: usize) -> Vec<Workload> {
     };
     vec![
         Workload {
+            extra: Vec::new(),
             package: "session-validate",
             event: Box::new(validate),
             check: expect_200,
         },
         Workload {
+            extra: Vec::new(),
             package: "session-create",
             event: Box::new(|i| {
                 Event::new(Payload::V2, "POST", "/sessions")
@@ -392,11 +406,13 @@ async fn workloads(table: &TestTable, invocations: usize) -> Vec<Workload> {
             check: expect_201,
         },
         Workload {
+            extra: Vec::new(),
             package: "session-refresh",
             event: Box::new(refresh),
             check: expect_200,
         },
         Workload {
+            extra: Vec::new(),
             package: "session-logout",
             event: Box::new(move |i| {
                 Event::new(Payload::V2, "DELETE", "/sessions/current")
@@ -406,11 +422,13 @@ async fn workloads(table: &TestTable, invocations: usize) -> Vec<Workload> {
             check: expect_204,
         },
         Workload {
+            extra: Vec::new(),
             package: "session-manage",
             event: Box::new(list),
             check: expect_200,
         },
         Workload {
+            extra: Vec::new(),
             package: "session-admin",
             event: Box::new(|i| {
                 Event::new(
@@ -424,11 +442,22 @@ async fn workloads(table: &TestTable, invocations: usize) -> Vec<Workload> {
             check: expect_200,
         },
         Workload {
+            extra: Vec::new(),
             package: "session-authorizer",
             event: Box::new(authorize),
             check: expect_authorized,
         },
         Workload {
+            extra: vec![
+                ("SESSION_TOKEN_KEYS", signing_key().await),
+                ("SESSION_TOKEN_AUDIENCES", AUDIENCES.to_owned()),
+            ],
+            package: "session-token",
+            event: Box::new(minted),
+            check: expect_200,
+        },
+        Workload {
+            extra: Vec::new(),
             package: "session-echo",
             event: Box::new(|_| {
                 Event::new(Payload::V2, "GET", "/example/whoami")
@@ -515,12 +544,22 @@ async fn main() {
     for workload in &workloads {
         let binary = binary(full, workload.package);
         let mut cold = Vec::new();
+        let start = || {
+            let identity = workload.package == "session-create";
+            Instance::start_with(
+                &binary,
+                workload.package,
+                &table.name,
+                identity,
+                &workload.extra,
+            )
+        };
         for _ in 1..starts {
-            let instance = Instance::start(&binary, workload.package, &table.name).await;
+            let instance = start().await;
             cold.push(instance.cold_start);
             instance.stop().await;
         }
-        let instance = Instance::start(&binary, workload.package, &table.name).await;
+        let instance = start().await;
         cold.push(instance.cold_start);
         let mut latencies = Vec::with_capacity(invocations);
         for i in 0..invocations {

@@ -20,12 +20,11 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use session_shared::domain::{ClientInfo, Presented, SessionToken, Transport};
 use session_shared::http::gateway::{GatewayEvent, GatewayResponse};
 use session_shared::{Api, handlers};
-use session_tests::timing::{median, micros, percentile};
+use session_tests::timing::{median, micros, percentile, raw_head_read};
 use session_tests::{Event, Function, Payload, TestTable, app, invoke, ticket};
 
 const WARMUP: usize = 200;
@@ -99,22 +98,7 @@ async fn main() {
     let event = Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&token);
     let event = serde_json::to_vec(&event.to_json()).unwrap();
 
-    let time_raw_get = async || {
-        let t = Instant::now();
-        let output = table
-            .client
-            .get_item()
-            .table_name(&table.name)
-            .key("pk", AttributeValue::S(format!("TOKEN#{}", hash.encoded())))
-            .key("sk", AttributeValue::S("SESSION".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        let elapsed = t.elapsed();
-        assert!(output.item.is_some());
-        elapsed
-    };
+    let time_raw_get = async || raw_head_read(&table, &hash).await;
 
     // The handler's layers, each timed alone: the store's read (the GetItem and the item's
     // mapping) and the session layer's validate (the read and the judgement).

@@ -694,7 +694,24 @@ async fn a_key_rotation_fails_no_verification() {
         verified(jwt, &key_set(&switched).await, "orders").unwrap();
     }
 
-    // 3. Once the old key's tokens have expired, it is withdrawn: what it signed is refused.
+    // 3. Once the old key's tokens have expired, it is withdrawn: what it signed is refused,
+    // by a receiver too once its key set has reached its max age.
+    let mut options = VerifierOptions::new(&server.url, "orders");
+    options.issuer = Some(ORIGIN.into());
+    options.key_set_max_age = StdDuration::from_secs(1);
+    let keeping = ServiceTokenVerifier::with_options(options);
+    keeping.verify(&by_old).await.unwrap();
+    server.serve(step(&[&new]));
+    keeping
+        .verify(&by_old)
+        .await
+        .expect("within the key set's max age");
+    tokio::time::sleep(StdDuration::from_millis(1100)).await;
+    assert_eq!(
+        keeping.verify(&by_old).await,
+        Err(IdentityError::UnknownKey)
+    );
+    keeping.verify(&by_new).await.unwrap();
     let after = step(&[&new]);
     assert_eq!(key_set(&after).await.keys.len(), 1);
     assert!(verified(&by_old, &key_set(&after).await, "orders").is_err());

@@ -124,9 +124,10 @@ export interface SessionClient {
    * `SESSION_TOKEN_AUDIENCES` (the only one configured when left out; unknown, it rejects with
    * `unknown_audience`). Kept in memory until shortly before it expires, one request per
    * audience at a time across tabs. Send it to that service (`Authorization: Bearer`), which
-   * checks it with `verifySessionToken`; never to the session API. A 401 signs out.
+   * checks it with `verifySessionToken`; never to the session API. A 401 signs out. `force`:
+   * a new token, not the kept one (after that service refused it, e.g. once a key was withdrawn).
    */
-  getToken(options?: { audience?: string }): Promise<string>;
+  getToken(options?: { audience?: string; force?: boolean }): Promise<string>;
   /** Applies a JSON merge patch to the session data, with `If-Match`. */
   updateData(patch: SessionData, options?: UpdateDataOptions): Promise<Session>;
   /**
@@ -365,8 +366,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       if (own) await signedOut("signed_out");
     },
 
-    getToken({ audience }: { audience?: string } = {}) {
-      return tokens.get(audience);
+    getToken({ audience, force }: { audience?: string; force?: boolean } = {}) {
+      return tokens.get(audience, force);
     },
 
     async updateData(patch, { version, retryOnConflict = false } = {}) {

@@ -22,8 +22,11 @@ export interface TokenTabs {
 }
 
 export interface ServiceTokens {
-  /** The kept token of `audience`, or a new one (one request per audience, across tabs). */
-  get(audience: string | undefined): Promise<string>;
+  /**
+   * The kept token of `audience`, or a new one (one request per audience, across tabs);
+   * `force`: a new one whatever is kept (the receiving service refused the kept one).
+   */
+  get(audience: string | undefined, force?: boolean): Promise<string>;
   /** A token another tab minted. */
   received(key: string, token: string, expiresIn: number): void;
   /** Drops every kept token (the session ended or changed). */
@@ -49,23 +52,24 @@ export function serviceTokens(
     const entry = kept.get(key);
     return entry !== undefined && Date.now() < entry.renewAt ? entry.token : null;
   };
-  const inTurn = async (key: string, audience: string | undefined): Promise<string> => {
+  const inTurn = async (key: string, audience: string | undefined, stale: string | null): Promise<string> => {
     // Another tab may have minted while this one waited: its message is in flight behind the
     // lock's release; let it land first.
     if (tabs) await new Promise((resolve) => setTimeout(resolve, 0));
     const ready = usable(key);
-    if (ready !== null) return ready;
+    if (ready !== null && ready !== stale) return ready;
     const minted = await mint(audience);
     keep(key, minted.token, minted.expires_in);
     tabs?.shareToken(key, minted.token, minted.expires_in);
     return minted.token;
   };
   return {
-    get(audience) {
+    get(audience, force = false) {
       const key = audience ?? "";
       const ready = usable(key);
-      if (ready !== null) return Promise.resolve(ready);
-      const run = () => inTurn(key, audience);
+      if (ready !== null && !force) return Promise.resolve(ready);
+      // Forced: any token but the refused one will do (another tab's newer one too).
+      const run = () => inTurn(key, audience, force ? ready : null);
       return once(`token:${key}`, () => (tabs ? tabs.exclusive(`token:${key}`, run) : run()));
     },
     received: keep,

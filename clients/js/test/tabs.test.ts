@@ -270,10 +270,12 @@ test("a kept token is renewed shortly before it expires, and none outlives the s
     assert.equal(await tab!.getToken(), "jwt-orders-1", "kept for half of a 40 s life");
     t.mock.timers.tick(2_000);
     assert.equal(await tab!.getToken(), "jwt-orders-2", "renewed 20 s before it expires");
+    assert.equal(await tab!.getToken({ force: true }), "jwt-orders-3", "forced: a new one");
+    assert.equal(await tab!.getToken(), "jwt-orders-3");
     await tab!.signOut();
     await assert.rejects(tab!.getToken(), (error: unknown) => (error as { status?: number }).status === 401);
     assert.equal(tab!.state.status, "signed-out");
-    assert.equal(mints(api), 3, "a sign-out forgets the kept token");
+    assert.equal(mints(api), 4, "a sign-out forgets the kept token");
   } finally {
     tab!.close();
   }

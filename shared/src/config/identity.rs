@@ -45,6 +45,7 @@ impl JwtConfig {
                 .optional_duration("AUTH_MAX_TOKEN_AGE")?
                 .and_then(|d| d.to_std().ok()),
             jwks_refresh_interval: env.std_duration("AUTH_JWKS_REFRESH_INTERVAL")?,
+            jwks_max_age: None,
             profile_claim: env.optional("AUTH_PROFILE_CLAIM"),
         })
     }

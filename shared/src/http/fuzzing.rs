@@ -123,6 +123,7 @@ pub fn ticket_verifier() -> IdTokenVerifier {
         leeway: std::time::Duration::from_secs(30),
         max_age: Some(std::time::Duration::from_secs(3600)),
         jwks_refresh_interval: std::time::Duration::from_secs(60),
+        jwks_max_age: None,
         profile_claim: None,
     })
 }

@@ -79,6 +79,7 @@ impl Origins {
 
 /// The API's own origin for `req`: `SESSION_PUBLIC_ORIGIN`, else `https://` and the domain name
 /// API Gateway received it on; never the client's `Host`. The `iss` of the tokens it mints.
+#[cfg(feature = "token-mint")]
 pub(crate) fn own_origin(req: &Request, origins: &Origins) -> Option<String> {
     origins.own(domain_of(req.extensions()))
 }

@@ -16,11 +16,14 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 /// Budget for one JWKS fetch.
 const JWKS_FETCH_TIMEOUT: StdDuration = StdDuration::from_secs(2);
 
-/// The cached keys, by `kid`, and when they were last fetched.
+/// The cached keys, by `kid`; when a fetch was last tried on demand, when they were loaded, and
+/// when a fetch of keys past their max age was last tried.
 #[derive(Default)]
 struct KeySet {
     keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
     last_attempt: Option<Instant>,
+    loaded_at: Option<Instant>,
+    stale_attempt: Option<Instant>,
 }
 
 /// One issuer's keys and where they come from.
@@ -34,10 +37,15 @@ pub(super) struct Jwks {
 pub(super) struct Fetcher {
     http: Option<reqwest::Client>,
     refresh_interval: StdDuration,
+    max_age: Option<StdDuration>,
 }
 
 impl Fetcher {
-    pub(super) fn new(needs_http: bool, refresh_interval: StdDuration) -> Self {
+    pub(super) fn new(
+        needs_http: bool,
+        refresh_interval: StdDuration,
+        max_age: Option<StdDuration>,
+    ) -> Self {
         let http = needs_http.then(|| {
             // reqwest uses the process-wide rustls provider: ring, as the store's client does.
             // Fails only when one is installed already, which then serves.
@@ -50,6 +58,7 @@ impl Fetcher {
         Self {
             http,
             refresh_interval,
+            max_age,
         }
     }
 
@@ -82,6 +91,8 @@ impl Jwks {
             JwksSource::Inline(set) => KeySet {
                 keys: usable_keys(set),
                 last_attempt: None,
+                loaded_at: None,
+                stale_attempt: None,
             },
             _ => KeySet::default(),
         };
@@ -104,6 +115,14 @@ impl Jwks {
         header: &Header,
         fetcher: &Fetcher,
     ) -> Result<DecodingKey, IdentityError> {
+        // Keys older than their max age are fetched again first (when the fetch fails, the keys
+        // held stay in use, and the next try waits).
+        if self.is_external()
+            && let Some(max_age) = fetcher.max_age
+            && self.stale(max_age, fetcher.refresh_interval.min(max_age))
+        {
+            self.refresh(issuer, fetcher, false).await;
+        }
         match self.lookup(header) {
             Err(IdentityError::UnknownKey) if self.is_external() => {
                 // Key rotation at the provider: fetch again, at most once per interval.
@@ -117,6 +136,24 @@ impl Jwks {
             }
             other => other,
         }
+    }
+
+    /// Whether the keys were loaded `max_age` ago or more and no such refresh was tried in the
+    /// last `retry_after`; if so, this try is recorded.
+    fn stale(&self, max_age: StdDuration, retry_after: StdDuration) -> bool {
+        let Ok(mut set) = self.cache.write() else {
+            return false;
+        };
+        let stale = set.loaded_at.is_some_and(|at| at.elapsed() >= max_age);
+        if !stale
+            || set
+                .stale_attempt
+                .is_some_and(|at| at.elapsed() < retry_after)
+        {
+            return false;
+        }
+        set.stale_attempt = Some(Instant::now());
+        true
     }
 
     /// Fetches the JWKS. On demand (a token named an unknown `kid`), at most once per
@@ -151,6 +188,7 @@ impl Jwks {
                 info!(issuer, keys = keys.len(), "identity provider keys loaded");
                 if let Ok(mut cached) = self.cache.write() {
                     cached.keys = keys;
+                    cached.loaded_at = Some(Instant::now());
                 }
                 true
             }

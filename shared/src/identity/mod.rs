@@ -34,7 +34,8 @@ pub use logout::{BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_MAX_AGE, LogoutToken, Lo
 pub use mint::{TicketClaims, mint_hs256};
 #[cfg(feature = "token")]
 pub use service_token::{
-    DEFAULT_LEEWAY, MAX_LEEWAY, REFETCH_INTERVAL, ServiceTokenVerifier, VerifierOptions,
+    DEFAULT_LEEWAY, KEY_SET_MAX_AGE, MAX_LEEWAY, REFETCH_INTERVAL, ServiceTokenVerifier,
+    VerifierOptions,
 };
 pub use settings::{Hs256Config, IssuerConfig, IssuersError, JwksSource, JwtConfig, parse_issuers};
 pub use verifier::IdTokenVerifier;

@@ -1,7 +1,8 @@
 //! The receiving side of session tokens for other services (feature `token`): a Rust service
 //! verifies a token offline against the session service's published keys. The keys are cached
 //! and fetched again, rate-limited, when a token names an unknown `kid` (a key rotation), by the
-//! same JWKS cache the sign-in verifier uses for identity providers; only ES256 is accepted (an
+//! same JWKS cache the sign-in verifier uses for identity providers, which also fetches it again
+//! once it is older than its `max-age` (KEY_SET_MAX_AGE); only ES256 is accepted (an
 //! HS256 token "signed" with the public key is refused), and the clock skew is bounded.
 
 use std::time::Duration as StdDuration;
@@ -16,6 +17,9 @@ use crate::domain::ServiceTokenClaims;
 pub const DEFAULT_LEEWAY: StdDuration = StdDuration::from_secs(30);
 /// The most clock skew a verifier allows.
 pub const MAX_LEEWAY: StdDuration = StdDuration::from_secs(300);
+/// How long a fetched key set is used before it is fetched again: the `max-age` the session
+/// service gives it, so a withdrawn key stops verifying within it.
+pub const KEY_SET_MAX_AGE: StdDuration = StdDuration::from_secs(300);
 /// Least time between two fetches of the key set caused by unknown `kid`s.
 pub const REFETCH_INTERVAL: StdDuration = StdDuration::from_secs(30);
 
@@ -30,6 +34,9 @@ pub struct VerifierOptions {
     pub issuer: Option<String>,
     /// Clock skew allowed on `exp`, `nbf` and `iat` (at most five minutes).
     pub leeway: StdDuration,
+    /// How long a fetched key set is used before it is fetched again (a withdrawn key stops
+    /// verifying within it).
+    pub key_set_max_age: StdDuration,
 }
 
 impl VerifierOptions {
@@ -40,6 +47,7 @@ impl VerifierOptions {
             audience: audience.to_owned(),
             issuer: None,
             leeway: DEFAULT_LEEWAY,
+            key_set_max_age: KEY_SET_MAX_AGE,
         }
     }
 }
@@ -74,6 +82,7 @@ impl ServiceTokenVerifier {
             leeway: options.leeway.min(MAX_LEEWAY),
             max_age: None,
             jwks_refresh_interval: REFETCH_INTERVAL,
+            jwks_max_age: Some(options.key_set_max_age),
             profile_claim: None,
         };
         Self {

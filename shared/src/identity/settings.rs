@@ -19,6 +19,9 @@ pub struct JwtConfig {
     pub max_age: Option<StdDuration>,
     /// Least time between two fetches of one issuer's JWKS.
     pub jwks_refresh_interval: StdDuration,
+    /// Keys loaded from a URL or file longer ago than this are fetched again before the next
+    /// token is checked (a withdrawn key stops verifying); `None`: only an unknown `kid` does.
+    pub jwks_max_age: Option<StdDuration>,
     /// The claim listing the lifetime profiles a user may use (`None`: any).
     pub profile_claim: Option<String>,
 }

@@ -93,7 +93,11 @@ impl IdTokenVerifier {
             leeway: config.leeway,
             max_age: config.max_age,
             profile_claim: config.profile_claim.clone(),
-            fetcher: Fetcher::new(needs_http, config.jwks_refresh_interval),
+            fetcher: Fetcher::new(
+                needs_http,
+                config.jwks_refresh_interval,
+                config.jwks_max_age,
+            ),
         }
     }
 
@@ -426,6 +430,7 @@ mod tests {
             leeway: Duration::from_secs(0),
             max_age: Some(Duration::from_secs(3600)),
             jwks_refresh_interval: Duration::from_secs(60),
+            jwks_max_age: None,
             profile_claim: None,
         }
     }
@@ -833,6 +838,7 @@ mod properties {
             leeway: Duration::ZERO,
             max_age: Some(Duration::from_secs(3600)),
             jwks_refresh_interval: Duration::from_secs(60),
+            jwks_max_age: None,
             profile_claim: None,
         })
     }
