@@ -19,7 +19,7 @@ use session_tests::tokens::{
     claims_of, header_of, invoke_tokens, kms_at, signing_key, tokens_app, tokens_on,
 };
 use session_tests::{
-    Event, Function, Payload, TestTable, app, bearer_signed_in, impersonating, invoke,
+    Event, Function, Payload, TestTable, app, bearer_signed_in, current, impersonating, invoke,
     session_id_of, signed_in,
 };
 
@@ -54,15 +54,6 @@ async fn signed(overrides: &[(&str, &str)]) -> Signed {
 
 fn jwks_event() -> Event {
     Event::new(Payload::V2, "GET", "/.well-known/jwks.json").without_header("origin")
-}
-
-async fn validate(app: &SignIn, session: &str) -> session_tests::Reply {
-    invoke(
-        app,
-        Function::Validate,
-        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(session),
-    )
-    .await
 }
 
 fn mint_event(token: &str, body: Option<Value>) -> Event {
@@ -196,22 +187,18 @@ async fn a_minted_token_verifies_against_the_published_keys_and_says_who_and_wha
 
 #[tokio::test]
 async fn a_token_never_outlives_its_sessions_deadline() {
-    let table = TestTable::new().await;
-    let key = signing_key().await;
     // Sessions idle out after a minute: the 5-minute audience gets a 1-minute token at most.
     let short = [
         ("SESSION_IDLE_TIMEOUT", "1m"),
         ("SESSION_ROTATE_AFTER", "off"),
     ];
-    let app = app(&table, &short);
-    let tokens = tokens_app(&table, &[&key], &short);
-    let session = signed_in(&app).await;
-    let validated = invoke(
-        &app,
-        Function::Validate,
-        Event::new(Payload::V2, "GET", "/sessions/current").session_cookie(&session),
-    )
-    .await;
+    let Signed {
+        table,
+        app,
+        tokens,
+        session,
+    } = signed(&short).await;
+    let validated = current(&app, &session).await;
     let expires_at =
         chrono::DateTime::parse_from_rfc3339(validated.body["expires_at"].as_str().unwrap())
             .unwrap()
@@ -475,7 +462,7 @@ async fn a_kms_that_does_not_answer_is_503_and_the_session_stays() {
     assert_eq!(jwks.status, 503);
     assert_eq!(jwks.header("retry-after"), Some("1"));
     assert_eq!(
-        validate(&app, &session).await.status,
+        current(&app, &session).await.status,
         200,
         "the session stays"
     );
@@ -507,7 +494,7 @@ async fn a_key_kms_refuses_is_500_without_internals_and_the_session_stays() {
     }
     assert!(reply.set_cookies.is_empty(), "the cookie is kept");
     assert_eq!(
-        validate(&app, &session).await.status,
+        current(&app, &session).await.status,
         200,
         "the session stays"
     );

@@ -169,9 +169,12 @@ function refetch(url: string, fetch: typeof globalThis.fetch): Promise<KeySet | 
       return set;
     } catch {
       // Keep what was cached (stale keys beat none while the API is unreachable); remember the
-      // attempt, so unknown `kid`s do not hammer it.
+      // attempt, so neither unknown `kid`s nor the stale set make every token fetch again.
       const cached = keySets.get(url);
-      if (cached) cached.fetchedAt = attempted;
+      if (cached) {
+        cached.fetchedAt = attempted;
+        cached.freshUntil = Math.max(cached.freshUntil, attempted + REFETCH_INTERVAL);
+      }
       return null;
     }
   })().finally(() => fetching.delete(url));

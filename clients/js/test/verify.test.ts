@@ -161,3 +161,19 @@ test("unknown kids fetch the set again at most every 30 s", async (t) => {
   await refused(verifySessionToken(await token(await signer("w")), options), "unknown_key");
   assert.equal(served.calls, 2);
 });
+
+test("a stale key set with the API down keeps verifying, fetching again at most every 30 s", async (t) => {
+  t.mock.timers.enable({ apis: ["Date"], now: Date.now() });
+  forgetKeySets();
+  const a = await signer("a");
+  const { fetch, served } = keySet(() => [a.jwk]);
+  const options = { jwksUrl: JWKS_URL, audience: "orders", fetch };
+  await verifySessionToken(await token(a), options);
+  served.fail = true;
+  t.mock.timers.tick(301_000);
+  for (let i = 0; i < 5; i++) await verifySessionToken(await token(a), options);
+  assert.equal(served.calls, 2, "one failed fetch, then the stale keys");
+  t.mock.timers.tick(30_000);
+  await verifySessionToken(await token(a), options);
+  assert.equal(served.calls, 3);
+});

@@ -9,7 +9,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use super::{Api, caller_session, keeping_rotation, serve};
+use super::{Api, caller_session, keeping_rotation, refusal, serve};
 use crate::http::origin::own_origin;
 use crate::http::request::json_body;
 use crate::http::response::json_response;
@@ -68,9 +68,10 @@ async fn mint(tokens: &Tokens, req: &Request) -> Result<Response<Body>, ApiError
         .tokens
         .audience(body.audience.as_deref())
         .map_err(token_error)?;
+    // Without an origin there is no `iss`: a deployment to fix, not a call to retry.
     let issuer = own_origin(req, &api.http.origins).ok_or_else(|| {
         tracing::error!("no issuer: set SESSION_PUBLIC_ORIGIN (the request names no domain)");
-        ApiError::service_unavailable().with_message("tokens cannot be minted: retry shortly")
+        ApiError::internal()
     })?;
     let (credential, current) = caller_session(api, req).await?;
     let now = Utc::now();
@@ -82,10 +83,9 @@ async fn mint(tokens: &Tokens, req: &Request) -> Result<Response<Body>, ApiError
         Ok(minted) => minted,
         // The session stays, and so does a rotation its validation just made.
         Err(error) => {
-            let response = token_error(error).into_response(&api.http.cookie);
-            return Ok(keeping_rotation(
+            return Ok(refusal(
                 api,
-                response,
+                token_error(error),
                 &current,
                 credential.transport,
             ));
