@@ -31,6 +31,7 @@ EXPECTED = {
     "# Every device the user is signed in on": ([200, 200, 204, 200, 200], True),
     "SESSION_PROFILES='": ([201], False),
     "# A token for another service": ([200, 200], True),
+    "# A visitor's cart, before anyone signs in": ([201, 200, 201, 200], False),
 }
 
 

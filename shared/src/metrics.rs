@@ -51,6 +51,12 @@ pub enum Metric {
     UnavailableSigning,
     /// Session tokens minted for other services.
     TokensMinted,
+    /// Guest sessions started.
+    GuestsCreated,
+    /// Guest sessions carried over into a sign-in.
+    GuestsUpgraded,
+    /// Guest sessions refused by `SESSION_GUEST_LIMIT` (429).
+    GuestsLimited,
     /// Lifecycle events published (trail, bus, webhook queue).
     EventsPublished,
     /// Stream records whose events did not all reach their destinations (retried by Lambda).
@@ -69,7 +75,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order of their names.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 27] = [
         Self::SignInsTicket,
         Self::SignInsTrusted,
         Self::SignInsLegacy,
@@ -87,6 +93,9 @@ impl Metric {
         Self::UnavailableIdentityKeys,
         Self::UnavailableSigning,
         Self::TokensMinted,
+        Self::GuestsCreated,
+        Self::GuestsUpgraded,
+        Self::GuestsLimited,
         Self::EventsPublished,
         Self::EventsFailed,
         Self::EventLag,
@@ -116,6 +125,9 @@ impl Metric {
             Self::UnavailableIdentityKeys => "UnavailableIdentityKeys",
             Self::UnavailableSigning => "UnavailableSigning",
             Self::TokensMinted => "TokensMinted",
+            Self::GuestsCreated => "GuestsCreated",
+            Self::GuestsUpgraded => "GuestsUpgraded",
+            Self::GuestsLimited => "GuestsLimited",
             Self::EventsPublished => "EventsPublished",
             Self::EventsFailed => "EventsFailed",
             Self::EventLag => "EventLag",

@@ -257,6 +257,55 @@ try {
     assert.equal(await cookie(), undefined, "the cookie is gone");
   });
 
+  await step("a visitor's cart: nothing on page load, a guest session on the first write, two tabs signing in at once get one session with the cart", async () => {
+    const visitor = await browser.newContext();
+    const sessionCookie = async () => (await visitor.cookies(apiUrl)).find((c) => c.name.endsWith("session"));
+    const visitorCookie = async () => (await sessionCookie())?.value;
+    const [shop, other] = [await tab(visitor, "signed-out"), await tab(visitor, "signed-out")];
+    const cartPage = await visitor.newPage();
+    await cartPage.goto(`${demo}/react.html?api=${encodeURIComponent(apiUrl)}`);
+    await cartPage.locator('#react-status[data-state="signed-out"]').waitFor({ timeout: 10_000 });
+    const guestPosts = { n: 0 };
+    for (const page of [shop, other, cartPage]) {
+      page.on("request", (request) => {
+        if (request.url() === `${apiUrl}/sessions/guest`) guestPosts.n += 1;
+      });
+    }
+    await shop.reload();
+    await shop.locator('#status[data-state="signed-out"]').waitFor({ timeout: 10_000 });
+    assert.equal(guestPosts.n, 0, "no guest session for a visitor who stores nothing");
+    assert.equal(await visitorCookie(), undefined);
+
+    const guest = await shop.evaluate(() => window.sessions.updateData({ cart: ["tea"] }));
+
+    assert.equal(guest.guest, true);
+    assert.equal(guestPosts.n, 1);
+    const guestCookie = await visitorCookie();
+    const cookieName = (await sessionCookie())?.name;
+    assert.ok(guestCookie, "the guest's HttpOnly cookie is set");
+    await other.locator('#status[data-state="guest"]').waitFor({ timeout: 1_000 });
+    await cartPage.locator('#react-status[data-state="guest"]').waitFor({ timeout: 1_000 });
+    assert.equal(await cartPage.textContent("#react-status"), 'guest with cart ["tea"]');
+
+    // Each tab brings its own login ticket, at the same instant, with the same guest cookie.
+    const tickets = [await shop.evaluate(() => window.devLogin("cart-buyer")), await other.evaluate(() => window.devLogin("cart-buyer"))];
+    const [a, b] = await Promise.all([
+      shop.evaluate((t) => window.sessions.signIn(t), tickets[0]),
+      other.evaluate((t) => window.sessions.signIn(t), tickets[1]),
+    ]);
+
+    assert.equal(a.session_id, b.session_id, "one signed-in session");
+    assert.deepEqual(a.data, { cart: ["tea"] });
+    assert.equal(a.guest, false);
+    await cartPage.locator('#react-status[data-state="signed-in"]').waitFor({ timeout: 1_000 });
+    assert.notEqual(await visitorCookie(), guestCookie, "a new token, not the guest's");
+    const devices = await shop.evaluate(() => window.sessions.devices());
+    assert.equal(devices.length, 1);
+    const replayed = await fetch(`${apiUrl}/sessions/current`, { headers: { Cookie: `${cookieName}=${guestCookie}` } });
+    assert.equal(replayed.status, 401, "the guest token is refused");
+    await visitor.close();
+  });
+
   await step("support signs in with an impersonation ticket: the React page shows who acts, and the device list is refused", async () => {
     const actor = { principal: "arn:aws:iam::123456789012:role/support-console", reason: "case 4711" };
     const ticket = await impersonationTicket("sdk-user", actor);

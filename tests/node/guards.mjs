@@ -130,6 +130,29 @@ try {
     assert.equal((await signedOut.json()).error.code, "unauthenticated");
   });
 
+  await step("a guest session is refused with 403 guest_forbidden unless the guard allows guests", async () => {
+    const created = await fetch(`${api}/sessions/guest`, {
+      method: "POST",
+      headers: { Origin: origin, "Content-Type": "application/json" },
+      body: JSON.stringify({ data: { cart: ["tea"] } }),
+    });
+    assert.equal(created.status, 201);
+    const guest = created.headers.getSetCookie()[0].split(";")[0];
+    const strict = await expressApp(api);
+    const lenient = await expressApp(api, { allowGuests: true });
+    try {
+      const refused = await strict.get(guest);
+      assert.equal(refused.status, 403);
+      assert.equal((await refused.json()).error.code, "guest_forbidden");
+      const let_in = await lenient.get(guest);
+      assert.equal(let_in.status, 200);
+      assert.equal((await let_in.json()).user.startsWith("guest:"), true);
+    } finally {
+      strict.close();
+      lenient.close();
+    }
+  });
+
   await step("a rotated cookie is passed through to the caller", async () => {
     const cookie = await signIn("guard-rotation");
     const refreshed = await fetch(`${api}/sessions/current/refresh`, {

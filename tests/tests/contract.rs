@@ -129,6 +129,11 @@ fn every_operation() -> Vec<(Function, Event)> {
                 .iam_caller(IAM_CALLER)
                 .json_body(&serde_json::json!({"reason": "case 42"})),
         ),
+        // A visitor's guest session: the client's count fails first.
+        (
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions/guest"),
+        ),
         // Support's sign-in: the grant's read fails first.
         (
             Function::Create,

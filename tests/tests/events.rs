@@ -24,7 +24,7 @@ use session_shared::events::{
     Deliverer, DeliverySettings, EventSettings, Publisher, WebhookSecret, WebhookSettings,
     WebhookTarget,
 };
-use session_tests::{Event, Function, OpCounter, Payload, TestTable, app, invoke, python};
+use session_tests::{Event, Function, OpCounter, Payload, TestTable, app, invoke, python, ticket};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SAFARI: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 \
@@ -843,6 +843,65 @@ async fn data_changes_and_optionally_sliding_are_told_by_key_name_only() {
             .iter()
             .any(|(_, b)| b.contains("secret-cart-contents"))
     );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_guests_events_say_guest_and_its_sign_in_names_the_guest_it_came_from() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[]);
+    let receiver = Receiver::default();
+    let pipeline = pipeline(&table, &receiver.start().await, Derivation::default()).await;
+    let mut reader = reader_of(&table).await;
+    let guest = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions/guest")
+            .json_body(&json!({"data": {"cart": ["tea"]}})),
+    )
+    .await;
+    let guest_id = guest.body["session_id"].clone();
+    let signed = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .session_cookie(&guest.cookie_token())
+            .json_body(&json!({"id_token": ticket("alice", None)})),
+    )
+    .await;
+    assert_eq!((guest.status, signed.status), (201, 201));
+
+    pump(&mut reader, &pipeline).await;
+    let events = bodies(&receiver.take());
+
+    let about = |id: &Value| {
+        events
+            .iter()
+            .filter(|e| &e["data"]["session_id"] == id)
+            .map(|e| (e["type"].as_str().unwrap(), e["data"]["reason"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        about(&guest_id),
+        [
+            ("session.created", Value::Null),
+            ("session.revoked", json!("upgraded"))
+        ]
+    );
+    for event in events
+        .iter()
+        .filter(|e| e["data"]["session_id"] == guest_id)
+    {
+        assert_eq!(event["data"]["guest"], true);
+    }
+    let created = events
+        .iter()
+        .find(|e| e["data"]["session_id"] == signed.body["session_id"])
+        .unwrap();
+    assert_eq!(created["type"], "session.created");
+    assert_eq!(created["data"]["detail"]["upgraded_from"], guest_id);
+    assert_eq!(created["data"].get("guest"), None);
+    assert_schema_valid(&events);
     table.drop_table().await;
 }
 

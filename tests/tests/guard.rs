@@ -115,6 +115,42 @@ async fn a_signed_in_cookie_reaches_the_axum_handler_with_its_session() {
 }
 
 #[tokio::test]
+async fn a_guest_is_refused_unless_the_route_allows_guests_and_is_anonymous_where_optional() {
+    let table = TestTable::new().await;
+    let (sign_in, guard) = stack(&table, &[]);
+    let created = invoke(
+        &sign_in,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions/guest")
+            .json_body(&json!({"data": {"cart": ["tea"]}})),
+    )
+    .await;
+    let guest = created.cookie_token();
+    let alice = signed_in(&sign_in, "alice").await;
+    let app = guarded_app::app(guard);
+
+    let orders = call(&app, get("/orders", Some(&guest))).await;
+    let cart = call(&app, get("/cart", Some(&guest))).await;
+    let home = call(&app, get("/", Some(&guest))).await;
+    let alice_cart = call(&app, get("/cart", Some(&alice))).await;
+
+    assert_eq!(orders.status, StatusCode::FORBIDDEN, "{}", orders.body);
+    assert_eq!(orders.error_code(), "guest_forbidden");
+    assert_eq!(cart.status, StatusCode::OK, "{}", cart.body);
+    assert_eq!(cart.json(), json!({"guest": true, "cart": ["tea"]}));
+    assert_eq!(
+        (home.status, home.body.as_str()),
+        (StatusCode::OK, "Hello, stranger")
+    );
+    assert!(
+        home.set_cookies.is_empty(),
+        "a guest's cookie is not a dead one"
+    );
+    assert_eq!(alice_cart.json(), json!({"guest": false, "cart": null}));
+    table.drop_table().await;
+}
+
+#[tokio::test]
 async fn without_a_session_the_guard_answers_the_session_apis_json_401() {
     let table = TestTable::new().await;
     let (_, guard) = stack(&table, &[]);

@@ -77,6 +77,7 @@ impl World {
         let mut revoked = Vec::new();
         let mut tickets = Vec::new();
         let mut guards = Vec::new();
+        let mut guest_counts = Vec::new();
         for item in self.table.items().await {
             let text = |name: &str| {
                 item.get(name)
@@ -87,12 +88,14 @@ impl World {
             let pk = text("pk");
             if pk.starts_with("TICKET#") {
                 tickets.push(item.contains_key("released"));
+            } else if pk.starts_with("GUESTS#") {
+                guest_counts.push(text("n"));
             } else if text("sk") == "GUARD" {
                 guards.push(text("version"));
             } else if pk.starts_with("TOKEN#") {
                 match text("kind").as_str() {
                     "session" => live.push(json!({
-                        "user": text("user_id"),
+                        "user": without_guest_id(&text("user_id")),
                         "data": text("data"),
                         "data_version": text("data_version"),
                         "version": text("version"),
@@ -111,6 +114,7 @@ impl World {
             "revoked": revoked,
             "tickets": tickets,
             "guards": guards,
+            "guest_counts": guest_counts,
         })
     }
 
@@ -141,6 +145,7 @@ impl Seen {
         };
         let mut body = json!({});
         for key in [
+            "guest",
             "user_id",
             "tenant_id",
             "data",
@@ -149,7 +154,10 @@ impl Seen {
             "revoked",
         ] {
             if let Some(value) = reply.body.get(key) {
-                body[key] = value.clone();
+                body[key] = match value.as_str() {
+                    Some(text) => json!(without_guest_id(text)),
+                    None => value.clone(),
+                };
             }
         }
         Self {
@@ -168,6 +176,14 @@ impl Seen {
 struct Outcome {
     seen: Vec<Seen>,
     state: Value,
+}
+
+/// A guest's user id without the random session id in it.
+fn without_guest_id(user_id: &str) -> String {
+    match user_id.strip_prefix("guest:") {
+        Some(_) => "guest:<id>".to_owned(),
+        None => user_id.to_owned(),
+    }
 }
 
 fn sign_in(ticket: &str) -> Event {
@@ -649,5 +665,72 @@ async fn a_sign_in_whose_read_fails_gives_its_ticket_back() {
         1,
         "{}",
         outcome.state
+    );
+}
+
+fn new_guest() -> Event {
+    Event::new(Payload::V2, "POST", "/sessions/guest").client("198.51.100.7", "shop/1")
+}
+
+/// A guest session is started, then: its cookie works, and the client's count holds exactly
+/// one creation (a second fits under a limit of two, a third does not).
+async fn starting_a_guest(w: World) -> (Outcome, Vec<String>) {
+    let created = w.act(Function::Create, new_guest()).await;
+    let token = held_after(&created, "");
+    let after = w.call(Function::Validate, validate(&token)).await;
+    let second = w.call(Function::Create, new_guest()).await;
+    let third = w.call(Function::Create, new_guest()).await;
+    let mut seen = vec![Seen::of(&created), Seen::of(&after)];
+    seen.extend([Seen::of(&second), Seen::of(&third)]);
+    w.finish(seen).await
+}
+
+#[tokio::test]
+async fn starting_a_guest_session_survives_a_lost_answer_of_each_write_and_counts_once() {
+    same_outcome!(
+        &[("SESSION_GUEST_LIMIT", "2/1h")],
+        // The client's count, the head.
+        [("UpdateItem", 0), ("PutItem", 0)],
+        starting_a_guest
+    );
+}
+
+/// A guest with a cart signs in, then: the signed-in session holds the cart, and the guest
+/// token is refused.
+async fn upgrading_a_guest(w: World) -> (Outcome, Vec<String>) {
+    let guest = held_after(&w.call(Function::Create, new_guest()).await, "");
+    let patched = w
+        .call(
+            Function::Manage,
+            with_cookie("PATCH", "/sessions/current", &guest)
+                .json_body(&json!({"data": {"cart": ["tea"]}})),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let created = w
+        .act(
+            Function::Create,
+            sign_in_with(json!({"id_token": ticket("alice", Some("acme"))})).session_cookie(&guest),
+        )
+        .await;
+    let token = held_after(&created, "");
+    let after = w.call(Function::Validate, validate(&token)).await;
+    let old = w.call(Function::Validate, validate(&guest)).await;
+    w.finish(vec![Seen::of(&created), Seen::of(&after), Seen::of(&old)])
+        .await
+}
+
+#[tokio::test]
+async fn signing_in_with_a_guest_session_survives_a_lost_answer_of_each_write() {
+    same_outcome!(
+        &[],
+        // The ticket's claim, the guest's upgrade, the head, the guard.
+        [
+            ("PutItem", 0),
+            ("UpdateItem", 0),
+            ("PutItem", 1),
+            ("UpdateItem", 1)
+        ],
+        upgrading_a_guest
     );
 }

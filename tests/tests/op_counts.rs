@@ -993,3 +993,116 @@ async fn a_back_channel_logout_is_a_put_a_query_per_kind_and_a_write_per_ended_s
     assert_eq!(written.total(), 1 + 2 * 2);
     table.drop_table().await;
 }
+
+fn new_guest() -> Event {
+    Event::new(Payload::V2, "POST", "/sessions/guest")
+}
+
+/// A guest session of its own, created uncounted: its cookie token.
+async fn guest(app: &SignIn, counter: &OpCounter) -> String {
+    let reply = invoke(app, Function::Create, new_guest()).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    counter.take();
+    counter.take_round_trips();
+    reply.cookie_token()
+}
+
+#[tokio::test]
+async fn a_guest_session_is_one_count_and_one_put_of_a_head_in_no_index() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let before = table.snapshot().await;
+
+    let reply = invoke(&app, Function::Create, new_guest()).await;
+
+    assert_eq!(reply.status, 201);
+    assert_eq!(
+        counter.take(),
+        ["UpdateItem", "PutItem"],
+        "the client's count (one conditional update), then the head (one conditional put)"
+    );
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(written.changes(), ["- -> guest_count", "- -> session"]);
+    assert_eq!(written.of("- -> session").indexes, indexes(&[]));
+    assert_eq!(written.total(), 2, "2 WRU: no index entry, no guard");
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_guests_validate_in_steady_state_is_one_read_and_no_write() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = guest(&app, &counter).await;
+    // The same client as at creation: nothing to record.
+    let first = invoke(&app, Function::Validate, current(&token)).await;
+    assert_eq!(first.status, 200);
+    counter.take();
+
+    for _ in 0..10 {
+        let reply = invoke(&app, Function::Validate, current(&token)).await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["guest"], true);
+    }
+
+    assert_eq!(counter.take(), vec!["GetItem"; 10]);
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn signing_in_with_a_guest_session_adds_one_read_and_one_update_to_the_sign_in() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[("SESSION_MAX_PER_USER", "0")]).await;
+    let guest = guest(&app, &counter).await;
+    let before = table.snapshot().await;
+
+    let reply = invoke(
+        &app,
+        Function::Create,
+        Event::new(Payload::V2, "POST", "/sessions")
+            .session_cookie(&guest)
+            .json_body(&serde_json::json!({"id_token": ticket("alice", None)})),
+    )
+    .await;
+
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "PutItem", "UpdateItem", "PutItem"],
+        "the guest presented, the ticket's claim, the guest's upgrade, the head"
+    );
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(
+        written.changes(),
+        ["- -> session", "- -> ticket", "session -> revoked"]
+    );
+    assert_eq!(
+        written.total(),
+        1 + HEAD_UNITS + 1,
+        "5 WRU: the sign-in's 3 and the guest's tombstone"
+    );
+    table.drop_table().await;
+}
+
+#[tokio::test]
+async fn a_guests_data_patch_is_one_read_and_one_write_unit() {
+    let table = TestTable::new().await;
+    let (app, counter) = counted_app(&table, &[]).await;
+    let token = guest(&app, &counter).await;
+    let before = table.snapshot().await;
+
+    let reply = invoke(
+        &app,
+        Function::Manage,
+        Event::new(Payload::V2, "PATCH", "/sessions/current")
+            .session_cookie(&token)
+            .json_body(&serde_json::json!({"data": {"cart": ["tea"]}})),
+    )
+    .await;
+
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(counter.take(), ["GetItem", "UpdateItem"]);
+    let written = Written::between(&before, &table.snapshot().await, false);
+    assert_eq!(written.changes(), ["session -> session"]);
+    assert_eq!(written.total(), 1, "1 WRU: a guest's head is in no index");
+    table.drop_table().await;
+}

@@ -47,6 +47,7 @@ fn start(profile: Option<&str>) -> Start {
         transport: Transport::Cookie,
         profile: profile.map(str::to_owned),
         resume: None,
+        guest: None,
     }
 }
 

@@ -48,6 +48,7 @@ fn start(client: ClientInfo) -> Start {
         transport: Transport::Cookie,
         profile: None,
         resume: None,
+        guest: None,
     }
 }
 

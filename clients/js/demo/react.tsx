@@ -11,9 +11,16 @@ const sessions = createSessionClient({ baseUrl: api });
 (window as unknown as { sessions: typeof sessions }).sessions = sessions;
 
 function Account() {
-  const { status, session, reason, actor, signOut } = useSession();
+  const { status, session, guest, reason, actor, signOut } = useSession();
+  const cart = JSON.stringify(session?.data["cart"] ?? []);
   const text =
-    status === "signed-in" ? `signed in as ${session?.user_id ?? ""}` : status === "signed-out" ? `signed out (${reason ?? "never signed in"})` : "loading";
+    status === "signed-in"
+      ? `signed in as ${session?.user_id ?? ""}`
+      : guest
+        ? `guest with cart ${cart}`
+        : status === "signed-out"
+          ? `signed out (${reason ?? "never signed in"})`
+          : "loading";
   return createElement(
     "p",
     { id: "react-status", "data-state": status, "data-reason": reason ?? "" },

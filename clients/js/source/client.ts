@@ -1,5 +1,6 @@
 // The session client: every call of the session API, one explicit state (`loading`,
-// `signed-in`, `signed-out`: the machine of states.ts, which only a 401 or a sign-out ends), and
+// `signed-in`, `guest`, `signed-out`: the machine of states.ts, which only a 401 or a sign-out
+// ends), and
 // one request in flight per purpose (concurrent callers of `current()` or `refresh()` share it).
 import { SessionApiError } from "./errors.js";
 import { KeepAlive, pageEnvironment } from "./keepalive.js";
@@ -7,7 +8,7 @@ import type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
 import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { ApiCalls } from "./api-calls.js";
-import { SessionStates } from "./states.js";
+import { SessionStates, sessionOf } from "./states.js";
 import { serviceTokens as tokensOfClient } from "./service-tokens.js";
 import type { Minted, ServiceTokens } from "./service-tokens.js";
 import type {
@@ -56,6 +57,12 @@ export interface SessionClientOptions {
    * while the user is active (in a page by default); `false` turns it off.
    */
   keepAlive?: false | (KeepAliveOptions & { environment?: KeepAliveEnvironment });
+  /**
+   * `updateData` without a session starts a guest session (`POST /sessions/guest`) for the
+   * data (default true): a visitor's cart needs no sign-in. Nothing is created before the
+   * first write. `false`: `updateData` without a session rejects with `unauthenticated`.
+   */
+  guests?: boolean;
 }
 
 /** What a sign-in asks for besides the ticket. */
@@ -69,6 +76,11 @@ export interface SignInOptions {
    * user): the session carries `actor`, has its own short lifetime (name no `profile`).
    */
   impersonation?: boolean;
+  /**
+   * When a guest session is carried over: whose top-level data keys win (`guest_wins`, the
+   * default; `sign_in_wins`; or `discard` the guest's data). The guest session ends either way.
+   */
+  guestData?: "guest_wins" | "sign_in_wins" | "discard";
 }
 
 export interface UpdateDataOptions {
@@ -128,7 +140,10 @@ export interface SessionClient {
    * a new token, not the kept one (after that service refused it, e.g. once a key was withdrawn).
    */
   getToken(options?: { audience?: string; force?: boolean }): Promise<string>;
-  /** Applies a JSON merge patch to the session data, with `If-Match`. */
+  /**
+   * Applies a JSON merge patch to the session data, with `If-Match`. Without a session it
+   * starts a guest session for it first (unless the client was created with `guests: false`).
+   */
   updateData(patch: SessionData, options?: UpdateDataOptions): Promise<Session>;
   /**
    * `fetch` for the app's own API: credentials included. A 401 from the session API's origin
@@ -172,7 +187,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     tell: (next, cause) => tabs?.tell(next, cause),
     changed: (next) => {
       // A token speaks for one session: none outlives it here.
-      const session = next.status === "signed-in" ? next.session.session_id : null;
+      const session = sessionOf(next)?.session_id ?? null;
       if (session !== tokensOf) serviceTokens?.forget();
       tokensOf = session;
       keepAlive?.onState(next);
@@ -259,6 +274,19 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   };
 
   const apiOrigin = new URL(options.baseUrl).origin;
+  const guests = options.guests !== false;
+
+  /** A guest session for a visitor's first write: created with `patch` as its data when that
+   * is plain data (no `null` to remove), else empty and patched after; the session presented
+   * instead, when the server finds one usable (`created` false: apply the patch to it). */
+  const startGuest = async (patch: SessionData): Promise<{ session: Session; created: boolean }> => {
+    const withData = !hasNull(patch);
+    const body: Record<string, unknown> = { token_in_body: mode === "bearer" };
+    if (withData) body["data"] = patch;
+    const answer = await api.call<Session>("POST", "/sessions/guest", { body });
+    const session = await signedIn(answer.body);
+    return { session, created: answer.status === 201 && withData };
+  };
 
   const client: SessionClient = {
     get state() {
@@ -273,6 +301,13 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       const body: Record<string, unknown> = { token_in_body: mode === "bearer" };
       if (signInOptions.data !== undefined) body["data"] = signInOptions.data;
       if (signInOptions.profile !== undefined) body["profile"] = signInOptions.profile;
+      if (signInOptions.guestData !== undefined) body["guest_data"] = signInOptions.guestData;
+      // A guest's data comes along: the browser's cookie carries the guest session by itself;
+      // a bearer client names its guest token.
+      if (mode === "bearer" && states.state.status === "guest") {
+        const guestToken = await tokenStore.get();
+        if (guestToken !== null) body["guest_token"] = guestToken;
+      }
       // In cookie mode the browser may still hold a session cookie: the ticket goes in the body,
       // since a cookie beside an Authorization header is refused as ambiguous. An impersonation
       // ticket always travels in the body: it is never an Authorization credential.
@@ -287,7 +322,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     current({ force = false, maxAuthAge }: { force?: boolean; maxAuthAge?: number } = {}) {
       const fresh = maxAuthAge !== undefined;
       const state = states.state;
-      if (!force && !fresh && state.status === "signed-in") return Promise.resolve(state.session);
+      const held = sessionOf(state);
+      if (!force && !fresh && held !== null) return Promise.resolve(held);
       const path = currentPath(maxAuthAge);
       return once(fresh ? `current:${path}` : "current", async () => {
         if (mode === "bearer" && (await tokenStore.get()) === null) {
@@ -372,9 +408,15 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
 
     async updateData(patch, { version, retryOnConflict = false } = {}) {
       const state = states.state;
-      let base = version ?? (state.status === "signed-in" ? state.session.version : undefined);
+      let base = version ?? sessionOf(state)?.version;
       for (let attempt = 0; ; attempt++) {
         if (base === undefined) base = (await client.current({ force: true }))?.version;
+        if (base === undefined && guests) {
+          // No session: the visitor's data starts a guest session (once, however many callers).
+          const started = await once("guest", () => startGuest(patch));
+          if (started.created) return started.session;
+          base = started.session.version;
+        }
         const headers: Record<string, string> = base === undefined ? {} : { "If-Match": `"${base}"` };
         try {
           const answer = await onSession(() =>
@@ -393,7 +435,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     async fetch(input, init) {
       const response = await api.options.fetch(input, await api.credentials(init));
       const url = new URL(input instanceof Request ? input.url : input.toString(), apiOrigin);
-      if (response.status === 401 && url.origin === apiOrigin && states.state.status === "signed-in") {
+      if (response.status === 401 && url.origin === apiOrigin && sessionOf(states.state) !== null) {
         const { code } = errorOf(response.status, await response.clone().json().catch(() => null));
         await signedOut(code === "unknown_error" ? "unauthenticated" : (code as SignOutReason));
       }
@@ -413,4 +455,11 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     );
   }
   return client;
+}
+
+/** Whether a merge patch removes anything (a `null` at any depth). */
+function hasNull(value: unknown): boolean {
+  if (value === null) return true;
+  if (typeof value !== "object") return false;
+  return Object.values(value as Record<string, unknown>).some(hasNull);
 }

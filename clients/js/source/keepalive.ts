@@ -2,6 +2,7 @@
 // (focus, visible again), at most once per interval; and refresh shortly before the idle
 // deadline, but only if the user was active since the server last saw the session. An idle
 // user's session is let expire, as the idle timeout means it to.
+import { sessionOf } from "./states.js";
 import type { SessionState } from "./types.js";
 
 /** The page events and the clock keep-alive uses (tests pass their own). */
@@ -56,11 +57,12 @@ export class KeepAlive {
   onState(state: SessionState): void {
     this.cancelTimer?.();
     this.cancelTimer = null;
-    this.signedIn = state.status === "signed-in";
-    if (state.status !== "signed-in") return;
+    const session = sessionOf(state);
+    this.signedIn = session !== null;
+    if (session === null) return;
     const now = this.env.now();
     this.lastContact = now;
-    const left = Date.parse(state.session.expires_at) - now;
+    const left = Date.parse(session.expires_at) - now;
     if (!Number.isFinite(left) || left <= 0) return;
     this.arm(now + Math.max(0, left - refreshLead(left)));
   }

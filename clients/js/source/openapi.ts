@@ -34,10 +34,45 @@ export interface paths {
          *     Support signs in as a user with an administrator's `impersonation_ticket` instead
          *     (`POST /admin/users/{user_id}/impersonation`). A sign-in presenting an impersonation
          *     session's cookie is 403 `impersonation_forbidden`.
+         *
+         *     A sign-in presenting a guest session (its cookie, or `guest_token` from a bearer
+         *     client) carries it over: the new session gets the guest's data (`guest_data`: the
+         *     guest's keys win by default; server-only keys never come from a guest), its
+         *     `session.created` event names the guest (`upgraded_from`), and the guest session ends
+         *     (its token is 401 `session_revoked` from then on). The signed-in token is always a new
+         *     one. Parallel sign-ins of the same user with the same guest session get one session.
          */
         post: operations["createSession"];
         /** Sign out everywhere (or every other device with keep_current=true) */
         delete: operations["signOutEverywhere"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sessions/guest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A session for a visitor who has not signed in (a cart, a form, a locale)
+         * @description The session presented (cookie or bearer), when it is usable, is the answer (200): a
+         *     visitor never gets two. Otherwise a new guest session (201): `guest` true, a
+         *     `user_id` of its own (`guest:<session_id>`), the `guest` lifetime profile (idle one
+         *     day, absolute 30 days unless `SESSION_PROFILES` redefines it), its own `data` with the
+         *     rules of `PATCH /sessions/current`. It is in no device list and counts toward no cap;
+         *     the authorizer lets it through only on `SESSION_GUEST_ROUTES`. Signing in while
+         *     presenting it carries its data over (`POST /sessions`). At most `SESSION_GUEST_LIMIT`
+         *     new guest sessions per client (IPv4 address or IPv6 /64) and window: past it 429 with
+         *     `Retry-After`.
+         */
+        post: operations["createGuestSession"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -361,7 +396,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "unknown_audience" | "profile_not_allowed" | "impersonation_forbidden" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
+                code: "invalid_request" | "unauthenticated" | "invalid_token" | "session_expired" | "session_revoked" | "session_evicted" | "ticket_reused" | "protected_data" | "reauthentication_required" | "reauth_user_mismatch" | "unknown_profile" | "unknown_audience" | "profile_not_allowed" | "impersonation_forbidden" | "guest_forbidden" | "rate_limited" | "csrf_rejected" | "origin_not_allowed" | "forbidden" | "not_found" | "session_not_found" | "method_not_allowed" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "headers_too_large" | "service_unavailable" | "internal_error";
                 message: string;
                 /**
                  * @description On a 503 of `POST /sessions` only: the key that finishes this sign-in. Send it
@@ -425,8 +460,10 @@ export interface components {
             amr: string[];
             /** @description The assurance level (acr) */
             acr: string | null;
-            /** @description The lifetime profile (SESSION_PROFILES): default, or the one chosen at sign-in; `impersonation` for a support session. */
+            /** @description The lifetime profile (SESSION_PROFILES): default, or the one chosen at sign-in; `impersonation` for a support session; `guest` for a guest session. */
             profile: string;
+            /** @description A guest session (POST /sessions/guest): nobody has signed in, and `user_id` is the guest's own (`guest:<session_id>`). */
+            guest: boolean;
             actor?: components["schemas"]["Actor"];
             /** @description The identity provider's session (the identity token's sid) it was started in: that provider's back-channel logout ends it. */
             idp_sid?: string;
@@ -517,6 +554,23 @@ export interface components {
             resume?: string;
             /** @description An administrator's one-time impersonation ticket (POST /admin/users/{user_id}/impersonation), alone: no id_token, no profile. */
             impersonation_ticket?: string;
+            /**
+             * @description How a presented guest session's data joins `data`: the guest's top-level keys replace the sign-in's (guest_wins), fill in only the missing ones (sign_in_wins), or are dropped (discard). Server-only keys never come from a guest.
+             * @default guest_wins
+             * @enum {string}
+             */
+            guest_data: "guest_wins" | "sign_in_wins" | "discard";
+            /** @description A bearer client's guest session token, to carry over (browsers present the cookie). */
+            guest_token?: string;
+        };
+        GuestRequest: {
+            /** @description The guest session's first data (no server-only keys). */
+            data?: Record<string, unknown>;
+            /**
+             * @description Answer with `token` instead of a cookie.
+             * @default false
+             */
+            token_in_body: boolean;
         };
         OAuthError: {
             /** @constant */
@@ -596,9 +650,19 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
-        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key) or `reauth_user_mismatch` (re-authentication as another user) or `profile_not_allowed` (a lifetime profile the identity token does not allow, or any named with an impersonation ticket) or `impersonation_forbidden` (an impersonation session asked for what only the user may do). */
+        /** @description `csrf_rejected` (cookie request from an origin not allowed), `forbidden` (IAM caller required, or a bearer token asked for by a browser) or `protected_data` (a server-only data key) or `reauth_user_mismatch` (re-authentication as another user) or `profile_not_allowed` (a lifetime profile the identity token does not allow, or any named with an impersonation ticket) or `impersonation_forbidden` (an impersonation session asked for what only the user may do) or `guest_forbidden` (a guest session asked for what only a signed-in user may: devices, history, re-authentication, tokens for other services, a recent-authentication check). */
         Forbidden: {
             headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /** @description `rate_limited`: this client started SESSION_GUEST_LIMIT guest sessions in the current window; retry after `Retry-After` seconds (the window's end). */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
                 [name: string]: unknown;
             };
             content: {
@@ -762,6 +826,50 @@ export interface operations {
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createGuestSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["GuestRequest"];
+            };
+        };
+        responses: {
+            /** @description The session presented, still usable (a rotation it needed comes with it). */
+            200: {
+                headers: {
+                    "Set-Cookie": components["headers"]["SetSessionCookie"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            /** @description A new guest session. Browsers get the cookie; `token_in_body` clients get `token`. */
+            201: {
+                headers: {
+                    "Set-Cookie": components["headers"]["SetSessionCookie"];
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            400: components["responses"]["InvalidRequest"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1020,6 +1128,7 @@ export interface operations {
             };
             400: components["responses"]["InvalidRequest"];
             401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };

@@ -5,6 +5,7 @@ import { createContext, createElement, useContext, useEffect, useMemo, useSyncEx
 import type { ReactNode } from "react";
 
 import type { SessionClient } from "./client.js";
+import { sessionOf } from "./states.js";
 import type { Actor, Session, SessionState, SignOutReason } from "./types.js";
 
 const ClientContext = createContext<SessionClient | null>(null);
@@ -27,8 +28,10 @@ const LOADING: SessionState = { status: "loading" };
 
 export interface UseSession {
   status: SessionState["status"];
-  /** The session when signed in, else `null`. */
+  /** The session when signed in (or a guest's), else `null`. */
   session: Session | null;
+  /** A guest session: the visitor has not signed in, but has data (a cart). */
+  guest: boolean;
   /** Why signed out (the server's code, or `signed_out`), else `null`. */
   reason: SignOutReason | null;
   /** Who acts for the user in an impersonation (support) session, else `null`: show a banner. */
@@ -56,7 +59,8 @@ export function useSession(): UseSession {
   return useMemo(
     () => ({
       status: state.status,
-      session: state.status === "signed-in" ? state.session : null,
+      session: sessionOf(state),
+      guest: state.status === "guest",
       reason: state.status === "signed-out" ? state.reason : null,
       actor: state.status === "signed-in" ? (state.session.actor ?? null) : null,
       signIn: client.signIn,

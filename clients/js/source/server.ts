@@ -36,6 +36,12 @@ export interface GuardOptions {
    * that need a recent proof of identity.
    */
   maxAuthAge?: number;
+  /**
+   * Let guest sessions through (`session.guest` is `true`): a visitor's cart or form. Without
+   * it a guest is refused with 403 `guest_forbidden`, like the authorizer outside
+   * `SESSION_GUEST_ROUTES`.
+   */
+  allowGuests?: boolean;
 }
 
 /** What the session API said about a request's credential. */
@@ -93,7 +99,21 @@ export function guard(options: GuardOptions): Check {
     }
   };
 
-  const check = async (headers: Headers): Promise<Verdict> => {
+  // A guest where guests are not let in: refused, its cookies (a rotation) passed on.
+  const admitted = (verdict: Verdict): Verdict =>
+    verdict.kind === "session" && verdict.session.guest && options.allowGuests !== true
+      ? {
+          kind: "rejected",
+          status: 403,
+          code: "guest_forbidden",
+          message: "a guest session may not use this route: sign in first",
+          setCookies: verdict.setCookies,
+        }
+      : verdict;
+
+  const check = async (headers: Headers): Promise<Verdict> => admitted(await verdictFor(headers));
+
+  const verdictFor = async (headers: Headers): Promise<Verdict> => {
     const credentials = new Headers();
     for (const name of ["cookie", "authorization", "user-agent"]) {
       const value = headers.get(name);

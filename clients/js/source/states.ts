@@ -1,4 +1,4 @@
-// The client's session state as a small explicit machine: three states, three events, one
+// The client's session state as a small explicit machine: four states, three events, one
 // transition function. The client's methods never set the state; they report what an answer
 // said, and `transition` alone decides what the state becomes.
 //
@@ -6,6 +6,9 @@
 //      │                   ▲   │                 │
 //      └──────ended────────┼───┘◀────session─────┘
 //                          └── session (a newer copy: refresh, data change)
+//
+// A session event whose session is a guest's (`guest: true`) goes to `guest` instead of
+// `signed-in`, with the same arrows: a guest's sign-in is a session event to `signed-in`.
 //
 // `told` (another tab's change) takes that tab's state as it is, except `loading`, which says
 // nothing a tab can act on.
@@ -25,12 +28,19 @@ export type SessionEvent =
 export function transition(state: SessionState, event: SessionEvent): SessionState {
   switch (event.type) {
     case "session":
-      return { status: "signed-in", session: event.session };
+      return event.session.guest
+        ? { status: "guest", session: event.session }
+        : { status: "signed-in", session: event.session };
     case "ended":
       return { status: "signed-out", reason: event.reason };
     case "told":
       return event.state.status === "loading" ? state : event.state;
   }
+}
+
+/** The session the state holds: a signed-in user's or a guest's; `null` otherwise. */
+export function sessionOf(state: SessionState): Session | null {
+  return state.status === "signed-in" || state.status === "guest" ? state.session : null;
 }
 
 /** What happens on every change: the other tabs told (for changes made here), the keep-alive

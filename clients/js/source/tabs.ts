@@ -88,7 +88,9 @@ export class Tabs {
   /** Tells the other tabs; the session's own token never leaves the tab. */
   tell(state: SessionState, cause: Cause): void {
     const shared: SessionState =
-      state.status === "signed-in" ? { status: "signed-in", session: withoutToken(state.session) } : state;
+      state.status === "signed-in" || state.status === "guest"
+        ? { status: state.status, session: withoutToken(state.session) }
+        : state;
     const message: StateMessage = { kind: "session-client/state", from: this.id, cause, state: shared };
     this.channel?.postMessage(message);
   }

@@ -31,6 +31,8 @@ export type SignOutReason = ErrorCode | "unknown_error" | "signed_out";
 export type SessionState =
   | { readonly status: "loading" }
   | { readonly status: "signed-in"; readonly session: Session }
+  /** A guest session: a visitor who has not signed in keeps data (`POST /sessions/guest`). */
+  | { readonly status: "guest"; readonly session: Session }
   | { readonly status: "signed-out"; readonly reason: SignOutReason | null };
 
 /** Where a bearer-mode client keeps its session token (Node, React Native, a CLI). */

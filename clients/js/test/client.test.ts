@@ -23,6 +23,7 @@ function session(overrides: Partial<Session> = {}): Session {
     amr: [],
     acr: null,
     profile: "default",
+    guest: false,
     ...overrides,
   };
 }
@@ -383,4 +384,68 @@ test("reauthenticate sends the ID token in the body and takes the rotated sessio
   assert.equal(reauth?.headers.get("Authorization"), null, "the ID token never travels as Authorization");
   assert.deepEqual(fresh.amr, ["mfa"]);
   assert.deepEqual(client.state.status === "signed-in" && client.state.session.amr, ["mfa"]);
+});
+
+test("nothing is created on page load; the first updateData without a session starts a guest session with it", async () => {
+  const guest = session({ user_id: "guest:1", guest: true, profile: "guest", data: { cart: ["tea"] } });
+  const api = scripted((call) =>
+    call.url.endsWith("/sessions/guest") ? json(201, guest) : error(401, "unauthenticated"),
+  );
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch, crossTab: false, keepAlive: false });
+  await client.current();
+  assert.deepEqual(client.state, { status: "signed-out", reason: "unauthenticated" });
+  assert.equal(api.calls.length, 1, "reading the session creates nothing");
+
+  const [one, two] = await Promise.all([
+    client.updateData({ cart: ["tea"] }),
+    client.updateData({ cart: ["tea"] }),
+  ]);
+
+  const posts = api.calls.filter((c) => c.method === "POST");
+  assert.equal(posts.length, 1, "one guest session for concurrent writes");
+  assert.deepEqual(posts[0]?.body, { token_in_body: false, data: { cart: ["tea"] } });
+  assert.equal(api.calls.filter((c) => c.method === "PATCH").length, 0, "its data came with it");
+  assert.equal(one.guest, true);
+  assert.equal(two.session_id, one.session_id);
+  assert.equal(client.state.status, "guest");
+});
+
+test("a patch that removes keys starts an empty guest session and patches it; guests: false refuses", async () => {
+  const guest = session({ user_id: "guest:1", guest: true, profile: "guest" });
+  const api = scripted((call) => {
+    if (call.url.endsWith("/sessions/guest")) return json(201, guest);
+    if (call.method === "PATCH") return json(200, { ...guest, version: 2, data: { cart: [] } });
+    return error(401, "unauthenticated");
+  });
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch, crossTab: false, keepAlive: false });
+
+  const patched = await client.updateData({ cart: [], coupon: null });
+
+  assert.deepEqual(api.calls.map((c) => c.method), ["GET", "POST", "PATCH"]);
+  assert.deepEqual(api.calls[1]?.body, { token_in_body: false });
+  assert.equal(api.calls[2]?.headers.get("If-Match"), '"1"');
+  assert.equal(patched.version, 2);
+
+  const strict = scripted(() => error(401, "unauthenticated"));
+  const noGuests = createSessionClient({ baseUrl: API, fetch: strict.fetch, guests: false, crossTab: false, keepAlive: false });
+  await assert.rejects(noGuests.updateData({ cart: [] }), (e: unknown) => e instanceof SessionApiError && e.code === "unauthenticated");
+  assert.equal(strict.calls.filter((c) => c.url.endsWith("/sessions/guest")).length, 0);
+});
+
+test("signing in as a bearer guest names the guest token, with the app's rule for its data", async () => {
+  const guest = session({ user_id: "guest:1", guest: true, token: "guest-token" });
+  const api = scripted((call) =>
+    call.url.endsWith("/sessions/guest") ? json(201, guest) : json(201, session({ token: "user-token", data: { cart: ["tea"] } })),
+  );
+  const client = createSessionClient({ baseUrl: API, fetch: api.fetch, mode: "bearer", keepAlive: false });
+  await client.updateData({ cart: ["tea"] });
+  assert.equal(client.state.status, "guest");
+
+  const signed = await client.signIn("ticket", { guestData: "sign_in_wins" });
+
+  const signIn = api.calls.at(-1);
+  assert.deepEqual(signIn?.body, { token_in_body: true, guest_data: "sign_in_wins", guest_token: "guest-token" });
+  assert.equal(signIn?.headers.get("Authorization"), "Bearer ticket");
+  assert.equal(signed.user_id, "alice");
+  assert.equal(client.state.status, "signed-in");
 });

@@ -65,6 +65,7 @@ function api(clock: { now: number }) {
       amr: [],
       acr: null,
       profile: "default",
+      guest: false,
     };
     return new Response(JSON.stringify(session), { status: 200 });
   };

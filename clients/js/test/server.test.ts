@@ -70,7 +70,8 @@ async function sessionApi() {
     const headers: Record<string, string> = { "Content-Type": "application/json" };
     if (token === "rotating") headers["Set-Cookie"] = "__Host-session=rotated; Path=/; Secure; HttpOnly";
     res.writeHead(200, headers);
-    // An impersonation session names who acts for the user.
+    // An impersonation session names who acts for the user; a guest's says guest.
+    if (token === "guest") return res.end(JSON.stringify({ ...session, user_id: "guest:1", guest: true }));
     res.end(JSON.stringify(token === "support" ? { ...session, actor: { principal: SUPPORT, reason: "case 42" } } : session));
   });
   return { url, revoked, calls: () => calls, close };
@@ -160,6 +161,23 @@ test("withSession: the handler gets the session; cookies pass through; 503 and 4
     assert.equal((await call("down")).status, 503);
     api.revoked.add("good");
     assert.equal((await call("good")).status, 401);
+  } finally {
+    api.close();
+  }
+});
+
+test("a guest is refused with 403 guest_forbidden unless the guard allows guests", async () => {
+  const api = await sessionApi();
+  const handler = (allowGuests: boolean) =>
+    withSession((_request, s) => Response.json({ user: s.user_id, guest: s.guest ?? false }), { apiUrl: api.url, allowGuests });
+  const call = (allowGuests: boolean, cookie: string) =>
+    handler(allowGuests)(new Request("https://app.example/cart", { headers: { Cookie: `__Host-session=${cookie}` } }));
+  try {
+    const refused = await call(false, "guest");
+    assert.equal(refused.status, 403);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, "guest_forbidden");
+    assert.deepEqual(await (await call(true, "guest")).json(), { user: "guest:1", guest: true });
+    assert.deepEqual(await (await call(false, "good")).json(), { user: "alice", guest: false });
   } finally {
     api.close();
   }

@@ -21,6 +21,7 @@ function session(version: number): Session {
     amr: [],
     acr: null,
     profile: "default",
+    guest: false,
   };
 }
 
@@ -39,6 +40,22 @@ test("every state goes to signed-in on a session and to signed-out when it ends"
       reason: "session_revoked",
     });
   }
+});
+
+test("a guest's session goes to guest, and its sign-in's session to signed-in", () => {
+  const guest = { ...session(1), user_id: "guest:1", guest: true };
+  for (const from of [loading, signedIn, signedOut]) {
+    assert.deepEqual(transition(from, { type: "session", session: guest, cause: "change" }), {
+      status: "guest",
+      session: guest,
+    });
+  }
+  const asGuest: SessionState = { status: "guest", session: guest };
+  assert.deepEqual(transition(asGuest, { type: "session", session: session(2), cause: "change" }), {
+    status: "signed-in",
+    session: session(2),
+  });
+  assert.deepEqual(transition(asGuest, { type: "ended", reason: "signed_out" }), signedOut);
 });
 
 test("another tab's state is taken as it is, except loading, which changes nothing", () => {

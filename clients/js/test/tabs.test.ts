@@ -37,6 +37,7 @@ function session(version: number): Session {
     amr: [],
     acr: null,
     profile: "default",
+    guest: false,
   };
 }
 

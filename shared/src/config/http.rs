@@ -42,6 +42,7 @@ impl HttpSettings {
                 .optional_with("SESSION_FRESH_ROUTES", parse_fresh_routes)?
                 .unwrap_or_default(),
             cross_site_routes: env.list("SESSION_CROSS_SITE_ROUTES"),
+            guest_routes: env.list("SESSION_GUEST_ROUTES"),
             authorizer_data_keys: env
                 .optional_with("SESSION_AUTHORIZER_DATA_KEYS", parse_data_keys)?
                 .unwrap_or_default(),

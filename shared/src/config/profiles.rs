@@ -150,11 +150,11 @@ mod tests {
     }
 
     #[test]
-    fn unset_gives_the_default_and_the_built_in_impersonation_profile() {
+    fn unset_gives_the_default_and_the_built_in_impersonation_and_guest_profiles() {
         let profiles = parse_profiles(None, default(), 0.5).unwrap();
         assert_eq!(
             profiles.names().collect::<Vec<_>>(),
-            vec!["default", "impersonation"]
+            vec!["default", "guest", "impersonation"]
         );
         assert_eq!(*profiles.default_profile(), default());
     }
@@ -167,7 +167,7 @@ mod tests {
         let profiles = parse_profiles(Some(raw), default(), 0.25).unwrap();
         assert_eq!(
             profiles.names().collect::<Vec<_>>(),
-            vec!["default", "impersonation", "kiosk", "remember"]
+            vec!["default", "guest", "impersonation", "kiosk", "remember"]
         );
         let remember = profiles.get("remember").unwrap();
         assert_eq!(remember.lifetimes.idle(), Duration::days(30));

@@ -114,9 +114,19 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "comma-separated API Gateway routeKeys whose cookie-authenticated POST/PUT/PATCH/DELETE the authorizer lets through from any origin (webhooks); every other unsafe route must come from the API's origin or SESSION_ALLOWED_ORIGINS",
     },
     Setting {
+        name: "SESSION_GUEST_ROUTES",
+        default: None,
+        meaning: "comma-separated API Gateway routeKeys the authorizer lets guest sessions through (a cart, a form); every other route it guards is for signed-in users only",
+    },
+    Setting {
         name: "SESSION_MAX_PER_USER",
         default: Some("20"),
         meaning: "most concurrent sessions per user, evicting the least recently used (0: no cap)",
+    },
+    Setting {
+        name: "SESSION_GUEST_LIMIT",
+        default: Some("100/1h"),
+        meaning: "most guest sessions one client (IPv4 address, IPv6 /64) may start per window, as <count>/<window>; past it POST /sessions/guest answers 429 (0/1h: no guest sessions)",
     },
     Setting {
         name: "SESSION_AUDIT_RETENTION",

@@ -131,6 +131,9 @@ pub struct EventData {
     /// rotation, the old and the new token's changes may come from different stream shards,
     /// and this orders them.
     pub sequence: u64,
+    /// A guest session's event (absent for a signed-in user's).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub guest: bool,
     /// Anything else the kind carries (`changed_keys`, `expires_at`, ...).
     #[serde(skip_serializing_if = "Map::is_empty")]
     pub detail: Map<String, Value>,
@@ -173,6 +176,13 @@ impl Derivation {
                     session.created_at,
                     None,
                 );
+                // The guest session whose data it carries, when a guest signed in.
+                if let Some(guest) = session.upgraded_from {
+                    created
+                        .data
+                        .detail
+                        .insert("upgraded_from".into(), guest.to_string().into());
+                }
                 // How the user signed in (`amr`; `legacy` for an exchanged legacy session).
                 let methods = &session.authentication.methods;
                 if !methods.is_empty() {
@@ -357,6 +367,7 @@ impl LifecycleEvent {
                 profile: Some(session.profile.clone()),
                 actor: session.actor.clone(),
                 sequence: session.version,
+                guest: session.guest,
                 detail: Map::new(),
             },
         }
@@ -399,6 +410,36 @@ mod tests {
 
     fn derive(change: &Change) -> Vec<LifecycleEvent> {
         Derivation::default().events(change, "record-1", t0() + Duration::hours(1))
+    }
+
+    #[test]
+    fn a_guests_events_say_guest_and_its_sign_in_names_the_guest_it_came_from() {
+        let lifetimes = Lifetimes::new(Duration::days(1), Duration::days(30), 0.5).unwrap();
+        let guest = Session::start_guest(
+            SessionData::default(),
+            ClientInfo::default(),
+            &lifetimes,
+            t0(),
+        );
+        let mut signed_in = session();
+        signed_in.upgraded_from = Some(guest.id);
+
+        let guest_created = derive(&Change::Inserted(TokenRecord::Active(guest.clone())));
+        let created = derive(&Change::Inserted(TokenRecord::Active(signed_in)));
+
+        let guest_json = serde_json::to_value(&guest_created[0]).unwrap();
+        assert_eq!(guest_json["type"], "session.created");
+        assert_eq!(guest_json["data"]["guest"], true);
+        let json = serde_json::to_value(&created[0]).unwrap();
+        assert_eq!(
+            json["data"].get("guest"),
+            None,
+            "a user's events carry no guest flag"
+        );
+        assert_eq!(
+            json["data"]["detail"]["upgraded_from"],
+            guest.id.to_string()
+        );
     }
 
     #[test]
@@ -454,6 +495,7 @@ mod tests {
                     by: None,
                     note: None,
                     revoked_at: t0(),
+                    upgrade: None,
                 }),
                 old: TokenRecord::Active(old),
             })

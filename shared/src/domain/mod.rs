@@ -11,6 +11,7 @@ mod authentication;
 mod client;
 mod data;
 mod device;
+mod guest;
 mod ids;
 mod impersonation;
 mod json;
@@ -33,6 +34,10 @@ pub use authentication::{Authentication, LEGACY_EXCHANGE_MEMORY, LEGACY_METHOD};
 pub use client::ClientInfo;
 pub use data::{DataError, SessionData};
 pub use device::Device;
+pub use guest::{
+    GUEST_PROFILE, GUEST_USER_PREFIX, GuestDataRule, GuestLimit, Upgrade, carried_data,
+    client_bucket, guest_user_id,
+};
 pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
 pub use impersonation::{
     Actor, IMPERSONATION_METHOD, IMPERSONATION_PROFILE, IMPERSONATION_TICKET_LIFETIME,

@@ -2,12 +2,14 @@
 //! sign-in. A session keeps its profile's name; sliding, refresh, renewal and the cookie's
 //! lifetime follow that profile. `default` always exists, and so does the built-in
 //! `impersonation` profile of support sessions (idle 30 minutes, absolute one hour, a cookie
-//! that ends with the browser), which `SESSION_PROFILES` may redefine but never make persistent.
+//! that ends with the browser), which `SESSION_PROFILES` may redefine but never make persistent,
+//! and the built-in `guest` profile of guest sessions (idle one day, absolute 30 days).
 
 use std::collections::BTreeMap;
 
 use chrono::Duration;
 
+use super::guest::GUEST_PROFILE;
 use super::impersonation::IMPERSONATION_PROFILE;
 use super::lifetimes::Lifetimes;
 use super::session::Session;
@@ -58,8 +60,16 @@ pub fn is_profile_name(name: &str) -> bool {
 }
 
 impl Profiles {
-    /// Only `default` (and the built-in `impersonation`).
+    /// Only `default` (and the built-in `impersonation` and `guest`).
     pub fn single(default: Profile) -> Self {
+        let guest = Profile {
+            lifetimes: default
+                .lifetimes
+                .with_timeouts(Duration::days(1), Duration::days(30))
+                .unwrap_or(default.lifetimes),
+            rotate_after: default.rotate_after,
+            persistent: true,
+        };
         let impersonation = Profile {
             lifetimes: default
                 .lifetimes
@@ -72,6 +82,7 @@ impl Profiles {
             by_name: BTreeMap::from([
                 (DEFAULT_PROFILE.to_owned(), default),
                 (IMPERSONATION_PROFILE.to_owned(), impersonation),
+                (GUEST_PROFILE.to_owned(), guest),
             ]),
         }
     }
@@ -151,11 +162,15 @@ mod tests {
         let only = Profiles::single(profile(1));
         assert_eq!(
             only.names().collect::<Vec<_>>(),
-            vec!["default", "impersonation"]
+            vec!["default", "guest", "impersonation"]
         );
         let support = only.get("impersonation").unwrap();
         assert_eq!(support.lifetimes.absolute(), Duration::hours(1));
         assert!(!support.persistent);
+        let guest = only.get("guest").unwrap();
+        assert_eq!(guest.lifetimes.idle(), Duration::days(1));
+        assert_eq!(guest.lifetimes.absolute(), Duration::days(30));
+        assert!(guest.persistent);
         let replaced = Profiles::new(
             profile(1),
             [

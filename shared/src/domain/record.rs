@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::guest::Upgrade;
 use super::ids::{SessionId, TenantId, UserId, UserKey};
 use super::session::Session;
 use super::successor::SuccessorKey;
@@ -20,6 +21,8 @@ pub enum RevocationReason {
     Revoked,
     /// The user signed out at the identity provider, which said so (back-channel logout).
     IdpLogout,
+    /// A guest session whose visitor signed in: its data went to the signed-in session.
+    Upgraded,
 }
 
 impl RevocationReason {
@@ -31,6 +34,7 @@ impl RevocationReason {
             Self::Anomaly => "anomaly",
             Self::Revoked => "revoked",
             Self::IdpLogout => "idp_logout",
+            Self::Upgraded => "upgraded",
         }
     }
 
@@ -42,6 +46,7 @@ impl RevocationReason {
             "anomaly" => Self::Anomaly,
             "revoked" => Self::Revoked,
             "idp_logout" => Self::IdpLogout,
+            "upgraded" => Self::Upgraded,
             _ => return None,
         })
     }
@@ -121,6 +126,8 @@ pub struct RevokedToken {
     pub note: Option<String>,
     /// When.
     pub revoked_at: DateTime<Utc>,
+    /// A guest session's upgrade: the signed-in session it became.
+    pub upgrade: Option<Upgrade>,
 }
 
 /// What the item stored under a token hash says about that token.
@@ -171,6 +178,8 @@ mod tests {
             RevocationReason::Evicted,
             RevocationReason::Anomaly,
             RevocationReason::Revoked,
+            RevocationReason::IdpLogout,
+            RevocationReason::Upgraded,
         ] {
             assert_eq!(RevocationReason::parse(reason.as_str()), Some(reason));
         }

@@ -102,6 +102,11 @@ pub struct Session {
     /// The identity provider's session it was started under (`sid`): its back-channel logout
     /// ends this one.
     pub provider_sid: Option<String>,
+    /// A guest session: nobody has signed in ([`super::GUEST_PROFILE`]); its `user_id` is its
+    /// own ([`super::guest_user_id`]) and it is listed under no user.
+    pub guest: bool,
+    /// The guest session this one was started from (its data carried over), if any.
+    pub upgraded_from: Option<SessionId>,
 }
 
 /// Whether a session's last proof of identity is recent enough for a sensitive action.
@@ -114,6 +119,8 @@ pub enum Freshness {
     /// An impersonation session: no proof of the user's is ever recent
     /// (`impersonation_forbidden`).
     Impersonated,
+    /// A guest session: nobody proved anything (`guest_forbidden`).
+    Guest,
 }
 
 /// What one use of a head records (a validate that slides, or that sees a changed client):
@@ -223,13 +230,32 @@ impl Session {
             rotation_seed: Some(RotationSeed::random()),
             actor: None,
             provider_sid: None,
+            guest: false,
+            upgraded_from: None,
         }
+    }
+
+    /// A new guest session started at `now` under the guest profile's `lifetimes`.
+    pub fn start_guest(
+        data: SessionData,
+        client: ClientInfo,
+        lifetimes: &Lifetimes,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let id = SessionId::random();
+        let mut session = Self::start(super::guest_user_id(id), None, data, client, lifetimes, now);
+        session.id = id;
+        session.guest = true;
+        session.profile = super::GUEST_PROFILE.to_owned();
+        session
     }
 
     /// Whether the user's own proof of identity is at most `max_age` old at `now`. An
     /// impersonation session never passes: the user did not authenticate.
     pub fn freshness(&self, max_age: Duration, now: DateTime<Utc>) -> Freshness {
-        if self.actor.is_some() {
+        if self.guest {
+            Freshness::Guest
+        } else if self.actor.is_some() {
             Freshness::Impersonated
         } else if self.authentication.is_older_than(max_age, now) {
             Freshness::Stale

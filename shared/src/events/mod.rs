@@ -124,11 +124,13 @@ impl Publisher {
     /// Delivers the events of a batch's records (`(position, events)`, in stream order) to
     /// every destination: the audit trail first, then the bus, then the webhook queue (both
     /// batched), each for the records whose events all reached the ones before. Stops at the
-    /// first record that failed.
+    /// first record that failed. A guest session's events go to the bus and the webhooks, not
+    /// to the audit trail (no user's history).
     pub async fn publish(&self, batch: &[(usize, Vec<LifecycleEvent>)]) -> Result<(), Stopped> {
         if let Some((store, retention)) = &self.audit {
             for (record, events) in batch {
-                for event in events {
+                // A guest has no user whose security history it would belong to.
+                for event in events.iter().filter(|e| !e.data.guest) {
                     store
                         .record(event, *retention)
                         .await

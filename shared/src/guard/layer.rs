@@ -32,6 +32,7 @@ pub struct SessionLayer {
     optional: bool,
     max_auth_age: Option<chrono::Duration>,
     migration: Option<Arc<Migration>>,
+    allow_guests: bool,
 }
 
 impl SessionLayer {
@@ -42,7 +43,16 @@ impl SessionLayer {
             optional: false,
             max_auth_age: None,
             migration: None,
+            allow_guests: false,
         }
+    }
+
+    /// Lets guest sessions (`POST /sessions/guest`: a visitor who has not signed in) through;
+    /// the service sees `session.guest`. Without it a guest gets 403 `guest_forbidden` (or,
+    /// under [`SessionLayer::optional`], goes through as anonymous).
+    pub fn allow_guests(mut self) -> Self {
+        self.allow_guests = true;
+        self
     }
 
     /// Signs in, on this very request, a user who carries a session of the app's former
@@ -78,6 +88,7 @@ impl<S> Layer<S> for SessionLayer {
             optional: self.optional,
             max_auth_age: self.max_auth_age,
             migration: self.migration.clone(),
+            allow_guests: self.allow_guests,
         }
     }
 }
@@ -90,6 +101,7 @@ pub struct GuardService<S> {
     optional: bool,
     max_auth_age: Option<chrono::Duration>,
     migration: Option<Arc<Migration>>,
+    allow_guests: bool,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for GuardService<S>
@@ -115,6 +127,7 @@ where
         let optional = self.optional;
         let max_auth_age = self.max_auth_age;
         let migration = self.migration.clone();
+        let allow_guests = self.allow_guests;
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let mut verdict = guard
@@ -143,21 +156,36 @@ where
             }
             parts.extensions.insert(GuardRan);
             let set_cookies = match verdict {
+                // A guest where guests are not let in: anonymous where that is allowed.
+                Verdict::Admitted {
+                    session,
+                    set_cookies,
+                } if session.guest && !allow_guests => {
+                    if !optional {
+                        let mut answer =
+                            into_body(guard.answer(crate::http::ApiError::guest_forbidden()));
+                        append_cookies(&mut answer, set_cookies);
+                        return Ok(answer);
+                    }
+                    set_cookies
+                }
                 Verdict::Admitted {
                     session,
                     set_cookies,
                 } => {
-                    let refused =
-                        match max_auth_age.map(|age| session.freshness(age, chrono::Utc::now())) {
-                            None | Some(Freshness::Fresh) => None,
-                            Some(Freshness::Stale) => {
-                                Some(crate::http::ApiError::reauthentication_required())
-                            }
-                            // An impersonation session never passes the user's own freshness check.
-                            Some(Freshness::Impersonated) => {
-                                Some(ImpersonationForbidden(Restricted::FreshAuthentication).into())
-                            }
-                        };
+                    let refused = match max_auth_age
+                        .map(|age| session.freshness(age, chrono::Utc::now()))
+                    {
+                        None | Some(Freshness::Fresh) => None,
+                        Some(Freshness::Stale) => {
+                            Some(crate::http::ApiError::reauthentication_required())
+                        }
+                        // An impersonation session never passes the user's own freshness check.
+                        Some(Freshness::Impersonated) => {
+                            Some(ImpersonationForbidden(Restricted::FreshAuthentication).into())
+                        }
+                        Some(Freshness::Guest) => Some(crate::http::ApiError::guest_forbidden()),
+                    };
                     if let Some(error) = refused {
                         let mut answer = into_body(guard.answer(error));
                         append_cookies(&mut answer, set_cookies);

@@ -188,6 +188,7 @@ impl SessionGuard {
             transport: Transport::Cookie,
             profile: legacy.profile,
             resume: Some(resume_key(&legacy_cookie)),
+            guest: None,
         };
         match self.sessions.create(identity, start, now).await {
             Ok((token, session)) => {

@@ -91,6 +91,15 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
                 None | Some(Freshness::Fresh) => {}
                 Some(Freshness::Stale) => return denied("reauthentication_required"),
                 Some(Freshness::Impersonated) => return denied("impersonation_forbidden"),
+                Some(Freshness::Guest) => return denied("guest_forbidden"),
+            }
+            // A guest session passes only on the routes configured for guests.
+            let guest_route = request
+                .route_key
+                .as_deref()
+                .is_some_and(|route| api.http.guest_routes.iter().any(|r| r == route));
+            if current.session.guest && !guest_route {
+                return denied("guest_forbidden");
             }
             AuthorizerResponse {
                 is_authorized: true,

@@ -88,7 +88,10 @@ async fn list_sessions(api: &Api, req: &Request) -> Result<Response<Body>, ApiEr
 /// of theirs, none of anybody else's), newest first, a page at a time.
 async fn own_history(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
     let (limit, after) = history_page_request(req)?;
-    let (credential, current) = caller_session(api, req).await?;
+    let (credential, current) = match caller_session(api, req).await? {
+        Ok(caller) => caller,
+        Err(refused) => return Ok(refused),
+    };
     let (events, next) = api
         .sessions
         .history(&current.session.user_key(), limit, after.as_ref())
@@ -109,7 +112,10 @@ async fn revoke_session(
     req: &Request,
     param: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let (credential, current) = caller_session(api, req).await?;
+    let (credential, current) = match caller_session(api, req).await? {
+        Ok(caller) => caller,
+        Err(refused) => return Ok(refused),
+    };
     let me = &current.session;
     let Some(target) = param.and_then(|raw| SessionId::parse(raw).ok()) else {
         return Err(ApiError::session_not_found());

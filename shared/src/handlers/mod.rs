@@ -129,15 +129,27 @@ fn session_response(api: &Api, current: &Current, transport: Transport) -> Respo
 }
 
 /// The caller's session (validated like `GET /sessions/current`), for the routes that act on
-/// the caller's behalf.
-async fn caller_session(api: &Api, req: &Request) -> Result<(Credential, Current), ApiError> {
+/// the caller's behalf; or the ready 403 `guest_forbidden` of a guest session on a route
+/// guests may not use ([`Route::admits_guests`]), carrying a rotation the validation made.
+async fn caller_session(
+    api: &Api,
+    req: &Request,
+) -> Result<Result<(Credential, Current), Response<Body>>, ApiError> {
     let credential = session_credential(req, &api.http.cookie)?;
     let current = api
         .sessions
         .validate(credential.presented(&client_info(req)), Utc::now())
         .await
         .map_err(|e| ApiError::from(e).for_transport(credential.transport))?;
-    Ok((credential, current))
+    if current.session.guest && !Route::of(req).is_ok_and(Route::admits_guests) {
+        return Ok(Err(refusal(
+            api,
+            ApiError::guest_forbidden(),
+            &current,
+            credential.transport,
+        )));
+    }
+    Ok(Ok((credential, current)))
 }
 
 /// The caller's session, unless it is an impersonation session asking for `action`: then the
@@ -147,7 +159,10 @@ async fn caller_permitted(
     req: &Request,
     action: Restricted,
 ) -> Result<Result<(Credential, Current), Response<Body>>, ApiError> {
-    let (credential, current) = caller_session(api, req).await?;
+    let (credential, current) = match caller_session(api, req).await? {
+        Ok(caller) => caller,
+        Err(refused) => return Ok(Err(refused)),
+    };
     Ok(match current.session.check_permits(action) {
         Ok(()) => Ok((credential, current)),
         Err(refused) => Err(refusal(api, refused.into(), &current, credential.transport)),

@@ -1,5 +1,5 @@
-//! `POST /sessions` (sign-in), `GET /sessions/current` (validate, and the JSON 404/405 of
-//! unknown routes), `POST /sessions/current/refresh`, `DELETE /sessions/current` (sign-out).
+//! `POST /sessions` (sign-in, carrying a presented guest session over), `POST /sessions/guest`,
+//! `GET /sessions/current` (validate, and the JSON 404/405 of unknown routes), `POST /sessions/current/refresh`, `DELETE /sessions/current` (sign-out).
 
 use chrono::Utc;
 use lambda_http::http::{HeaderValue, StatusCode, header};
@@ -8,17 +8,17 @@ use tracing::instrument;
 
 use super::{Api, SignIn, caller_session, iam_caller, refusal, serve, session_response};
 use crate::domain::{
-    Authentication, Freshness, ImpersonationForbidden, Restricted, ResumeKey, SessionData,
-    SessionToken, TenantId, UserId, UserKey,
+    Authentication, Freshness, GuestDataRule, ImpersonationForbidden, Restricted, ResumeKey,
+    Session, SessionData, SessionToken, TenantId, UserId, UserKey,
 };
-use crate::http::bodies::{CreateRequest, ReauthRequest};
+use crate::http::bodies::{CreateRequest, GuestRequest, ReauthRequest};
 use crate::http::gateway::query;
 use crate::http::request::{bearer, client_info, json_body, protected_key_in, session_credential};
 use crate::http::response::{append_set_cookie, json_response, no_content, with_etag};
 use crate::http::{ApiError, Matched, Route, SessionBody, Transport};
 use crate::identity::Identity;
 use crate::metrics::Metric;
-use crate::session::{SessionError, Start};
+use crate::session::{Carry, GuestError, GuestStart, PresentedGuest, SessionError, Start};
 
 /// `POST /sessions`: verify the login ticket, start a session, set the cookie. Also
 /// `POST /sessions/current/reauth` and `POST /oidc/backchannel-logout`: the routes that verify
@@ -41,6 +41,7 @@ pub async fn create(sign_in: &SignIn, req: Request) -> Result<Response<Body>, Er
             }
             Route::CreateTrusted => signed_in(create_session(sign_in, &req, true).await),
             Route::Create => signed_in(create_session(sign_in, &req, false).await),
+            Route::CreateGuest => create_guest_session(&sign_in.api, &req).await,
             // Not this function's (serve admits only its routes): never another operation.
             _ => Err(ApiError::not_found()),
         },
@@ -122,9 +123,26 @@ async fn create_session(
 ) -> Result<Response<Body>, ApiError> {
     let api = &sign_in.api;
     let body: CreateRequest = json_body(req, api.http.max_body_bytes)?.unwrap_or_default();
-    if !trusted_route {
-        check_sign_in_allowed(api, req).await?;
+    let guest_data = body
+        .guest_data
+        .as_deref()
+        .map(|raw| {
+            GuestDataRule::parse(raw).ok_or_else(|| {
+                ApiError::invalid_request("guest_data: send guest_wins, sign_in_wins or discard")
+            })
+        })
+        .transpose()?
+        .unwrap_or_default();
+    if trusted_route && body.guest_token.is_some() {
+        return Err(ApiError::invalid_request(
+            "guest_token: a trusted caller's sign-in carries no guest session over",
+        ));
     }
+    let guest = if trusted_route {
+        None
+    } else {
+        presented_beside(api, req, body.guest_token.as_deref()).await?
+    };
     let identity = if let Some(ticket) = body.impersonation_ticket.as_deref() {
         if trusted_route
             || body.id_token.is_some()
@@ -151,18 +169,7 @@ async fn create_session(
             _ => trusted_identity(api, req, &body)?,
         }
     };
-    if body.token_in_body
-        && !api.http.bearer_for_browsers
-        && (req.headers().contains_key(header::ORIGIN)
-            || req.headers().contains_key(header::REFERER))
-    {
-        // A script that saw a ticket must not turn it into a bearer token that leaves the
-        // browser: browsers get the HttpOnly cookie. A page's request says where it comes
-        // from by `Origin`, or (some same-origin requests) by `Referer` alone.
-        return Err(ApiError::forbidden(
-            "token_in_body is not available to browser requests (an Origin or Referer header): use the cookie",
-        ));
-    }
+    check_token_in_body(api, req, body.token_in_body)?;
     // Server-only keys come from IAM-signed callers alone (the trusted-caller sign-in).
     let trusted = body.user_id.is_some() || body.tenant_id.is_some();
     if !trusted && let Some(data) = &body.data {
@@ -195,8 +202,17 @@ async fn create_session(
         transport,
         profile: body.profile,
         resume,
+        guest: guest.map(|guest| Carry {
+            guest,
+            rule: guest_data,
+            protected: api.http.protected_data_keys.clone(),
+            max_bytes: api.http.max_data_bytes,
+        }),
     };
     let (token, session) = api.sessions.create(identity, start, now).await?;
+    if session.upgraded_from.is_some() {
+        crate::metrics::count(Metric::GuestsUpgraded, 1);
+    }
     crate::metrics::count(
         if trusted {
             Metric::SignInsTrusted
@@ -210,17 +226,27 @@ async fn create_session(
         1,
     );
 
-    let mut response = if body.token_in_body {
+    Ok(created(api, &token, &session, body.token_in_body))
+}
+
+/// 201 with a new session: its token as the cookie, or in the body (`token_in_body`).
+fn created(
+    api: &Api,
+    token: &SessionToken,
+    session: &Session,
+    token_in_body: bool,
+) -> Response<Body> {
+    let mut response = if token_in_body {
         // Bearer mode for non-browser clients: the token travels in the body, no cookie.
         json_response(
             StatusCode::CREATED,
-            &SessionBody::of(&session).with_token(&token),
+            &SessionBody::of(session).with_token(token),
         )
     } else {
-        let mut response = json_response(StatusCode::CREATED, &SessionBody::of(&session));
+        let mut response = json_response(StatusCode::CREATED, &SessionBody::of(session));
         let cookie = api.http.cookie.issue(
             token.expose_secret(),
-            api.sessions.cookie_max_age(&session, session.created_at),
+            api.sessions.cookie_max_age(session, session.created_at),
         );
         append_set_cookie(&mut response, &cookie);
         response
@@ -230,23 +256,100 @@ async fn create_session(
         HeaderValue::from_static("/sessions/current"),
     );
     // The data's version, as every answer with the session JSON gives it (If-Match of PATCH).
-    Ok(with_etag(response, &session))
+    with_etag(response, session)
 }
 
-/// Refuses a sign-in that presents an impersonation session's cookie: an impersonation does
-/// not turn into another session (sign out of it first). Only a request with the session
-/// cookie pays for this (one `GetItem`); a cookie that leads nowhere usable is no obstacle.
-async fn check_sign_in_allowed(api: &Api, req: &Request) -> Result<(), ApiError> {
-    let Ok(Some(raw)) = api.http.cookie.read(req.headers()) else {
-        return Ok(());
+/// Refuses `token_in_body` to a browser: a script that saw a ticket (or a guest's answer) must
+/// not turn it into a bearer token that leaves the browser; browsers get the HttpOnly cookie.
+/// A page's request says where it comes from by `Origin`, or (some same-origin requests) by
+/// `Referer` alone.
+fn check_token_in_body(api: &Api, req: &Request, token_in_body: bool) -> Result<(), ApiError> {
+    if token_in_body
+        && !api.http.bearer_for_browsers
+        && (req.headers().contains_key(header::ORIGIN)
+            || req.headers().contains_key(header::REFERER))
+    {
+        return Err(ApiError::forbidden(
+            "token_in_body is not available to browser requests (an Origin or Referer header): use the cookie",
+        ));
+    }
+    Ok(())
+}
+
+/// What a sign-in presents beside its ticket: the session cookie, or a bearer client's
+/// `guest_token`. An impersonation session is refused (sign out of it first); a guest session
+/// is carried over. Only a request that presents a session pays for this (one `GetItem`); a
+/// token that leads nowhere usable is no obstacle.
+async fn presented_beside(
+    api: &Api,
+    req: &Request,
+    guest_token: Option<&str>,
+) -> Result<Option<PresentedGuest>, ApiError> {
+    let raw = match guest_token {
+        Some(raw) => raw.to_owned(),
+        None => match api.http.cookie.read(req.headers()) {
+            Ok(Some(raw)) => raw,
+            _ => return Ok(None),
+        },
     };
     let Ok(token) = SessionToken::parse(&raw) else {
-        return Ok(());
+        return match guest_token {
+            Some(_) => Err(ApiError::invalid_request(
+                "guest_token: send the guest session's token as it was given",
+            )),
+            None => Ok(None),
+        };
     };
-    Ok(api
+    Ok(api.sessions.presented_beside(&token, Utc::now()).await?)
+}
+
+/// `POST /sessions/guest`: the visitor's session. The session presented (cookie or bearer), if
+/// it is usable (200); else a new guest session (201), within the per-client limit (429).
+async fn create_guest_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body: GuestRequest = json_body(req, api.http.max_body_bytes)?.unwrap_or_default();
+    check_token_in_body(api, req, body.token_in_body)?;
+    if let Some(data) = &body.data {
+        protected_key_in(data, &api.http.protected_data_keys)?;
+    }
+    let data = match body.data {
+        None => SessionData::default(),
+        Some(value) => SessionData::parse(value, api.http.max_data_bytes)?,
+    };
+    // A visitor with a usable session keeps it: two calls never start two sessions.
+    if session_credential(req, &api.http.cookie).is_ok() {
+        match caller_session(api, req).await {
+            Ok(Ok((credential, current))) => {
+                return Ok(session_response(api, &current, credential.transport));
+            }
+            Ok(Err(refused)) => return Ok(refused),
+            Err(unavailable) if unavailable.status().is_server_error() => {
+                return Err(unavailable);
+            }
+            // Expired, signed out, revoked: a new guest session replaces it.
+            Err(_) => {}
+        }
+    }
+    let transport = if body.token_in_body {
+        Transport::Bearer
+    } else {
+        Transport::Cookie
+    };
+    let start = GuestStart {
+        data,
+        client: client_info(req),
+        transport,
+    };
+    let (token, session) = api
         .sessions
-        .check_sign_in_beside(&token, Utc::now())
-        .await?)
+        .create_guest(start, Utc::now())
+        .await
+        .inspect_err(|e| {
+            if matches!(e, GuestError::Limited { .. }) {
+                crate::metrics::count(Metric::GuestsLimited, 1);
+            }
+        })?;
+    crate::metrics::count(Metric::GuestsCreated, 1);
+    Ok(created(api, &token, &session, body.token_in_body))
 }
 
 /// A sign-in's answer, its refusal counted (the client's mistake or a spent ticket; a 503 is
@@ -337,7 +440,10 @@ fn trusted_identity(api: &Api, req: &Request, body: &CreateRequest) -> Result<Id
 
 async fn validate_session(api: &Api, req: &Request) -> Result<Response<Body>, ApiError> {
     let max_auth_age = max_auth_age(req)?;
-    let (credential, current) = caller_session(api, req).await?;
+    let (credential, current) = match caller_session(api, req).await? {
+        Ok(caller) => caller,
+        Err(refused) => return Ok(refused),
+    };
     // Not signed out either way: the session stays, the cookie stays (and a rotation it just
     // got is still handed over). A stale proof: the app asks the user to prove who they are
     // again; an impersonation session: the action is the user's alone.
@@ -347,6 +453,7 @@ async fn validate_session(api: &Api, req: &Request) -> Result<Response<Body>, Ap
         Some(Freshness::Impersonated) => {
             Some(ImpersonationForbidden(Restricted::FreshAuthentication).into())
         }
+        Some(Freshness::Guest) => Some(ApiError::guest_forbidden()),
     };
     if let Some(error) = refused {
         return Ok(refusal(api, error, &current, credential.transport));

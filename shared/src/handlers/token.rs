@@ -73,7 +73,10 @@ async fn mint(tokens: &Tokens, req: &Request) -> Result<Response<Body>, ApiError
         tracing::error!("no issuer: set SESSION_PUBLIC_ORIGIN (the request names no domain)");
         ApiError::internal()
     })?;
-    let (credential, current) = caller_session(api, req).await?;
+    let (credential, current) = match caller_session(api, req).await? {
+        Ok(caller) => caller,
+        Err(refused) => return Ok(refused),
+    };
     let now = Utc::now();
     let minted = match tokens
         .tokens

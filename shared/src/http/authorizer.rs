@@ -4,7 +4,7 @@
 //!
 //! An allowed request gets `{"isAuthorized": true, "context": {...}}` with
 //! `user_id`, `tenant_id`, `session_id`, `expires_at`, `authenticated_at`, `amr`, `acr`,
-//! `profile` and the session data keys named in
+//! `profile`, `actor`, `guest` and the session data keys named in
 //! `SESSION_AUTHORIZER_DATA_KEYS`.
 
 use chrono::SecondsFormat;
@@ -28,6 +28,7 @@ pub const RESERVED_CONTEXT_KEYS: &[&str] = &[
     "acr",
     "profile",
     "actor",
+    "guest",
 ];
 
 /// A simple response: API Gateway passes `context` to the integration as
@@ -97,6 +98,8 @@ pub(crate) fn context_of(session: &Session, data_keys: &[String]) -> Map<String,
             .map_or("", |a| a.principal.as_str())
             .into(),
     );
+    // A guest session (only on SESSION_GUEST_ROUTES): no user has signed in.
+    context.insert("guest".into(), session.guest.into());
     for key in data_keys {
         let value = match session.data.as_map().get(key) {
             None | Some(Value::Null) => continue,

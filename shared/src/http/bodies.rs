@@ -20,6 +20,20 @@ pub(crate) struct CreateRequest {
     pub(crate) resume: Option<String>,
     /// An administrator's one-time impersonation ticket, instead of a login ticket.
     pub(crate) impersonation_ticket: Option<String>,
+    /// Whose keys win when a presented guest session's data is carried over
+    /// (`guest_wins`, `sign_in_wins`, `discard`).
+    pub(crate) guest_data: Option<String>,
+    /// A bearer client's guest session token, to carry over (a browser's is its cookie).
+    pub(crate) guest_token: Option<String>,
+}
+
+/// Body of `POST /sessions/guest` (optional). Unknown fields are rejected, not ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GuestRequest {
+    pub(crate) data: Option<Value>,
+    #[serde(default)]
+    pub(crate) token_in_body: bool,
 }
 
 /// Body of `PATCH /sessions/current`: a JSON merge patch (RFC 7386) for `data`, and

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::identity::{IdentityError, LogoutTokenError};
 use crate::metrics::Metric;
-use crate::session::{CreateError, ProviderLogoutError, SessionError, UpdateError};
+use crate::session::{CreateError, GuestError, ProviderLogoutError, SessionError, UpdateError};
 use crate::store::StoreError;
 
 /// An error answer: status, stable snake_case code, message for the caller, and what else the
@@ -87,6 +87,23 @@ impl ApiError {
     /// 401 `ticket_reused`: a login ticket presented a second time.
     pub fn ticket_reused(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "ticket_reused", message)
+    }
+
+    /// 429 `rate_limited`, with `Retry-After`: too many guest sessions from this client.
+    pub fn rate_limited(message: impl Into<String>, retry_after: chrono::Duration) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after_seconds =
+            Some(u32::try_from(retry_after.num_seconds().max(1)).unwrap_or(u32::MAX));
+        e
+    }
+
+    /// 403 `guest_forbidden`: a guest session asked for what only a signed-in user may.
+    pub fn guest_forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "guest_forbidden",
+            "a guest session may not use this route: sign in first",
+        )
     }
 
     /// 403 `protected_data`: the session holder tried to set or remove a server-only key.
@@ -416,11 +433,26 @@ impl From<SessionError> for ApiError {
             SessionError::Revoked(RevocationReason::IdpLogout) => Self::session_revoked(
                 "this session was ended: you signed out at your identity provider; sign in again",
             ),
+            SessionError::Revoked(RevocationReason::Upgraded) => Self::session_revoked(
+                "this guest session ended when its visitor signed in: use the signed-in session",
+            ),
             SessionError::Revoked(RevocationReason::Revoked) => {
                 Self::session_revoked("this session was revoked: sign in again")
             }
             SessionError::Store(e) => e.into(),
             seal @ SessionError::Seal(_) => Self::from_backend(&seal, false),
+        }
+    }
+}
+
+impl From<GuestError> for ApiError {
+    fn from(error: GuestError) -> Self {
+        match error {
+            limited @ GuestError::Limited { retry_after } => {
+                Self::rate_limited(limited.to_string(), retry_after)
+            }
+            random @ GuestError::Random(_) => Self::from_backend(&random, false),
+            GuestError::Store(e) => e.into(),
         }
     }
 }
@@ -472,6 +504,7 @@ impl From<CreateError> for ApiError {
             }
             seal @ CreateError::Seal(_) => Self::from_backend(&seal, false),
             reused @ CreateError::TicketReused => Self::ticket_reused(reused.to_string()),
+            CreateError::GuestData(error) => error.into(),
             unknown @ CreateError::UnknownImpersonationTicket => {
                 Self::invalid_token(unknown.to_string())
             }

@@ -80,6 +80,8 @@ pub struct SessionBody<'a> {
     pub acr: Option<&'a str>,
     /// The lifetime profile (`SESSION_PROFILES`).
     pub profile: &'a str,
+    /// A guest session: nobody has signed in (`user_id` is the guest's own).
+    pub guest: bool,
     /// Who acts for the user: only in an impersonation session (show a banner).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<&'a Actor>,
@@ -112,6 +114,7 @@ impl<'a> SessionBody<'a> {
             amr: &session.authentication.methods,
             acr: session.authentication.context_class.as_deref(),
             profile: &session.profile,
+            guest: session.guest,
             actor: session.actor.as_ref(),
             idp_sid: session.provider_sid.as_deref(),
             token: None,

@@ -58,6 +58,8 @@ pub enum Route {
     MintToken,
     /// `GET /.well-known/jwks.json`: the keys that verify those JWTs; public
     Jwks,
+    /// `POST /sessions/guest`: a session for a visitor who has not signed in
+    CreateGuest,
 }
 
 /// A route and the values of its `{...}` path segments, in order.
@@ -82,6 +84,11 @@ const TABLE: &[RouteEntry] = &[
             (Method::GET, Route::List),
             (Method::DELETE, Route::RevokeAll),
         ],
+    ),
+    (
+        "/sessions/guest",
+        "POST",
+        &[(Method::POST, Route::CreateGuest)],
     ),
     // Trusted-caller sign-in (IAM auth in the template).
     (
@@ -207,7 +214,7 @@ fn percent_decoded(segment: &str) -> Option<String> {
 impl Route {
     /// Every route of the contract: what the template serves (besides the example route) and
     /// what docs/openapi.yaml documents, each checked against this list by the tests.
-    pub const ALL: [Route; 22] = [
+    pub const ALL: [Route; 23] = [
         Route::Create,
         Route::CreateTrusted,
         Route::Validate,
@@ -230,6 +237,7 @@ impl Route {
         Route::BackchannelLogout,
         Route::MintToken,
         Route::Jwks,
+        Route::CreateGuest,
     ];
 
     /// The route as API Gateway names it (`routeKey`: method and path pattern).
@@ -257,15 +265,18 @@ impl Route {
             Route::BackchannelLogout => "POST /oidc/backchannel-logout",
             Route::MintToken => "POST /sessions/current/token",
             Route::Jwks => "GET /.well-known/jwks.json",
+            Route::CreateGuest => "POST /sessions/guest",
         }
     }
 
     /// The function that serves the route (its binary, in the template and the local router).
     pub fn function(self) -> &'static str {
         match self {
-            Route::Create | Route::CreateTrusted | Route::Reauth | Route::BackchannelLogout => {
-                "session-create"
-            }
+            Route::Create
+            | Route::CreateTrusted
+            | Route::CreateGuest
+            | Route::Reauth
+            | Route::BackchannelLogout => "session-create",
             Route::Validate => "session-validate",
             Route::Refresh => "session-refresh",
             Route::Logout => "session-logout",
@@ -284,6 +295,21 @@ impl Route {
             | Route::AdminImpersonate => "session-admin",
             Route::MintToken | Route::Jwks => "session-token",
         }
+    }
+
+    /// Whether a guest session may call the route: it may use and end itself, keep its data,
+    /// and sign in; what concerns a user (their devices, history, identity, tokens for other
+    /// services) is 403 `guest_forbidden`.
+    pub fn admits_guests(self) -> bool {
+        matches!(
+            self,
+            Route::Create
+                | Route::CreateGuest
+                | Route::Validate
+                | Route::Refresh
+                | Route::Logout
+                | Route::UpdateData
+        )
     }
 
     /// Whether browsers call the route, so that the CSRF origin rule applies: not the identity

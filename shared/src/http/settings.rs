@@ -25,6 +25,9 @@ pub struct HttpSettings {
     /// origin (webhooks, cross-site form posts): `routeKey`s (`SESSION_CROSS_SITE_ROUTES`).
     /// Every other unsafe route gets the service's own origin rule.
     pub cross_site_routes: Vec<String>,
+    /// API Gateway routeKeys the authorizer lets guest sessions through
+    /// (`SESSION_GUEST_ROUTES`); every other route is for signed-in users.
+    pub guest_routes: Vec<String>,
     /// Keys of the session data the authorizer passes on in its context.
     pub authorizer_data_keys: Vec<String>,
     /// Largest request body accepted.

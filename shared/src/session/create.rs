@@ -5,16 +5,17 @@
 use chrono::{DateTime, Duration, Utc};
 use tracing::instrument;
 
+use super::guest::{Carried, Carry};
 use super::retry::{MAX_WRITE_ATTEMPTS, Retries};
 use super::{CreateError, SessionService};
 use std::collections::{HashMap, HashSet};
 
 use super::revoke::Revoker;
 use crate::domain::{
-    AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, IMPERSONATION_PROFILE,
-    LEGACY_EXCHANGE_MEMORY, ProviderSession, ResumeKey, RevocationReason, SealError, Session,
-    SessionData, SessionEntry, SessionId, SessionToken, TicketClaim, TicketUse, TokenRecord,
-    Transport,
+    AuditEvent, Authentication, ClientInfo, DEFAULT_PROFILE, EventKind, GUEST_PROFILE,
+    IMPERSONATION_PROFILE, LEGACY_EXCHANGE_MEMORY, ProviderSession, ResumeKey, RevocationReason,
+    SealError, Session, SessionData, SessionEntry, SessionId, SessionToken, TicketClaim, TicketUse,
+    TokenRecord, Transport,
 };
 use crate::identity::Identity;
 use crate::store::{Claimed, Listing, StoreError, Write};
@@ -40,6 +41,8 @@ pub struct Start {
     pub profile: Option<String>,
     /// The resume key of an earlier attempt of this sign-in that answered 503.
     pub resume: Option<ResumeKey>,
+    /// The guest session presented with the sign-in, to carry over into the new session.
+    pub guest: Option<Carry>,
 }
 
 impl SessionService {
@@ -90,6 +93,8 @@ impl SessionService {
         // deploy, all get its one session); any other ticket while it verifies.
         let window = legacy.then_some(self.policy.rotation_grace);
         let resume = start.resume.clone();
+        // An impersonation carries nobody's guest session over.
+        let carry = start.guest.clone().filter(|_| identity.actor.is_none());
         let session = self.new_session(identity, start, profile, now);
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
         let Some(ticket) = ticket else {
@@ -99,7 +104,9 @@ impl SessionService {
                 self.list_under_provider(&session)
             );
             under_provider?;
-            return self.start(session, token, listing, now).await;
+            return self
+                .carry_and_start(session, token, listing, carry, now)
+                .await;
         };
         let resume = match resume {
             Some(key) => key,
@@ -128,7 +135,10 @@ impl SessionService {
         let started = match under_provider {
             // Not listed where its provider's logout would find it: no session.
             Err(error) => Err(CreateError::Store(error)),
-            Ok(()) => self.start(session, token, listing, now).await,
+            Ok(()) => {
+                self.carry_and_start(session, token, listing, carry, now)
+                    .await
+            }
         };
         match started {
             // Whether the session was written is unknown (a late answer): the ticket stays
@@ -206,6 +216,7 @@ impl SessionService {
         }
         let allowed = |name: &str| {
             name != IMPERSONATION_PROFILE
+                && name != GUEST_PROFILE
                 && identity
                     .allowed_profiles
                     .as_ref()
@@ -259,6 +270,26 @@ impl SessionService {
             session.authentication = authentication;
         }
         session
+    }
+
+    /// [`Self::start`], after carrying the presented guest session over (`carry`): its data goes
+    /// into `session`, or a parallel sign-in of the same user that carried it first is the
+    /// answer.
+    async fn carry_and_start(
+        &self,
+        mut session: Session,
+        token: SessionToken,
+        first: Result<(Vec<SessionEntry>, Option<u64>), StoreError>,
+        carry: Option<Carry>,
+        now: DateTime<Utc>,
+    ) -> Result<(SessionToken, Session), CreateError> {
+        if let Some(carry) = &carry {
+            match self.carry_guest(carry, &mut session, &token, now).await? {
+                Carried::Done | Carried::Gone => {}
+                Carried::Joined(theirs, joined) => return Ok((theirs, joined)),
+            }
+        }
+        self.start(session, token, first, now).await
     }
 
     /// [`Self::create`] once the ticket is accounted for: writes `session` under `token`, with

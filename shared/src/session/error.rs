@@ -81,6 +81,9 @@ pub enum CreateError {
     /// The login ticket was used before: tickets are single-use.
     #[error("this login ticket was already used to sign in; get a new one")]
     TicketReused,
+    /// The guest session's data and the sign-in's together do not fit in a session.
+    #[error("the guest session's data with the sign-in's: {0}")]
+    GuestData(#[source] crate::domain::DataError),
     /// The operating system's random source failed.
     #[error("the operating system's random source failed")]
     Random(#[source] getrandom::Error),

@@ -5,11 +5,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{CreateError, SessionError, SessionService};
+use super::{CreateError, SessionService};
 use crate::domain::{
     Actor, Authentication, IMPERSONATION_METHOD, IMPERSONATION_PROFILE,
-    IMPERSONATION_TICKET_LIFETIME, ImpersonationGrant, ImpersonationTicket, Restricted,
-    SessionEntry, SessionToken, TenantId, TicketUse, TokenRecord, UserId, at_storage_precision,
+    IMPERSONATION_TICKET_LIFETIME, ImpersonationGrant, ImpersonationTicket, SessionEntry, TenantId,
+    TicketUse, TokenRecord, UserId, at_storage_precision,
 };
 use crate::identity::Identity;
 use crate::store::StoreError;
@@ -69,22 +69,6 @@ impl SessionService {
             actor: Some(grant.actor),
             provider_sid: None,
         })
-    }
-
-    /// Refuses a sign-in made while presenting `token`, an impersonation session's (one
-    /// strongly consistent `GetItem`; never writes). A token that leads to no usable session
-    /// refuses nothing.
-    pub async fn check_sign_in_beside(
-        &self,
-        token: &SessionToken,
-        now: DateTime<Utc>,
-    ) -> Result<(), SessionError> {
-        match self.store.load(&token.hash()).await? {
-            Some(TokenRecord::Active(session)) if session.is_active(now) => {
-                Ok(session.check_permits(Restricted::SignIn)?)
-            }
-            _ => Ok(()),
-        }
     }
 
     /// `entries` with the actor of each impersonation session, read from its head (the index

@@ -15,6 +15,7 @@ mod admission;
 mod create;
 mod data;
 mod error;
+mod guest;
 mod impersonation;
 mod policy;
 mod provider_logout;
@@ -25,6 +26,7 @@ mod validate;
 
 pub use create::Start;
 pub use error::{CreateError, SessionError, UpdateError};
+pub use guest::{Carry, GuestError, GuestStart, GuestState, PresentedGuest};
 pub use policy::{BindingPolicy, Policy};
 pub use provider_logout::ProviderLogoutError;
 pub use revoke::Revoker;

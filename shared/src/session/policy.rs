@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use crate::domain::Profiles;
+use crate::domain::{GuestLimit, Profiles};
 
 /// What to do when a session is used from a different user agent than it was last seen with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,4 +52,6 @@ pub struct Policy {
     pub max_per_user: Option<u32>,
     /// An identity token signs in once: its use is recorded until it expires.
     pub single_use_tickets: bool,
+    /// How many guest sessions one client may start per window.
+    pub guest_limit: GuestLimit,
 }

@@ -136,6 +136,18 @@ impl FromAttribute for String {
     }
 }
 
+impl ToAttribute for bool {
+    fn to_attribute(&self) -> AttributeValue {
+        AttributeValue::Bool(*self)
+    }
+}
+
+impl FromAttribute for bool {
+    fn from_attribute(attribute: &AttributeValue) -> Option<Self> {
+        attribute.as_bool().ok().copied()
+    }
+}
+
 impl ToAttribute for i64 {
     fn to_attribute(&self) -> AttributeValue {
         n(self)

@@ -14,7 +14,7 @@ use super::attribute::{Attributes, EpochSeconds, FromAttribute, Item, Json, s};
 use crate::domain::{
     Actor, Authentication, ClientInfo, DEFAULT_PROFILE, LifecycleEvent, RetiredToken, RevokedToken,
     SealedSuccessor, Session, SessionData, SessionEntry, SessionId, SuccessorKey, TenantId,
-    TicketClaim, TicketUse, TokenHash, TokenRecord, UserId, UserKey,
+    TicketClaim, TicketUse, TokenHash, TokenRecord, Upgrade, UserId, UserKey,
 };
 
 pub(super) const SESSION_SK: &str = "SESSION";
@@ -29,6 +29,7 @@ pub(super) const GRANT_SK: &str = "GRANT";
 pub(super) const PROVIDER_SESSION_PREFIX: &str = "IDPSID#";
 pub(super) const TENANT_PREFIX: &str = "TENANT#";
 pub(super) const SESSION_PREFIX: &str = "SESSION#";
+pub(super) const GUEST_COUNT_PREFIX: &str = "GUESTS#";
 pub(super) const BY_USER_INDEX: &str = "sessions_by_user";
 pub(super) const BY_TENANT_INDEX: &str = "by_tenant";
 
@@ -63,6 +64,14 @@ pub(super) mod attr {
     pub const ACTOR: &str = "actor";
     pub const ACTOR_REASON: &str = "actor_reason";
     pub const PROVIDER_SID: &str = "idp_sid";
+    /// A guest session (`true`; absent otherwise).
+    pub const GUEST: &str = "guest";
+    /// The guest session a signed-in session was started from.
+    pub const UPGRADED_FROM: &str = "upgraded_from";
+    /// An upgraded guest's tombstone: whose session it became (its user key).
+    pub const UPGRADED_USER: &str = "upgraded_user";
+    /// How many guest sessions a client started in a window.
+    pub const COUNT: &str = "n";
     pub const TRIGGER: &str = "trigger";
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "user_agent";
@@ -95,6 +104,16 @@ pub(super) mod kind {
     pub const TICKET: &str = "ticket";
     pub const IMPERSONATION: &str = "impersonation";
     pub const PROVIDER_SESSION: &str = "provider_session";
+    pub const GUEST_COUNT: &str = "guest_count";
+}
+
+/// The key of the counter of guest sessions `client` started in the window starting at
+/// `window_start` (epoch seconds).
+pub(super) fn guest_count_key(client: &str, window_start: i64) -> Item {
+    key(
+        format!("{GUEST_COUNT_PREFIX}{client}"),
+        window_start.to_string(),
+    )
 }
 
 /// The key of the token item stored under `hash`.
@@ -224,9 +243,15 @@ pub(super) fn session_attributes(session: &Session) -> Item {
     item.put(attr::ABSOLUTE_EXPIRES_AT, &session.absolute_expires_at);
     item.put(attr::TOKEN_ISSUED_AT, &session.token_issued_at);
     // A head is in `sessions_by_user` only: a tenant lists its users (their guard items),
-    // not their sessions, so that a rotation moves one index entry, not two.
-    item.put(attr::GSI1PK, user_pk(&session.user_key()).as_str());
-    item.put(attr::GSI1SK, session_sk(session.id).as_str());
+    // not their sessions, so that a rotation moves one index entry, not two. A guest session
+    // has no user to be listed under.
+    if session.guest {
+        item.put(attr::GUEST, &true);
+    } else {
+        item.put(attr::GSI1PK, user_pk(&session.user_key()).as_str());
+        item.put(attr::GSI1SK, session_sk(session.id).as_str());
+    }
+    item.put_opt(attr::UPGRADED_FROM, session.upgraded_from.as_ref());
     item.put_opt(attr::SEED, session.rotation_seed.as_ref());
     item.put_opt(attr::IP, session.client.ip.as_ref());
     item.put_opt(attr::USER_AGENT, session.client.user_agent.as_ref());
@@ -325,6 +350,7 @@ pub(super) fn record_of(item: &Item) -> Result<TokenRecord, StoreError> {
             by: item.text(attr::REVOKED_BY).map(str::to_owned),
             note: item.text(attr::REVOKED_NOTE).map(str::to_owned),
             revoked_at: item.read(attr::REVOKED_AT)?,
+            upgrade: upgrade_of(item)?,
         }),
     })
 }
@@ -363,7 +389,27 @@ pub(super) fn session_of(item: &Item) -> Result<Session, StoreError> {
         rotation_seed: item.read_opt(attr::SEED)?,
         actor: actor_of(item)?,
         provider_sid: item.text(attr::PROVIDER_SID).map(str::to_owned),
+        guest: item.read_opt(attr::GUEST)?.unwrap_or(false),
+        upgraded_from: item.read_opt(attr::UPGRADED_FROM)?,
     })
+}
+
+/// An upgraded guest's tombstone: the signed-in session it became; `None` for any other.
+fn upgrade_of(item: &Item) -> Result<Option<Upgrade>, StoreError> {
+    if !item.contains_key(attr::UPGRADED_USER) {
+        return Ok(None);
+    }
+    let sealed: Vec<u8> = item.read(attr::SEALED)?;
+    Ok(Some(Upgrade {
+        successor: item.read_with(attr::SUCCESSOR, TokenHash::from_encoded)?,
+        sealed: SealedSuccessor::from_bytes(sealed),
+        user_key: item.read_with(attr::UPGRADED_USER, |raw| Some(UserKey::from_stored(raw)))?,
+        guest_data: SessionData::from_stored(
+            item.read_opt::<Json<Map<String, Value>>>(attr::DATA)?
+                .map(|Json(data)| data)
+                .unwrap_or_default(),
+        ),
+    }))
 }
 
 fn client_of(item: &Item) -> ClientInfo {

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::attribute::{Item, ToAttribute, n, s};
-use super::codec::{attr, guard_key, kind, tenant_pk, tenant_user_sk, token_key};
+use super::codec::{attr, guard_key, guest_count_key, kind, tenant_pk, tenant_user_sk, token_key};
 use super::{Rotation, StoreError};
 
 /// The id of one write, stored with what it writes (`att`) and sent as the
@@ -44,7 +44,8 @@ impl Attempt {
     }
 }
 use crate::domain::{
-    RevocationCause, RotationSeed, SessionData, TenantId, TokenHash, Use, UseChange, UserKey,
+    RevocationCause, RevocationReason, RotationSeed, SessionData, TenantId, TokenHash, Upgrade,
+    Use, UseChange, UserKey,
 };
 
 /// Which state of the token item a write requires.
@@ -271,6 +272,76 @@ pub(super) fn revoke(
     }
     let update = update.update_expression(format!("SET {set} {DROP_LISTING}"));
     update_write(stamped(dropping_listing(update), attempt))
+}
+
+/// Ends the guest head under `hash` for the sign-in it became (`upgrade`): a `revoked`
+/// tombstone (reason `upgraded`) naming the signed-in session's token by hash, with that token
+/// sealed under the guest's and the user it went to. Only while it is a live head whose data is
+/// still `data_version` (the data the sign-in carried over). The data stays until the TTL:
+/// a retry of the sign-in that wrote this finishes from it.
+pub(super) fn upgrade(
+    table: &str,
+    hash: &TokenHash,
+    data_version: u64,
+    upgrade: &Upgrade,
+    now: DateTime<Utc>,
+    attempt: Attempt,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = head_update(table, hash, Expect::Head)
+        .condition_expression(data_at(data_version))
+        .update_expression(
+            "SET #kind = :revoked, #revoked_at = :now, #reason = :reason, \
+             #successor = :successor, #sealed = :sealed, #user = :user, #att = :att",
+        )
+        .expression_attribute_names("#dv", attr::DATA_VERSION)
+        .expression_attribute_values(":dv", n(data_version))
+        .expression_attribute_names("#revoked_at", attr::REVOKED_AT)
+        .expression_attribute_names("#reason", attr::REVOKED_REASON)
+        .expression_attribute_names("#successor", attr::SUCCESSOR)
+        .expression_attribute_names("#sealed", attr::SEALED)
+        .expression_attribute_names("#user", attr::UPGRADED_USER)
+        .expression_attribute_values(":revoked", s(kind::REVOKED))
+        .expression_attribute_values(":now", now.to_attribute())
+        .expression_attribute_values(":reason", s(RevocationReason::Upgraded.as_str()))
+        .expression_attribute_values(":successor", s(upgrade.successor.encoded()))
+        .expression_attribute_values(
+            ":sealed",
+            AttributeValue::B(Blob::new(upgrade.sealed.as_bytes())),
+        )
+        .expression_attribute_values(":user", s(upgrade.user_key.as_str()));
+    update_write(stamped(update, attempt))
+}
+
+/// Counts one guest session started by `client` in the window starting at `window_start`,
+/// unless `limit` are counted there already. The counter expires with the window (`ttl`).
+pub(super) fn count_guest(
+    table: &str,
+    client: &str,
+    window_start: i64,
+    limit: u32,
+    ttl_epoch_seconds: i64,
+    attempt: Attempt,
+) -> Result<TransactWriteItem, StoreError> {
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(guest_count_key(client, window_start)))
+        // Under the limit, and not counted by this very write already (the SDK's retry of a
+        // count whose answer was late finds its own attempt id: `send_single` takes that as
+        // done, so one creation counts once).
+        .condition_expression(
+            "(attribute_not_exists(#n) OR #n < :limit) AND \
+             (attribute_not_exists(#att) OR #att <> :att)",
+        )
+        .update_expression("SET #kind = :kind, #ttl = :ttl, #att = :att ADD #n :one")
+        .expression_attribute_names("#n", attr::COUNT)
+        .expression_attribute_names("#kind", attr::KIND)
+        .expression_attribute_names("#ttl", attr::TTL)
+        .expression_attribute_values(":limit", n(limit))
+        .expression_attribute_values(":kind", s(kind::GUEST_COUNT))
+        .expression_attribute_values(":ttl", n(ttl_epoch_seconds))
+        .expression_attribute_values(":one", n(1))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+    update_write(stamped(update, attempt))
 }
 
 /// Replaces the head's data if its data is still `data_version`, bumping both versions (so a

@@ -14,8 +14,8 @@ use super::expressions::{self, Attempt, Guard, put_new};
 use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
-    LifecycleEvent, RevocationCause, RevocationReason, RotationSeed, Session, SessionData,
-    TicketClaim, TicketUse, TokenHash, TokenRecord, Use,
+    GuestLimit, LifecycleEvent, RevocationCause, RevocationReason, RotationSeed, Session,
+    SessionData, TicketClaim, TicketUse, TokenHash, TokenRecord, Upgrade, Use,
 };
 
 /// A rotation the session layer decided: the head `old`, stored under `old_hash`, is replaced
@@ -145,14 +145,8 @@ impl SessionStore {
         ttl_epoch_seconds: i64,
         listing: Listing,
     ) -> Result<(Write, Write), StoreError> {
-        let attempt = Attempt::new()?;
-        let head = put_new(
-            &self.table,
-            head_item(hash, session, ttl_epoch_seconds),
-            attempt,
-        )?;
         let (head, guard) = tokio::join!(
-            self.send_single("create", head, Some(attempt)),
+            self.put_head("create", hash, session, ttl_epoch_seconds),
             self.guard(session, listing)
         );
         Ok((head?, guard?))
@@ -184,6 +178,83 @@ impl SessionStore {
         }
     }
 
+    /// Writes a new guest session: its head alone (no user, so no guard and no listing),
+    /// never over an existing item. One `PutItem`.
+    pub async fn create_guest(
+        &self,
+        hash: &TokenHash,
+        session: &Session,
+        ttl_epoch_seconds: i64,
+    ) -> Result<Write, StoreError> {
+        self.put_head("create_guest", hash, session, ttl_epoch_seconds)
+            .await
+    }
+
+    /// Puts a new head under `hash` (never over an existing item), stamped with a fresh
+    /// attempt id, as `operation`.
+    async fn put_head(
+        &self,
+        operation: &'static str,
+        hash: &TokenHash,
+        session: &Session,
+        ttl_epoch_seconds: i64,
+    ) -> Result<Write, StoreError> {
+        let attempt = Attempt::new()?;
+        let head = put_new(
+            &self.table,
+            head_item(hash, session, ttl_epoch_seconds),
+            attempt,
+        )?;
+        self.send_single(operation, head, Some(attempt)).await
+    }
+
+    /// Counts a guest session started by `client` against `limit` in the window `[start,
+    /// end)`: `true` when it is within the limit (and counted), `false` past it. One conditional
+    /// `UpdateItem` on a counter that expires with its window; a retry of a count that landed
+    /// and reached the limit knows it as its own.
+    pub async fn count_guest(
+        &self,
+        client: &str,
+        limit: &GuestLimit,
+        (start, end): (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<bool, StoreError> {
+        let attempt = Attempt::new()?;
+        let write = expressions::count_guest(
+            &self.table,
+            client,
+            start.timestamp(),
+            limit.per_window,
+            end.timestamp() + 1,
+            attempt,
+        )?;
+        Ok(
+            match self
+                .send_single("count_guest", write, Some(attempt))
+                .await?
+            {
+                Write::Done => true,
+                Write::Stale(_) => false,
+                // Single writes meet no transaction on a counter: count it as a refusal to retry.
+                Write::Contended => false,
+            },
+        )
+    }
+
+    /// Ends the guest head under `hash` (read at data version `data_version`) for the sign-in
+    /// it became (`upgrade`). The outcome as the guest's item says it: `Done` (also for a retry
+    /// of this write that landed), else the item as it is now.
+    pub async fn upgrade(
+        &self,
+        hash: &TokenHash,
+        data_version: u64,
+        upgrade: &Upgrade,
+        now: DateTime<Utc>,
+    ) -> Result<Write, StoreError> {
+        let attempt = Attempt::new()?;
+        let write = expressions::upgrade(&self.table, hash, data_version, upgrade, now, attempt)?;
+        self.send_single("upgrade", write, Some(attempt)).await
+    }
+
     /// Records `used` on the head stored under `hash` at `version` (see [`Use`]): only if
     /// the item is still that version of the live session, so a deleted, rotated or expired
     /// session is never resurrected.
@@ -208,11 +279,13 @@ impl SessionStore {
     /// rotates one head derives the same new token, so only the first of them writes it; the
     /// others are told what it is).
     pub async fn put_successor(&self, rotation: &Rotation<'_>) -> Result<Write, StoreError> {
-        let attempt = Attempt::new()?;
-        let item = head_item(rotation.new_hash, rotation.next, rotation.ttl_epoch_seconds);
-        let write = put_new(&self.table, item, attempt)?;
-        self.send_single("put_successor", write, Some(attempt))
-            .await
+        self.put_head(
+            "put_successor",
+            rotation.new_hash,
+            rotation.next,
+            rotation.ttl_epoch_seconds,
+        )
+        .await
     }
 
     /// The second write of a rotation: the old head becomes `retired`, pointing at the new one

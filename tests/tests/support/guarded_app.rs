@@ -3,14 +3,21 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use session_shared::guard::{Session, SessionGuard};
 
-/// `/orders` needs a session (401 without one); `/` greets signed-in and anonymous callers.
+/// `/orders` needs a signed-in session (401 without one, 403 for a guest); `/cart` lets guest
+/// sessions in too; `/` greets signed-in and anonymous callers (a guest is anonymous there).
 pub fn app(guard: SessionGuard) -> Router {
     let required = guard.layer();
     let optional = required.clone().optional();
+    let guests = required.clone().allow_guests();
     Router::new()
         .route("/orders", get(orders).post(place_order))
         .route_layer(required)
+        .merge(Router::new().route("/cart", get(cart)).route_layer(guests))
         .merge(Router::new().route("/", get(home)).route_layer(optional))
+}
+
+async fn cart(session: Session) -> Json<Value> {
+    Json(json!({ "guest": session.guest, "cart": session.data.as_map().get("cart") }))
 }
 
 async fn orders(session: Session) -> Json<Value> {
