@@ -430,6 +430,14 @@ async fn guest_sessions_are_in_no_user_listing_and_their_events_say_guest() {
         indexed, 1,
         "alice's head in sessions_by_user; never the guest's"
     );
+    // The guest's data is kept a day after it was carried over, not until its 30-day deadline.
+    let tombstone = &table.items_of_kind("revoked").await[0];
+    let ttl: i64 = tombstone["ttl"].as_n().unwrap().parse().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (now + 86_000..=now + 86_400).contains(&ttl),
+        "{ttl} vs {now}"
+    );
     table.deliver_stream_to_audit_trail().await;
     let trail = table.event_names("alice").await;
     assert_eq!(trail, ["created"], "the guest's own history is nobody's");

@@ -205,6 +205,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         parts.lastRefresh,
         (remote) => states.dispatch({ type: "told", state: remote }),
         (audience, token, expiresIn) => serviceTokens?.received(audience, token, expiresIn),
+        parts.mintClock,
       )
     : null;
   const tokens = tokensOfClient(

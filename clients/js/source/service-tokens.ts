@@ -1,12 +1,17 @@
 // Session tokens for other services in the client (`getToken`): each audience's token kept in
 // memory until shortly before it expires, and one request per audience at a time across the
 // tabs of the origin. The tab that mints tells the others the token over the BroadcastChannel
-// (same origin, memory only) before it lets go of the lock; a tab that waited for the lock takes
-// that token instead of minting another. Never written to storage, where a script could read it
+// (same origin, memory only) before it lets go of the lock, and marks when it minted in a
+// shared clock (a time, never the token); a tab that waited for the lock and finds a mint made
+// since it asked waits for that token's message (which may still be on its way on a busy
+// machine) instead of minting another. Never written to storage, where a script could read it
 // after the page is gone.
 
 /** The most time before its expiry a kept token is renewed, in ms. */
 export const RENEW_BEFORE = 30_000;
+
+/** How long a tab waits for a token another tab minted while it waited, in ms. */
+const HANDOVER_WAIT = 2_000;
 
 /** `POST /sessions/current/token`'s answer. */
 export interface Minted {
@@ -19,6 +24,10 @@ export interface Minted {
 export interface TokenTabs {
   exclusive<T>(purpose: string, run: () => Promise<T>): Promise<T>;
   shareToken(audience: string, token: string, expiresIn: number): void;
+  /** Whether some tab minted a token of `key` at or after `at`. */
+  mintedSince(key: string, at: number): boolean;
+  /** Records a mint of `key` made in this tab now. */
+  minted(key: string): void;
 }
 
 export interface ServiceTokens {
@@ -52,14 +61,31 @@ export function serviceTokens(
     const entry = kept.get(key);
     return entry !== undefined && Date.now() < entry.renewAt ? entry.token : null;
   };
-  const inTurn = async (key: string, audience: string | undefined, stale: string | null): Promise<string> => {
-    // Another tab may have minted while this one waited: its message is in flight behind the
-    // lock's release; let it land first.
-    if (tabs) await new Promise((resolve) => setTimeout(resolve, 0));
+  // Tabs waiting for another tab's token, per key: called when one arrives.
+  const arrivals = new Map<string, Set<() => void>>();
+  const arrival = (key: string): Promise<void> =>
+    new Promise((resolve) => {
+      const waiting = arrivals.get(key) ?? new Set<() => void>();
+      arrivals.set(key, waiting);
+      const done = () => {
+        clearTimeout(timer);
+        waiting.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, HANDOVER_WAIT);
+      waiting.add(done);
+    });
+  const inTurn = async (key: string, audience: string | undefined, stale: string | null, asked: number): Promise<string> => {
+    // Another tab minted while this one waited: its message may still be on its way.
+    if (tabs?.mintedSince(key, asked)) {
+      const handed = usable(key);
+      if (handed === null || handed === stale) await arrival(key);
+    }
     const ready = usable(key);
     if (ready !== null && ready !== stale) return ready;
     const minted = await mint(audience);
     keep(key, minted.token, minted.expires_in);
+    tabs?.minted(key);
     tabs?.shareToken(key, minted.token, minted.expires_in);
     return minted.token;
   };
@@ -69,10 +95,14 @@ export function serviceTokens(
       const ready = usable(key);
       if (ready !== null && !force) return Promise.resolve(ready);
       // Forced: any token but the refused one will do (another tab's newer one too).
-      const run = () => inTurn(key, audience, force ? ready : null);
+      const asked = Date.now();
+      const run = () => inTurn(key, audience, force ? ready : null, asked);
       return once(`token:${key}`, () => (tabs ? tabs.exclusive(`token:${key}`, run) : run()));
     },
-    received: keep,
+    received(key, token, expiresIn) {
+      keep(key, token, expiresIn);
+      for (const done of [...(arrivals.get(key) ?? [])]) done();
+    },
     forget: () => kept.clear(),
   };
 }

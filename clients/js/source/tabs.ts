@@ -59,6 +59,7 @@ export class Tabs {
     private readonly lastRefresh: SharedClock,
     onState: (state: SessionState) => void,
     onToken: (audience: string, token: string, expiresIn: number) => void = () => {},
+    private readonly mintClock: (key: string) => SharedClock = memoryClocks(),
   ) {
     channel?.addEventListener("message", ({ data }) => {
       const message = data as (Partial<StateMessage> & Partial<TokenMessage>) | null;
@@ -83,6 +84,16 @@ export class Tabs {
   /** Records a refresh made in this tab now. */
   refreshed(): void {
     this.lastRefresh.set(Date.now());
+  }
+
+  /** Whether some tab minted a token for another service of `key` at or after `at`. */
+  mintedSince(key: string, at: number): boolean {
+    return this.mintClock(key).get() >= at;
+  }
+
+  /** Records a mint of `key` made in this tab now (before the lock is let go). */
+  minted(key: string): void {
+    this.mintClock(key).set(Date.now());
   }
 
   /** Tells the other tabs; the session's own token never leaves the tab. */
@@ -115,6 +126,37 @@ export interface TabParts {
   locks: LockManagerLike | null;
   channel: ChannelLike | null;
   lastRefresh: SharedClock;
+  /** When a tab last minted a token for another service, per audience (default: this tab's memory). */
+  mintClock?: (key: string) => SharedClock;
+}
+
+/** Clocks in this tab's memory alone, one per key. */
+function memoryClocks(): (key: string) => SharedClock {
+  const times = new Map<string, number>();
+  return (key) => ({ get: () => times.get(key) ?? 0, set: (at) => void times.set(key, at) });
+}
+
+/** A clock every tab of the origin reads at once: `localStorage` under `key`, and this tab's
+ * memory where storage is disabled. */
+function storedClock(storage: StorageLike | undefined, key: string): SharedClock {
+  let memory = 0;
+  return {
+    get: () => {
+      try {
+        return Math.max(memory, Number(storage?.getItem(key) ?? 0) || 0);
+      } catch {
+        return memory;
+      }
+    },
+    set: (at) => {
+      memory = at;
+      try {
+        storage?.setItem(key, String(at));
+      } catch {
+        // Storage may be disabled; the lock still serializes the calls.
+      }
+    },
+  };
 }
 
 /** The browser's parts: Web Locks, `BroadcastChannel`, `localStorage`. `null` outside a page. */
@@ -127,29 +169,17 @@ export function browserParts(name: string): TabParts | null {
   };
   if (scope.document === undefined) return null;
   const storage = scope.localStorage;
-  let memory = 0;
-  const key = `${name}:last-refresh`;
   const channel = scope.BroadcastChannel ? new scope.BroadcastChannel(name) : null;
   const fallback = channel ? channelLocks(channel) : storage ? leaseLocks(storage) : null;
+  const mintClocks = new Map<string, SharedClock>();
   return {
     locks: scope.navigator?.locks ?? fallback,
     channel,
-    lastRefresh: {
-      get: () => {
-        try {
-          return Math.max(memory, Number(storage?.getItem(key) ?? 0) || 0);
-        } catch {
-          return memory;
-        }
-      },
-      set: (at) => {
-        memory = at;
-        try {
-          storage?.setItem(key, String(at));
-        } catch {
-          // Storage may be disabled; the lock still serializes the refreshes.
-        }
-      },
+    lastRefresh: storedClock(storage, `${name}:last-refresh`),
+    mintClock: (key) => {
+      const clock = mintClocks.get(key) ?? storedClock(storage, `${name}:minted:${key}`);
+      mintClocks.set(key, clock);
+      return clock;
     },
   };
 }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { channelLocks, createSessionClient, leaseLocks } from "../source/index.js";
-import type { LockManagerLike, Session, SessionClient, TabParts } from "../source/index.js";
+import type { ChannelLike, LockManagerLike, Session, SessionClient, TabParts } from "../source/index.js";
 
 const API = "https://api.example.com";
 
@@ -87,14 +87,37 @@ test("a refresh asked moments after another tab's takes its result", async () =>
   }
 });
 
+/** A clock per key, shared by the tabs (what `localStorage` is to a browser's tabs). */
+function sharedClocks(): (key: string) => { get(): number; set(at: number): void } {
+  const times = new Map<string, number>();
+  return (key) => ({ get: () => times.get(key) ?? 0, set: (at) => void times.set(key, at) });
+}
+
+/** A BroadcastChannel whose messages arrive `delay` ms late (a busy machine's tabs). */
+function slowChannel(name: string, delay: number): ChannelLike {
+  const channel = new BroadcastChannel(name);
+  return {
+    postMessage: (message) => void setTimeout(() => channel.postMessage(message), delay),
+    addEventListener: (type, listener) => channel.addEventListener(type, (event) => listener(event as MessageEvent)),
+    close: () => channel.close(),
+  };
+}
+
 /** `count` tabs on one server, coordinated through one channel name, one lock manager. */
-function tabs(count: number, api: ReturnType<typeof server>, coalesceRefreshes?: number): SessionClient[] {
+function tabs(
+  count: number,
+  api: ReturnType<typeof server>,
+  coalesceRefreshes?: number,
+  channelDelay = 0,
+): SessionClient[] {
   const name = `tabs-test-${Math.random()}`;
   const locks = lockManager();
   let lastRefresh = 0;
   const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
+  const mintClock = sharedClocks();
   return Array.from({ length: count }, () => {
-    const parts: TabParts = { locks, channel: new BroadcastChannel(name), lastRefresh: clock };
+    const channel = channelDelay > 0 ? slowChannel(name, channelDelay) : new BroadcastChannel(name);
+    const parts: TabParts = { locks, channel, lastRefresh: clock, mintClock };
     return createSessionClient({
       baseUrl: API,
       fetch: api.fetch,
@@ -255,6 +278,19 @@ test("five tabs asking for a token at once mint one, and every tab gets it", asy
     assert.equal(await five[3]!.getToken({ audience: "orders" }), "jwt-orders-1");
     assert.equal(await five[0]!.getToken({ audience: "search" }), "jwt-search-2");
     assert.equal(mints(api), 2);
+  } finally {
+    for (const tab of five) tab.close();
+  }
+});
+
+test("a token minted while another tab waited is handed over, however late its message comes", async () => {
+  const api = server();
+  const five = tabs(5, api, undefined, 150);
+  try {
+    await Promise.all(five.map((tab) => tab.current()));
+    const tokens = await Promise.all(five.map((tab) => tab.getToken({ audience: "orders" })));
+    assert.equal(mints(api), 1, "one mint across the tabs");
+    assert.deepEqual(new Set(tokens), new Set(["jwt-orders-1"]));
   } finally {
     for (const tab of five) tab.close();
   }

@@ -23,6 +23,11 @@ pub const GUEST_PROFILE: &str = "guest";
 /// never listed under, capped with or confused with a signed-in user's.
 pub const GUEST_USER_PREFIX: &str = "guest:";
 
+/// How long an upgraded guest's tombstone (which keeps its data, and the signed-in token sealed)
+/// is kept: far longer than a sign-in's retry (its ticket lives minutes) or a late tab needs,
+/// and the guest's data is gone a day after it was carried over, not at its 30-day deadline.
+pub const UPGRADED_GUEST_KEPT: Duration = Duration::days(1);
+
 /// The `user_id` of the guest session `id`.
 pub fn guest_user_id(id: SessionId) -> UserId {
     // A prefix and a UUID: non-empty, short, no control characters.

@@ -440,6 +440,13 @@ mod tests {
             json["data"]["detail"]["upgraded_from"],
             guest.id.to_string()
         );
+        // A guest left alone expires by TTL like any session, and says so.
+        let expired = derive(&Change::Removed {
+            old: TokenRecord::Active(guest),
+            by_ttl: true,
+        });
+        assert_eq!(kinds(&expired), ["session.expired"]);
+        assert!(expired[0].data.guest);
     }
 
     #[test]

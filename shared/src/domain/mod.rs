@@ -35,8 +35,8 @@ pub use client::ClientInfo;
 pub use data::{DataError, SessionData};
 pub use device::Device;
 pub use guest::{
-    GUEST_PROFILE, GUEST_USER_PREFIX, GuestDataRule, GuestLimit, Upgrade, carried_data,
-    client_bucket, guest_user_id,
+    GUEST_PROFILE, GUEST_USER_PREFIX, GuestDataRule, GuestLimit, UPGRADED_GUEST_KEPT, Upgrade,
+    carried_data, client_bucket, guest_user_id,
 };
 pub use ids::{IdError, SessionId, TenantId, UserId, UserKey};
 pub use impersonation::{

@@ -277,12 +277,12 @@ pub(super) fn revoke(
 /// Ends the guest head under `hash` for the sign-in it became (`upgrade`): a `revoked`
 /// tombstone (reason `upgraded`) naming the signed-in session's token by hash, with that token
 /// sealed under the guest's and the user it went to. Only while it is a live head whose data is
-/// still `data_version` (the data the sign-in carried over). The data stays until the TTL:
-/// a retry of the sign-in that wrote this finishes from it.
+/// still `data_version` (the data the sign-in carried over). The data stays until the new TTL
+/// (`ttl_epoch_seconds`): a retry of the sign-in that wrote this finishes from it.
 pub(super) fn upgrade(
     table: &str,
     hash: &TokenHash,
-    data_version: u64,
+    (data_version, ttl_epoch_seconds): (u64, i64),
     upgrade: &Upgrade,
     now: DateTime<Utc>,
     attempt: Attempt,
@@ -291,8 +291,11 @@ pub(super) fn upgrade(
         .condition_expression(data_at(data_version))
         .update_expression(
             "SET #kind = :revoked, #revoked_at = :now, #reason = :reason, \
-             #successor = :successor, #sealed = :sealed, #user = :user, #att = :att",
+             #successor = :successor, #sealed = :sealed, #user = :user, #ttl = :ttl, \
+             #att = :att",
         )
+        .expression_attribute_names("#ttl", attr::TTL)
+        .expression_attribute_values(":ttl", n(ttl_epoch_seconds))
         .expression_attribute_names("#dv", attr::DATA_VERSION)
         .expression_attribute_values(":dv", n(data_version))
         .expression_attribute_names("#revoked_at", attr::REVOKED_AT)

@@ -15,7 +15,7 @@ use super::transact::{Sent, batch_outcomes};
 use super::{BatchOutcome, MAX_BATCH, OnHeap, SessionStore, StoreError, Write};
 use crate::domain::{
     GuestLimit, LifecycleEvent, RevocationCause, RevocationReason, RotationSeed, Session,
-    SessionData, TicketClaim, TicketUse, TokenHash, TokenRecord, Upgrade, Use,
+    SessionData, TicketClaim, TicketUse, TokenHash, TokenRecord, UPGRADED_GUEST_KEPT, Upgrade, Use,
 };
 
 /// A rotation the session layer decided: the head `old`, stored under `old_hash`, is replaced
@@ -241,8 +241,9 @@ impl SessionStore {
     }
 
     /// Ends the guest head under `hash` (read at data version `data_version`) for the sign-in
-    /// it became (`upgrade`). The outcome as the guest's item says it: `Done` (also for a retry
-    /// of this write that landed), else the item as it is now.
+    /// it became (`upgrade`); the tombstone expires [`UPGRADED_GUEST_KEPT`] after `now`. The
+    /// outcome as the guest's item says it: `Done` (also for a retry of this write that
+    /// landed), else the item as it is now.
     pub async fn upgrade(
         &self,
         hash: &TokenHash,
@@ -251,7 +252,15 @@ impl SessionStore {
         now: DateTime<Utc>,
     ) -> Result<Write, StoreError> {
         let attempt = Attempt::new()?;
-        let write = expressions::upgrade(&self.table, hash, data_version, upgrade, now, attempt)?;
+        let ttl = (now + UPGRADED_GUEST_KEPT).timestamp();
+        let write = expressions::upgrade(
+            &self.table,
+            hash,
+            (data_version, ttl),
+            upgrade,
+            now,
+            attempt,
+        )?;
         self.send_single("upgrade", write, Some(attempt)).await
     }
 
