@@ -537,3 +537,44 @@ async fn a_guest_presenting_a_token_rotated_a_moment_ago_gets_its_successor_back
     assert_eq!(live_sessions(&table).await.len(), 1, "still one session");
     table.drop_table().await;
 }
+
+#[tokio::test]
+async fn merged_data_too_large_is_413_and_leaves_the_guest_and_the_ticket_usable() {
+    let table = TestTable::new().await;
+    let app = app(&table, &[("SESSION_MAX_DATA_BYTES", "64")]);
+    let guest = guest(&app).await;
+    let patched = patch(&app, &guest, json!({"cart": "x".repeat(30)})).await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let ticket = ticket("alice", None);
+    let sign_in = |body: Value| {
+        invoke(
+            &app,
+            Function::Create,
+            Event::new(Payload::V2, "POST", "/sessions")
+                .session_cookie(&guest)
+                .json_body(&body),
+        )
+    };
+
+    let too_big = sign_in(json!({"id_token": ticket, "data": {"note": "y".repeat(30)}})).await;
+    let kept = current(&app, &guest).await;
+    let again = sign_in(json!({
+        "id_token": ticket, "data": {"note": "y".repeat(30)}, "guest_data": "discard"
+    }))
+    .await;
+
+    assert_eq!(
+        (too_big.status, too_big.error_code()),
+        (413, "payload_too_large")
+    );
+    assert_eq!(kept.status, 200, "the guest session is left as it was");
+    assert_eq!(kept.body["data"]["cart"], "x".repeat(30));
+    assert_eq!(
+        again.status, 201,
+        "the same ticket signs in: {}",
+        again.body
+    );
+    assert_eq!(again.body["data"], json!({"note": "y".repeat(30)}));
+    assert_eq!(current(&app, &guest).await.status, 401);
+    table.drop_table().await;
+}

@@ -413,8 +413,12 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       for (let attempt = 0; ; attempt++) {
         if (base === undefined) base = (await client.current({ force: true }))?.version;
         if (base === undefined && guests) {
-          // No session: the visitor's data starts a guest session (once, however many callers).
-          const started = await once("guest", () => startGuest(patch));
+          // No session: the visitor's data starts a guest session (once, however many callers;
+          // in one tab at a time, so a tab that waited finds the first one's cookie, and the
+          // server answers with that session instead of starting another).
+          const started = await once("guest", () =>
+            tabs ? tabs.exclusive("guest", () => startGuest(patch)) : startGuest(patch),
+          );
           if (started.created) return started.session;
           base = started.session.version;
         }

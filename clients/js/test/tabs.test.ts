@@ -42,22 +42,37 @@ function session(version: number): Session {
 }
 
 /** The scripted API of one browser: the cookie jar is shared by its tabs, so one server. */
-function server(tokenLifetime = 300) {
+function server(tokenLifetime = 300, startSignedIn = true) {
   let version = 1;
   let minted = 0;
-  let signedIn = true;
+  let signedIn = startSignedIn;
+  let guests = 0;
   const calls: string[] = [];
   const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
     const method = init.method ?? "GET";
     const path = new URL(input.toString()).pathname;
     calls.push(`${method} ${path}`);
+    // What the request's cookie says, as it left the browser.
+    const cookieHadGuest = guests > 0;
     await new Promise((resolve) => setTimeout(resolve, 5));
-    if (!signedIn) {
+    if (!signedIn && !(method === "POST" && path === "/sessions/guest") && guests === 0) {
       return new Response(JSON.stringify({ error: { code: "unauthenticated", message: "no" } }), { status: 401 });
     }
     if (method === "DELETE") {
       signedIn = false;
       return new Response(null, { status: 204 });
+    }
+    if (method === "POST" && path === "/sessions/guest") {
+      // The browser's one cookie jar: a guest cookie set by one tab is sent by every tab, and
+      // the server answers a usable session with itself (200) instead of starting another.
+      const created = !cookieHadGuest;
+      if (created) guests += 1;
+      const guest = { ...session(version), user_id: "guest:1", guest: true, data: {} };
+      return new Response(JSON.stringify(guest), { status: created ? 201 : 200 });
+    }
+    if (method === "PATCH") {
+      version += 1;
+      return new Response(JSON.stringify({ ...session(version), user_id: "guest:1", guest: true }), { status: 200 });
     }
     if (method === "POST" && path === "/sessions/current/refresh") version += 1;
     if (method === "POST" && path === "/sessions/current/token") {
@@ -68,7 +83,7 @@ function server(tokenLifetime = 300) {
     }
     return new Response(JSON.stringify(session(version)), { status: 200 });
   };
-  return { calls, fetch: fetch as typeof globalThis.fetch };
+  return { calls, fetch: fetch as typeof globalThis.fetch, guestsCreated: () => guests };
 }
 
 test("a refresh asked moments after another tab's takes its result", async () => {
@@ -293,6 +308,25 @@ test("a token minted while another tab waited is handed over, however late its m
     assert.deepEqual(new Set(tokens), new Set(["jwt-orders-1"]));
   } finally {
     for (const tab of five) tab.close();
+  }
+});
+
+test("two tabs writing at once without a session start one guest session", async () => {
+  const api = server(300, false);
+  const [a, b] = tabs(2, api);
+  try {
+    await Promise.all([a!.current(), b!.current()]);
+
+    const [one, two] = await Promise.all([a!.updateData({ cart: ["tea"] }), b!.updateData({ coupon: "x" })]);
+
+    assert.equal(api.guestsCreated(), 1, "one guest session for the two tabs");
+    assert.equal(api.calls.filter((c) => c === "POST /sessions/guest").length, 2);
+    assert.equal(one.session_id, two.session_id);
+    assert.equal(a!.state.status, "guest");
+    assert.equal(b!.state.status, "guest");
+  } finally {
+    a!.close();
+    b!.close();
   }
 });
 
