@@ -94,11 +94,12 @@ async fn decide(api: &Api, request: &AuthorizerRequest) -> AuthorizerResponse {
                 Some(Freshness::Guest) => return denied("guest_forbidden"),
             }
             // A guest session passes only on the routes configured for guests.
-            let guest_route = request
-                .route_key
-                .as_deref()
-                .is_some_and(|route| api.http.guest_routes.iter().any(|r| r == route));
-            if current.session.guest && !guest_route {
+            if current.session.guest
+                && !request
+                    .route_key
+                    .as_deref()
+                    .is_some_and(|route| api.http.guest_routes.iter().any(|r| r == route))
+            {
                 return denied("guest_forbidden");
             }
             AuthorizerResponse {

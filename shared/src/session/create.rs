@@ -61,7 +61,7 @@ impl SessionService {
     pub async fn create(
         &self,
         identity: Identity,
-        start: Start,
+        mut start: Start,
         now: DateTime<Utc>,
     ) -> Result<(SessionToken, Session), CreateError> {
         // Refused before the ticket is used: a bad request costs the user nothing.
@@ -94,7 +94,7 @@ impl SessionService {
         let window = legacy.then_some(self.policy.rotation_grace);
         let resume = start.resume.clone();
         // An impersonation carries nobody's guest session over.
-        let carry = start.guest.clone().filter(|_| identity.actor.is_none());
+        let carry = start.guest.take().filter(|_| identity.actor.is_none());
         let session = self.new_session(identity, start, profile, now);
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
         let Some(ticket) = ticket else {
