@@ -204,7 +204,10 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         parts.channel,
         parts.lastRefresh,
         (remote) => states.dispatch({ type: "told", state: remote }),
-        (audience, token, expiresIn) => serviceTokens?.received(audience, token, expiresIn),
+        {
+          received: (audience, token, renewAt) => serviceTokens?.received(audience, token, renewAt),
+          wanted: (audience) => serviceTokens?.wanted(audience),
+        },
         parts.mintClock,
       )
     : null;

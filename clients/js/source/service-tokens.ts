@@ -1,16 +1,17 @@
 // Session tokens for other services in the client (`getToken`): each audience's token kept in
 // memory until shortly before it expires, and one request per audience at a time across the
 // tabs of the origin. The tab that mints tells the others the token over the BroadcastChannel
-// (same origin, memory only) before it lets go of the lock, and marks when it minted in a
-// shared clock (a time, never the token); a tab that waited for the lock and finds a mint made
-// since it asked waits for that token's message (which may still be on its way on a busy
-// machine) instead of minting another. Never written to storage, where a script could read it
-// after the page is gone.
+// (same origin, memory only) and, before it lets go of the lock, records in a shared clock until
+// when it is handed out (a time, never the token). A tab in turn that finds such a token it does
+// not hold asks the other tabs for it and waits for it (its message may still be on its way on
+// a busy machine, or the tab opened after the mint) instead of minting another. Never written
+// to storage, where a script could read it after the page is gone.
 
 /** The most time before its expiry a kept token is renewed, in ms. */
 export const RENEW_BEFORE = 30_000;
 
-/** How long a tab waits for a token another tab minted while it waited, in ms. */
+/** How long a tab waits for a token another tab holds, in ms (then it mints its own: the tab
+ * that minted may be gone). */
 const HANDOVER_WAIT = 2_000;
 
 /** `POST /sessions/current/token`'s answer. */
@@ -23,11 +24,12 @@ export interface Minted {
 /** What the tokens need of the other tabs (tabs.ts). */
 export interface TokenTabs {
   exclusive<T>(purpose: string, run: () => Promise<T>): Promise<T>;
-  shareToken(audience: string, token: string, expiresIn: number): void;
-  /** Whether some tab minted a token of `key` at or after `at`. */
-  mintedSince(key: string, at: number): boolean;
-  /** Records a mint of `key` made in this tab now. */
-  minted(key: string): void;
+  shareToken(key: string, token: string, renewAt: number): void;
+  wantToken(key: string): void;
+  /** Until when the newest token of `key` a tab minted is handed out (0: none). */
+  mintedUntil(key: string): number;
+  /** Records a mint of `key` made in this tab; 0 clears the record. */
+  minted(key: string, renewAt: number): void;
 }
 
 export interface ServiceTokens {
@@ -36,10 +38,18 @@ export interface ServiceTokens {
    * `force`: a new one whatever is kept (the receiving service refused the kept one).
    */
   get(audience: string | undefined, force?: boolean): Promise<string>;
-  /** A token another tab minted. */
-  received(key: string, token: string, expiresIn: number): void;
+  /** A token another tab holds; `renewAt` names it. */
+  received(key: string, token: string, renewAt: number): void;
+  /** Another tab asks for the token of `key`. */
+  wanted(key: string): void;
   /** Drops every kept token (the session ended or changed). */
   forget(): void;
+}
+
+interface Kept {
+  token: string;
+  /** When it stops being handed out (ms since the epoch): the same in every tab. */
+  renewAt: number;
 }
 
 /**
@@ -51,15 +61,11 @@ export function serviceTokens(
   tabs: TokenTabs | null,
   once: <T>(purpose: string, run: () => Promise<T>) => Promise<T>,
 ): ServiceTokens {
-  // Per audience ("" for the server's default): the token and when it stops being handed out.
-  const kept = new Map<string, { token: string; renewAt: number }>();
-  const keep = (key: string, token: string, expiresIn: number): void => {
-    const life = Math.max(0, expiresIn) * 1000;
-    kept.set(key, { token, renewAt: Date.now() + life - Math.min(RENEW_BEFORE, life / 2) });
-  };
-  const usable = (key: string): string | null => {
+  // Per audience ("" for the server's default).
+  const kept = new Map<string, Kept>();
+  const usable = (key: string): Kept | null => {
     const entry = kept.get(key);
-    return entry !== undefined && Date.now() < entry.renewAt ? entry.token : null;
+    return entry !== undefined && Date.now() < entry.renewAt ? entry : null;
   };
   // Tabs waiting for another tab's token, per key: called when one arrives.
   const arrivals = new Map<string, Set<() => void>>();
@@ -75,34 +81,45 @@ export function serviceTokens(
       const timer = setTimeout(done, HANDOVER_WAIT);
       waiting.add(done);
     });
-  const inTurn = async (key: string, audience: string | undefined, stale: string | null, asked: number): Promise<string> => {
-    // Another tab minted while this one waited: its message may still be on its way.
-    if (tabs?.mintedSince(key, asked)) {
-      const handed = usable(key);
-      if (handed === null || handed === stale) await arrival(key);
+  const inTurn = async (key: string, audience: string | undefined, refused: Kept | null): Promise<string> => {
+    // A tab holds a newer token than this one has (not the refused one): ask for it.
+    const shared = tabs?.mintedUntil(key) ?? 0;
+    if (tabs && shared > Date.now() && shared !== refused?.renewAt && kept.get(key)?.renewAt !== shared) {
+      const handed = arrival(key);
+      tabs.wantToken(key);
+      await handed;
     }
     const ready = usable(key);
-    if (ready !== null && ready !== stale) return ready;
+    if (ready !== null && ready.renewAt !== refused?.renewAt) return ready.token;
     const minted = await mint(audience);
-    keep(key, minted.token, minted.expires_in);
-    tabs?.minted(key);
-    tabs?.shareToken(key, minted.token, minted.expires_in);
-    return minted.token;
+    const life = Math.max(0, minted.expires_in) * 1000;
+    const fresh = { token: minted.token, renewAt: Date.now() + life - Math.min(RENEW_BEFORE, life / 2) };
+    kept.set(key, fresh);
+    tabs?.minted(key, fresh.renewAt);
+    tabs?.shareToken(key, fresh.token, fresh.renewAt);
+    return fresh.token;
   };
   return {
     get(audience, force = false) {
       const key = audience ?? "";
       const ready = usable(key);
-      if (ready !== null && !force) return Promise.resolve(ready);
+      if (ready !== null && !force) return Promise.resolve(ready.token);
       // Forced: any token but the refused one will do (another tab's newer one too).
-      const asked = Date.now();
-      const run = () => inTurn(key, audience, force ? ready : null, asked);
+      const run = () => inTurn(key, audience, force ? ready : null);
       return once(`token:${key}`, () => (tabs ? tabs.exclusive(`token:${key}`, run) : run()));
     },
-    received(key, token, expiresIn) {
-      keep(key, token, expiresIn);
+    received(key, token, renewAt) {
+      if ((kept.get(key)?.renewAt ?? 0) < renewAt) kept.set(key, { token, renewAt });
       for (const done of [...(arrivals.get(key) ?? [])]) done();
     },
-    forget: () => kept.clear(),
+    wanted(key) {
+      const held = usable(key);
+      if (held !== null) tabs?.shareToken(key, held.token, held.renewAt);
+    },
+    forget() {
+      // The record of a token this tab holds goes with it (a newer session's is left alone).
+      for (const [key, entry] of kept) if (tabs?.mintedUntil(key) === entry.renewAt) tabs.minted(key, 0);
+      kept.clear();
+    },
   };
 }

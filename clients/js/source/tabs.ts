@@ -30,13 +30,29 @@ interface StateMessage {
   state: SessionState;
 }
 
-/** A session token for another service one tab minted (service-tokens.ts). */
+/** A session token for another service a tab holds (service-tokens.ts), and when it stops
+ * being handed out (ms since the epoch, which also names it). */
 interface TokenMessage {
   kind: "session-client/token";
   from: string;
   audience: string;
   token: string;
-  expiresIn: number;
+  renewAt: number;
+}
+
+/** A tab asks the others for the token of `audience` the shared clock says one of them holds. */
+interface WantedMessage {
+  kind: "session-client/token-wanted";
+  from: string;
+  audience: string;
+}
+
+/** What the tokens for other services hear from the other tabs. */
+export interface TokenEvents {
+  /** Another tab tells a token it holds. */
+  received(audience: string, token: string, renewAt: number): void;
+  /** Another tab asks for the token of `audience`. */
+  wanted(audience: string): void;
 }
 
 /**
@@ -58,7 +74,7 @@ export class Tabs {
     private readonly channel: ChannelLike | null,
     private readonly lastRefresh: SharedClock,
     onState: (state: SessionState) => void,
-    onToken: (audience: string, token: string, expiresIn: number) => void = () => {},
+    tokens: TokenEvents | null = null,
     private readonly mintClock: (key: string) => SharedClock = memoryClocks(),
   ) {
     channel?.addEventListener("message", ({ data }) => {
@@ -66,13 +82,20 @@ export class Tabs {
       if (!message || message.from === this.id) return;
       if (message.kind === "session-client/state" && message.state) onState(message.state);
       // Only this origin's tabs share the channel.
-      if (message.kind === "session-client/token") onToken(message.audience!, message.token!, message.expiresIn!);
+      if (message.kind === "session-client/token") tokens?.received(message.audience!, message.token!, message.renewAt!);
+      if (message.kind === "session-client/token-wanted") tokens?.wanted(message.audience!);
     });
   }
 
-  /** Tells the other tabs a session token for another service this tab minted. */
-  shareToken(audience: string, token: string, expiresIn: number): void {
-    const message: TokenMessage = { kind: "session-client/token", from: this.id, audience, token, expiresIn };
+  /** Tells the other tabs a session token for another service this tab holds. */
+  shareToken(audience: string, token: string, renewAt: number): void {
+    const message: TokenMessage = { kind: "session-client/token", from: this.id, audience, token, renewAt };
+    this.channel?.postMessage(message);
+  }
+
+  /** Asks the other tabs for the token of `audience` they hold. */
+  wantToken(audience: string): void {
+    const message: WantedMessage = { kind: "session-client/token-wanted", from: this.id, audience };
     this.channel?.postMessage(message);
   }
 
@@ -86,14 +109,15 @@ export class Tabs {
     this.lastRefresh.set(Date.now());
   }
 
-  /** Whether some tab minted a token for another service of `key` at or after `at`. */
-  mintedSince(key: string, at: number): boolean {
-    return this.mintClock(key).get() >= at;
+  /** When the newest token for another service of `key` a tab minted stops being handed out
+   * (0: none). */
+  mintedUntil(key: string): number {
+    return this.mintClock(key).get();
   }
 
-  /** Records a mint of `key` made in this tab now (before the lock is let go). */
-  minted(key: string): void {
-    this.mintClock(key).set(Date.now());
+  /** Records a mint of `key` made in this tab (before the lock is let go); 0 clears it. */
+  minted(key: string, renewAt: number): void {
+    this.mintClock(key).set(renewAt);
   }
 
   /** Tells the other tabs; the session's own token never leaves the tab. */
@@ -126,7 +150,8 @@ export interface TabParts {
   locks: LockManagerLike | null;
   channel: ChannelLike | null;
   lastRefresh: SharedClock;
-  /** When a tab last minted a token for another service, per audience (default: this tab's memory). */
+  /** Until when the newest token for another service a tab minted is handed out, per audience
+   * (default: this tab's memory). */
   mintClock?: (key: string) => SharedClock;
 }
 

@@ -111,35 +111,44 @@ function sharedClocks(): (key: string) => { get(): number; set(at: number): void
 /** A BroadcastChannel whose messages arrive `delay` ms late (a busy machine's tabs). */
 function slowChannel(name: string, delay: number): ChannelLike {
   const channel = new BroadcastChannel(name);
+  let open = true;
   return {
-    postMessage: (message) => void setTimeout(() => channel.postMessage(message), delay),
+    // A message still on its way when the tab closes is lost, as in a browser.
+    postMessage: (message) => void setTimeout(() => open && channel.postMessage(message), delay),
     addEventListener: (type, listener) => channel.addEventListener(type, (event) => listener(event as MessageEvent)),
-    close: () => channel.close(),
+    close: () => {
+      open = false;
+      channel.close();
+    },
   };
 }
 
-/** `count` tabs on one server, coordinated through one channel name, one lock manager. */
-function tabs(
-  count: number,
-  api: ReturnType<typeof server>,
-  coalesceRefreshes?: number,
-  channelDelay = 0,
-): SessionClient[] {
+/** Tabs on one server, coordinated through one channel name, one lock manager: `open()` opens
+ * one more (it hears only what is said from then on). */
+function browser(api: ReturnType<typeof server>, coalesceRefreshes?: number, channelDelay = 0): { open(): SessionClient } {
   const name = `tabs-test-${Math.random()}`;
   const locks = lockManager();
   let lastRefresh = 0;
   const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
   const mintClock = sharedClocks();
-  return Array.from({ length: count }, () => {
-    const channel = channelDelay > 0 ? slowChannel(name, channelDelay) : new BroadcastChannel(name);
-    const parts: TabParts = { locks, channel, lastRefresh: clock, mintClock };
-    return createSessionClient({
-      baseUrl: API,
-      fetch: api.fetch,
-      crossTab: parts,
-      ...(coalesceRefreshes === undefined ? {} : { coalesceRefreshes }),
-    });
-  });
+  return {
+    open() {
+      const channel = channelDelay > 0 ? slowChannel(name, channelDelay) : new BroadcastChannel(name);
+      const parts: TabParts = { locks, channel, lastRefresh: clock, mintClock };
+      return createSessionClient({
+        baseUrl: API,
+        fetch: api.fetch,
+        crossTab: parts,
+        ...(coalesceRefreshes === undefined ? {} : { coalesceRefreshes }),
+      });
+    },
+  };
+}
+
+/** `count` tabs of one browser. */
+function tabs(count: number, api: ReturnType<typeof server>, coalesceRefreshes?: number, channelDelay = 0): SessionClient[] {
+  const one = browser(api, coalesceRefreshes, channelDelay);
+  return Array.from({ length: count }, () => one.open());
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
@@ -308,6 +317,60 @@ test("a token minted while another tab waited is handed over, however late its m
     assert.deepEqual(new Set(tokens), new Set(["jwt-orders-1"]));
   } finally {
     for (const tab of five) tab.close();
+  }
+});
+
+test("a tab asking just after another minted, before the token's message reaches it, mints none", async () => {
+  const api = server();
+  const [a, b] = tabs(2, api, undefined, 150);
+  try {
+    await Promise.all([a!.current(), b!.current()]);
+    const first = await a!.getToken({ audience: "orders" });
+    // Some ms later, A's message still on its way to B (150 ms).
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(await b!.getToken({ audience: "orders" }), first);
+    assert.equal(mints(api), 1);
+  } finally {
+    a!.close();
+    b!.close();
+  }
+});
+
+test("a tab opened after the mint asks the other tabs for the token instead of minting", async () => {
+  const api = server();
+  const tabsOf = browser(api);
+  const a = tabsOf.open();
+  try {
+    await a.current();
+    const first = await a.getToken({ audience: "orders" });
+    const late = tabsOf.open();
+    try {
+      await late.current();
+      assert.equal(await late.getToken({ audience: "orders" }), first);
+      assert.equal(mints(api), 1);
+    } finally {
+      late.close();
+    }
+  } finally {
+    a.close();
+  }
+});
+
+test("a forced token is minted at once when the refused one is the newest, and shared", async () => {
+  const api = server();
+  const [a, b] = tabs(2, api);
+  try {
+    await Promise.all([a!.current(), b!.current()]);
+    const refused = await a!.getToken({ audience: "orders" });
+    await settle();
+    const renewed = await b!.getToken({ audience: "orders", force: true });
+    assert.notEqual(renewed, refused);
+    await settle();
+    assert.equal(await a!.getToken({ audience: "orders" }), renewed, "the other tab took the new one");
+    assert.equal(mints(api), 2);
+  } finally {
+    a!.close();
+    b!.close();
   }
 });
 
