@@ -332,6 +332,35 @@ try {
     assert.equal(again, "impersonation_forbidden", "no new session over an impersonation's cookie");
     await support.close();
   });
+
+  await step("a browser without Web Locks loads the lock fallback: five tabs refreshing at once, one rotation", async () => {
+    const old = await browser.newContext();
+    // Browsers before 2022 (Safari 15.3, Firefox 95) have no navigator.locks.
+    await old.addInitScript(() => Object.defineProperty(Navigator.prototype, "locks", { get: () => undefined }));
+    const fallbackLoads = { n: 0 };
+    const refreshes = { n: 0 };
+    old.on("request", (request) => {
+      if (new URL(request.url()).pathname === "/sdk/channel-locks.js") fallbackLoads.n += 1;
+      if (request.method() === "POST" && request.url() === `${apiUrl}/sessions/current/refresh`) refreshes.n += 1;
+    });
+    const signIn = await tab(old, "signed-out");
+    assert.equal(await signIn.evaluate(() => navigator.locks), undefined);
+    await signIn.evaluate(async () => window.sessions.signIn(await window.devLogin("old-browser-user")));
+    const five = [signIn];
+    for (let i = 1; i < 5; i++) five.push(await tab(old, "signed-in"));
+    const before = await sessionOf(signIn);
+
+    await Promise.all(five.map((page) => page.evaluate(() => window.sessions.refresh())));
+
+    // Without a lock every tab would send its refresh (the server would still make one rotation).
+    assert.equal(refreshes.n, 1, "one tab refreshed, the others took its result");
+    assert.equal(await rotationsOf("old-browser-user"), 1, "the server made one rotation");
+    assert.ok(fallbackLoads.n >= 1, "the channel lock was loaded");
+    for (const page of five) {
+      assert.equal((await sessionOf(page))?.session_id, before.session_id, "every tab still signed in");
+    }
+    await old.close();
+  });
 } finally {
   await browser.close();
 }

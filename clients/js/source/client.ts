@@ -9,7 +9,6 @@ import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { ApiCalls } from "./api-calls.js";
 import { SessionStates, sessionOf } from "./states.js";
-import { serviceTokens as tokensOfClient } from "./service-tokens.js";
 import type { Minted, ServiceTokens } from "./service-tokens.js";
 import type {
   Device,
@@ -179,8 +178,11 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     sleep: options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
   });
   const inFlight = new Map<string, Promise<unknown>>();
-  // Tokens for other services (built once the tabs are), and the session they were minted from.
+  // Tokens for other services: their code is loaded by the first `getToken` (most pages never
+  // ask; a tab that has not asked holds no token to forget or hand over, and asks the other tabs
+  // for theirs when it does), and the session they were minted from.
   let serviceTokens: ServiceTokens | null = null;
+  let tokensLoaded: Promise<ServiceTokens> | null = null;
   let tokensOf: string | null = null;
   // The state, changed only by the events the methods below report (states.ts).
   const states = new SessionStates({
@@ -211,16 +213,19 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         parts.mintClock,
       )
     : null;
-  const tokens = tokensOfClient(
-    async (audience) => {
-      const body = audience === undefined ? {} : { audience };
-      const answer = await onSession(() => api.call<Minted>("POST", "/sessions/current/token", { body }));
-      return answer.body;
-    },
-    tabs,
-    (purpose, run) => once(purpose, run),
-  );
-  serviceTokens = tokens;
+  const loadTokens = async (): Promise<ServiceTokens> => {
+    const { serviceTokens: tokensOfClient } = await import("./service-tokens.js");
+    serviceTokens = tokensOfClient(
+      async (audience) => {
+        const body = audience === undefined ? {} : { audience };
+        const answer = await onSession(() => api.call<Minted>("POST", "/sessions/current/token", { body }));
+        return answer.body;
+      },
+      tabs,
+      (purpose, run) => once(purpose, run),
+    );
+    return serviceTokens;
+  };
   const keepAliveOptions = options.keepAlive === false ? null : (options.keepAlive ?? {});
   const environment = keepAliveOptions ? (keepAliveOptions.environment ?? pageEnvironment()) : null;
   // Started once the client exists (below); every new state is told to it.
@@ -406,8 +411,8 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       if (own) await signedOut("signed_out");
     },
 
-    getToken({ audience, force }: { audience?: string; force?: boolean } = {}) {
-      return tokens.get(audience, force);
+    async getToken({ audience, force }: { audience?: string; force?: boolean } = {}) {
+      return (await (tokensLoaded ??= loadTokens())).get(audience, force);
     },
 
     async updateData(patch, { version, retryOnConflict = false } = {}) {

@@ -1,10 +1,8 @@
 // Cross-tab coordination for one session API: every change of state is told to the other tabs
 // of the origin (they update without polling), and a refresh runs in one tab at a time (Web
 // Locks; where they are missing, a lock negotiated over the BroadcastChannel, or without one a
-// lease in localStorage), so tabs refreshing at the same instant cause one rotation: the others
-// take its result.
-import { channelLocks } from "./channel-locks.js";
-import { leaseLocks } from "./lease-locks.js";
+// lease in localStorage, each loaded only by a browser that needs it), so tabs refreshing at the
+// same instant cause one rotation: the others take its result.
 import type { StorageLike } from "./lease-locks.js";
 import type { Session, SessionState } from "./types.js";
 
@@ -195,7 +193,13 @@ export function browserParts(name: string): TabParts | null {
   if (scope.document === undefined) return null;
   const storage = scope.localStorage;
   const channel = scope.BroadcastChannel ? new scope.BroadcastChannel(name) : null;
-  const fallback = channel ? channelLocks(channel) : storage ? leaseLocks(storage) : null;
+  // Browsers before 2022 lack Web Locks: their fallback is loaded when it is first needed (a tab
+  // that has asked for no lock has no claim to defend, so it need not listen before).
+  const fallback = channel
+    ? onDemand(() => import("./channel-locks.js").then(({ channelLocks }) => channelLocks(channel)))
+    : storage
+      ? onDemand(() => import("./lease-locks.js").then(({ leaseLocks }) => leaseLocks(storage)))
+      : null;
   const mintClocks = new Map<string, SharedClock>();
   return {
     locks: scope.navigator?.locks ?? fallback,
@@ -207,4 +211,10 @@ export function browserParts(name: string): TabParts | null {
       return clock;
     },
   };
+}
+
+/** A lock manager made by `load` when its first lock is asked for. */
+function onDemand(load: () => Promise<LockManagerLike>): LockManagerLike {
+  let locks: Promise<LockManagerLike> | null = null;
+  return { request: (name, callback) => (locks ??= load()).then((made) => made.request(name, callback)) };
 }

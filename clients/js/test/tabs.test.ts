@@ -362,7 +362,8 @@ test("a forced token is minted at once when the refused one is the newest, and s
   try {
     await Promise.all([a!.current(), b!.current()]);
     const refused = await a!.getToken({ audience: "orders" });
-    await settle();
+    assert.equal(await b!.getToken({ audience: "orders" }), refused, "handed over");
+    // The service refuses it: B forces a new one.
     const renewed = await b!.getToken({ audience: "orders", force: true });
     assert.notEqual(renewed, refused);
     await settle();
