@@ -130,12 +130,12 @@ fn token_error(error: TokenError) -> ApiError {
         unknown @ TokenError::UnknownAudience(_) => ApiError::unknown_audience(unknown.to_string()),
         missing @ TokenError::AudienceRequired => ApiError::unknown_audience(missing.to_string()),
         TokenError::Signing(error) if error.is_transient() => {
-            tracing::warn!(error = %error, "the token signing key is unavailable");
+            tracing::warn!(error = %error, "the KMS signing key is unavailable");
             crate::metrics::count(Metric::UnavailableSigning, 1);
             ApiError::service_unavailable().with_message("tokens cannot be minted: retry shortly")
         }
         TokenError::Signing(error) => {
-            tracing::error!(error = %error, "the token signing key cannot be used");
+            tracing::error!(error = %error, "the KMS signing key cannot be used");
             crate::metrics::count(Metric::UnavailableSigning, 1);
             ApiError::internal()
         }

@@ -465,7 +465,7 @@ impl From<LogoutTokenError> for ApiError {
                 IdentityError::KeysUnavailable.into()
             }
             refused => {
-                tracing::info!(reason = %refused, "logout token refused");
+                tracing::info!(reason = %refused, "back-channel logout refused");
                 Self::logout_refused(refused.to_string())
             }
         }

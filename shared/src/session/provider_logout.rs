@@ -52,7 +52,7 @@ impl SessionService {
         if ended.is_err()
             && let Err(error) = self.store.release_ticket(&logout.ticket).await
         {
-            tracing::warn!(error = %error, "giving back a logout token's use failed");
+            tracing::warn!(error = %error, "giving back a back-channel logout's use failed");
         }
         let ended = ended?;
         info!(ended, "back-channel logout");
