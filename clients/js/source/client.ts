@@ -207,7 +207,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         parts.lastRefresh,
         (remote) => states.dispatch({ type: "told", state: remote }),
         {
-          received: (audience, token, renewAt) => serviceTokens?.received(audience, token, renewAt),
+          received: (audience, token, renewAt, session) => serviceTokens?.received(audience, token, renewAt, session),
           wanted: (audience) => serviceTokens?.wanted(audience),
         },
         parts.mintClock,
@@ -223,6 +223,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       },
       tabs,
       (purpose, run) => once(purpose, run),
+      () => tokensOf,
     );
     return serviceTokens;
   };

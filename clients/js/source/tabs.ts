@@ -28,14 +28,15 @@ interface StateMessage {
   state: SessionState;
 }
 
-/** A session token for another service a tab holds (service-tokens.ts), and when it stops
- * being handed out (ms since the epoch, which also names it). */
+/** A session token for another service a tab holds (service-tokens.ts), when it stops being
+ * handed out (ms since the epoch, which also names it), and the session it speaks for. */
 interface TokenMessage {
   kind: "session-client/token";
   from: string;
   audience: string;
   token: string;
   renewAt: number;
+  session: string;
 }
 
 /** A tab asks the others for the token of `audience` the shared clock says one of them holds. */
@@ -47,8 +48,8 @@ interface WantedMessage {
 
 /** What the tokens for other services hear from the other tabs. */
 export interface TokenEvents {
-  /** Another tab tells a token it holds. */
-  received(audience: string, token: string, renewAt: number): void;
+  /** Another tab tells a token it holds, of `session`. */
+  received(audience: string, token: string, renewAt: number, session: string): void;
   /** Another tab asks for the token of `audience`. */
   wanted(audience: string): void;
 }
@@ -80,14 +81,14 @@ export class Tabs {
       if (!message || message.from === this.id) return;
       if (message.kind === "session-client/state" && message.state) onState(message.state);
       // Only this origin's tabs share the channel.
-      if (message.kind === "session-client/token") tokens?.received(message.audience!, message.token!, message.renewAt!);
+      if (message.kind === "session-client/token") tokens?.received(message.audience!, message.token!, message.renewAt!, message.session!);
       if (message.kind === "session-client/token-wanted") tokens?.wanted(message.audience!);
     });
   }
 
   /** Tells the other tabs a session token for another service this tab holds. */
-  shareToken(audience: string, token: string, renewAt: number): void {
-    const message: TokenMessage = { kind: "session-client/token", from: this.id, audience, token, renewAt };
+  shareToken(audience: string, token: string, renewAt: number, session: string): void {
+    const message: TokenMessage = { kind: "session-client/token", from: this.id, audience, token, renewAt, session };
     this.channel?.postMessage(message);
   }
 

@@ -125,7 +125,7 @@ function slowChannel(name: string, delay: number): ChannelLike {
 
 /** Tabs on one server, coordinated through one channel name, one lock manager: `open()` opens
  * one more (it hears only what is said from then on). */
-function browser(api: ReturnType<typeof server>, coalesceRefreshes?: number, channelDelay = 0): { open(): SessionClient } {
+function browser(api: { fetch: typeof globalThis.fetch }, coalesceRefreshes?: number, channelDelay = 0): { open(): SessionClient } {
   const name = `tabs-test-${Math.random()}`;
   const locks = lockManager();
   let lastRefresh = 0;
@@ -146,7 +146,7 @@ function browser(api: ReturnType<typeof server>, coalesceRefreshes?: number, cha
 }
 
 /** `count` tabs of one browser. */
-function tabs(count: number, api: ReturnType<typeof server>, coalesceRefreshes?: number, channelDelay = 0): SessionClient[] {
+function tabs(count: number, api: { fetch: typeof globalThis.fetch }, coalesceRefreshes?: number, channelDelay = 0): SessionClient[] {
   const one = browser(api, coalesceRefreshes, channelDelay);
   return Array.from({ length: count }, () => one.open());
 }
@@ -369,6 +369,49 @@ test("a forced token is minted at once when the refused one is the newest, and s
     await settle();
     assert.equal(await a!.getToken({ audience: "orders" }), renewed, "the other tab took the new one");
     assert.equal(mints(api), 2);
+  } finally {
+    a!.close();
+    b!.close();
+  }
+});
+
+test("a token minted for a session that ended meanwhile is kept by no tab", async () => {
+  // One browser: alice's session s-1, then bob signs in (s-2) while a tab's mint is on its way.
+  let current = "s-1";
+  let minted = 0;
+  let answerFirstMint = () => {};
+  const firstMintHeld = new Promise<void>((resolve) => (answerFirstMint = resolve));
+  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status });
+  const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
+    const path = new URL(input.toString()).pathname;
+    if (path === "/sessions/current/token") {
+      const of = current;
+      minted += 1;
+      const token = `jwt-${of}-${minted}`;
+      if (minted === 1) await firstMintHeld;
+      return json({ token, audience: "orders", expires_at: "", expires_in: 300 });
+    }
+    if (init.method === "POST" && path === "/sessions") {
+      current = "s-2";
+      return json({ ...session(1), session_id: current, user_id: "bob" }, 201);
+    }
+    return json({ ...session(1), session_id: current, user_id: current === "s-1" ? "alice" : "bob" });
+  };
+  const [a, b] = tabs(2, { fetch: fetch as typeof globalThis.fetch });
+  try {
+    await Promise.all([a!.current(), b!.current()]);
+    const asked = b!.getToken({ audience: "orders" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await a!.signIn("bob's ticket");
+    await settle();
+    answerFirstMint();
+    assert.equal(await asked, "jwt-s-1-1", "the caller asked under alice's session");
+    await settle();
+
+    assert.equal(await a!.getToken({ audience: "orders" }), "jwt-s-2-2", "bob's tab never takes alice's token");
+    await settle();
+    assert.equal(await b!.getToken({ audience: "orders" }), "jwt-s-2-2");
+    assert.equal(minted, 2);
   } finally {
     a!.close();
     b!.close();
