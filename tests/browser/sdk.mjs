@@ -147,13 +147,20 @@ try {
 
   await step("five tabs asking for a token for another service at once: one mint, every tab gets it", async () => {
     const mints = { n: 0 };
-    for (const page of tabs) {
+    // Which tab asked, and what it heard, when: said if the step fails.
+    const heard = [];
+    tabs.forEach((page, i) => {
       page.on("request", (request) => {
-        if (request.url() === `${apiUrl}/sessions/current/token`) mints.n += 1;
+        if (request.url() !== `${apiUrl}/sessions/current/token`) return;
+        mints.n += 1;
+        heard.push(`tab ${i} asked at ${Date.now()}`);
       });
-    }
+      page.on("response", (response) => {
+        if (response.url() === `${apiUrl}/sessions/current/token`) heard.push(`tab ${i} got ${response.status()} at ${Date.now()}`);
+      });
+    });
     const tokens = await Promise.all(tabs.map((page) => page.evaluate(() => window.sessions.getToken({ audience: "demo-api" }))));
-    assert.equal(mints.n, 1, "one POST /sessions/current/token across the tabs");
+    assert.equal(mints.n, 1, `one POST /sessions/current/token across the tabs (${heard.join("; ")})`);
     assert.equal(new Set(tokens).size, 1);
     const claims = JSON.parse(Buffer.from(tokens[0].split(".")[1], "base64url").toString());
     assert.equal(claims.sub, "sdk-user");

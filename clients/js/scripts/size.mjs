@@ -19,8 +19,9 @@ const entry = (name, contents) => {
 };
 const source = (module) => JSON.stringify(resolve("source", module));
 
-/** Sizes of the chunks of `file`'s bundle: the entry's own, and the ones loaded on demand
- * (those holding `module`, and the others). */
+/** Sizes of the chunks of `file`'s bundle: what loads with the entry (its chunk and the chunks
+ * it imports statically, code it shares with a chunk loaded on demand), and the ones loaded on
+ * demand (those holding `module`, and the others). */
 async function measure(file, module = "") {
   const result = await build({
     entryPoints: [file],
@@ -39,15 +40,21 @@ async function measure(file, module = "") {
     return { minified: code.length, gzipped: gzipSync(code, { level: 9 }).length };
   };
   const outputs = Object.entries(result.metafile.outputs).filter(([path]) => path.endsWith(".js"));
-  const [main] = outputs.find(([, output]) => output.entryPoint !== undefined);
-  const onDemand = outputs.filter(([path]) => path !== main);
+  const [entryChunk] = outputs.find(([, output]) => output.entryPoint !== undefined);
+  const loaded = new Set([entryChunk]);
+  for (const path of loaded) {
+    for (const { path: imported, kind, external } of result.metafile.outputs[path].imports) {
+      if (kind === "import-statement" && !external) loaded.add(imported);
+    }
+  }
+  const onDemand = outputs.filter(([path]) => !loaded.has(path));
   const holds = ([, output]) => Object.keys(output.inputs).some((input) => input.endsWith(module));
   const total = (chunks) =>
     chunks
       .map(([path]) => size(path))
       .reduce((a, b) => ({ minified: a.minified + b.minified, gzipped: a.gzipped + b.gzipped }), { minified: 0, gzipped: 0 });
   return {
-    main: size(main),
+    main: total(outputs.filter(([path]) => loaded.has(path))),
     holding: total(onDemand.filter((chunk) => holds(chunk))),
     others: total(onDemand.filter((chunk) => !holds(chunk))),
   };

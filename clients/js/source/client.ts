@@ -210,7 +210,6 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
           received: (audience, token, renewAt, session) => serviceTokens?.received(audience, token, renewAt, session),
           wanted: (audience) => serviceTokens?.wanted(audience),
         },
-        parts.mintClock,
       )
     : null;
   const loadTokens = async (): Promise<ServiceTokens> => {
@@ -257,12 +256,12 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
    * result (reading it, which rotates nothing) instead of rotating the token again. */
   const refreshInTurn = async (asked: number): Promise<Session | null> => {
     try {
-      if (tabs?.refreshedSince(asked - coalesce)) {
+      if (await tabs?.refreshedSince(asked - coalesce)) {
         const answer = await api.call<Session>("GET", "/sessions/current");
         return await signedIn(answer.body);
       }
       const answer = await api.call<Session>("POST", "/sessions/current/refresh");
-      tabs?.refreshed();
+      await tabs?.refreshed(coalesce);
       return await signedIn(answer.body, "refresh");
     } catch (error) {
       if (error instanceof SessionApiError && error.isSignedOut) {

@@ -3,10 +3,8 @@ export { createSessionClient, memoryTokenStore } from "./client.js";
 export type { SessionClient, SessionClientOptions, SignInOptions, UpdateDataOptions } from "./client.js";
 export { SessionApiError, SessionNetworkError } from "./errors.js";
 export type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
-export { channelLocks } from "./channel-locks.js";
-export { leaseLocks } from "./lease-locks.js";
 export type { StorageLike } from "./lease-locks.js";
-export type { ChannelLike, LockManagerLike, SharedClock, TabParts } from "./tabs.js";
+export type { ChannelLike, LockManagerLike, SharedClock, SharedLocksLike, TabParts } from "./tabs.js";
 export type {
   Actor,
   Device,

@@ -11,6 +11,15 @@ export interface LockManagerLike {
   request<T>(name: string, callback: () => Promise<T>): Promise<T>;
 }
 
+/** The Web Locks API as browsers have it (the fallbacks lack it): shared locks, and `query`, a
+ * snapshot of the locks held, taken where every tab's locks are granted, so it is never behind
+ * a grant (where `localStorage` and messages may reach a tab late). */
+export interface SharedLocksLike {
+  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  request<T>(name: string, options: { mode: "shared" }, callback: () => Promise<T>): Promise<T>;
+  query(): Promise<{ held?: { name?: string }[] }>;
+}
+
 /** The part of `BroadcastChannel` used here. */
 export interface ChannelLike {
   postMessage(message: unknown): void;
@@ -55,9 +64,11 @@ export interface TokenEvents {
 }
 
 /**
- * When a tab of the origin last refreshed (ms since the epoch), readable at once by every tab:
- * written before the refresh's lock is released, so the next tab in line sees it even if the
- * broadcast of the new state has not reached it yet.
+ * When a tab of the origin last refreshed (ms since the epoch), in `localStorage`: written before
+ * the refresh's lock is released. Another tab's copy of it may lag (Chromium gives each tab its
+ * own), so it is one of three records: with Web Locks, a lock named after the refresh's time;
+ * with the lock negotiated over the channel, the refresh's message, which comes before the
+ * lock's release.
  */
 export interface SharedClock {
   get(): number;
@@ -66,6 +77,8 @@ export interface SharedClock {
 
 export class Tabs {
   private readonly id = Math.random().toString(36).slice(2);
+  /** When this tab last heard of another tab's refresh. */
+  private heardRefresh = 0;
 
   constructor(
     private readonly name: string,
@@ -74,12 +87,15 @@ export class Tabs {
     private readonly lastRefresh: SharedClock,
     onState: (state: SessionState) => void,
     tokens: TokenEvents | null = null,
-    private readonly mintClock: (key: string) => SharedClock = memoryClocks(),
   ) {
     channel?.addEventListener("message", ({ data }) => {
       const message = data as (Partial<StateMessage> & Partial<TokenMessage>) | null;
       if (!message || message.from === this.id) return;
-      if (message.kind === "session-client/state" && message.state) onState(message.state);
+      if (message.kind === "session-client/state" && message.state) {
+        // Heard before the lock's release where the lock is negotiated on this channel.
+        if (message.cause === "refresh") this.heardRefresh = Date.now();
+        onState(message.state);
+      }
       // Only this origin's tabs share the channel.
       if (message.kind === "session-client/token") tokens?.received(message.audience!, message.token!, message.renewAt!, message.session!);
       if (message.kind === "session-client/token-wanted") tokens?.wanted(message.audience!);
@@ -99,24 +115,47 @@ export class Tabs {
   }
 
   /** Whether some tab refreshed at or after `at`. */
-  refreshedSince(at: number): boolean {
-    return this.lastRefresh.get() >= at;
+  async refreshedSince(at: number): Promise<boolean> {
+    const times = await this.held("refreshed:");
+    return Math.max(this.heardRefresh, this.lastRefresh.get(), ...(times ?? []).map(Number)) >= at;
   }
 
-  /** Records a refresh made in this tab now. */
-  refreshed(): void {
-    this.lastRefresh.set(Date.now());
+  /** Records a refresh made in this tab now, for the next `window` ms (before the refresh's
+   * lock is let go): in the shared clock, and, with Web Locks, in a lock named after its time,
+   * which the next tab in line sees at once, where `localStorage` may show it late. */
+  async refreshed(window: number): Promise<void> {
+    const now = Date.now();
+    this.lastRefresh.set(now);
+    const release = await this.hold(`refreshed:${now}`);
+    if (release) setTimeout(release, window);
   }
 
-  /** When the newest token for another service of `key` a tab minted stops being handed out
-   * (0: none). */
-  mintedUntil(key: string): number {
-    return this.mintClock(key).get();
+  /** Holds the shared lock `purpose` until the function it resolves to is called or the tab
+   * closes, resolving once it is held, when every tab's `query` sees it; `null` without Web
+   * Locks. */
+  hold(purpose: string): Promise<() => void> | null {
+    const locks = this.sharedLocks();
+    if (!locks) return null;
+    return new Promise((held) => {
+      const holding = () => new Promise<void>((release) => held(release));
+      locks.request(`${this.name}:${purpose}`, { mode: "shared" }, holding).catch(() => held(() => {}));
+    });
   }
 
-  /** Records a mint of `key` made in this tab (before the lock is let go); 0 clears it. */
-  minted(key: string, renewAt: number): void {
-    this.mintClock(key).set(renewAt);
+  /** What follows `prefix` in the purposes of the locks every tab holds now; `null` without
+   * Web Locks. */
+  async held(prefix: string): Promise<string[] | null> {
+    const locks = this.sharedLocks();
+    if (!locks) return null;
+    const start = `${this.name}:${prefix}`;
+    const { held = [] } = await locks.query();
+    return held.flatMap(({ name }) => (name?.startsWith(start) ? [name.slice(start.length)] : []));
+  }
+
+  /** The locks, if they are Web Locks that can be shared and queried (their fallbacks cannot). */
+  private sharedLocks(): SharedLocksLike | null {
+    const locks = this.locks as Partial<SharedLocksLike> | null;
+    return typeof locks?.query === "function" ? (locks as SharedLocksLike) : null;
   }
 
   /** Tells the other tabs; the session's own token never leaves the tab. */
@@ -149,19 +188,10 @@ export interface TabParts {
   locks: LockManagerLike | null;
   channel: ChannelLike | null;
   lastRefresh: SharedClock;
-  /** Until when the newest token for another service a tab minted is handed out, per audience
-   * (default: this tab's memory). */
-  mintClock?: (key: string) => SharedClock;
 }
 
-/** Clocks in this tab's memory alone, one per key. */
-function memoryClocks(): (key: string) => SharedClock {
-  const times = new Map<string, number>();
-  return (key) => ({ get: () => times.get(key) ?? 0, set: (at) => void times.set(key, at) });
-}
-
-/** A clock every tab of the origin reads at once: `localStorage` under `key`, and this tab's
- * memory where storage is disabled. */
+/** A clock the tabs of the origin share: `localStorage` under `key`, and this tab's memory where
+ * storage is disabled. */
 function storedClock(storage: StorageLike | undefined, key: string): SharedClock {
   let memory = 0;
   return {
@@ -201,16 +231,10 @@ export function browserParts(name: string): TabParts | null {
     : storage
       ? onDemand(() => import("./lease-locks.js").then(({ leaseLocks }) => leaseLocks(storage)))
       : null;
-  const mintClocks = new Map<string, SharedClock>();
   return {
     locks: scope.navigator?.locks ?? fallback,
     channel,
     lastRefresh: storedClock(storage, `${name}:last-refresh`),
-    mintClock: (key) => {
-      const clock = mintClocks.get(key) ?? storedClock(storage, `${name}:minted:${key}`);
-      mintClocks.set(key, clock);
-      return clock;
-    },
   };
 }
 

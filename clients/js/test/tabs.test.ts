@@ -4,13 +4,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { channelLocks, createSessionClient, leaseLocks } from "../source/index.js";
-import type { ChannelLike, LockManagerLike, Session, SessionClient, TabParts } from "../source/index.js";
+import { channelLocks } from "../source/channel-locks.js";
+import { createSessionClient } from "../source/index.js";
+import { leaseLocks } from "../source/lease-locks.js";
+import type { ChannelLike, LockManagerLike, Session, SessionClient, SharedLocksLike, TabParts } from "../source/index.js";
 
 const API = "https://api.example.com";
 
-/** Serializes callbacks per lock name, first come first served (what `navigator.locks` does). */
-function lockManager(): LockManagerLike {
+/** Serializes callbacks per lock name, first come first served (what `navigator.locks` does
+ * with an exclusive lock); `plainLocks` stops there, like the fallbacks of browsers without Web
+ * Locks. */
+function plainLocks(): LockManagerLike {
   const tails = new Map<string, Promise<unknown>>();
   return {
     request<T>(name: string, callback: () => Promise<T>): Promise<T> {
@@ -20,6 +24,30 @@ function lockManager(): LockManagerLike {
       return run;
     },
   };
+}
+
+/** `navigator.locks` whole: exclusive locks as above, shared locks held alongside each other,
+ * and `query()` listing the held ones as they are at that moment. */
+function lockManager(): SharedLocksLike {
+  const exclusive = plainLocks();
+  const held = new Map<string, number>();
+  const holding = <T>(name: string, callback: () => Promise<T>) => async () => {
+    held.set(name, (held.get(name) ?? 0) + 1);
+    try {
+      return await callback();
+    } finally {
+      const left = held.get(name)! - 1;
+      if (left > 0) held.set(name, left);
+      else held.delete(name);
+    }
+  };
+  return {
+    request<T>(name: string, ...args: [() => Promise<T>] | [{ mode: "shared" }, () => Promise<T>]): Promise<T> {
+      if (args.length === 2) return holding(name, args[1])();
+      return exclusive.request(name, holding(name, args[0]));
+    },
+    query: async () => ({ held: [...held.keys()].map((name) => ({ name })) }),
+  } as SharedLocksLike;
 }
 
 function session(version: number): Session {
@@ -47,6 +75,8 @@ function server(tokenLifetime = 300, startSignedIn = true) {
   let minted = 0;
   let signedIn = startSignedIn;
   let guests = 0;
+  let sessions = 1;
+  const ours = () => ({ ...session(version), ...(sessions > 1 ? { session_id: `s-${sessions}` } : {}) });
   const calls: string[] = [];
   const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
     const method = init.method ?? "GET";
@@ -55,6 +85,12 @@ function server(tokenLifetime = 300, startSignedIn = true) {
     // What the request's cookie says, as it left the browser.
     const cookieHadGuest = guests > 0;
     await new Promise((resolve) => setTimeout(resolve, 5));
+    if (method === "POST" && path === "/sessions") {
+      // A sign-in: a session of its own.
+      signedIn = true;
+      sessions += 1;
+      return new Response(JSON.stringify(ours()), { status: 201 });
+    }
     if (!signedIn && !(method === "POST" && path === "/sessions/guest") && guests === 0) {
       return new Response(JSON.stringify({ error: { code: "unauthenticated", message: "no" } }), { status: 401 });
     }
@@ -81,7 +117,7 @@ function server(tokenLifetime = 300, startSignedIn = true) {
       const body = { token: `jwt-${audience}-${minted}`, audience, expires_at: "", expires_in: tokenLifetime };
       return new Response(JSON.stringify(body), { status: 200 });
     }
-    return new Response(JSON.stringify(session(version)), { status: 200 });
+    return new Response(JSON.stringify(ours()), { status: 200 });
   };
   return { calls, fetch: fetch as typeof globalThis.fetch, guestsCreated: () => guests };
 }
@@ -123,18 +159,32 @@ function slowChannel(name: string, delay: number): ChannelLike {
   };
 }
 
+/** How the tabs of `browser` below coordinate: `locks` `"channel"` is the lock negotiated over
+ * each tab's channel (browsers without Web Locks); `storage` `"lagging"` shows a tab none of the
+ * others' writes (a tab of Chromium reads `localStorage` from its own copy, which the others'
+ * writes reach late). */
+interface BrowserKind {
+  locks?: "web" | "channel";
+  storage?: "shared" | "lagging";
+}
+
 /** Tabs on one server, coordinated through one channel name, one lock manager: `open()` opens
  * one more (it hears only what is said from then on). */
-function browser(api: { fetch: typeof globalThis.fetch }, coalesceRefreshes?: number, channelDelay = 0): { open(): SessionClient } {
+function browser(
+  api: { fetch: typeof globalThis.fetch },
+  coalesceRefreshes?: number,
+  channelDelay = 0,
+  kind: BrowserKind = {},
+): { open(): SessionClient } {
   const name = `tabs-test-${Math.random()}`;
-  const locks = lockManager();
-  let lastRefresh = 0;
-  const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
-  const mintClock = sharedClocks();
+  const webLocks = lockManager();
+  const shared = sharedClocks();
   return {
     open() {
       const channel = channelDelay > 0 ? slowChannel(name, channelDelay) : new BroadcastChannel(name);
-      const parts: TabParts = { locks, channel, lastRefresh: clock, mintClock };
+      const lastRefresh = (kind.storage === "lagging" ? sharedClocks() : shared)("last-refresh");
+      const locks = kind.locks === "channel" ? channelLocks(channel) : webLocks;
+      const parts: TabParts = { locks, channel, lastRefresh };
       return createSessionClient({
         baseUrl: API,
         fetch: api.fetch,
@@ -146,31 +196,42 @@ function browser(api: { fetch: typeof globalThis.fetch }, coalesceRefreshes?: nu
 }
 
 /** `count` tabs of one browser. */
-function tabs(count: number, api: { fetch: typeof globalThis.fetch }, coalesceRefreshes?: number, channelDelay = 0): SessionClient[] {
-  const one = browser(api, coalesceRefreshes, channelDelay);
+function tabs(
+  count: number,
+  api: { fetch: typeof globalThis.fetch },
+  coalesceRefreshes?: number,
+  channelDelay = 0,
+  kind: BrowserKind = {},
+): SessionClient[] {
+  const one = browser(api, coalesceRefreshes, channelDelay, kind);
   return Array.from({ length: count }, () => one.open());
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
 
-test("five tabs refreshing at the same instant cause one rotation and all stay signed in", async () => {
-  const api = server();
-  const five = tabs(5, api);
-  try {
-    await Promise.all(five.map((tab) => tab.current()));
+for (const [kind, how] of [
+  [{}, ""],
+  [{ storage: "lagging" }, ", their localStorage not yet showing it (Web Locks name the refresh)"],
+] as const) {
+  test(`five tabs refreshing at the same instant cause one rotation and all stay signed in${how}`, async () => {
+    const api = server();
+    const five = tabs(5, api, undefined, 150, kind);
+    try {
+      await Promise.all(five.map((tab) => tab.current()));
 
-    const answers = await Promise.all(five.map((tab) => tab.refresh()));
-    await settle();
+      const answers = await Promise.all(five.map((tab) => tab.refresh()));
+      await settle();
 
-    assert.equal(api.calls.filter((c) => c === "POST /sessions/current/refresh").length, 1);
-    assert.deepEqual(answers.map((s) => s?.version), [2, 2, 2, 2, 2]);
-    for (const tab of five) {
-      assert.equal(tab.state.status === "signed-in" && tab.state.session.version, 2);
+      assert.equal(api.calls.filter((c) => c === "POST /sessions/current/refresh").length, 1);
+      assert.deepEqual(answers.map((s) => s?.version), [2, 2, 2, 2, 2]);
+      for (const tab of five) {
+        assert.equal(tab.state.status === "signed-in" && tab.state.session.version, 2);
+      }
+    } finally {
+      for (const tab of five) tab.close();
     }
-  } finally {
-    for (const tab of five) tab.close();
-  }
-});
+  });
+}
 
 test("a refresh asked after the last one finished rotates again (coalescing off)", async () => {
   const api = server();
@@ -263,13 +324,14 @@ test("without Web Locks, a lease in localStorage makes five simultaneous refresh
   }
 });
 
-test("without Web Locks, a lock negotiated over the BroadcastChannel makes five refreshes one rotation", async () => {
+test("without Web Locks, a lock negotiated over the BroadcastChannel makes five refreshes one rotation, localStorage lagging", async () => {
   const api = server();
   const name = `tabs-test-${Math.random()}`;
-  let lastRefresh = 0;
-  const clock = { get: () => lastRefresh, set: (at: number) => void (lastRefresh = at) };
   const five = Array.from({ length: 5 }, () => {
     const channel = new BroadcastChannel(name);
+    // Each tab's own clock: none sees another's refresh there (the refresh's message, sent
+    // before the lock's release on the same channel, tells it).
+    const clock = sharedClocks()("last-refresh");
     return createSessionClient({
       baseUrl: API,
       fetch: api.fetch,
@@ -335,6 +397,29 @@ test("a tab asking just after another minted, before the token's message reaches
     b!.close();
   }
 });
+
+for (const [kind, delay, how] of [
+  [{}, 150, "over a slow channel (Web Locks name the token's holders)"],
+  [{ locks: "channel" }, 0, "without Web Locks (the token's message comes before the lock's release)"],
+] as const) {
+  test(`five tabs asking at once mint one token, ${how}`, async () => {
+    const api = server();
+    const five = tabs(5, api, undefined, delay, kind);
+    try {
+      await Promise.all(five.map((tab) => tab.current()));
+      const tokens = await Promise.all(five.map((tab) => tab.getToken({ audience: "orders" })));
+      assert.equal(mints(api), 1, "one mint across the tabs");
+      assert.deepEqual(new Set(tokens), new Set(["jwt-orders-1"]));
+      // Signed out and in again: the old session's token is held no more, nobody waits for it.
+      await five[0]!.signOut();
+      await five[0]!.signIn("ticket");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(await five[2]!.getToken({ audience: "orders" }), "jwt-orders-2");
+    } finally {
+      for (const tab of five) tab.close();
+    }
+  });
+}
 
 test("a tab opened after the mint asks the other tabs for the token instead of minting", async () => {
   const api = server();
