@@ -127,6 +127,7 @@ try {
   });
 
   const tabs = [first, watching];
+  let demoToken;
   await step("five tabs refreshing at the same instant: one rotation, all stay signed in", async () => {
     for (let i = 2; i < 5; i++) tabs.push(await tab(context, "signed-in"));
     const before = await sessionOf(first);
@@ -168,6 +169,22 @@ try {
     // Kept: asked again in any tab, no request.
     assert.equal(await tabs[3].evaluate(() => window.sessions.getToken({ audience: "demo-api" })), tokens[0]);
     assert.equal(mints.n, 1);
+    demoToken = tokens[0];
+  });
+
+  await step("getToken's code failing to load (a network blip) is loaded again by the next call", async () => {
+    const page = await context.newPage();
+    const loads = { n: 0 };
+    await page.route("**/sdk/service-tokens.js", (route) => (loads.n++ === 0 ? route.abort() : route.continue()));
+    await page.goto(page_url);
+    await page.locator('#status[data-state="signed-in"]').waitFor({ timeout: 10_000 });
+    const ask = () => page.evaluate(() => window.sessions.getToken({ audience: "demo-api" }).catch((e) => `failed: ${e.name}`));
+
+    assert.equal(await ask(), "failed: TypeError", "the first call fails with the load");
+    assert.equal(await ask(), demoToken, "the next loads it and takes the tabs' token");
+    assert.equal(loads.n, 2);
+    assert.equal(await page.evaluate(() => window.sessions.state.status), "signed-in", "nobody signed out");
+    await page.close();
   });
 
   await step("a conflicting data update is resolved by retryOnConflict", async () => {
@@ -340,7 +357,7 @@ try {
     await support.close();
   });
 
-  await step("a browser without Web Locks loads the lock fallback: five tabs refreshing at once, one rotation", async () => {
+  await step("a browser without Web Locks loads the lock fallback: five tabs refreshing at once, one rotation; a failed load is tried again", async () => {
     const old = await browser.newContext();
     // Browsers before 2022 (Safari 15.3, Firefox 95) have no navigator.locks.
     await old.addInitScript(() => Object.defineProperty(Navigator.prototype, "locks", { get: () => undefined }));
@@ -366,6 +383,17 @@ try {
     for (const page of five) {
       assert.equal((await sessionOf(page))?.session_id, before.session_id, "every tab still signed in");
     }
+
+    // The fallback failing to load (a network blip) is loaded again by the next refresh.
+    const blip = await old.newPage();
+    const loads = { n: 0 };
+    await blip.route("**/sdk/channel-locks.js", (route) => (loads.n++ === 0 ? route.abort() : route.continue()));
+    await blip.goto(page_url);
+    await blip.locator('#status[data-state="signed-in"]').waitFor({ timeout: 10_000 });
+    const refresh = () => blip.evaluate(() => window.sessions.refresh().then((s) => s.session_id, (e) => `failed: ${e.name}`));
+    assert.equal(await refresh(), "failed: TypeError", "the first refresh fails with the load");
+    assert.equal(await refresh(), before.session_id, "the next loads it and refreshes");
+    assert.equal(loads.n, 2);
     await old.close();
   });
 } finally {

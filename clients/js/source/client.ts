@@ -412,7 +412,12 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
 
     async getToken({ audience, force }: { audience?: string; force?: boolean } = {}) {
-      return (await (tokensLoaded ??= loadTokens())).get(audience, force);
+      // A failed load (a network blip) is tried again by the next call.
+      tokensLoaded ??= loadTokens().catch((error: unknown) => {
+        tokensLoaded = null;
+        throw error;
+      });
+      return (await tokensLoaded).get(audience, force);
     },
 
     async updateData(patch, { version, retryOnConflict = false } = {}) {

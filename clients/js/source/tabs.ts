@@ -238,8 +238,14 @@ export function browserParts(name: string): TabParts | null {
   };
 }
 
-/** A lock manager made by `load` when its first lock is asked for. */
+/** A lock manager made by `load` when its first lock is asked for (again by the next, if the
+ * load failed). */
 function onDemand(load: () => Promise<LockManagerLike>): LockManagerLike {
   let locks: Promise<LockManagerLike> | null = null;
-  return { request: (name, callback) => (locks ??= load()).then((made) => made.request(name, callback)) };
+  const loaded = () =>
+    (locks ??= load().catch((error: unknown) => {
+      locks = null;
+      throw error;
+    }));
+  return { request: (name, callback) => loaded().then((made) => made.request(name, callback)) };
 }
