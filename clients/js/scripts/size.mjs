@@ -1,10 +1,10 @@
 // The client's size as a browser app ships it: what an app imports from the package's entry
-// (the client and its errors; the rest of the entry is types and parts for tests or old
-// browsers) bundled and minified by esbuild (ESM, tree-shaken, split at dynamic imports as an
-// app's bundler splits them), then gzipped. The chunks loaded on demand are measured apart:
-// `getToken`'s code (by its first call) and the lock fallbacks (only without Web Locks). Prints a Markdown table for
-// docs/BENCHMARKS.md (make bench). Budget: 5 kB min+gzip for the browser client; the React
-// bindings apart.
+// (the client and its errors; the rest of the entry is types) bundled and minified by esbuild
+// (ESM, tree-shaken, split at dynamic imports as an app's bundler splits them), then gzipped.
+// What loads with the entry counts every chunk it imports statically; the chunks loaded on
+// demand are measured apart: `getToken`'s code (by its first call) and the lock fallbacks (only
+// without Web Locks). Prints a Markdown table for docs/BENCHMARKS.md (make bench). Budget: 5 kB
+// min+gzip for the browser client; the React bindings apart.
 import { build } from "esbuild";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -8,6 +8,7 @@ import type { KeepAliveEnvironment, KeepAliveOptions } from "./keepalive.js";
 import { browserParts, Tabs } from "./tabs.js";
 import type { Cause, TabParts } from "./tabs.js";
 import { ApiCalls } from "./api-calls.js";
+import { onDemand } from "./on-demand.js";
 import { SessionStates, sessionOf } from "./states.js";
 import type { Minted, ServiceTokens } from "./service-tokens.js";
 import type {
@@ -182,7 +183,6 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
   // ask; a tab that has not asked holds no token to forget or hand over, and asks the other tabs
   // for theirs when it does), and the session they were minted from.
   let serviceTokens: ServiceTokens | null = null;
-  let tokensLoaded: Promise<ServiceTokens> | null = null;
   let tokensOf: string | null = null;
   // The state, changed only by the events the methods below report (states.ts).
   const states = new SessionStates({
@@ -212,7 +212,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
         },
       )
     : null;
-  const loadTokens = async (): Promise<ServiceTokens> => {
+  const tokensLoaded = onDemand(async (): Promise<ServiceTokens> => {
     const { serviceTokens: tokensOfClient } = await import("./service-tokens.js");
     serviceTokens = tokensOfClient(
       async (audience) => {
@@ -225,7 +225,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
       () => tokensOf,
     );
     return serviceTokens;
-  };
+  });
   const keepAliveOptions = options.keepAlive === false ? null : (options.keepAlive ?? {});
   const environment = keepAliveOptions ? (keepAliveOptions.environment ?? pageEnvironment()) : null;
   // Started once the client exists (below); every new state is told to it.
@@ -412,12 +412,7 @@ export function createSessionClient(options: SessionClientOptions): SessionClien
     },
 
     async getToken({ audience, force }: { audience?: string; force?: boolean } = {}) {
-      // A failed load (a network blip) is tried again by the next call.
-      tokensLoaded ??= loadTokens().catch((error: unknown) => {
-        tokensLoaded = null;
-        throw error;
-      });
-      return (await tokensLoaded).get(audience, force);
+      return (await tokensLoaded()).get(audience, force);
     },
 
     async updateData(patch, { version, retryOnConflict = false } = {}) {

@@ -4,6 +4,7 @@
 // lease in localStorage, each loaded only by a browser that needs it), so tabs refreshing at the
 // same instant cause one rotation: the others take its result.
 import type { StorageLike } from "./lease-locks.js";
+import { onDemand } from "./on-demand.js";
 import type { Session, SessionState } from "./types.js";
 
 /** The part of the Web Locks API used here (`navigator.locks`). */
@@ -48,7 +49,8 @@ interface TokenMessage {
   session: string;
 }
 
-/** A tab asks the others for the token of `audience` the shared clock says one of them holds. */
+/** A tab asks the others for the token of `audience` that the shared locks say one of them
+ * holds (service-tokens.ts). */
 interface WantedMessage {
   kind: "session-client/token-wanted";
   from: string;
@@ -227,9 +229,9 @@ export function browserParts(name: string): TabParts | null {
   // Browsers before 2022 lack Web Locks: their fallback is loaded when it is first needed (a tab
   // that has asked for no lock has no claim to defend, so it need not listen before).
   const fallback = channel
-    ? onDemand(() => import("./channel-locks.js").then(({ channelLocks }) => channelLocks(channel)))
+    ? locksOnDemand(() => import("./channel-locks.js").then(({ channelLocks }) => channelLocks(channel)))
     : storage
-      ? onDemand(() => import("./lease-locks.js").then(({ leaseLocks }) => leaseLocks(storage)))
+      ? locksOnDemand(() => import("./lease-locks.js").then(({ leaseLocks }) => leaseLocks(storage)))
       : null;
   return {
     locks: scope.navigator?.locks ?? fallback,
@@ -238,14 +240,8 @@ export function browserParts(name: string): TabParts | null {
   };
 }
 
-/** A lock manager made by `load` when its first lock is asked for (again by the next, if the
- * load failed). */
-function onDemand(load: () => Promise<LockManagerLike>): LockManagerLike {
-  let locks: Promise<LockManagerLike> | null = null;
-  const loaded = () =>
-    (locks ??= load().catch((error: unknown) => {
-      locks = null;
-      throw error;
-    }));
+/** A lock manager made by `load` when its first lock is asked for (on-demand.ts). */
+function locksOnDemand(load: () => Promise<LockManagerLike>): LockManagerLike {
+  const loaded = onDemand(load);
   return { request: (name, callback) => loaded().then((made) => made.request(name, callback)) };
 }
